@@ -1,0 +1,109 @@
+package asm
+
+// The 8-bit opcode of an eBPF instruction (RFC 9669, section 3) is split
+// into fields that depend on its class, held in the three low bits:
+//
+//	 7 6 5 4 3 2 1 0
+//	+-------+-+-----+
+//	|  op   |s|class|   ALU, ALU64, JMP, JMP32: operation, source (K=0, X=1)
+//	+-------+-+-----+
+//	+-----+---+-----+
+//	|mode |sz |class|   LD, LDX, ST, STX: addressing mode, size
+//	+-----+---+-----+
+
+// OpCode is the raw opcode byte of an instruction.
+type OpCode uint8
+
+// Class is the instruction class, the three low bits of an OpCode.
+type Class uint8
+
+// The instruction classes.
+const (
+	LdClass     Class = 0x00 // BPF_LD: LD_IMM64 and the legacy packet loads
+	LdXClass    Class = 0x01 // BPF_LDX: loads from memory into a register
+	StClass     Class = 0x02 // BPF_ST: stores of an immediate
+	StXClass    Class = 0x03 // BPF_STX: stores of a register, atomics
+	ALUClass    Class = 0x04 // BPF_ALU: 32-bit arithmetic
+	JumpClass   Class = 0x05 // BPF_JMP: 64-bit jumps, call, exit
+	Jump32Class Class = 0x06 // BPF_JMP32: 32-bit jumps
+	ALU64Class  Class = 0x07 // BPF_ALU64: 64-bit arithmetic
+)
+
+// Source selects the second operand of ALU and jump instructions.
+type Source uint8
+
+// The operand sources.
+const (
+	ImmSource Source = 0x00 // BPF_K: the 32-bit immediate
+	RegSource Source = 0x08 // BPF_X: the source register
+)
+
+// Mode is the addressing mode of a load or store.
+type Mode uint8
+
+// The addressing modes.
+const (
+	ImmMode    Mode = 0x00 // BPF_IMM: LD_IMM64
+	AbsMode    Mode = 0x20 // BPF_ABS: legacy packet load at a constant offset
+	IndMode    Mode = 0x40 // BPF_IND: legacy packet load at register + offset
+	MemMode    Mode = 0x60 // BPF_MEM: regular load or store
+	MemSXMode  Mode = 0x80 // BPF_MEMSX: sign-extending load (Linux 6.6)
+	AtomicMode Mode = 0xc0 // BPF_ATOMIC: atomic operation (Linux 5.12)
+)
+
+// Class returns the class of op.
+func (op OpCode) Class() Class { return Class(op & 0x07) }
+
+// Source returns the operand source of an ALU or jump opcode.
+func (op OpCode) Source() Source { return Source(op & 0x08) }
+
+// Mode returns the addressing mode of a load or store opcode.
+func (op OpCode) Mode() Mode { return Mode(op & 0xe0) }
+
+// Size returns the access size of a load or store opcode.
+func (op OpCode) Size() Size {
+	switch op & 0x18 {
+	case 0x00:
+		return Word
+	case 0x08:
+		return Half
+	case 0x10:
+		return Byte
+	default:
+		return DWord
+	}
+}
+
+// ALUOp returns the operation of an ALU or ALU64 opcode. The signed and
+// sign-extending variants are told apart by the instruction's offset, so
+// the result is one of the plain operations.
+func (op OpCode) ALUOp() ALUOp { return ALUOp(op & 0xf0) }
+
+// JumpOp returns the operation of a JMP or JMP32 opcode.
+func (op OpCode) JumpOp() JumpOp { return JumpOp(op & 0xf0) }
+
+// IsLoad reports whether c is LdClass or LdXClass.
+func (c Class) IsLoad() bool { return c == LdClass || c == LdXClass }
+
+// IsStore reports whether c is StClass or StXClass.
+func (c Class) IsStore() bool { return c == StClass || c == StXClass }
+
+// IsALU reports whether c is ALUClass or ALU64Class.
+func (c Class) IsALU() bool { return c == ALUClass || c == ALU64Class }
+
+// IsJump reports whether c is JumpClass or Jump32Class.
+func (c Class) IsJump() bool { return c == JumpClass || c == Jump32Class }
+
+// sizeBits encodes s in the size field of a load or store opcode.
+func (s Size) bits() OpCode {
+	switch s {
+	case Byte:
+		return 0x10
+	case Half:
+		return 0x08
+	case Word:
+		return 0x00
+	default:
+		return 0x18
+	}
+}
