@@ -19,6 +19,11 @@ type Instruction struct {
 
 	Label  string // the label this instruction defines, if any
 	Target string // the label this instruction refers to, if any
+
+	// badSize is 0x100 | the Size a load or store builder was given when
+	// that Size is not Byte, Half, Word or DWord, so that Assemble can
+	// report it: the opcode alone has no room for an invalid size.
+	badSize uint16
 }
 
 // Instructions is an eBPF program, or a part of one.

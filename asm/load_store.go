@@ -51,24 +51,24 @@ const ldImm64 = OpCode(LdClass) | OpCode(ImmMode) | 0x18
 
 // LoadMem emits `dst = *(size *)(src + off)` (BPF_LDX | BPF_MEM).
 func LoadMem(dst, src Register, off int16, size Size) Instruction {
-	return Instruction{OpCode: OpCode(LdXClass) | OpCode(MemMode) | size.bits(), Dst: dst, Src: src, Offset: off}
+	return Instruction{OpCode: OpCode(LdXClass) | OpCode(MemMode), Dst: dst, Src: src, Offset: off}.withSize(size)
 }
 
 // LoadMemSX emits `dst = *(s<size> *)(src + off)`, sign-extending the loaded
 // value to 64 bits (BPF_LDX | BPF_MEMSX, Linux 6.6). Size may be Byte, Half
 // or Word.
 func LoadMemSX(dst, src Register, off int16, size Size) Instruction {
-	return Instruction{OpCode: OpCode(LdXClass) | OpCode(MemSXMode) | size.bits(), Dst: dst, Src: src, Offset: off}
+	return Instruction{OpCode: OpCode(LdXClass) | OpCode(MemSXMode), Dst: dst, Src: src, Offset: off}.withSize(size)
 }
 
 // StoreMem emits `*(size *)(dst + off) = src` (BPF_STX | BPF_MEM).
 func StoreMem(dst Register, off int16, src Register, size Size) Instruction {
-	return Instruction{OpCode: OpCode(StXClass) | OpCode(MemMode) | size.bits(), Dst: dst, Src: src, Offset: off}
+	return Instruction{OpCode: OpCode(StXClass) | OpCode(MemMode), Dst: dst, Src: src, Offset: off}.withSize(size)
 }
 
 // StoreImm emits `*(size *)(dst + off) = imm` (BPF_ST | BPF_MEM).
 func StoreImm(dst Register, off int16, imm int32, size Size) Instruction {
-	return Instruction{OpCode: OpCode(StClass) | OpCode(MemMode) | size.bits(), Dst: dst, Offset: off, Constant: int64(imm)}
+	return Instruction{OpCode: OpCode(StClass) | OpCode(MemMode), Dst: dst, Offset: off, Constant: int64(imm)}.withSize(size)
 }
 
 // LoadAbs emits the legacy packet load `r0 = *(size *)skb[off]` (BPF_LD |
@@ -78,13 +78,13 @@ func StoreImm(dst Register, off int16, imm int32, size Size) Instruction {
 // header (SKF_LL_OFF) and network header (SKF_NET_OFF) wherever skb->data
 // points; see those constants.
 func LoadAbs(off int32, size Size) Instruction {
-	return Instruction{OpCode: OpCode(LdClass) | OpCode(AbsMode) | size.bits(), Constant: int64(off)}
+	return Instruction{OpCode: OpCode(LdClass) | OpCode(AbsMode), Constant: int64(off)}.withSize(size)
 }
 
 // LoadInd emits the legacy packet load `r0 = *(size *)skb[src + off]`
 // (BPF_LD | BPF_IND), with the semantics of LoadAbs.
 func LoadInd(src Register, off int32, size Size) Instruction {
-	return Instruction{OpCode: OpCode(LdClass) | OpCode(IndMode) | size.bits(), Src: src, Constant: int64(off)}
+	return Instruction{OpCode: OpCode(LdClass) | OpCode(IndMode), Src: src, Constant: int64(off)}.withSize(size)
 }
 
 // Offsets of the legacy packet loads that are relative to a header rather
@@ -129,7 +129,7 @@ const fetch = 0x01 // BPF_FETCH
 // Mem emits the atomic operation op on `*(size *)(dst + off)` with operand
 // src (BPF_STX | BPF_ATOMIC). Size must be Word or DWord.
 func (op AtomicOp) Mem(dst Register, off int16, src Register, size Size) Instruction {
-	return Instruction{OpCode: OpCode(StXClass) | OpCode(AtomicMode) | size.bits(), Dst: dst, Src: src, Offset: off, Constant: int64(op)}
+	return Instruction{OpCode: OpCode(StXClass) | OpCode(AtomicMode), Dst: dst, Src: src, Offset: off, Constant: int64(op)}.withSize(size)
 }
 
 // LoadAcquire emits `dst = load_acquire((size *)(src + off))`.
@@ -140,4 +140,16 @@ func LoadAcquire(dst, src Register, off int16, size Size) Instruction {
 // StoreRelease emits `store_release((size *)(dst + off), src)`.
 func StoreRelease(dst Register, off int16, src Register, size Size) Instruction {
 	return StoreRel.Mem(dst, off, src, size)
+}
+
+// withSize returns ins with size in its opcode, or marked invalid when size
+// is not one of the four access sizes.
+func (ins Instruction) withSize(size Size) Instruction {
+	switch size {
+	case Byte, Half, Word, DWord:
+		ins.OpCode |= size.bits()
+	default:
+		ins.badSize = 0x100 | uint16(size)
+	}
+	return ins
 }

@@ -1,0 +1,188 @@
+package asm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Errors of label resolution, wrapped with the label's name and the index
+// of the instruction concerned.
+var (
+	// ErrMissingLabel: a Target names a label no instruction defines.
+	ErrMissingLabel = errors.New("missing label")
+	// ErrDuplicateLabel: two instructions define the same label.
+	ErrDuplicateLabel = errors.New("duplicate label")
+	// ErrOffsetOverflow: the distance to a label does not fit the field
+	// that holds it (16 bits for a conditional jump).
+	ErrOffsetOverflow = errors.New("offset out of range")
+)
+
+// Offsets returns the slot of each instruction: its index in 8-byte units,
+// as the kernel and its verifier log number instructions. LD_IMM64 takes
+// two slots.
+func (insns Instructions) Offsets() []int {
+	offs := make([]int, len(insns))
+	slot := 0
+	for i, ins := range insns {
+		offs[i] = slot
+		slot += ins.Slots()
+	}
+	return offs
+}
+
+// Assemble encodes insns in little-endian byte order, the order of the
+// machines purebpf runs on, resolving labels as Resolve does. It returns an
+// error, and no bytes, if an instruction is invalid (see
+// Instruction.Validate) or a label cannot be resolved.
+func (insns Instructions) Assemble() ([]byte, error) {
+	n := 0
+	for _, ins := range insns {
+		n += ins.Slots()
+	}
+	return insns.AppendAssembled(make([]byte, 0, n*8), binary.LittleEndian)
+}
+
+// AppendAssembled appends insns encoded in order (binary.LittleEndian or
+// binary.BigEndian: the kernel's struct bpf_insn in the byte order of the
+// machine that loads it) to b. On error it returns b unchanged.
+func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]byte, error) {
+	r, err := newResolver(insns)
+	if err != nil {
+		return b, err
+	}
+	start := len(b)
+	big := isBigEndian(order)
+	for i, ins := range insns {
+		ins, err := r.resolve(i, ins)
+		if err != nil {
+			return b[:start], err
+		}
+		if err := ins.Validate(); err != nil {
+			return b[:start], fmt.Errorf("instruction %d (%s): %w", i, ins, err)
+		}
+		b = ins.appendEncoded(b, order, big)
+	}
+	return b, nil
+}
+
+// Resolve returns a copy of insns in which every instruction with a Target
+// has its Offset, or its immediate for gotol, BPF-to-BPF calls and
+// LoadFunc, set from the distance to the label, counted in slots from the
+// next instruction. Target is kept. A Goto whose label is farther than a
+// 16-bit offset reaches becomes a gotol (BPF_JMP32 | BPF_JA), which takes
+// the same 8 bytes. It returns the errors of Assemble about labels:
+// ErrMissingLabel, ErrDuplicateLabel and ErrOffsetOverflow.
+func (insns Instructions) Resolve() (Instructions, error) {
+	r, err := newResolver(insns)
+	if err != nil {
+		return nil, err
+	}
+	out := make(Instructions, len(insns))
+	for i, ins := range insns {
+		if out[i], err = r.resolve(i, ins); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// resolver holds the slot of every label of a program.
+type resolver struct {
+	labels map[string]int // label → slot; nil when no instruction has a label
+	slots  []int          // instruction index → slot; nil when labels is
+}
+
+func newResolver(insns Instructions) (*resolver, error) {
+	var r resolver
+	labels := false
+	for _, ins := range insns {
+		if ins.Label != "" {
+			labels = true
+			break
+		}
+	}
+	if !labels {
+		return &r, nil
+	}
+	r.slots = insns.Offsets()
+	r.labels = make(map[string]int)
+	for i, ins := range insns {
+		if ins.Label == "" {
+			continue
+		}
+		if _, ok := r.labels[ins.Label]; ok {
+			j := 0
+			for insns[j].Label != ins.Label {
+				j++
+			}
+			return nil, fmt.Errorf("instruction %d: %w %q (also at instruction %d)", i, ErrDuplicateLabel, ins.Label, j)
+		}
+		r.labels[ins.Label] = r.slots[i]
+	}
+	return &r, nil
+}
+
+// resolve returns the i-th instruction with its Target resolved.
+func (r *resolver) resolve(i int, ins Instruction) (Instruction, error) {
+	if ins.Target == "" {
+		return ins, nil
+	}
+	slot, ok := r.labels[ins.Target]
+	if !ok {
+		return ins, fmt.Errorf("instruction %d: %w %q", i, ErrMissingLabel, ins.Target)
+	}
+	rel := int64(slot) - int64(r.slots[i]) - 1
+	op := ins.OpCode
+	switch {
+	case op.Class() == JumpClass && op.JumpOp() == Ja && op.Source() == ImmSource:
+		if rel < math.MinInt16 || rel > math.MaxInt16 {
+			ins.OpCode = OpCode(Jump32Class) | OpCode(Ja)
+			ins.Offset, ins.Constant = 0, rel
+		} else {
+			ins.Offset = int16(rel)
+		}
+	case op.Class().IsJump() && op.JumpOp() != CallOp && op.JumpOp() != ExitOp && op.JumpOp() != Ja:
+		if rel < math.MinInt16 || rel > math.MaxInt16 {
+			return ins, fmt.Errorf("instruction %d: jump to %q: %w: %d instructions do not fit a 16-bit offset", i, ins.Target, ErrOffsetOverflow, rel)
+		}
+		ins.Offset = int16(rel)
+	case op == OpCode(Jump32Class)|OpCode(Ja):
+		ins.Constant = rel
+	case op == OpCode(JumpClass)|OpCode(CallOp) && ins.Src == PseudoCall:
+		ins.Constant = rel
+	case op == ldImm64 && ins.Src == PseudoFunc:
+		ins.Constant = int64(uint32(int32(rel)))
+	default:
+		return ins, fmt.Errorf("instruction %d (%s): %w: it cannot refer to label %q", i, ins, ErrInvalidInstruction, ins.Target)
+	}
+	if rel < math.MinInt32 || rel > math.MaxInt32 {
+		return ins, fmt.Errorf("instruction %d: reference to %q: %w: %d instructions do not fit a 32-bit offset", i, ins.Target, ErrOffsetOverflow, rel)
+	}
+	return ins, nil
+}
+
+// appendEncoded appends the 8 or 16 bytes of a valid instruction; big
+// tells whether order is big-endian, where the register nibbles swap.
+func (ins Instruction) appendEncoded(b []byte, order binary.ByteOrder, big bool) []byte {
+	var buf [16]byte
+	buf[0] = uint8(ins.OpCode)
+	if big {
+		buf[1] = uint8(ins.Dst&0xf)<<4 | uint8(ins.Src&0xf)
+	} else {
+		buf[1] = uint8(ins.Dst&0xf) | uint8(ins.Src&0xf)<<4
+	}
+	order.PutUint16(buf[2:4], uint16(ins.Offset))
+	order.PutUint32(buf[4:8], uint32(ins.Constant))
+	if !ins.IsLoadImm64() {
+		return append(b, buf[:8]...)
+	}
+	order.PutUint32(buf[12:16], uint32(uint64(ins.Constant)>>32))
+	return append(b, buf[:]...)
+}
+
+// isBigEndian reports whether order puts the most significant byte first.
+func isBigEndian(order binary.ByteOrder) bool {
+	return order.Uint16([]byte{0, 1}) == 1
+}

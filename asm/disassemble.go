@@ -1,0 +1,76 @@
+package asm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// DecodeError is the error of Disassemble: what is wrong with the
+// instruction that starts at byte Offset.
+type DecodeError struct {
+	Offset int   // byte offset of the instruction in the input
+	Err    error // wraps io.ErrUnexpectedEOF or ErrInvalidInstruction
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("decode instruction at byte %d: %v", e.Offset, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Disassemble decodes a little-endian program, as Assemble encodes it and
+// as the kernel's bpf_prog_info returns it. Jumps come back with their
+// Offset and no Target. It returns a *DecodeError naming the byte offset of
+// the first instruction that is truncated, is an LD_IMM64 without its
+// second half, or that Instruction.Validate rejects.
+func Disassemble(b []byte) (Instructions, error) {
+	return DisassembleOrder(b, binary.LittleEndian)
+}
+
+// DisassembleOrder is Disassemble for a program encoded in order; in
+// big-endian the destination register is the high nibble of the register
+// byte.
+func DisassembleOrder(b []byte, order binary.ByteOrder) (Instructions, error) {
+	big := isBigEndian(order)
+	insns := make(Instructions, 0, len(b)/8)
+	for off := 0; off < len(b); off += 8 {
+		if len(b)-off < 8 {
+			return nil, &DecodeError{off, fmt.Errorf("%w: %d bytes left of an 8-byte instruction", io.ErrUnexpectedEOF, len(b)-off)}
+		}
+		ins := decodeSlot(b[off:off+8], order, big)
+		if ins.IsLoadImm64() {
+			if len(b)-off < 16 {
+				return nil, &DecodeError{off, fmt.Errorf("%w: ld_imm64 without its second half", io.ErrUnexpectedEOF)}
+			}
+			hi := decodeSlot(b[off+8:off+16], order, big)
+			if hi.OpCode != 0 || hi.Dst != 0 || hi.Src != 0 || hi.Offset != 0 {
+				return nil, &DecodeError{off + 8, invalid("second half of ld_imm64 uses reserved fields")}
+			}
+			ins.Constant = int64(uint32(ins.Constant)) | hi.Constant<<32
+		}
+		if err := ins.Validate(); err != nil {
+			return nil, &DecodeError{off, err}
+		}
+		insns = append(insns, ins)
+		if ins.IsLoadImm64() {
+			off += 8
+		}
+	}
+	return insns, nil
+}
+
+// decodeSlot decodes the fields of one 8-byte slot.
+func decodeSlot(b []byte, order binary.ByteOrder, big bool) Instruction {
+	ins := Instruction{
+		OpCode:   OpCode(b[0]),
+		Dst:      Register(b[1] & 0xf),
+		Src:      Register(b[1] >> 4),
+		Offset:   int16(order.Uint16(b[2:4])),
+		Constant: int64(int32(order.Uint32(b[4:8]))),
+	}
+	if big {
+		ins.Dst, ins.Src = ins.Src, ins.Dst
+	}
+	return ins
+}
