@@ -1,0 +1,367 @@
+package sockfilter
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrClosed is the error a Conn's methods return, wrapped, once the Conn is
+// closed. It is net.ErrClosed, so errors.Is(err, net.ErrClosed) matches.
+var ErrClosed = net.ErrClosed
+
+// listenPermHint is what a user lacking privileges needs to hear.
+const listenPermHint = "needs CAP_BPF and CAP_NET_RAW (or root)"
+
+// Config tunes a Conn. The zero Config, like a nil *Config, gives the
+// defaults. Fields may be added in later versions (for instance to back the
+// Conn with a TPACKET_V3 ring); the zero value of each keeps today's
+// behaviour.
+type Config struct {
+	// Outgoing also delivers the frames this host sends on the interface
+	// (sll_pkttype PACKET_OUTGOING). By default a Conn sees incoming frames
+	// only; on lo, where every packet is both sent and received, that means
+	// each packet once instead of twice.
+	//
+	// The default is enforced in the kernel with PACKET_IGNORE_OUTGOING
+	// (Linux 4.20), not by reading outgoing frames and discarding them.
+	Outgoing bool
+
+	// ReceiveBuffer is the socket's receive buffer size in bytes
+	// (SO_RCVBUFFORCE, or SO_RCVBUF without CAP_NET_ADMIN, where
+	// net.core.rmem_max caps it). As socket(7) says, the kernel doubles the
+	// value to leave room for bookkeeping and enforces a minimum of a few
+	// KiB. Frames arriving while the buffer is full are dropped and counted
+	// in Stats. Zero keeps the system default (net.core.rmem_default).
+	ReceiveBuffer int
+
+	// Promiscuous puts the interface in promiscuous mode for the life of
+	// the Conn (PACKET_ADD_MEMBERSHIP with PACKET_MR_PROMISC; see
+	// packet(7)), so frames addressed to other hosts reach it. The kernel
+	// undoes it when the socket is closed.
+	Promiscuous bool
+}
+
+// Conn is an AF_PACKET socket bound to one network interface, with an eBPF
+// socket filter deciding which frames it receives and how much of each. See
+// packet(7) and Documentation/networking/filter.rst.
+//
+// ReadFrame and ReadFrameContext may be called from several goroutines;
+// they take turns. Every method may be called concurrently with Close.
+type Conn struct {
+	ifname  string
+	ifindex int
+	link    LinkType
+
+	f  *os.File // owns the socket's file descriptor
+	rc syscall.RawConn
+	r  frameReader
+
+	closed atomic.Bool
+
+	// readMu serialises reads: the reader's message buffers belong to the
+	// Conn, not to a call.
+	readMu sync.Mutex
+
+	// dlMu guards deadline, the read deadline the caller set, and ctxFired,
+	// set while ReadFrameContext has forced the deadline into the past
+	// because its context ended.
+	dlMu     sync.Mutex
+	deadline time.Time
+	ctxFired bool
+
+	// statsMu guards stats, the running totals of the kernel's counters,
+	// which reset whenever they are read.
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Listen opens an AF_PACKET socket on the interface named ifname, attaches
+// prog to it as its socket filter, and returns it ready to read frames. A
+// nil cfg gives the defaults.
+//
+// No frame slips past the filter: the socket is opened with protocol 0, so
+// the kernel queues nothing for it; the filter is attached (SO_ATTACH_BPF,
+// Linux 3.19); only then is the socket bound to the interface with
+// ETH_P_ALL, from which moment every frame goes through prog. See packet(7)
+// and socket(7).
+//
+// The kernel holds its own reference to prog, so the caller may close prog
+// once Listen returns. Listening needs CAP_NET_RAW (and loading prog
+// needed CAP_BPF); without it the error matches unix.EPERM and says so. A
+// missing interface gives an error naming it that matches unix.ENODEV. An
+// interface whose link-layer type is neither Ethernet-like nor raw IP (see
+// LinkType) is refused, as is one that is down.
+func Listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
+	c, err := listen(ifname, prog, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("listen on interface %q: %w", ifname, err)
+	}
+	return c, nil
+}
+
+func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	switch {
+	case prog == nil:
+		return nil, errors.New("program is nil")
+	case ifname == "":
+		return nil, errors.New("interface name is empty")
+	case len(ifname) >= unix.IFNAMSIZ:
+		return nil, fmt.Errorf("interface name is longer than %d bytes", unix.IFNAMSIZ-1)
+	case cfg.ReceiveBuffer < 0:
+		return nil, fmt.Errorf("receive buffer size %d is negative", cfg.ReceiveBuffer)
+	}
+
+	// Protocol 0: until bind names a protocol, the socket receives nothing.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		err = os.NewSyscallError("socket", err)
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("open AF_PACKET socket: %w; %s", err, listenPermHint)
+		}
+		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+
+	ifindex, link, err := interfaceInfo(fd, ifname)
+	if err != nil {
+		return nil, err
+	}
+	err = prog.use("attach program", func(progFD int) error {
+		if err := attachProgram(fd, progFD); err != nil {
+			return fmt.Errorf("attach program: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS"); err != nil {
+		return nil, err
+	}
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"); err != nil {
+		return nil, err
+	}
+	if !cfg.Outgoing {
+		// Two ways keep outgoing frames away: PACKET_IGNORE_OUTGOING, or a
+		// filter that tests skb->pkt_type. The socket option wins. With it,
+		// dev_queue_xmit_nit skips this socket before cloning the frame or
+		// running any filter, so an outgoing frame costs nothing; a pkt_type
+		// test would clone and run a program on each one just to drop it.
+		// It also leaves the caller's program untouched: we hold only its
+		// fd, so a pkt_type test would mean loading a second, rewritten
+		// program per Listen and per SetProgram, and Program.Test would no
+		// longer predict what the Conn sees.
+		err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING")
+		if errors.Is(err, unix.ENOPROTOOPT) {
+			return nil, fmt.Errorf("%w: incoming-only capture needs Linux 4.20; set Config.Outgoing to see both directions", err)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ReceiveBuffer > 0 {
+		if err := setReceiveBuffer(fd, cfg.ReceiveBuffer); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Promiscuous {
+		mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return nil, fmt.Errorf("enter promiscuous mode: %w", os.NewSyscallError("setsockopt PACKET_ADD_MEMBERSHIP", err))
+		}
+	}
+
+	// From here on frames arrive, each through the filter.
+	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return nil, fmt.Errorf("bind: %w", os.NewSyscallError("bind", err))
+	}
+	// Binding to a device that is down succeeds but leaves ENETDOWN as the
+	// socket's pending error, which the first read would return.
+	if soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+		return nil, os.NewSyscallError("getsockopt SO_ERROR", err)
+	} else if soErr != 0 {
+		if syscall.Errno(soErr) == unix.ENETDOWN {
+			return nil, fmt.Errorf("bind: %w; bring it up with `ip link set %s up`", syscall.Errno(soErr), ifname)
+		}
+		return nil, fmt.Errorf("bind: %w", syscall.Errno(soErr))
+	}
+
+	f := os.NewFile(uintptr(fd), "packet:"+ifname)
+	if f == nil {
+		return nil, fmt.Errorf("invalid socket descriptor %d", fd)
+	}
+	ok = true // f owns fd now
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("raw conn: %w", err)
+	}
+	return &Conn{
+		ifname:  ifname,
+		ifindex: ifindex,
+		link:    link,
+		f:       f,
+		rc:      rc,
+		r:       newRecvmsgReader(rc),
+	}, nil
+}
+
+// interfaceInfo returns the index and link type of the interface named
+// ifname, asking through the socket fd so that the answer comes from the
+// socket's network namespace (netdevice(7): SIOCGIFINDEX, SIOCGIFHWADDR).
+func interfaceInfo(fd int, ifname string) (int, LinkType, error) {
+	ifr, err := unix.NewIfreq(ifname)
+	if err != nil {
+		return 0, 0, fmt.Errorf("interface name: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		err = os.NewSyscallError("ioctl SIOCGIFINDEX", err)
+		if errors.Is(err, unix.ENODEV) {
+			return 0, 0, fmt.Errorf("no such network interface (%w)", err)
+		}
+		return 0, 0, err
+	}
+	ifindex := int(ifr.Uint32())
+	// SIOCGIFHWADDR fills ifr_hwaddr, whose sa_family is the device type.
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		return 0, 0, os.NewSyscallError("ioctl SIOCGIFHWADDR", err)
+	}
+	link, err := linkTypeFromARPHRD(ifr.Uint16())
+	if err != nil {
+		return 0, 0, err
+	}
+	return ifindex, link, nil
+}
+
+// linkTypeFromARPHRD maps a device type (ARPHRD_* in linux/if_arp.h) to
+// the link type of the frames a SOCK_RAW packet socket reads from it.
+func linkTypeFromARPHRD(hatype uint16) (LinkType, error) {
+	switch hatype {
+	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
+		return LinkEthernet, nil
+	case unix.ARPHRD_NONE, unix.ARPHRD_RAWIP:
+		return LinkRawIP, nil
+	}
+	name := arphrdNames[hatype]
+	if name == "" {
+		name = "ARPHRD " + fmt.Sprint(hatype)
+	}
+	return 0, fmt.Errorf("unsupported link type %s: purebpf reads Ethernet (ARPHRD_ETHER, ARPHRD_LOOPBACK) and raw IP (ARPHRD_NONE, ARPHRD_RAWIP) devices", name)
+}
+
+// arphrdNames names the device types an error is most likely to meet.
+var arphrdNames = map[uint16]string{
+	unix.ARPHRD_PPP:                "ARPHRD_PPP",
+	unix.ARPHRD_TUNNEL:             "ARPHRD_TUNNEL (ipip)",
+	unix.ARPHRD_TUNNEL6:            "ARPHRD_TUNNEL6 (ip6tnl)",
+	unix.ARPHRD_SIT:                "ARPHRD_SIT",
+	unix.ARPHRD_IPGRE:              "ARPHRD_IPGRE",
+	unix.ARPHRD_IP6GRE:             "ARPHRD_IP6GRE",
+	unix.ARPHRD_INFINIBAND:         "ARPHRD_INFINIBAND",
+	unix.ARPHRD_CAN:                "ARPHRD_CAN",
+	unix.ARPHRD_IEEE80211_RADIOTAP: "ARPHRD_IEEE80211_RADIOTAP",
+	unix.ARPHRD_IEEE802154:         "ARPHRD_IEEE802154",
+	unix.ARPHRD_VOID:               "ARPHRD_VOID",
+}
+
+// attachProgram attaches the socket filter progFD to the socket fd,
+// replacing any filter already there (SO_ATTACH_BPF, socket(7)).
+func attachProgram(fd, progFD int) error {
+	err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, progFD)
+	if err != nil {
+		err = os.NewSyscallError("setsockopt SO_ATTACH_BPF", err)
+		switch {
+		case errors.Is(err, unix.EPERM):
+			return fmt.Errorf("%w: the filter is locked (SO_LOCK_FILTER)", err)
+		case errors.Is(err, unix.EINVAL):
+			return fmt.Errorf("%w: not a socket filter program", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// setReceiveBuffer sets SO_RCVBUFFORCE, which may exceed net.core.rmem_max
+// but needs CAP_NET_ADMIN, and falls back to SO_RCVBUF without it.
+func setReceiveBuffer(fd, size int) error {
+	err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+	if errors.Is(err, unix.EPERM) {
+		return setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size, "SO_RCVBUF")
+	}
+	if err != nil {
+		return os.NewSyscallError("setsockopt SO_RCVBUFFORCE", err)
+	}
+	return nil
+}
+
+// setsockoptInt wraps setsockopt(2) for an int option named name.
+func setsockoptInt(fd, level, opt, value int, name string) error {
+	if err := unix.SetsockoptInt(fd, level, opt, value); err != nil {
+		return os.NewSyscallError("setsockopt "+name, err)
+	}
+	return nil
+}
+
+// htons converts v to network byte order, as sll_protocol wants it.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+// Interface returns the name of the interface the Conn is bound to.
+func (c *Conn) Interface() string { return c.ifname }
+
+// Ifindex returns the index of the interface the Conn is bound to.
+func (c *Conn) Ifindex() int { return c.ifindex }
+
+// LinkType returns the kind of link-layer header the Conn's frames start
+// with, from the interface's device type.
+func (c *Conn) LinkType() LinkType { return c.link }
+
+// Close closes the socket. A ReadFrame blocked on the Conn returns an error
+// matching ErrClosed (and net.ErrClosed). Close is idempotent: later calls
+// return nil.
+func (c *Conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := c.f.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}
+
+// control runs fn on the socket's descriptor, holding it open meanwhile, and
+// wraps what it returns with op. On a closed Conn it returns ErrClosed.
+func (c *Conn) control(op string, fn func(fd int) error) error {
+	var ferr error
+	err := c.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) })
+	switch {
+	case err != nil && c.closed.Load():
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	case err != nil:
+		return fmt.Errorf("%s: %w", op, err)
+	case ferr != nil:
+		return fmt.Errorf("%s: %w", op, ferr)
+	}
+	return nil
+}

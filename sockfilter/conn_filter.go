@@ -1,0 +1,107 @@
+package sockfilter
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SetProgram replaces the Conn's socket filter with prog (SO_ATTACH_BPF on
+// the live socket; socket(7)). The swap is atomic: each frame meets either
+// the old filter or the new one, never none. As with Listen, the kernel
+// keeps its own reference to prog.
+//
+// After Lock, SetProgram fails with an error matching unix.EPERM.
+func (c *Conn) SetProgram(prog *Program) error {
+	if prog == nil {
+		return errors.New("set program: program is nil")
+	}
+	return prog.use("set program", func(progFD int) error {
+		return c.control("set program", func(fd int) error {
+			return attachProgram(fd, progFD)
+		})
+	})
+}
+
+// Detach removes the Conn's socket filter (SO_DETACH_BPF; socket(7)), after
+// which the Conn receives every frame on the interface, whole. Without a
+// filter attached it fails with an error matching unix.ENOENT; after Lock,
+// with one matching unix.EPERM.
+func (c *Conn) Detach() error {
+	return c.control("detach program", func(fd int) error {
+		// The option value is ignored, but the kernel wants an int.
+		err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_BPF, 0)
+		if err == nil {
+			return nil
+		}
+		err = os.NewSyscallError("setsockopt SO_DETACH_BPF", err)
+		switch {
+		case errors.Is(err, unix.EPERM):
+			return fmt.Errorf("%w: the filter is locked (SO_LOCK_FILTER)", err)
+		case errors.Is(err, unix.ENOENT):
+			return fmt.Errorf("%w: no filter attached", err)
+		}
+		return err
+	})
+}
+
+// Lock locks the Conn's socket filter (SO_LOCK_FILTER, Linux 3.9;
+// socket(7)): from then on neither SetProgram nor Detach can change it, and
+// both fail with an error matching unix.EPERM. A locked filter cannot be
+// unlocked. Locking before handing the Conn to less trusted code keeps that
+// code from widening what the socket sees.
+func (c *Conn) Lock() error {
+	return c.control("lock filter", func(fd int) error {
+		return setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_LOCK_FILTER, 1, "SO_LOCK_FILTER")
+	})
+}
+
+// Stats are a Conn's frame counters since Listen.
+type Stats struct {
+	// Received counts the frames the filter accepted that the kernel
+	// queued for reading.
+	Received uint64
+	// Drops counts the frames the filter accepted that the kernel dropped
+	// instead of queueing, mostly because the receive buffer was full
+	// (Config.ReceiveBuffer) while the reader lagged.
+	Drops uint64
+}
+
+// Stats returns the Conn's frame counters: totals since Listen, not since
+// the last call.
+//
+// It wraps getsockopt(2) PACKET_STATISTICS (packet(7)). The kernel resets
+// its counters to zero each time they are read, and counts in tp_packets
+// the accepted frames, queued or dropped; Stats adds each reading into
+// running totals kept in the Conn, and splits tp_packets into Received and
+// Drops, so that Received+Drops is the number of frames the filter
+// accepted. Frames the filter rejected are not counted at all.
+func (c *Conn) Stats() (Stats, error) {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	var ts *unix.TpacketStats
+	err := c.control("read statistics", func(fd int) error {
+		var err error
+		ts, err = unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		if err != nil {
+			return os.NewSyscallError("getsockopt PACKET_STATISTICS", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Stats{}, err
+	}
+	drops := uint64(ts.Drops)
+	received := uint64(ts.Packets)
+	// tp_packets includes the drops (af_packet.c adds them when read).
+	if received >= drops {
+		received -= drops
+	} else {
+		received = 0
+	}
+	c.stats.Received += received
+	c.stats.Drops += drops
+	return c.stats, nil
+}
