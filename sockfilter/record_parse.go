@@ -188,9 +188,11 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 	r.EtherType = et
 
 	var (
-		l4off     int // offset of the transport header
-		ipPayload int // IP payload length from the IP header
-		proto     uint8
+		l4off        int // offset of the transport header
+		ipPayload    int // IP payload length from the IP header
+		proto        uint8
+		src, dst     netip.Addr
+		sport, dport uint16
 	)
 	switch et {
 	case etherTypeIPv4:
@@ -227,8 +229,8 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		r.Fragment = r.MoreFragments || r.FragOffset != 0
 		r.TTL = h[8]
 		proto = h[9]
-		r.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[12:16])), 0)
-		r.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[16:20])), 0)
+		src = netip.AddrFrom4([4]byte(h[12:16]))
+		dst = netip.AddrFrom4([4]byte(h[16:20]))
 		l4off = off + ihl
 		ipPayload = total - ihl
 
@@ -249,8 +251,8 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		}
 		r.IPVersion = 6
 		r.TTL = h[7]
-		r.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(h[8:24])), 0)
-		r.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(h[24:40])), 0)
+		src = netip.AddrFrom16([16]byte(h[8:24]))
+		dst = netip.AddrFrom16([16]byte(h[24:40]))
 		proto = h[6]
 		pos, end := off+40, off+40+plen
 		for n := 0; ; n++ {
@@ -318,7 +320,7 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 	case ipProtoTCP:
 		r.Proto = ProtoTCP
 		if !hasL4 || (r.Fragment && ipPayload < 20) {
-			return nil
+			break
 		}
 		if len(frame)-l4off < 20 {
 			if ipPayload < 20 {
@@ -333,15 +335,15 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		}
 		if doff > ipPayload {
 			if r.Fragment {
-				return nil
+				break
 			}
 			return malformed("tcp", l4off, "data offset "+strconv.Itoa(doff/4)+" runs past the IP payload of "+strconv.Itoa(ipPayload)+" bytes")
 		}
 		if len(frame)-l4off < doff {
 			return truncated("tcp", l4off, doff, len(frame)-l4off)
 		}
-		r.Src = netip.AddrPortFrom(r.Src.Addr(), binary.BigEndian.Uint16(h[0:2]))
-		r.Dst = netip.AddrPortFrom(r.Dst.Addr(), binary.BigEndian.Uint16(h[2:4]))
+		sport = binary.BigEndian.Uint16(h[0:2])
+		dport = binary.BigEndian.Uint16(h[2:4])
 		r.Seq = binary.BigEndian.Uint32(h[4:8])
 		r.Ack = binary.BigEndian.Uint32(h[8:12])
 		r.TCPFlags = TCPFlags(h[12]&1)<<8 | TCPFlags(h[13])
@@ -352,7 +354,7 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 	case ipProtoUDP:
 		r.Proto = ProtoUDP
 		if !hasL4 || (r.Fragment && ipPayload < 8) {
-			return nil
+			break
 		}
 		if len(frame)-l4off < 8 {
 			if ipPayload < 8 {
@@ -373,8 +375,8 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		if ulen > ipPayload {
 			ulen = ipPayload // a first fragment: the datagram goes on
 		}
-		r.Src = netip.AddrPortFrom(r.Src.Addr(), binary.BigEndian.Uint16(h[0:2]))
-		r.Dst = netip.AddrPortFrom(r.Dst.Addr(), binary.BigEndian.Uint16(h[2:4]))
+		sport = binary.BigEndian.Uint16(h[0:2])
+		dport = binary.BigEndian.Uint16(h[2:4])
 		r.PayloadLen = ulen - 8
 		r.Transport = true
 
@@ -386,7 +388,7 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 			r.Proto = ProtoICMPv6
 		}
 		if !hasL4 || (r.Fragment && ipPayload < 8) {
-			return nil
+			break
 		}
 		if len(frame)-l4off < 8 {
 			if ipPayload < 8 {
@@ -406,6 +408,8 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 			r.Proto = ProtoIPv6
 		}
 	}
+	r.Src = netip.AddrPortFrom(src, sport)
+	r.Dst = netip.AddrPortFrom(dst, dport)
 	return nil
 }
 

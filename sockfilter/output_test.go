@@ -1,0 +1,237 @@
+package sockfilter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testTime = time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
+
+// parsedFrame returns the Record of a frame from testdata/frames, as a
+// Conn on ifindex 3 would give it.
+func parsedFrame(t testing.TB, name string) Record {
+	t.Helper()
+	f := loadFrame(t, name)
+	var r Record
+	info := FrameInfo{Time: testTime, Ifindex: 3, Direction: DirectionHost, Length: len(f.data)}
+	if err := ParseFrameInfo(f.data, f.link, info, &r); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+func TestAppendText(t *testing.T) {
+	const ts = "2025-03-04T05:06:07.890123456Z"
+	tests := map[string]string{
+		"tcp4":        "10.0.0.1\t40000\t10.0.0.2\t80\tTCP\t" + ts + "\t74\t74\tFlags [P.] seq 1000 ack 2000 win 502\n",
+		"udp4":        "10.0.0.1\t5353\t10.0.0.2\t53\tUDP\t" + ts + "\t106\t106\t-\n",
+		"vlan_tcp4":   "10.0.0.1\t40001\t10.0.0.2\t443\tTCP\t" + ts + "\t58\t58\tFlags [SEW] seq 7 ack 0 win 64240 vlan 100\n",
+		"udp6":        "2001:db8::1\t546\t2001:db8::2\t547\tUDP\t" + ts + "\t94\t94\t-\n",
+		"qinq_udp4":   "10.0.0.1\t1000\t10.0.0.2\t2000\tUDP\t" + ts + "\t60\t60\tvlan 200.300\n",
+		"frag4_first": "10.0.0.1\t7000\t10.0.0.2\t7001\tUDP\t" + ts + "\t58\t58\tfrag 48879@0+\n",
+		"frag4_rest":  "10.0.0.1\t-\t10.0.0.2\t-\tUDP\t" + ts + "\t58\t58\tfrag 48879@24\n",
+		"frag6_rest":  "2001:db8::1\t-\t2001:db8::2\t-\tUDP\t" + ts + "\t86\t86\tfrag 3405643777@24\n",
+		"icmp6_echo":  "2001:db8::2\t-\t2001:db8::1\t-\tICMPv6\t" + ts + "\t78\t78\ttype 129 code 0\n",
+		"arp_request": "10.0.0.1\t-\t10.0.0.2\t-\tARP\t" + ts + "\t60\t60\trequest\n",
+		"lldp":        "-\t-\t-\t-\tOther(0x88cc)\t" + ts + "\t60\t60\t-\n",
+		"gre4":        "10.0.0.1\t-\t10.0.0.2\t-\tIPv4(47)\t" + ts + "\t66\t66\t-\n",
+		"rst_ae_tcp4": "10.0.0.2\t80\t10.0.0.1\t40003\tTCP\t" + ts + "\t60\t60\tFlags [Re] seq 5 ack 0 win 0\n",
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := parsedFrame(t, name)
+			if got := string(r.AppendText(nil)); got != want {
+				t.Errorf("AppendText:\n got %q\nwant %q", got, want)
+			}
+			if got := r.String(); got != strings.TrimSuffix(want, "\n") {
+				t.Errorf("String() = %q", got)
+			}
+			if got, want := strings.Count(want, "\t"), strings.Count(TextHeader, "\t"); got != want {
+				t.Errorf("%d tabs in the line, %d in TextHeader", got, want)
+			}
+		})
+	}
+	if !strings.HasPrefix(TextHeader, "S-Address\tS-Port\tD-Address\tD-Port\tProtocol\t") {
+		t.Errorf("TextHeader = %q", TextHeader)
+	}
+}
+
+func TestAppendTime(t *testing.T) {
+	for _, tt := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Time{}, "0001-01-01T00:00:00.000000000Z"},
+		{testTime, "2025-03-04T05:06:07.890123456Z"},
+		{time.Unix(1700000000, 5).In(time.FixedZone("x", 3600)), "2023-11-14T22:13:20.000000005Z"},
+		{time.Date(12345, 1, 2, 3, 4, 5, 6, time.UTC), "12345-01-02T03:04:05.000000006Z"},
+	} {
+		if got := string(appendTime(nil, tt.t)); got != tt.want {
+			t.Errorf("appendTime(%v) = %q, want %q", tt.t, got, tt.want)
+		}
+		if tt.t.Year() <= 9999 {
+			if got := tt.t.UTC().Format(timeLayout); got != tt.want {
+				t.Errorf("Format(timeLayout) = %q, want %q", got, tt.want)
+			}
+		}
+	}
+}
+
+func TestAppendJSON(t *testing.T) {
+	r := parsedFrame(t, "tcp4")
+	const want = `{"time":"2025-03-04T05:06:07.890123456Z","ifindex":3,"dir":"host","proto":"TCP","ethertype":2048,` +
+		`"src":"10.0.0.1","sport":40000,"dst":"10.0.0.2","dport":80,"len":74,"caplen":74,` +
+		`"ipver":4,"ipproto":6,"ttl":64,"iplen":40,"paylen":20,"flags":"P.","seq":1000,"ack":2000,"win":502}` + "\n"
+	if got := string(r.AppendJSON(nil)); got != want {
+		t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
+	}
+
+	// Every test frame, and the zero Record, gives valid JSON with the
+	// documented fields and values.
+	records := []Record{{}}
+	for _, f := range loadFrames(t) {
+		records = append(records, parsedFrame(t, f.name))
+	}
+	for _, r := range records {
+		line := r.AppendJSON(nil)
+		if bytes.Count(line, []byte("\n")) != 1 || line[len(line)-1] != '\n' {
+			t.Errorf("not one line: %q", line)
+		}
+		var m map[string]any
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			t.Errorf("invalid JSON %s: %v", line, err)
+			continue
+		}
+		if tm, err := time.Parse(time.RFC3339Nano, m["time"].(string)); err != nil || !tm.Equal(r.Time) {
+			t.Errorf("time %q: %v, want %v", m["time"], err, r.Time)
+		}
+		check := func(key string, want any) {
+			t.Helper()
+			got, ok := m[key]
+			if !ok {
+				t.Errorf("%s: no %q", line, key)
+				return
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: %q is %v, want %v", line, key, got, want)
+			}
+		}
+		absent := func(keys ...string) {
+			t.Helper()
+			for _, k := range keys {
+				if _, ok := m[k]; ok {
+					t.Errorf("%s: unexpected %q", line, k)
+				}
+			}
+		}
+		check("proto", r.Proto.String())
+		check("dir", r.Direction.String())
+		check("ifindex", r.Ifindex)
+		check("len", r.Length)
+		check("caplen", r.CapLen)
+		check("ethertype", r.EtherType)
+		for _, f := range []struct {
+			key string
+			a   netip.Addr
+		}{{"src", r.Src.Addr()}, {"dst", r.Dst.Addr()}} {
+			if f.a.IsValid() {
+				check(f.key, f.a.String())
+			} else {
+				check(f.key, nil)
+			}
+		}
+		if r.HasPorts() {
+			check("sport", r.Src.Port())
+			check("dport", r.Dst.Port())
+		} else {
+			check("sport", nil)
+			check("dport", nil)
+		}
+		if r.IPVersion != 0 {
+			check("ipver", r.IPVersion)
+			check("ipproto", r.IPProto)
+			check("ttl", r.TTL)
+			check("iplen", r.IPPayloadLen)
+			check("paylen", r.PayloadLen)
+		} else {
+			absent("ipver", "ipproto", "ttl", "iplen", "paylen")
+		}
+		if r.Proto == ProtoTCP && r.Transport {
+			check("flags", strings.Trim(r.TCPFlags.String(), "[]"))
+			check("seq", r.Seq)
+			check("ack", r.Ack)
+			check("win", r.Window)
+		} else {
+			absent("flags", "seq", "ack", "win")
+		}
+		if (r.Proto == ProtoICMP || r.Proto == ProtoICMPv6) && r.Transport {
+			check("icmp_type", r.ICMPType)
+			check("icmp_code", r.ICMPCode)
+		} else {
+			absent("icmp_type", "icmp_code")
+		}
+		switch r.VLANs {
+		case 0:
+			absent("vlan")
+		case 1:
+			check("vlan", []any{json.Number(fmt.Sprint(r.VLAN))})
+		default:
+			check("vlan", []any{json.Number(fmt.Sprint(r.VLAN)), json.Number(fmt.Sprint(r.InnerVLAN))})
+		}
+		if r.Fragment {
+			check("frag_id", r.FragID)
+			check("frag_off", r.FragOffset)
+			check("frag_more", r.MoreFragments)
+		} else {
+			absent("frag_id", "frag_off", "frag_more")
+		}
+		if r.Proto == ProtoARP {
+			check("arp_op", r.ARPOp)
+		} else {
+			absent("arp_op")
+		}
+	}
+}
+
+// TestNoAllocs pins the per-frame path to zero allocations: decoding a
+// frame and writing it as text and JSON.
+func TestNoAllocs(t *testing.T) {
+	frames := loadFrames(t)
+	var r Record
+	buf := make([]byte, 0, 1024)
+	info := FrameInfo{Time: testTime, Ifindex: 1, Direction: DirectionOutgoing, HasVLAN: true, VLANTCI: 5}
+	for _, tt := range []struct {
+		name string
+		f    func(f testFrame)
+	}{
+		{"ParseFrame", func(f testFrame) {
+			if err := ParseFrame(f.data, f.link, &r); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"ParseFrameInfo", func(f testFrame) {
+			info.Length = len(f.data) + 100
+			if err := ParseFrameInfo(f.data, f.link, info, &r); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"AppendText", func(testFrame) { buf = r.AppendText(buf[:0]) }},
+		{"AppendJSON", func(testFrame) { buf = r.AppendJSON(buf[:0]) }},
+	} {
+		for _, f := range frames {
+			if err := ParseFrameInfo(f.data, f.link, info, &r); err != nil {
+				t.Fatal(err)
+			}
+			if n := testing.AllocsPerRun(100, func() { tt.f(f) }); n != 0 {
+				t.Errorf("%s(%s): %v allocations, want 0", tt.name, f.name, n)
+			}
+		}
+	}
+}
