@@ -1,0 +1,12 @@
+module github.com/purebpf/purebpf/internal/bench
+
+go 1.26.0
+
+require (
+	github.com/gopacket/gopacket v1.7.7
+	github.com/purebpf/purebpf v0.0.0-00010101000000-000000000000
+)
+
+require golang.org/x/sys v0.49.0 // indirect
+
+replace github.com/purebpf/purebpf => ../..
