@@ -153,7 +153,7 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 			p.fd, p.log, p.logCut = fd, log, true
 			return p, nil
 		}
-		l.log = log
+		l.log, l.cut = log, true
 		return nil, l.verifierError(insns, err2)
 	case opts.LogLevel&(LogLevelBranch|LogLevelInstruction) == 0:
 		// A stats-only log says little about a failure.
