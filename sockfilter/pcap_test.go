@@ -1,0 +1,317 @@
+package sockfilter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writePcap writes frames to a pcap file in memory, the i-th at
+// testTime + i seconds + i ns.
+func writePcap(t testing.TB, link LinkType, snaplen int, frames []testFrame) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	pw, err := NewPcapWriter(&buf, link, snaplen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		if err := pw.WritePacket(frameTime(i), f.data, len(f.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func frameTime(i int) time.Time {
+	return testTime.Add(time.Duration(i)*time.Second + time.Duration(i))
+}
+
+// framesOf returns the test frames of one link type.
+func framesOf(t testing.TB, link LinkType) []testFrame {
+	var fs []testFrame
+	for _, f := range loadFrames(t) {
+		if f.link == link {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+func TestPcapRoundTrip(t *testing.T) {
+	for _, link := range []LinkType{LinkEthernet, LinkRawIP} {
+		t.Run(link.String(), func(t *testing.T) {
+			frames := framesOf(t, link)
+			file := writePcap(t, link, 0, frames)
+			if got := binary.LittleEndian.Uint32(file[0:4]); got != 0xa1b23c4d {
+				t.Errorf("magic %#x, want the nanosecond magic 0xa1b23c4d", got)
+			}
+			pr, err := NewPcapReader(bytes.NewReader(file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.LinkType() != link || !pr.Nanosecond() || pr.Snaplen() != DefaultSnaplen {
+				t.Errorf("LinkType %v Nanosecond %v Snaplen %d", pr.LinkType(), pr.Nanosecond(), pr.Snaplen())
+			}
+			var buf []byte
+			for i, f := range frames {
+				var info FrameInfo
+				buf, info, err = pr.ReadPacket(buf)
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				if !bytes.Equal(buf, f.data) || !info.Time.Equal(frameTime(i)) || info.Length != len(f.data) {
+					t.Errorf("packet %d: %x at %v length %d; want %x at %v length %d",
+						i, buf, info.Time, info.Length, f.data, frameTime(i), len(f.data))
+				}
+			}
+			if _, _, err := pr.ReadPacket(buf); err != io.EOF {
+				t.Errorf("after the last packet: %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// TestPcapSnaplen checks that the writer cuts frames to the snap length
+// and keeps the wire length, and that such a frame still decodes.
+func TestPcapSnaplen(t *testing.T) {
+	f := loadFrame(t, "tcp4")
+	var file bytes.Buffer
+	pw, err := NewPcapWriter(&file, LinkEthernet, 54)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.WritePacket(testTime, f.data, 0); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := NewPcapReader(&file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, info, err := pr.ReadPacket(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frame) != 54 || info.Length != 74 {
+		t.Fatalf("captured %d of %d bytes, want 54 of 74", len(frame), info.Length)
+	}
+	var r Record
+	if err := ParseFrameInfo(frame, pr.LinkType(), info, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.CapLen != 54 || r.Length != 74 || r.PayloadLen != 20 || !r.HasPorts() {
+		t.Errorf("record %+v", r)
+	}
+}
+
+// TestPcapWriteFrame checks that a VLAN tag the device removed goes back
+// into the frame written.
+func TestPcapWriteFrame(t *testing.T) {
+	f := loadFrame(t, "tcp4")
+	for _, snaplen := range []int{0, 100, 14, 5} {
+		var file bytes.Buffer
+		pw, err := NewPcapWriter(&file, LinkEthernet, snaplen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := FrameInfo{Time: testTime, Length: 74, HasVLAN: true, VLANTCI: 0x2000 | 42, VLANTPID: 0x8100}
+		if err := pw.WriteFrame(info, f.data); err != nil {
+			t.Fatal(err)
+		}
+		pr, err := NewPcapReader(&file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame, got, err := pr.ReadPacket(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append(append(append([]byte(nil), f.data[:12]...), 0x81, 0x00, 0x20, 42), f.data[12:]...)
+		if snaplen != 0 {
+			want = want[:min(len(want), snaplen)]
+		}
+		if !bytes.Equal(frame, want) || got.Length != 78 {
+			t.Errorf("snaplen %d: wrote %x length %d, want %x length 78", snaplen, frame, got.Length, want)
+		}
+		if snaplen == 0 {
+			var r Record
+			if err := ParseFrame(frame, LinkEthernet, &r); err != nil || r.VLANs != 1 || r.VLAN != 42 || r.Dst.Port() != 80 {
+				t.Errorf("record %+v, %v", r, err)
+			}
+		}
+	}
+}
+
+// pcapFile builds a pcap file by hand: magic in the given byte order,
+// version 2.4, snaplen, link type, and records of (seconds, fraction,
+// caplen, wirelen, data).
+type pcapRec struct {
+	sec, frac, caplen, wirelen uint32
+	data                       []byte
+}
+
+func pcapFile(order binary.AppendByteOrder, magic uint32, snaplen, link uint32, recs ...pcapRec) []byte {
+	b := order.AppendUint32(nil, magic)
+	b = order.AppendUint16(b, 2)
+	b = order.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = order.AppendUint32(b, snaplen)
+	b = order.AppendUint32(b, link)
+	for _, r := range recs {
+		b = order.AppendUint32(b, r.sec)
+		b = order.AppendUint32(b, r.frac)
+		b = order.AppendUint32(b, r.caplen)
+		b = order.AppendUint32(b, r.wirelen)
+		b = append(b, r.data...)
+	}
+	return b
+}
+
+func TestPcapReaderFormats(t *testing.T) {
+	data := []byte{0x45, 0, 0, 20}
+	for _, tt := range []struct {
+		name  string
+		order binary.AppendByteOrder
+		magic uint32
+		frac  uint32
+		nano  bool
+		want  time.Time
+	}{
+		{"micro little-endian", binary.LittleEndian, 0xa1b2c3d4, 123456, false, time.Unix(1700000000, 123456000)},
+		{"micro big-endian", binary.BigEndian, 0xa1b2c3d4, 123456, false, time.Unix(1700000000, 123456000)},
+		{"nano little-endian", binary.LittleEndian, 0xa1b23c4d, 123456789, true, time.Unix(1700000000, 123456789)},
+		{"nano big-endian", binary.BigEndian, 0xa1b23c4d, 123456789, true, time.Unix(1700000000, 123456789)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := pcapFile(tt.order, tt.magic, 65535, 101, pcapRec{1700000000, tt.frac, 4, 60, data})
+			pr, err := NewPcapReader(bytes.NewReader(file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.Nanosecond() != tt.nano || pr.Snaplen() != 65535 || pr.LinkType() != LinkRawIP {
+				t.Errorf("Nanosecond %v Snaplen %d LinkType %v", pr.Nanosecond(), pr.Snaplen(), pr.LinkType())
+			}
+			frame, info, err := pr.ReadPacket(make([]byte, 0, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(frame, data) || !info.Time.Equal(tt.want) || info.Length != 60 {
+				t.Errorf("read %x at %v length %d", frame, info.Time, info.Length)
+			}
+		})
+	}
+	// The link types that mean raw IP, and the FCS bits above them.
+	for link, want := range map[uint32]LinkType{1: LinkEthernet, 101: LinkRawIP, 12: LinkRawIP, 14: LinkRawIP,
+		228: LinkRawIP, 229: LinkRawIP, 113: LinkType(113), 1 | 0x14000000: LinkEthernet} {
+		pr, err := NewPcapReader(bytes.NewReader(pcapFile(binary.LittleEndian, 0xa1b2c3d4, 100, link)))
+		if err != nil || pr.LinkType() != want {
+			t.Errorf("link type %#x: %v, %v; want %v", link, pr.LinkType(), err, want)
+		}
+	}
+}
+
+func TestPcapReaderErrors(t *testing.T) {
+	le := binary.LittleEndian
+	good := pcapFile(le, 0xa1b2c3d4, 100, 1)
+	for _, tt := range []struct {
+		name   string
+		file   []byte
+		header bool  // error from NewPcapReader, not ReadPacket
+		is     error // if not nil, errors.Is(err, is)
+		msg    string
+	}{
+		{"empty", nil, true, nil, "empty file, not a pcap file"},
+		{"short header", good[:10], true, io.ErrUnexpectedEOF, "read file header"},
+		{"bad magic", pcapFile(le, 0x12345678, 100, 1), true, nil, "bad magic number 0x78563412"},
+		{"pcapng", pcapFile(binary.BigEndian, 0x0a0d0d0a, 100, 1), true, nil, "editcap -F pcap"},
+		{"version 3", append(append(le.AppendUint32(nil, 0xa1b2c3d4), 3, 0, 0, 0), good[8:]...), true, nil, "version 3.0"},
+		{"caplen over snaplen", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 101, 101, make([]byte, 101)}), false, nil,
+			"packet 1 at offset 24: captured length 101 exceeds the snap length 100"},
+		{"absurd caplen", pcapFile(le, 0xa1b2c3d4, 0, 1, pcapRec{0, 0, 1 << 31, 1 << 31, nil}), false, nil,
+			"captured length 2147483648 exceeds the maximum of 262144"},
+		{"cut record header", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 4, 4, []byte{1, 2, 3, 4}}, pcapRec{0, 0, 4, 4, []byte{1, 2, 3, 4}})[:24+20+10], false, io.ErrUnexpectedEOF,
+			"packet 2 at offset 44: read record header"},
+		{"cut data", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 50, 60, make([]byte, 20)}), false, io.ErrUnexpectedEOF,
+			"packet 1 at offset 24: read 50 bytes of packet data"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pr, err := NewPcapReader(bytes.NewReader(tt.file))
+			if !tt.header {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var buf []byte
+				for err == nil {
+					buf, _, err = pr.ReadPacket(buf)
+				}
+			}
+			if err == nil || err == io.EOF || !strings.Contains(err.Error(), tt.msg) || (tt.is != nil && !errors.Is(err, tt.is)) {
+				t.Errorf("error %v, want %q (%v)", err, tt.msg, tt.is)
+			}
+		})
+	}
+}
+
+func TestPcapWriterErrors(t *testing.T) {
+	if _, err := NewPcapWriter(io.Discard, LinkEthernet, -1); err == nil {
+		t.Error("NewPcapWriter accepted snaplen -1")
+	}
+	if _, err := NewPcapWriter(failWriter{}, LinkEthernet, 0); err == nil || !strings.Contains(err.Error(), "write file header") {
+		t.Errorf("NewPcapWriter to a failing writer: %v", err)
+	}
+	pw, err := NewPcapWriter(io.Discard, LinkEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.WritePacket(time.Unix(-1, 0), []byte{1}, 1); err == nil || !strings.Contains(err.Error(), "outside the range") {
+		t.Errorf("WritePacket before 1970: %v", err)
+	}
+	pw.w = failWriter{}
+	if err := pw.WritePacket(testTime, []byte{1}, 1); !errors.Is(err, errFail) {
+		t.Errorf("WritePacket to a failing writer: %v", err)
+	}
+}
+
+var errFail = errors.New("disk full")
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errFail }
+
+// TestPcapNoAllocs checks that writing and reading a packet allocates
+// nothing once the caller's buffer is big enough.
+func TestPcapNoAllocs(t *testing.T) {
+	f := loadFrame(t, "tcp4")
+	pw, err := NewPcapWriter(io.Discard, LinkEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := FrameInfo{Time: testTime, Length: 74, HasVLAN: true, VLANTCI: 3}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := pw.WritePacket(testTime, f.data, 74); err != nil {
+			t.Fatal(err)
+		}
+		if err := pw.WriteFrame(info, f.data); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("PcapWriter: %v allocations a packet, want 0", n)
+	}
+	file := writePcap(t, LinkEthernet, 0, make([]testFrame, 101))
+	pr, err := NewPcapReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 128)
+	if n := testing.AllocsPerRun(100, func() {
+		if buf, _, err = pr.ReadPacket(buf); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("ReadPacket: %v allocations a packet, want 0", n)
+	}
+}
