@@ -41,13 +41,21 @@ func (insns Instructions) Assemble() ([]byte, error) {
 	for _, ins := range insns {
 		n += ins.Slots()
 	}
-	return insns.AppendAssembled(make([]byte, 0, n*8), binary.LittleEndian)
+	b, err := insns.AppendAssembled(make([]byte, 0, n*8), binary.LittleEndian)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // AppendAssembled appends insns encoded in order (binary.LittleEndian or
 // binary.BigEndian: the kernel's struct bpf_insn in the byte order of the
-// machine that loads it) to b. On error it returns b unchanged.
+// machine that loads it) to b; a nil order is little-endian. On error it
+// returns b unchanged.
 func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]byte, error) {
+	if order == nil {
+		order = binary.LittleEndian
+	}
 	r, err := newResolver(insns)
 	if err != nil {
 		return b, err

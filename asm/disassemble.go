@@ -30,8 +30,11 @@ func Disassemble(b []byte) (Instructions, error) {
 
 // DisassembleOrder is Disassemble for a program encoded in order; in
 // big-endian the destination register is the high nibble of the register
-// byte.
+// byte. A nil order is little-endian.
 func DisassembleOrder(b []byte, order binary.ByteOrder) (Instructions, error) {
+	if order == nil {
+		order = binary.LittleEndian
+	}
 	big := isBigEndian(order)
 	insns := make(Instructions, 0, len(b)/8)
 	for off := 0; off < len(b); off += 8 {

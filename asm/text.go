@@ -32,7 +32,8 @@ func (ins Instruction) String() string {
 // AppendText appends the text of String to b.
 func (ins Instruction) AppendText(b []byte) []byte {
 	if ins.badSize != 0 {
-		return append(b, "invalid size "...)
+		b = append(b, "invalid size "...)
+		return strconv.AppendUint(b, uint64(ins.badSize&0xff), 10)
 	}
 	switch ins.OpCode.Class() {
 	case ALUClass, ALU64Class:
