@@ -128,7 +128,7 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 	if err != nil {
 		err = os.NewSyscallError("socket", err)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, fmt.Errorf("open AF_PACKET socket: %w; %s", err, listenPermHint)
+			return nil, fmt.Errorf("open AF_PACKET socket: %s: %w", listenPermHint, err)
 		}
 		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
 	}
