@@ -1,6 +1,7 @@
 package asm
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -50,7 +51,7 @@ func Parse(src string) (Instructions, error) {
 		}
 		if name, ok := p.labelDef(); ok {
 			if label != "" {
-				return nil, p.errorf("label %q follows label %q: an instruction has one label", name, label)
+				return nil, p.errorAt(0, "label %q follows label %q: an instruction has one label", name, label)
 			}
 			label, labelLine = name, p.line
 			p.space()
@@ -76,10 +77,16 @@ type parser struct {
 	s    string
 	pos  int
 	line int
+	stmt int // where the instruction starts
 }
 
 func (p *parser) errorf(format string, args ...any) *ParseError {
-	return &ParseError{Line: p.line, Column: p.pos + 1, Msg: fmt.Sprintf(format, args...)}
+	return p.errorAt(p.pos, format, args...)
+}
+
+// errorAt is errorf for an error at byte pos of the line.
+func (p *parser) errorAt(pos int, format string, args ...any) *ParseError {
+	return &ParseError{Line: p.line, Column: pos + 1, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (p *parser) eof() bool { return p.pos >= len(p.s) }
@@ -231,6 +238,10 @@ func (p *parser) number(min int64, max uint64) (int64, error) {
 	}
 	text := p.s[digits:p.pos]
 	v, err := strconv.ParseUint(text, base, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		p.pos = start
+		return 0, p.errorf("%s is out of range: %d to %d", p.s[start:digits]+text, min, max)
+	}
 	if err != nil || text == "" {
 		p.pos = start
 		return 0, p.errorf("expected a number, found %s", p.found())
@@ -309,6 +320,7 @@ func (p *parser) instruction() (Instruction, error) {
 func (p *parser) statement() (Instruction, error) {
 	p.space()
 	start := p.pos
+	p.stmt = start
 	switch word := p.ident(); word {
 	case "if":
 		return p.condJump()
@@ -423,7 +435,7 @@ func (p *parser) assign(dst Register, w bool) (Instruction, error) {
 	switch {
 	case strings.HasPrefix(r, "*("):
 		if w {
-			return Instruction{}, p.errorf("loads write a 64-bit register: use r%d", dst)
+			return Instruction{}, p.errorAt(p.stmt, "loads write a 64-bit register: use r%d", dst)
 		}
 		return p.load(dst)
 	case strings.HasPrefix(r, "-") && len(r) > 1 && !isDigitOrSpace(r[1]):
@@ -431,6 +443,7 @@ func (p *parser) assign(dst Register, w bool) (Instruction, error) {
 		return negate(dst, w), p.sameReg(dst, w)
 	case strings.HasPrefix(r, "(s"):
 		p.pos += 2
+		at := p.pos
 		bits, err := p.number(0, 32)
 		if err != nil {
 			return Instruction{}, err
@@ -444,7 +457,7 @@ func (p *parser) assign(dst Register, w bool) (Instruction, error) {
 		case 32:
 			op = MovSX32
 		default:
-			return Instruction{}, p.errorf("sign extension from %d bits: expected 8, 16 or 32", bits)
+			return Instruction{}, p.errorAt(at, "sign extension from %d bits: expected 8, 16 or 32", bits)
 		}
 		if err := p.expect(")"); err != nil {
 			return Instruction{}, err
@@ -461,7 +474,7 @@ func (p *parser) assign(dst Register, w bool) (Instruction, error) {
 		return p.endian(dst, w, word, start)
 	case word == "map", word == "btf", word == "func":
 		if w {
-			return Instruction{}, p.errorf("ld_imm64 writes a 64-bit register: use r%d", dst)
+			return Instruction{}, p.errorAt(p.stmt, "ld_imm64 writes a 64-bit register: use r%d", dst)
 		}
 		return p.pseudo(dst, word)
 	case word == "load_acquire":
@@ -511,8 +524,7 @@ func (p *parser) endian(dst Register, w bool, word string, start int) (Instructi
 		return Instruction{}, p.errorf("expected %s16, %s32 or %s64, found %s", kind, kind, kind, p.found())
 	}
 	if w {
-		p.pos = start
-		return Instruction{}, p.errorf("the kernel writes byte swaps with r registers: r%d = %s r%d", dst, word, dst)
+		return Instruction{}, p.errorAt(p.stmt, "the kernel writes byte swaps with r registers: r%d = %s r%d", dst, word, dst)
 	}
 	if err := p.sameReg(dst, false); err != nil {
 		return Instruction{}, err
@@ -604,7 +616,7 @@ func (p *parser) load(dst Register) (Instruction, error) {
 	}
 	if !sx && p.accept("skb[") {
 		if dst != R0 {
-			return Instruction{}, p.errorf("legacy packet loads write r0, not r%d", dst)
+			return Instruction{}, p.errorAt(p.stmt, "legacy packet loads write r0, not r%d", dst)
 		}
 		if size == DWord {
 			return Instruction{}, p.errorf("legacy packet loads read u8, u16 or u32")
@@ -719,8 +731,7 @@ func (p *parser) atomic(res Register, w bool, word string, start int) (Instructi
 		return Instruction{}, p.errorf("unknown atomic operation %s", p.found())
 	}
 	if w {
-		p.pos = start
-		return Instruction{}, p.errorf("atomic operations write a 64-bit register: use r%d", res)
+		return Instruction{}, p.errorAt(p.stmt, "atomic operations write a 64-bit register: use r%d", res)
 	}
 	if err := p.expect("("); err != nil {
 		return Instruction{}, err
@@ -739,7 +750,7 @@ func (p *parser) atomic(res Register, w bool, word string, start int) (Instructi
 	}
 	if op == CmpXchg {
 		if res != R0 {
-			return Instruction{}, p.errorf("cmpxchg returns in r0, not r%d", res)
+			return Instruction{}, p.errorAt(p.stmt, "cmpxchg returns in r0, not r%d", res)
 		}
 		if err := p.sameReg(R0, false); err != nil {
 			return Instruction{}, err
@@ -748,12 +759,14 @@ func (p *parser) atomic(res Register, w bool, word string, start int) (Instructi
 			return Instruction{}, err
 		}
 	}
+	p.space()
+	at = p.pos
 	src, err := p.reg64()
 	if err != nil {
 		return Instruction{}, err
 	}
 	if op != CmpXchg && src != res {
-		return Instruction{}, p.errorf("%s returns in its operand register: r%d = ...(..., r%d)", word, src, src)
+		return Instruction{}, p.errorAt(at, "%s returns in its operand register: r%d = ...(..., r%d)", word, src, src)
 	}
 	return op.Mem(dst, off, src, size), p.expect(")")
 }
@@ -761,7 +774,7 @@ func (p *parser) atomic(res Register, w bool, word string, start int) (Instructi
 // loadAcquire reads `load_acquire((u64 *)(src +off))` after `dst =`.
 func (p *parser) loadAcquire(dst Register, w bool) (Instruction, error) {
 	if w {
-		return Instruction{}, p.errorf("load_acquire writes a 64-bit register: use r%d", dst)
+		return Instruction{}, p.errorAt(p.stmt, "load_acquire writes a 64-bit register: use r%d", dst)
 	}
 	if err := p.expect("("); err != nil {
 		return Instruction{}, err
