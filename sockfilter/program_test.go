@@ -421,3 +421,35 @@ func TestLicense(t *testing.T) {
 		})
 	}
 }
+
+// TestTestPktType checks what the package doc says of skb->pkt_type under
+// Test: the kernel derives it from the destination MAC address as lo, whose
+// address is all zeros, would receive the frame.
+func TestTestPktType(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	p := mustLoad(t, asm.Instructions{SkbPktType.Load(asm.R0, asm.R1), asm.Exit()}, nil)
+	for _, tt := range []struct {
+		name string
+		dst  []byte
+		want uint32
+	}{
+		{"lo's address", []byte{0, 0, 0, 0, 0, 0}, unix.PACKET_HOST},
+		// lo's broadcast address is all zeros too, so eth_type_trans
+		// takes ff:ff:ff:ff:ff:ff for one more multicast address.
+		{"broadcast", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, unix.PACKET_MULTICAST},
+		{"multicast", []byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, unix.PACKET_MULTICAST},
+		{"other unicast", []byte{0x02, 0, 0, 0, 0, 1}, unix.PACKET_OTHERHOST},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := udpFrame(53, "x")
+			copy(f, tt.dst)
+			got, err := p.Test(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("pkt_type %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,119 @@
+// Package sockfilter loads hand-assembled eBPF socket filters, attaches
+// them to AF_PACKET sockets and reads the frames they let through — with
+// bpf(2) and packet(7) called directly: no C compiler, no libbpf, no cgo.
+//
+// A program is an asm.Instructions. Load verifies it and loads it as a
+// BPF_PROG_TYPE_SOCKET_FILTER (Linux 3.19), Listen attaches it to a packet
+// socket on one interface before binding, so no unfiltered frame is ever
+// queued, ReadFrame reads the frames it accepts, and ParseFrame decodes
+// them into a Record.
+//
+// # A worked example
+//
+// This program keeps IPv4 UDP datagrams to port 53 and drops everything
+// else. The kernel runs it on every frame with r1 pointing to the struct
+// __sk_buff; its return value is the number of bytes of the frame to keep,
+// 0 to drop it.
+//
+//	insns := append(sockfilter.Prologue(), // r6 = r1, for the packet loads
+//		sockfilter.LoadLink(12, asm.Half), // r0 = EtherType
+//		asm.JNE.Imm(asm.R0, 0x0800, "drop"),
+//		sockfilter.LoadLink(14+9, asm.Byte), // r0 = IPv4 protocol
+//		asm.JNE.Imm(asm.R0, 17, "drop"),
+//		sockfilter.LoadLink(14+6, asm.Half), // r0 = flags, fragment offset
+//		asm.JSet.Imm(asm.R0, 0x1fff, "drop"), // not the first fragment
+//		sockfilter.LoadLink(14, asm.Byte), // r0 = version, IHL
+//		asm.And.Imm(asm.R0, 0x0f),
+//		asm.LSh.Imm(asm.R0, 2), // r0 = IPv4 header length
+//		asm.Mov.Reg(asm.R7, asm.R0),
+//		sockfilter.LoadLinkInd(asm.R7, 14+2, asm.Half), // r0 = UDP destination port
+//		asm.JNE.Imm(asm.R0, 53, "drop"),
+//		asm.Mov.Imm(asm.R0, -1), // keep the whole frame
+//		asm.Exit(),
+//		asm.Mov.Imm(asm.R0, 0).WithLabel("drop"),
+//		asm.Exit(),
+//	)
+//	prog, err := sockfilter.Load(insns, &sockfilter.LoadOptions{Name: "udp53"})
+//	if err != nil {
+//		log.Fatal(err) // a *VerifierError if the verifier refused it
+//	}
+//	defer prog.Close()
+//
+//	conn, err := sockfilter.Listen("lo", prog, nil)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer conn.Close()
+//
+//	buf := make([]byte, 65536)
+//	var rec sockfilter.Record
+//	for {
+//		n, info, err := conn.ReadFrame(buf)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		if err := sockfilter.ParseFrame(buf[:n], conn.LinkType(), &rec); err != nil {
+//			continue
+//		}
+//		fmt.Println(info.Time, info.Direction, &rec)
+//	}
+//
+// The Program may be closed once Listen has returned: the socket holds its
+// own reference to the program.
+//
+// # Verifier errors
+//
+// When the verifier refuses a program, Load loads it again with the
+// verifier log and returns a *VerifierError whose Error is one line that
+// points into the program as written:
+//
+//	load program: insn 7 (after label ipv4): r0 = *(u8 *)(r2 +0): R2 invalid mem access 'scalar'
+//
+// Index counts instructions, not the verifier's 8-byte slots (LD_IMM64
+// takes two); Log holds every line of the log, and %+v prints them. The
+// errno is kept: errors.Is(err, unix.EACCES) works. A program that exits
+// without setting r0 fails with "R0 !read_ok". LoadOptions.LogLevel asks
+// for the log of a program that loads, too (Program.VerifierLog).
+//
+// # Test and live verdicts
+//
+// Program.Test runs a program on a frame in the kernel (BPF_PROG_TEST_RUN)
+// without a socket or traffic. It does not see the frame quite as a live
+// socket does:
+//
+//   - On a SOCK_RAW packet socket the program's data starts at the
+//     link-layer header: asm.LoadAbs(0, ...) reads the first byte of the
+//     destination MAC address, and skb->len counts the whole frame.
+//   - Under Test, the kernel consumes the Ethernet header (eth_type_trans)
+//     and the data starts at the network header: asm.LoadAbs(0, ...) reads
+//     the first byte of the IP header, and skb->len is 14 bytes shorter.
+//
+// The link-layer and network headers are at known places in both. To get
+// the same verdict from both, read the frame relative to them:
+//
+//   - LoadLink and LoadLinkInd are legacy packet loads at SKF_LL_OFF + off:
+//     LoadLink(12, asm.Half) is the EtherType under Test and live alike.
+//     LoadNet and LoadNetInd count from the network header (SKF_NET_OFF).
+//     All need the socket buffer in r6 (start the program with Prologue),
+//     clobber r1 to r5, and end the program returning 0 when the frame is
+//     shorter than the load.
+//   - LoadBytesRelative copies bytes to the stack with
+//     bpf_skb_load_bytes_relative (Linux 4.18) from HeaderMAC or HeaderNet,
+//     and returns an error in r0 instead of ending the program.
+//
+// and return 0 or 0xffffffff (asm.Mov.Imm(asm.R0, -1)) rather than a
+// length computed from skb->len. Avoid asm.LoadAbs and asm.LoadInd with
+// offsets from 0, and direct reads of skb->len, where the verdict must
+// agree. skb->pkt_type also differs: Test gives it as lo would receive the
+// frame, PACKET_HOST only for the all-zeros destination MAC address of lo,
+// PACKET_MULTICAST for any group address (ff:ff:ff:ff:ff:ff included: lo's
+// broadcast address is all zeros) and PACKET_OTHERHOST for other unicast
+// addresses.
+//
+// # Privileges
+//
+// Loading a program needs CAP_BPF (or CAP_SYS_ADMIN; Linux 5.8 split
+// CAP_BPF out of it), and opening a packet socket CAP_NET_RAW: in
+// practice, root. Without them Load fails with an error that says so and
+// matches unix.EPERM.
+package sockfilter
