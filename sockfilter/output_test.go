@@ -38,7 +38,7 @@ func TestAppendText(t *testing.T) {
 		"frag6_rest":  "2001:db8::1\t-\t2001:db8::2\t-\tUDP\t" + ts + "\t86\t86\tfrag 3405643777@24\n",
 		"icmp6_echo":  "2001:db8::2\t-\t2001:db8::1\t-\tICMPv6\t" + ts + "\t78\t78\ttype 129 code 0\n",
 		"arp_request": "10.0.0.1\t-\t10.0.0.2\t-\tARP\t" + ts + "\t60\t60\trequest\n",
-		"lldp":        "-\t-\t-\t-\tOther(0x88cc)\t" + ts + "\t60\t60\t-\n",
+		"local_ether": "-\t-\t-\t-\tOther(0x88b5)\t" + ts + "\t60\t60\t-\n",
 		"gre4":        "10.0.0.1\t-\t10.0.0.2\t-\tIPv4(47)\t" + ts + "\t66\t66\t-\n",
 		"rst_ae_tcp4": "10.0.0.2\t80\t10.0.0.1\t40003\tTCP\t" + ts + "\t60\t60\tFlags [Re] seq 5 ack 0 win 0\n",
 	}

@@ -69,7 +69,7 @@ func TestParseFrame(t *testing.T) {
 			Transport: true, Length: 78, CapLen: 78, IPPayloadLen: 24, PayloadLen: 16, ICMPType: 129},
 		"arp_request": {Proto: ProtoARP, EtherType: 0x0806,
 			Src: ap("10.0.0.1:0"), Dst: ap("10.0.0.2:0"), ARPOp: 1, Length: 60, CapLen: 60},
-		"lldp": {Proto: ProtoOther, EtherType: 0x88cc, Length: 60, CapLen: 60},
+		"local_ether": {Proto: ProtoOther, EtherType: 0x88b5, Length: 60, CapLen: 60},
 		"gre4": {Proto: ProtoIPv4, EtherType: 0x0800, IPVersion: 4, IPProto: 47, TTL: 64,
 			Src: ap("10.0.0.1:0"), Dst: ap("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
 			Length: 66, CapLen: 66, IPPayloadLen: 32},
