@@ -29,8 +29,8 @@ func (e *ParseError) Error() string {
 // bits, load a 64-bit constant (LD_IMM64, as the kernel prints it); a
 // decimal that fits is a mov; `rN = imm ll` forces LD_IMM64. Text after
 // `//` or `;` is a comment; blank lines are ignored. A helper call may omit
-// its number: `call bpf_get_prandom_u32`. Parse does not resolve labels:
-// Assemble does.
+// its number: `call bpf_get_prandom_u32`. Every instruction must pass
+// Instruction.Validate. Parse does not resolve labels: Assemble does.
 //
 // Errors are *ParseError.
 func Parse(src string) (Instructions, error) {
@@ -62,6 +62,9 @@ func Parse(src string) (Instructions, error) {
 		ins, err := p.instruction()
 		if err != nil {
 			return nil, err
+		}
+		if err := ins.Validate(); err != nil {
+			return nil, p.errorAt(p.stmt, "%v", err)
 		}
 		ins.Label, label = label, ""
 		insns = append(insns, ins)

@@ -174,6 +174,7 @@ func TestParseErrors(t *testing.T) {
 		{"call kernel-function#x", 1, 22, "expected a number"},
 		{"call kernel-function#1 off:x", 1, 28, "expected a number"},
 		{"call 7", 1, 6, "expected a label"},
+		{"r1 = (s8)5", 1, 1, "invalid instruction"},
 		{"a:\nb:\nexit", 2, 1, `label "b" follows label "a"`},
 		{"exit\nend:\n// nothing", 2, 1, `label "end" has no instruction`},
 	} {
