@@ -156,7 +156,7 @@ func newVerifierError(insns asm.Instructions, err error, log string, truncated b
 	slot := -1
 	if m := logInsnRef.FindStringSubmatch(e.Reason); m != nil {
 		slot, _ = strconv.Atoi(m[1])
-	} else if e.Reason == reasonLastInsn {
+	} else if e.Reason == reasonLastInsn && len(insns) > 0 {
 		slot = insns.Offsets()[len(insns)-1]
 	}
 	for i := at - 1; slot < 0 && i >= 0; i-- {

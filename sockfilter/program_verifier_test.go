@@ -346,3 +346,32 @@ func TestLoadUnprivileged(t *testing.T) {
 		t.Errorf("unprivileged Load:\n%s\nwant errno-is-eperm=true and %s", out, want)
 	}
 }
+
+// FuzzNewVerifierError feeds arbitrary logs to the parser: it must not
+// panic, must give an index inside the program or -1, and an error of one
+// line. Its corpus in testdata/fuzz/FuzzNewVerifierError holds logs Linux
+// 6.18 wrote at LogLevelBranch|LogLevelInstruction|LogLevelStats for
+// refusedIPv4 and for the infinite loop of TestVerifierError (regenerate by
+// loading those with that LogLevel and writing VerifierError.Log).
+func FuzzNewVerifierError(f *testing.F) {
+	f.Add("0: R1=ctx() R10=fp0\n0: (95) exit\nR0 !read_ok\nprocessed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n", true)
+	f.Add("func#0 @0\njump out of range from insn 1 to 7\nverification time 32 usec\nstack depth 0\nprocessed 0 insns", false)
+	f.Add("6: (71) r0 = *(u8 *)(r2 +0)\nR2 invalid mem access 'scalar'\n", false)
+	f.Add("99999999999999999999: (71) r0 = 0\nbad\n", true)
+	f.Fuzz(func(t *testing.T, log string, empty bool) {
+		insns := refusedIPv4
+		if empty {
+			insns = nil
+		}
+		e := newVerifierError(insns, os.NewSyscallError("bpf", unix.EINVAL), log, false)
+		if e.Index < -1 || e.Index >= len(insns) {
+			t.Fatalf("index %d for %d instructions", e.Index, len(insns))
+		}
+		if msg := e.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "load program: ") {
+			t.Fatalf("Error() = %q", msg)
+		}
+		if !errors.Is(e, unix.EINVAL) {
+			t.Fatal("errno lost")
+		}
+	})
+}
