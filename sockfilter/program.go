@@ -37,7 +37,7 @@ const (
 	MinLogSize = 128
 	// MaxLogSize is the largest buffer Load allocates for a log. The
 	// kernel accepts up to UINT_MAX >> 2 bytes; a log beyond this cap is
-	// kept truncated (its end, where the error is).
+	// kept truncated (from Linux 6.4 its end, where the error is).
 	MaxLogSize = 64 << 20
 )
 

@@ -27,7 +27,8 @@ type VerifierError struct {
 	// Log holds every line of the verifier log (level 1).
 	Log []string
 	// Truncated reports that the log did not fit in MaxLogSize bytes;
-	// Log then holds its end.
+	// Log then holds its end, where the error is (Linux 6.4 and later
+	// keep the end of a log that does not fit; earlier kernels its start).
 	Truncated bool
 	// Reason is the verifier's complaint: the last line of the log before
 	// its "processed N insns" summary, e.g. "R0 !read_ok".
