@@ -106,6 +106,9 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 	if strings.IndexByte(license, 0) >= 0 {
 		return nil, fmt.Errorf("load program: license %q contains a NUL byte", license)
 	}
+	if bad := opts.LogLevel &^ (LogLevelBranch | LogLevelInstruction | LogLevelStats); bad != 0 {
+		return nil, fmt.Errorf("load program: unknown log level bits %#x", uint32(bad))
+	}
 	code, err := insns.Assemble()
 	if err != nil {
 		return nil, fmt.Errorf("load program: %w", err)

@@ -366,6 +366,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"empty", nil, nil, "load program: no instructions", nil},
 		{"missing label", asm.Instructions{asm.Goto("nowhere"), asm.Exit()}, nil, "nowhere", asm.ErrMissingLabel},
 		{"NUL in license", acceptAll, &LoadOptions{License: "GPL\x00x"}, "contains a NUL byte", nil},
+		{"unknown log level", acceptAll, &LoadOptions{LogLevel: 8}, "unknown log level bits 0x8", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
