@@ -322,10 +322,10 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		if !hasL4 || (r.Fragment && ipPayload < 20) {
 			break
 		}
+		if ipPayload < 20 {
+			return malformed("tcp", l4off, "IP payload of "+strconv.Itoa(ipPayload)+" bytes cannot hold a TCP header")
+		}
 		if len(frame)-l4off < 20 {
-			if ipPayload < 20 {
-				return malformed("tcp", l4off, "IP payload of "+strconv.Itoa(ipPayload)+" bytes cannot hold a TCP header")
-			}
 			return truncated("tcp", l4off, 20, len(frame)-l4off)
 		}
 		h := frame[l4off : l4off+20]
@@ -356,10 +356,10 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		if !hasL4 || (r.Fragment && ipPayload < 8) {
 			break
 		}
+		if ipPayload < 8 {
+			return malformed("udp", l4off, "IP payload of "+strconv.Itoa(ipPayload)+" bytes cannot hold a UDP header")
+		}
 		if len(frame)-l4off < 8 {
-			if ipPayload < 8 {
-				return malformed("udp", l4off, "IP payload of "+strconv.Itoa(ipPayload)+" bytes cannot hold a UDP header")
-			}
 			return truncated("udp", l4off, 8, len(frame)-l4off)
 		}
 		h := frame[l4off : l4off+8]
@@ -390,10 +390,10 @@ func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {
 		if !hasL4 || (r.Fragment && ipPayload < 8) {
 			break
 		}
+		if ipPayload < 8 {
+			return malformed(layer, l4off, "IP payload of "+strconv.Itoa(ipPayload)+" bytes cannot hold an 8-byte header")
+		}
 		if len(frame)-l4off < 8 {
-			if ipPayload < 8 {
-				return malformed(layer, l4off, "IP payload of "+strconv.Itoa(ipPayload)+" bytes cannot hold an 8-byte header")
-			}
 			return truncated(layer, l4off, 8, len(frame)-l4off)
 		}
 		r.ICMPType = frame[l4off]

@@ -252,6 +252,8 @@ func TestParseFrameErrors(t *testing.T) {
 		{"udp length past ip payload", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 73); return b }), "udp", 34, ErrMalformed, "length 73 exceeds the IP payload of 72 bytes", 0},
 		{"short icmp", LinkEthernet, edit("icmp4_echo", func(b []byte) []byte { put16(b, 16, 24); return b[:38] }), "icmp", 34, ErrMalformed, "IP payload of 4 bytes cannot hold an 8-byte header", 0},
 		{"short icmpv6", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 7); return b[:61] }), "icmpv6", 54, ErrMalformed, "IP payload of 7 bytes", 0},
+		{"icmpv6 in a 3-byte payload, padded", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 3); return b }), "icmpv6", 54, ErrMalformed, "IP payload of 3 bytes cannot hold an 8-byte header", 0},
+		{"udp in a 4-byte payload, padded", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 4); put16(b, 58, 0); return b }), "udp", 54, ErrMalformed, "IP payload of 4 bytes cannot hold a UDP header", 0},
 		{"short arp", LinkEthernet, frameCopy(t, "arp_request")[:20], "arp", 14, ErrTruncated, "need 8 bytes, have 6", 0},
 		{"short arp addresses", LinkEthernet, frameCopy(t, "arp_request")[:40], "arp", 14, ErrTruncated, "need 28 bytes, have 26", 0},
 	}

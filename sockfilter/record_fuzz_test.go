@@ -1,0 +1,97 @@
+package sockfilter
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+// FuzzParseFrame feeds ParseFrameInfo arbitrary frames, Ethernet or raw
+// IP, with a wire length, and checks that it does not panic, that on error
+// the Record is zero and the error a *ParseError pointing into the frame,
+// and that on success the Record is consistent: lengths nest, a fragment
+// with an offset has no transport header, and the text and JSON written
+// for it are whole. Its seed corpus, in testdata/fuzz/FuzzParseFrame,
+// holds the frames of testdata/frames and broken variants of them.
+//
+//	go test ./sockfilter -run '^$' -fuzz FuzzParseFrame -fuzztime 5m -parallel 1
+func FuzzParseFrame(f *testing.F) {
+	f.Fuzz(func(t *testing.T, frame []byte, raw bool, wire uint16) {
+		link := LinkEthernet
+		if raw {
+			link = LinkRawIP
+		}
+		r := Record{Proto: ProtoTCP, Length: -1, Transport: true} // not zero
+		err := ParseFrameInfo(frame, link, FrameInfo{Length: int(wire)}, &r)
+
+		// ParseFrame is ParseFrameInfo with the captured length on the wire.
+		if int(wire) <= len(frame) {
+			var r2 Record
+			err2 := ParseFrame(frame, link, &r2)
+			if (err == nil) != (err2 == nil) || r2 != r {
+				t.Fatalf("ParseFrame gives %+v, %v; ParseFrameInfo %+v, %v", r2, err2, r, err)
+			}
+		}
+
+		if err != nil {
+			if r != (Record{}) {
+				t.Fatalf("record not zero after %v: %+v", err, r)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a *ParseError", err)
+			}
+			if pe.Offset < 0 || pe.Offset > len(frame) || pe.Layer == "" || pe.Reason == "" ||
+				!(errors.Is(err, ErrTruncated) || errors.Is(err, ErrMalformed)) {
+				t.Fatalf("bad error %#v", pe)
+			}
+			return
+		}
+
+		if r.CapLen != len(frame) || r.Length != max(int(wire), len(frame)) {
+			t.Fatalf("CapLen %d Length %d for %d bytes, %d on the wire", r.CapLen, r.Length, len(frame), wire)
+		}
+		if r.PayloadLen < 0 || r.PayloadLen > r.IPPayloadLen || r.IPPayloadLen > r.Length {
+			t.Fatalf("PayloadLen %d, IPPayloadLen %d, Length %d do not nest", r.PayloadLen, r.IPPayloadLen, r.Length)
+		}
+		if r.Proto == ProtoUnknown || r.VLANs > maxVLANTags {
+			t.Fatalf("Proto %v VLANs %d", r.Proto, r.VLANs)
+		}
+		if !r.Transport && (r.PayloadLen != 0 || r.Src.Port() != 0 || r.Dst.Port() != 0 || r.TCPFlags != 0 || r.ICMPType != 0) {
+			t.Fatalf("transport fields without a transport header: %+v", r)
+		}
+		if r.Transport && r.Proto != ProtoTCP && r.Proto != ProtoUDP && r.Proto != ProtoICMP && r.Proto != ProtoICMPv6 {
+			t.Fatalf("Transport for %v", r.Proto)
+		}
+		if r.FragOffset != 0 && (!r.Fragment || r.Transport) {
+			t.Fatalf("fragment at offset %d: Fragment %v Transport %v", r.FragOffset, r.Fragment, r.Transport)
+		}
+		if !r.Fragment && r.MoreFragments {
+			t.Fatal("MoreFragments without Fragment")
+		}
+		switch r.IPVersion {
+		case 0:
+			if r.IPPayloadLen != 0 || r.TTL != 0 || r.Transport || (r.Proto != ProtoARP && (r.Src.IsValid() || r.Dst.IsValid())) {
+				t.Fatalf("IP fields in a frame that is not IP: %+v", r)
+			}
+		case 4:
+			if !r.Src.Addr().Is4() || !r.Dst.Addr().Is4() || r.EtherType != etherTypeIPv4 {
+				t.Fatalf("IPv4 with %v > %v, EtherType %#x", r.Src, r.Dst, r.EtherType)
+			}
+		case 6:
+			if !r.Src.Addr().Is6() || !r.Dst.Addr().Is6() || r.EtherType != etherTypeIPv6 {
+				t.Fatalf("IPv6 with %v > %v, EtherType %#x", r.Src, r.Dst, r.EtherType)
+			}
+		default:
+			t.Fatalf("IPVersion %d", r.IPVersion)
+		}
+
+		text := r.AppendText(nil)
+		if len(text) == 0 || text[len(text)-1] != '\n' {
+			t.Fatalf("AppendText: %q", text)
+		}
+		if js := r.AppendJSON(nil); !json.Valid(js) {
+			t.Fatalf("AppendJSON: invalid JSON %s", js)
+		}
+	})
+}
