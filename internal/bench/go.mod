@@ -7,6 +7,9 @@ require (
 	github.com/purebpf/purebpf v0.0.0-00010101000000-000000000000
 )
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
 
 replace github.com/purebpf/purebpf => ../..
