@@ -1,0 +1,111 @@
+package sockfilter_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"time"
+
+	"github.com/purebpf/purebpf/sockfilter"
+)
+
+// synFrame is an Ethernet frame holding a TCP SYN from 192.0.2.1:40000
+// to 192.0.2.2:80. (ParseFrame does not check checksums.)
+var synFrame, _ = hex.DecodeString("" +
+	"020000000002" + "020000000001" + "0800" + // ethernet: dst, src, type IPv4
+	"45000028" + "12344000" + "40060000" + "c0000201" + "c0000202" + // ipv4: 40 bytes, DF, TTL 64, TCP
+	"9c400050" + "000003e8" + "00000000" + "5002faf0" + "00000000") // tcp: ports, seq 1000, ack 0, [S], window 64240
+
+func ExampleParseFrame() {
+	var r sockfilter.Record
+	if err := sockfilter.ParseFrame(synFrame, sockfilter.LinkEthernet, &r); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(r.Proto, r.Src, "->", r.Dst, r.TCPFlags, "seq", r.Seq, "length", r.Length)
+
+	// A frame cut short in a header is an error naming the header, and
+	// leaves r zero. (Cut after the headers, it would decode.)
+	info := sockfilter.FrameInfo{Length: len(synFrame)}
+	err := sockfilter.ParseFrameInfo(synFrame[:40], sockfilter.LinkEthernet, info, &r)
+	var pe *sockfilter.ParseError
+	fmt.Println(errors.As(err, &pe), pe.Layer, pe.Offset, errors.Is(err, sockfilter.ErrTruncated), r.Proto)
+	fmt.Println(err)
+	// Output:
+	// TCP 192.0.2.1:40000 -> 192.0.2.2:80 [S] seq 1000 length 54
+	// true tcp 34 true unknown
+	// parse frame: tcp header at offset 34: truncated: need 20 bytes, have 6
+}
+
+func ExampleRecord_AppendText() {
+	var r sockfilter.Record
+	info := sockfilter.FrameInfo{Time: time.Unix(1700000000, 5), Ifindex: 1, Direction: sockfilter.DirectionOutgoing, Length: 54}
+	if err := sockfilter.ParseFrameInfo(synFrame, sockfilter.LinkEthernet, info, &r); err != nil {
+		log.Fatal(err)
+	}
+	buf := []byte(sockfilter.TextHeader)
+	buf = r.AppendText(buf) // reuse buf for the next record: no allocation
+	os.Stdout.Write(buf)
+	// Output:
+	// S-Address	S-Port	D-Address	D-Port	Protocol	Time	Length	CapLen	Info
+	// 192.0.2.1	40000	192.0.2.2	80	TCP	2023-11-14T22:13:20.000000005Z	54	54	Flags [S] seq 1000 ack 0 win 64240
+}
+
+func ExampleRecord_AppendJSON() {
+	var r sockfilter.Record
+	info := sockfilter.FrameInfo{Time: time.Unix(1700000000, 5), Ifindex: 1, Direction: sockfilter.DirectionOutgoing, Length: 54}
+	if err := sockfilter.ParseFrameInfo(synFrame, sockfilter.LinkEthernet, info, &r); err != nil {
+		log.Fatal(err)
+	}
+	os.Stdout.Write(r.AppendJSON(nil))
+	// Output:
+	// {"time":"2023-11-14T22:13:20.000000005Z","ifindex":1,"dir":"outgoing","proto":"TCP","ethertype":2048,"src":"192.0.2.1","sport":40000,"dst":"192.0.2.2","dport":80,"len":54,"caplen":54,"ipver":4,"ipproto":6,"ttl":64,"iplen":20,"paylen":0,"flags":"S","seq":1000,"ack":0,"win":64240}
+}
+
+// Frames saved with a PcapWriter can be read back, decoded and filtered
+// offline.
+func ExamplePcapReader() {
+	var file bytes.Buffer
+	pw, err := sockfilter.NewPcapWriter(&file, sockfilter.LinkEthernet, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 3 {
+		if err := pw.WritePacket(time.Unix(1700000000+int64(i), 0), synFrame, len(synFrame)); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	pr, err := sockfilter.NewPcapReader(&file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var (
+		buf []byte
+		r   sockfilter.Record
+	)
+	for {
+		var info sockfilter.FrameInfo
+		buf, info, err = pr.ReadPacket(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := sockfilter.ParseFrameInfo(buf, pr.LinkType(), info, &r); err != nil {
+			fmt.Println(err)
+			continue
+		}
+		if r.HasPorts() && r.Dst.Port() == 80 {
+			fmt.Println(r.Time.UTC().Format(time.TimeOnly), r.Src, "->", r.Dst, r.TCPFlags)
+		}
+	}
+	// Output:
+	// 22:13:20 192.0.2.1:40000 -> 192.0.2.2:80 [S]
+	// 22:13:21 192.0.2.1:40000 -> 192.0.2.2:80 [S]
+	// 22:13:22 192.0.2.1:40000 -> 192.0.2.2:80 [S]
+}
