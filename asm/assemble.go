@@ -102,7 +102,7 @@ type resolver struct {
 	slots  []int          // instruction index → slot; nil when labels is
 }
 
-func newResolver(insns Instructions) (*resolver, error) {
+func newResolver(insns Instructions) (resolver, error) {
 	var r resolver
 	labels := false
 	for _, ins := range insns {
@@ -112,7 +112,7 @@ func newResolver(insns Instructions) (*resolver, error) {
 		}
 	}
 	if !labels {
-		return &r, nil
+		return r, nil
 	}
 	r.slots = insns.Offsets()
 	r.labels = make(map[string]int)
@@ -125,11 +125,11 @@ func newResolver(insns Instructions) (*resolver, error) {
 			for insns[j].Label != ins.Label {
 				j++
 			}
-			return nil, fmt.Errorf("instruction %d: %w %q (also at instruction %d)", i, ErrDuplicateLabel, ins.Label, j)
+			return r, fmt.Errorf("instruction %d: %w %q (also at instruction %d)", i, ErrDuplicateLabel, ins.Label, j)
 		}
 		r.labels[ins.Label] = r.slots[i]
 	}
-	return &r, nil
+	return r, nil
 }
 
 // resolve returns the i-th instruction with its Target resolved.
@@ -174,23 +174,48 @@ func (r *resolver) resolve(i int, ins Instruction) (Instruction, error) {
 // appendEncoded appends the 8 or 16 bytes of a valid instruction; big
 // tells whether order is big-endian, where the register nibbles swap.
 func (ins Instruction) appendEncoded(b []byte, order binary.ByteOrder, big bool) []byte {
-	var buf [16]byte
-	buf[0] = uint8(ins.OpCode)
+	regs := uint8(ins.Dst&0xf) | uint8(ins.Src&0xf)<<4
 	if big {
-		buf[1] = uint8(ins.Dst&0xf)<<4 | uint8(ins.Src&0xf)
-	} else {
-		buf[1] = uint8(ins.Dst&0xf) | uint8(ins.Src&0xf)<<4
+		regs = uint8(ins.Dst&0xf)<<4 | uint8(ins.Src&0xf)
 	}
-	order.PutUint16(buf[2:4], uint16(ins.Offset))
-	order.PutUint32(buf[4:8], uint32(ins.Constant))
-	if !ins.IsLoadImm64() {
-		return append(b, buf[:8]...)
+	b = append(b, uint8(ins.OpCode), regs)
+	lo, hi := uint32(ins.Constant), uint32(uint64(ins.Constant)>>32)
+	wide := ins.IsLoadImm64()
+	switch order {
+	case binary.LittleEndian:
+		b = binary.LittleEndian.AppendUint16(b, uint16(ins.Offset))
+		b = binary.LittleEndian.AppendUint32(b, lo)
+		if wide {
+			b = append(b, 0, 0, 0, 0)
+			b = binary.LittleEndian.AppendUint32(b, hi)
+		}
+	case binary.BigEndian:
+		b = binary.BigEndian.AppendUint16(b, uint16(ins.Offset))
+		b = binary.BigEndian.AppendUint32(b, lo)
+		if wide {
+			b = append(b, 0, 0, 0, 0)
+			b = binary.BigEndian.AppendUint32(b, hi)
+		}
+	default:
+		tmp := make([]byte, 14)
+		order.PutUint16(tmp[0:2], uint16(ins.Offset))
+		order.PutUint32(tmp[2:6], lo)
+		order.PutUint32(tmp[10:14], hi)
+		if !wide {
+			tmp = tmp[:6]
+		}
+		b = append(b, tmp...)
 	}
-	order.PutUint32(buf[12:16], uint32(uint64(ins.Constant)>>32))
-	return append(b, buf[:]...)
+	return b
 }
 
 // isBigEndian reports whether order puts the most significant byte first.
 func isBigEndian(order binary.ByteOrder) bool {
+	switch order {
+	case binary.LittleEndian:
+		return false
+	case binary.BigEndian:
+		return true
+	}
 	return order.Uint16([]byte{0, 1}) == 1
 }

@@ -310,6 +310,23 @@ func TestFormsBigEndian(t *testing.T) {
 			if err != nil || len(dec) != 1 || dec[0] != f.ins {
 				t.Errorf("DisassembleOrder(BigEndian) = %v, %v; want %v", dec, err, f.ins)
 			}
+			// A ByteOrder of another type takes the generic path.
+			got, err = Instructions{f.ins}.AppendAssembled(nil, otherBigEndian{})
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("AppendAssembled(otherBigEndian) = % x, %v; want % x", got, err, want)
+			}
+			dec, err = DisassembleOrder(want, otherBigEndian{})
+			if err != nil || len(dec) != 1 || dec[0] != f.ins {
+				t.Errorf("DisassembleOrder(otherBigEndian) = %v, %v; want %v", dec, err, f.ins)
+			}
 		})
 	}
 }
+
+// otherBigEndian is big-endian, but not binary.BigEndian.
+type otherBigEndian struct{ binary.ByteOrder }
+
+func (otherBigEndian) Uint16(b []byte) uint16       { return binary.BigEndian.Uint16(b) }
+func (otherBigEndian) Uint32(b []byte) uint32       { return binary.BigEndian.Uint32(b) }
+func (otherBigEndian) PutUint16(b []byte, v uint16) { binary.BigEndian.PutUint16(b, v) }
+func (otherBigEndian) PutUint32(b []byte, v uint32) { binary.BigEndian.PutUint32(b, v) }
