@@ -1,0 +1,485 @@
+package sockfilter
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/purebpf/purebpf/asm"
+)
+
+// The code generator turns the predicate tree into a control-flow graph of
+// tests (as libpcap's blocks), optimises it (expr_opt.go), lays it out and
+// emits eBPF:
+//
+//	r6       the context (struct __sk_buff *), as the packet loads need
+//	r0       the value being tested; it is kept across tests that load the
+//	         same bytes
+//	r7       4 * IHL of the IPv4 header the transport loads are relative to
+//	r8       the frame length from the link-layer header, for `len`
+//	r1, r9   temporaries of arithmetic
+//	fp-8     the byte the length probe copies
+//	fp-16... spilled operands of arithmetic
+//
+// Packet loads are LD_ABS/LD_IND relative to the link-layer header
+// (SKF_LL_OFF), so the program reads the same bytes on a packet socket,
+// where skb->data is the link-layer header, and under BPF_PROG_TEST_RUN,
+// where it is the network header. A load past the end of the frame ends
+// the program returning 0, as classic BPF does.
+
+// AcceptAll is the value a compiled filter returns for a frame it accepts:
+// the whole frame is kept (the kernel keeps min(frame length, return value)
+// bytes). It returns 0 for a frame it rejects.
+const AcceptAll uint32 = 0xffffffff
+
+// maxTests bounds the size of the graph of tests, which keeps compilation
+// time and the program's size (the verifier's limit is 1,000,000
+// instructions for privileged loaders, 4,096 otherwise) in check.
+const maxTests = 2000
+
+// maxSpill is the deepest nesting of arithmetic operands kept on the stack.
+const maxSpill = 60
+
+var errTooComplex = errors.New("expression too complex")
+
+// node is a block of the graph: a test with a successor for each outcome,
+// or a terminal (t == nil) that accepts or rejects.
+type node struct {
+	id     int
+	t      *predTest
+	accept bool
+	jt, jf *node
+
+	key  string // t.key()
+	vkey string // t.v.key()
+	lkey string // key of the plain load under a mask, or ""
+	mask uint32
+}
+
+func (n *node) terminal() bool { return n.t == nil }
+
+// graph is the control-flow graph of an expression.
+type graph struct {
+	root, accept, reject *node
+	nodes                []*node
+}
+
+// newGraph builds the graph of p, with short-circuit evaluation: each test
+// of the tree becomes exactly one node.
+func newGraph(p pred) (*graph, error) {
+	g := &graph{}
+	g.accept = g.newNode(nil, nil, nil)
+	g.accept.accept = true
+	g.reject = g.newNode(nil, nil, nil)
+	root, err := g.build(p, g.accept, g.reject)
+	if err != nil {
+		return nil, err
+	}
+	g.root = root
+	return g, nil
+}
+
+func (g *graph) newNode(t *predTest, jt, jf *node) *node {
+	n := &node{id: len(g.nodes), t: t, jt: jt, jf: jf}
+	if t != nil {
+		n.key = t.key()
+		n.vkey = t.v.key()
+		n.mask = 0xffffffff
+		if l, m, ok := t.v.maskedLoad(); ok && t.r == nil {
+			n.lkey, n.mask = l.key(), m
+		}
+	}
+	g.nodes = append(g.nodes, n)
+	return n
+}
+
+func (g *graph) build(p pred, t, f *node) (*node, error) {
+	if len(g.nodes) > maxTests {
+		return nil, errTooComplex
+	}
+	switch p := p.(type) {
+	case predConst:
+		if p {
+			return t, nil
+		}
+		return f, nil
+	case *predNot:
+		return g.build(p.x, f, t)
+	case *predAnd:
+		b, err := g.build(p.b, t, f)
+		if err != nil {
+			return nil, err
+		}
+		return g.build(p.a, b, f)
+	case *predOr:
+		b, err := g.build(p.b, t, f)
+		if err != nil {
+			return nil, err
+		}
+		return g.build(p.a, t, b)
+	case *predTest:
+		return g.newNode(p, t, f), nil
+	}
+	panic("sockfilter: unknown predicate")
+}
+
+// order returns the nodes reachable from the root in an order in which
+// every node comes before its successors, and each node's preferred
+// fall-through successor follows it where it can.
+func (g *graph) order() []*node {
+	seen := make(map[*node]bool)
+	var post []*node
+	var visit func(n *node)
+	visit = func(n *node) {
+		seen[n] = true
+		if !n.terminal() {
+			first, last := n.jt, n.jf
+			if n.t.op != cmpSet && n.jf.terminal() && !n.jt.terminal() {
+				first, last = n.jf, n.jt
+			}
+			for _, c := range []*node{first, last} {
+				if !seen[c] {
+					visit(c)
+				}
+			}
+		}
+		post = append(post, n)
+	}
+	visit(g.root)
+	for i, j := 0, len(post)-1; i < j; i, j = i+1, j-1 {
+		post[i], post[j] = post[j], post[i]
+	}
+	return post
+}
+
+// regState is what the registers are known to hold.
+type regState struct {
+	r0  string // key of the value in r0, or ""
+	ihl int32  // the nl whose 4*IHL is in r7, or -1
+	len bool   // r8 holds the frame length
+}
+
+func meet(a, b regState) regState {
+	if a.r0 != b.r0 {
+		a.r0 = ""
+	}
+	if a.ihl != b.ihl {
+		a.ihl = -1
+	}
+	a.len = a.len && b.len
+	return a
+}
+
+// emitter emits the instructions of a laid-out graph.
+type emitter struct {
+	insns  asm.Instructions
+	st     regState
+	usesR6 bool
+	reject bool // something jumps to "reject" outside the graph's edges
+	depth  int  // stack slots in use by arithmetic
+	err    error
+}
+
+func label(n *node) string {
+	switch {
+	case n.terminal() && n.accept:
+		return "accept"
+	case n.terminal():
+		return "reject"
+	}
+	return "n" + strconv.Itoa(n.id)
+}
+
+func (e *emitter) emit(ins ...asm.Instruction) { e.insns = append(e.insns, ins...) }
+
+// emitGraph lays out and emits g.
+func emitGraph(g *graph) (asm.Instructions, error) {
+	order := g.order()
+	in := make(map[*node]regState)
+	has := make(map[*node]bool)
+	e := &emitter{}
+	pos := make(map[*node]int)
+	for i, n := range order {
+		pos[n] = i
+	}
+	hasReject := false
+	for i, n := range order {
+		start := len(e.insns)
+		if n.terminal() {
+			ret := int32(0)
+			if n.accept {
+				ret = -1
+			} else {
+				hasReject = true
+			}
+			e.emit(asm.Mov.Imm(asm.R0, ret), asm.Exit())
+			e.insns[start] = e.insns[start].WithLabel(label(n))
+			continue
+		}
+		e.st = regState{ihl: -1}
+		if has[n] {
+			e.st = in[n]
+		}
+		var next *node
+		if i+1 < len(order) {
+			next = order[i+1]
+		}
+		e.test(n, next)
+		if e.err != nil {
+			return nil, e.err
+		}
+		e.insns[start] = e.insns[start].WithLabel(label(n))
+		for _, s := range []*node{n.jt, n.jf} {
+			if has[s] {
+				in[s] = meet(in[s], e.st)
+			} else {
+				in[s], has[s] = e.st, true
+			}
+		}
+	}
+	if e.reject && !hasReject {
+		e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
+	}
+	insns := e.insns
+	if e.usesR6 {
+		insns = append(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, insns...)
+	}
+	// Keep only the labels something refers to.
+	used := make(map[string]bool)
+	for _, ins := range insns {
+		if ins.Target != "" {
+			used[ins.Target] = true
+		}
+	}
+	for i := range insns {
+		if insns[i].Label != "" && !used[insns[i].Label] {
+			insns[i].Label = ""
+		}
+	}
+	return insns, nil
+}
+
+// test emits node n: the value, then the branches, falling through to next
+// where it can.
+func (e *emitter) test(n *node, next *node) {
+	t := n.t
+	op, jt, jf := t.op, n.jt, n.jf
+	var reg bool
+	k := t.k
+	switch {
+	case t.r != nil:
+		e.value(t.v)
+		e.spill()
+		e.value(t.r)
+		e.emit(asm.Mov.Reg(asm.R1, asm.R0))
+		e.unspill(asm.R0)
+		e.st.r0 = n.vkey
+		reg = true
+	case n.lkey != "":
+		if e.st.r0 != n.lkey && e.st.r0 != n.vkey {
+			e.load(t.v.a0())
+			e.st.r0 = n.lkey
+		}
+		if e.st.r0 == n.lkey && n.mask != 0xffffffff {
+			switch {
+			case op == cmpSet:
+				k &= n.mask
+			case op == cmpEq && k == 0:
+				op, k, jt, jf = cmpSet, n.mask, jf, jt
+			default:
+				e.emit(asm.And.Imm32(asm.R0, int32(n.mask)))
+				e.st.r0 = n.vkey
+			}
+		}
+	default:
+		e.value(t.v)
+	}
+	e.branch(op, reg, k, jt, jf, next)
+}
+
+// a0 returns the load of a masked load.
+func (v *val) a0() *val {
+	if v.kind == valALU {
+		return v.a
+	}
+	return v
+}
+
+var jumpOps = [...]asm.JumpOp{cmpEq: asm.JEq, cmpGt: asm.JGT, cmpGe: asm.JGE, cmpSet: asm.JSet}
+var invJumpOps = [...]asm.JumpOp{cmpEq: asm.JNE, cmpGt: asm.JLE, cmpGe: asm.JLT}
+
+// branch emits `if r0 op k (or r1) goto jt else goto jf`, on 32 bits.
+func (e *emitter) branch(op cmpOp, reg bool, k uint32, jt, jf, next *node) {
+	jump := func(jop asm.JumpOp, target *node) asm.Instruction {
+		if reg {
+			return jop.Reg32(asm.R0, asm.R1, label(target))
+		}
+		return jop.Imm32(asm.R0, int32(k), label(target))
+	}
+	switch {
+	case jt == jf:
+		if jt != next {
+			e.emit(asm.Goto(label(jt)))
+		}
+	case jf == next:
+		e.emit(jump(jumpOps[op], jt))
+	case jt == next && op != cmpSet:
+		e.emit(jump(invJumpOps[op], jf))
+	default:
+		e.emit(jump(jumpOps[op], jt))
+		e.emit(asm.Goto(label(jf)))
+	}
+}
+
+// load emits the load of the simple load v into r0.
+func (e *emitter) load(v *val) {
+	e.usesR6 = true
+	off := int64(v.off)
+	if v.base == baseIPv4 {
+		off += int64(v.nl)
+	}
+	if off >= maxFrameOffset {
+		// Past the end of any frame: the load fails, as in libpcap.
+		e.emit(asm.LoadAbs(pastEnd, asm.Size(v.size)))
+		e.st.r0 = ""
+		return
+	}
+	if v.base == baseIPv4 {
+		e.ihl(v.nl)
+		e.emit(asm.LoadInd(asm.R7, asm.SKF_LL_OFF+int32(off), asm.Size(v.size)))
+	} else {
+		e.emit(asm.LoadAbs(asm.SKF_LL_OFF+int32(off), asm.Size(v.size)))
+	}
+	e.st.r0 = v.key()
+}
+
+// maxFrameOffset bounds the link-layer offsets the program reads: the
+// kernel takes SKF_LL_OFF + k for k below 1 MiB as link-layer relative,
+// and no frame is that long, so farther loads fail as libpcap's would.
+const maxFrameOffset = 1 << 20
+
+// pastEnd is a positive offset past the end of any frame: a load there
+// fails and the program returns 0.
+const pastEnd = 0x7fff0000
+
+// ihl makes r7 hold 4 * IHL of the IPv4 header at nl (libpcap's
+// `ldxb 4*([nl]&0xf)`), leaving that byte in r0.
+func (e *emitter) ihl(nl int32) {
+	if e.st.ihl == nl {
+		return
+	}
+	e.usesR6 = true
+	e.emit(asm.LoadAbs(asm.SKF_LL_OFF+nl, asm.Byte),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.And.Imm32(asm.R7, 0xf),
+		asm.LSh.Imm32(asm.R7, 2))
+	e.st.ihl = nl
+	e.st.r0 = linkLoad(nl, 1).key()
+}
+
+// frameLen makes r8 hold the frame length from the link-layer header:
+// skb->len, plus the bytes between the link-layer header and skb->data.
+// Those are 0 on a packet socket, where the frame starts at skb->data, and
+// 14 under BPF_PROG_TEST_RUN, which pulls the Ethernet header; a 1-byte
+// bpf_skb_load_bytes_relative(BPF_HDR_START_MAC) at offset skb->len tells
+// them apart, as it succeeds only when data lies beyond the link-layer
+// header.
+func (e *emitter) frameLen() {
+	if e.st.len {
+		return
+	}
+	e.usesR6 = true
+	e.emit(frameLenInsns(asm.R8)...)
+	e.st.len = true
+	e.st.r0 = ""
+}
+
+// value emits the computation of v into r0, on 32 bits.
+func (e *emitter) value(v *val) {
+	key := v.key()
+	if e.st.r0 == key {
+		return
+	}
+	switch v.kind {
+	case valConst:
+		e.emit(asm.Mov.Imm32(asm.R0, int32(v.k)))
+	case valLen:
+		e.frameLen()
+		e.emit(asm.Mov.Reg32(asm.R0, asm.R8))
+	case valLoad:
+		if v.idx == nil {
+			e.load(v)
+			return
+		}
+		e.indexed(v)
+	case valNeg:
+		e.value(v.a)
+		e.emit(asm.Negate32(asm.R0))
+	case valALU:
+		e.value(v.a)
+		if v.b.kind == valConst {
+			e.emit(aluOps[v.op].Imm32(asm.R0, int32(v.b.k)))
+			break
+		}
+		e.spill()
+		e.value(v.b)
+		e.emit(asm.Mov.Reg(asm.R1, asm.R0))
+		e.unspill(asm.R0)
+		if v.op == aluDiv || v.op == aluMod {
+			// Classic BPF ends the program returning 0 on division
+			// by zero; eBPF would go on with 0 or the dividend.
+			e.reject = true
+			e.emit(asm.JEq.Imm32(asm.R1, 0, "reject"))
+		}
+		e.emit(aluOps[v.op].Reg32(asm.R0, asm.R1))
+	}
+	e.st.r0 = key
+}
+
+var aluOps = [...]asm.ALUOp{
+	aluAdd: asm.Add, aluSub: asm.Sub, aluMul: asm.Mul, aluDiv: asm.Div, aluMod: asm.Mod,
+	aluAnd: asm.And, aluOr: asm.Or, aluXor: asm.Xor, aluLsh: asm.LSh, aluRsh: asm.RSh,
+}
+
+// indexed emits a load at a variable index.
+func (e *emitter) indexed(v *val) {
+	e.value(v.idx)
+	off := int64(v.off)
+	limit := int64(maxFrameOffset-1) - off
+	if v.base == baseIPv4 {
+		off += int64(v.nl)
+		limit -= int64(v.nl) + 60
+		if e.st.ihl != v.nl {
+			e.emit(asm.Mov.Reg(asm.R9, asm.R0))
+			e.ihl(v.nl)
+			e.emit(asm.Mov.Reg(asm.R0, asm.R9))
+		}
+	}
+	e.reject = true
+	if limit < 0 {
+		e.emit(asm.Goto("reject"))
+		limit = 0
+	}
+	// An index that would reach past 1 MiB is past the end of the frame.
+	e.emit(asm.JGT.Imm32(asm.R0, int32(limit), "reject"))
+	if v.base == baseIPv4 {
+		e.emit(asm.Add.Reg(asm.R0, asm.R7))
+	}
+	e.usesR6 = true
+	e.emit(asm.LoadInd(asm.R0, asm.SKF_LL_OFF+int32(off), asm.Size(v.size)))
+}
+
+// spill saves r0 in the next stack slot.
+func (e *emitter) spill() {
+	e.depth++
+	if e.depth > maxSpill {
+		e.err = errTooComplex
+		e.depth = maxSpill
+	}
+	e.emit(asm.StoreMem(asm.RFP, int16(-8-8*e.depth), asm.R0, asm.Word))
+}
+
+// unspill loads the last spilled value into dst and frees its slot.
+func (e *emitter) unspill(dst asm.Register) {
+	e.emit(asm.LoadMem(dst, asm.RFP, int16(-8-8*e.depth), asm.Word))
+	e.depth--
+}

@@ -1,0 +1,443 @@
+package sockfilter
+
+// The optimiser does what libpcap's optimizer.c does to the same graphs,
+// so that the programs are as short and read the frame as libpcap's:
+//
+//   - jump threading: an edge into a test whose outcome is known on that
+//     edge (the same test, or a test of a value known from an equality,
+//     was passed on every path to it) goes straight to the successor of
+//     that outcome. The skipped test's loads were all done before, so no
+//     load past the end of a frame is added or removed.
+//   - tests whose two successors are the same are removed.
+//   - equal tests with equal successors are merged.
+
+// facts are what is known on an edge of the graph.
+type facts struct {
+	sets  map[string][]uint32 // value key → the values it may have
+	neq   map[string][]uint32 // value key → values it does not have
+	tests map[string]bool     // test key → its outcome
+}
+
+// maxSet bounds the sets of possible values kept.
+const maxSet = 16
+
+func newFacts() facts {
+	return facts{sets: map[string][]uint32{}, neq: map[string][]uint32{}, tests: map[string]bool{}}
+}
+
+func (f facts) clone() facts {
+	c := facts{
+		sets:  make(map[string][]uint32, len(f.sets)+1),
+		neq:   make(map[string][]uint32, len(f.neq)+1),
+		tests: make(map[string]bool, len(f.tests)+1),
+	}
+	for k, v := range f.sets {
+		c.sets[k] = v
+	}
+	for k, v := range f.neq {
+		c.neq[k] = v
+	}
+	for k, v := range f.tests {
+		c.tests[k] = v
+	}
+	return c
+}
+
+func contains(s []uint32, x uint32) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// intersect keeps in f only what holds on f's paths and on g's.
+func (f facts) intersect(g facts) {
+	for k, s := range f.sets {
+		t, ok := g.sets[k]
+		if !ok {
+			delete(f.sets, k)
+			continue
+		}
+		u := append([]uint32(nil), s...)
+		for _, x := range t {
+			if !contains(u, x) {
+				u = append(u, x)
+			}
+		}
+		if len(u) > maxSet {
+			delete(f.sets, k)
+		} else {
+			f.sets[k] = u
+		}
+	}
+	for k, s := range f.neq {
+		var u []uint32
+		for _, x := range g.neq[k] {
+			if contains(s, x) {
+				u = append(u, x)
+			}
+		}
+		if len(u) == 0 {
+			delete(f.neq, k)
+		} else {
+			f.neq[k] = u
+		}
+	}
+	for k, v := range f.tests {
+		if w, ok := g.tests[k]; !ok || w != v {
+			delete(f.tests, k)
+		}
+	}
+}
+
+// add records the outcome of n's test in f.
+func (f facts) add(n *node, outcome bool) {
+	f.tests[n.key] = outcome
+	t := n.t
+	if t.r != nil {
+		return
+	}
+	switch {
+	case t.op == cmpEq && outcome:
+		f.sets[n.vkey] = []uint32{t.k}
+		delete(f.neq, n.vkey)
+	case t.op == cmpEq:
+		if s, ok := f.sets[n.vkey]; ok {
+			var u []uint32
+			for _, x := range s {
+				if x != t.k {
+					u = append(u, x)
+				}
+			}
+			f.sets[n.vkey] = u
+		} else if !contains(f.neq[n.vkey], t.k) {
+			f.neq[n.vkey] = append(append([]uint32(nil), f.neq[n.vkey]...), t.k)
+		}
+	case t.op == cmpSet && !outcome && n.lkey != "":
+		f.sets[maskKey(n.lkey, n.mask&t.k)] = []uint32{0}
+	}
+}
+
+// maskKey returns the key of the load whose key is lkey ANDed with m.
+func maskKey(lkey string, m uint32) string {
+	if m == 0xffffffff {
+		return lkey
+	}
+	return "(" + lkey + "&" + constVal(m).key() + ")"
+}
+
+// decide returns the outcome of n's test if f determines it.
+func (f facts) decide(n *node) (outcome, ok bool) {
+	if o, ok := f.tests[n.key]; ok {
+		return o, true
+	}
+	t := n.t
+	if t.r != nil {
+		return false, false
+	}
+	all := func(s []uint32, m uint32) (bool, bool) {
+		if len(s) == 0 {
+			return false, false
+		}
+		first := t.op.eval(s[0]&m, t.k)
+		for _, x := range s[1:] {
+			if t.op.eval(x&m, t.k) != first {
+				return false, false
+			}
+		}
+		return first, true
+	}
+	if s, ok := f.sets[n.vkey]; ok {
+		return all(s, 0xffffffff)
+	}
+	if t.op == cmpEq && contains(f.neq[n.vkey], t.k) {
+		return false, true
+	}
+	if n.lkey != "" {
+		if s, ok := f.sets[n.lkey]; ok {
+			return all(s, n.mask)
+		}
+		if t.op == cmpSet {
+			if s, ok := f.sets[maskKey(n.lkey, n.mask&t.k)]; ok {
+				return all(s, 0xffffffff)
+			}
+		}
+	}
+	return false, false
+}
+
+// optimize threads jumps, removes useless tests and merges equal ones
+// until nothing changes.
+func (g *graph) optimize() {
+	for round := 0; round < 100; round++ {
+		changed := g.thread()
+		if g.merge() {
+			changed = true
+		}
+		if !changed && g.pullup() {
+			changed = true
+		}
+		if !changed {
+			return
+		}
+	}
+}
+
+// thread retargets every edge that passes a test decided on it.
+func (g *graph) thread() bool {
+	order := g.order()
+	in := make(map[*node]facts, len(order))
+	changed := false
+	follow := func(f facts, n *node) *node {
+		var c facts
+		cloned := false
+		for !n.terminal() {
+			if n.jt == n.jf {
+				n = n.jt
+				continue
+			}
+			o, ok := f.decide(n)
+			if !ok {
+				break
+			}
+			if !cloned {
+				c, cloned = f.clone(), true
+				f = c
+			}
+			f.add(n, o)
+			if o {
+				n = n.jt
+			} else {
+				n = n.jf
+			}
+		}
+		return n
+	}
+	if r := follow(newFacts(), g.root); r != g.root {
+		g.root = r
+		return true
+	}
+	for _, n := range order {
+		if n.terminal() {
+			continue
+		}
+		f, ok := in[n]
+		if !ok {
+			f = newFacts()
+		}
+		for _, outcome := range []bool{true, false} {
+			ef := f.clone()
+			ef.add(n, outcome)
+			succ := &n.jf
+			if outcome {
+				succ = &n.jt
+			}
+			if s := follow(ef, *succ); s != *succ {
+				*succ = s
+				changed = true
+			}
+			if old, ok := in[*succ]; ok {
+				old.intersect(ef)
+			} else {
+				in[*succ] = ef
+			}
+		}
+	}
+	return changed
+}
+
+// merge makes equal tests with equal successors one node.
+func (g *graph) merge() bool {
+	order := g.order()
+	canon := make(map[*node]*node)
+	byKey := make(map[string]*node)
+	changed := false
+	for i := len(order) - 1; i >= 0; i-- {
+		n := order[i]
+		if n.terminal() {
+			continue
+		}
+		if c, ok := canon[n.jt]; ok {
+			n.jt, changed = c, true
+		}
+		if c, ok := canon[n.jf]; ok {
+			n.jf, changed = c, true
+		}
+		k := n.key + "→" + label(n.jt) + "," + label(n.jf)
+		if m, ok := byKey[k]; ok {
+			canon[n] = m
+			continue
+		}
+		byKey[k] = n
+	}
+	if c, ok := canon[g.root]; ok {
+		g.root, changed = c, true
+	}
+	return changed
+}
+
+// preds returns the predecessors of every node reachable from the root,
+// and the nodes in topological order.
+func (g *graph) preds() (map[*node][]*node, []*node) {
+	order := g.order()
+	in := make(map[*node][]*node, len(order))
+	for _, n := range order {
+		if n.terminal() {
+			continue
+		}
+		in[n.jt] = append(in[n.jt], n)
+		if n.jf != n.jt {
+			in[n.jf] = append(in[n.jf], n)
+		}
+	}
+	return in, order
+}
+
+// dominators returns, for each node, the set of nodes that dominate it
+// (every path from the root to it passes them), as a map from node to
+// its immediate dominator chain membership test.
+func dominators(order []*node, in map[*node][]*node) func(d, n *node) bool {
+	idx := make(map[*node]int, len(order))
+	for i, n := range order {
+		idx[n] = i
+	}
+	idom := make([]int, len(order))
+	for i := range idom {
+		idom[i] = -1
+	}
+	idom[0] = 0
+	intersect := func(a, b int) int {
+		for a != b {
+			for a > b {
+				a = idom[a]
+			}
+			for b > a {
+				b = idom[b]
+			}
+		}
+		return a
+	}
+	// The graph is acyclic and order is topological: one pass suffices.
+	for i := 1; i < len(order); i++ {
+		d := -1
+		for _, p := range in[order[i]] {
+			j := idx[p]
+			if d < 0 {
+				d = j
+			} else {
+				d = intersect(d, j)
+			}
+		}
+		if d < 0 {
+			d = 0
+		}
+		idom[i] = d
+	}
+	return func(d, n *node) bool {
+		i, ok := idx[n]
+		j, ok2 := idx[d]
+		if !ok || !ok2 {
+			return false
+		}
+		for {
+			if i == j {
+				return true
+			}
+			if i == 0 {
+				return false
+			}
+			i = idom[i]
+		}
+	}
+}
+
+// pullup does libpcap's or_pullup and and_pullup: in a chain of tests
+// that share their true successor (or_pullup) and are entered with r0
+// holding some value, a later test of that same value is moved ahead of
+// the first test of another value, so that it needs no new load. Like
+// libpcap, this lets a frame be accepted by the pulled test before a load
+// past its end would have rejected it.
+func (g *graph) pullup() bool {
+	in, order := g.preds()
+	dom := dominators(order, in)
+	for _, b := range order {
+		if b.terminal() || len(in[b]) == 0 {
+			continue
+		}
+		for _, isOr := range []bool{true, false} {
+			if g.pullupAt(b, in[b], dom, isOr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, isOr bool) bool {
+	val := preds[0].vkey
+	for _, p := range preds[1:] {
+		if p.vkey != val {
+			return false
+		}
+	}
+	// along returns the successor the chain follows, and the one all its
+	// tests must share.
+	along := func(n *node) **node {
+		if isOr {
+			return &n.jf
+		}
+		return &n.jt
+	}
+	shared := func(n *node) *node {
+		if isOr {
+			return n.jt
+		}
+		return n.jf
+	}
+	var diffp **node
+	atTop := true
+	d := b
+	for {
+		if d.terminal() || shared(d) != shared(b) || !dom(b, d) {
+			return false
+		}
+		if d.vkey != val {
+			break
+		}
+		diffp = along(d)
+		d = *diffp
+		atTop = false
+	}
+	samep := along(d)
+	for {
+		s := *samep
+		if s.terminal() || shared(s) != shared(b) || !dom(b, s) {
+			return false
+		}
+		if s.vkey == val {
+			break
+		}
+		samep = along(s)
+	}
+	pull := *samep
+	*samep = *along(pull)
+	*along(pull) = d
+	if atTop {
+		for _, p := range preds {
+			if p.jt == b {
+				p.jt = pull
+			}
+			if p.jf == b {
+				p.jf = pull
+			}
+		}
+		if g.root == b {
+			g.root = pull
+		}
+	} else {
+		*diffp = pull
+	}
+	return true
+}
