@@ -55,7 +55,9 @@ type Config struct {
 // packet(7) and Documentation/networking/filter.rst.
 //
 // ReadFrame and ReadFrameContext may be called from several goroutines;
-// they take turns. Every method may be called concurrently with Close.
+// they take turns. Every method may be called concurrently with Close; once
+// the Conn is closed, all but Close and the accessors (Interface, Ifindex,
+// LinkType) return an error matching ErrClosed.
 type Conn struct {
 	ifname  string
 	ifindex int
@@ -340,6 +342,10 @@ func (c *Conn) LinkType() LinkType { return c.link }
 // Close closes the socket. A ReadFrame blocked on the Conn returns an error
 // matching ErrClosed (and net.ErrClosed). Close is idempotent: later calls
 // return nil.
+//
+// Closing a packet socket takes the kernel about 10 ms: close(2) waits for
+// an RCU grace period so that no frame is still on its way to the socket
+// (packet_release, synchronize_net).
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil

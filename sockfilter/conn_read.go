@@ -140,7 +140,10 @@ func (r *recvmsgReader) parseControl(info *FrameInfo) {
 // Frames start with the link-layer header (see LinkType). A frame is cut to
 // the length the filter returned and then to len(buf); info.Length keeps
 // the original length, so n < info.Length shows the cut. The rest of a cut
-// frame is lost: each call reads a new frame.
+// frame is lost: each call reads a new frame. A VLAN tag that the device or
+// the kernel's receive path took out of the frame (as Linux does with every
+// tag on receive) is not in buf; info.HasVLAN, VLANTCI and VLANTPID carry
+// it, from PACKET_AUXDATA.
 //
 // ReadFrame blocks until a frame arrives, the read deadline passes (the
 // error then matches os.ErrDeadlineExceeded), or the Conn is closed (the
