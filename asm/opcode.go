@@ -94,7 +94,7 @@ func (c Class) IsALU() bool { return c == ALUClass || c == ALU64Class }
 // IsJump reports whether c is JumpClass or Jump32Class.
 func (c Class) IsJump() bool { return c == JumpClass || c == Jump32Class }
 
-// sizeBits encodes s in the size field of a load or store opcode.
+// bits encodes s in the size field of a load or store opcode.
 func (s Size) bits() OpCode {
 	switch s {
 	case Byte:
