@@ -109,6 +109,35 @@ func pseudoProgram(t *testing.T) kernelProgram {
 	}
 }
 
+// TestKernelBTFID checks LoadBTFID against the kernel, which the listing
+// cannot do here (see pseudoProgram): the verifier names the variable
+// whose BTF id it read from the instruction, whether or not it then finds
+// its address.
+func TestKernelBTFID(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Fatalf("load kernel BTF: %v", err)
+	}
+	const name = "runqueues" // a per-CPU variable, in vmlinux BTF
+	var v *btf.Var
+	if err := spec.TypeByName(name, &v); err != nil {
+		t.Fatalf("find %s: %v", name, err)
+	}
+	id, err := spec.TypeID(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := loadLog(t, Instructions{LoadBTFID(R1, int32(id)), Mov.Imm(R0, 0), Exit()}, nil)
+	// With CONFIG_KALLSYMS_ALL=n the verifier fails to find the address
+	// of the symbol; with it, r1 becomes a per-CPU pointer to struct rq.
+	notFound := "failed to find the address for kernel symbol '" + name + "'"
+	resolved := regexp.MustCompile(`R1(_w)?=percpu_ptr_rq`)
+	if !strings.Contains(log, notFound) && !resolved.MatchString(log) {
+		t.Errorf("verifier log shows neither %q nor %v:\n%s", notFound, resolved, log)
+	}
+}
+
 // listingLine is a line of the verifier's "Live regs before insn:" listing.
 type listingLine struct {
 	slot   int
@@ -127,32 +156,10 @@ var listingRE = regexp.MustCompile(`^\s*(?:\d+\s+)?(\d+): [0-9.]{10} \(([0-9a-f]
 // print before verifying, whether or not verification then succeeds.
 func kernelListing(t *testing.T, p kernelProgram) []listingLine {
 	t.Helper()
-	code, err := p.insns.Assemble()
-	if err != nil {
-		t.Fatalf("assemble %s: %v", p.name, err)
-	}
-	logBuf := make([]byte, 1<<22)
-	attr := sys.ProgLoadAttr{
-		ProgType: sys.BPF_PROG_TYPE_SOCKET_FILTER,
-		InsnCnt:  uint32(len(code) / 8),
-		Insns:    sys.SlicePointer(code),
-		License:  sys.StringPointer("GPL"),
-		LogLevel: sys.BPF_LOG_LEVEL2,
-		LogSize:  uint32(len(logBuf)),
-		LogBuf:   sys.SlicePointer(logBuf),
-		FDArray:  sys.SlicePointer(p.fdArray),
-	}
-	attr.FDArrayCnt = uint32(len(p.fdArray))
-	fd, err := sys.ProgLoad(&attr)
-	if err == nil {
-		t.Cleanup(func() { unix.Close(fd) })
-	} else if errors.Is(err, unix.ENOSPC) {
-		t.Fatalf("load %s: verifier log does not fit %d bytes: %v", p.name, len(logBuf), err)
-	}
-	log := string(logBuf[:max(0, bytes.IndexByte(logBuf, 0))])
+	log := loadLog(t, p.insns, p.fdArray)
 	_, after, ok := strings.Cut(log, "Live regs before insn:\n")
 	if !ok {
-		t.Fatalf("load %s (%v): no instruction listing in the verifier log (needs Linux 6.15 or later):\n%s", p.name, err, log)
+		t.Fatalf("load %s: no instruction listing in the verifier log (needs Linux 6.15 or later):\n%s", p.name, log)
 	}
 	var lines []listingLine
 	for line := range strings.Lines(after) {
@@ -165,6 +172,35 @@ func kernelListing(t *testing.T, p kernelProgram) []listingLine {
 		lines = append(lines, listingLine{slot, uint8(op), m[3]})
 	}
 	return lines
+}
+
+// loadLog loads insns as a socket filter with log level 2 and returns the
+// verifier log, whether or not the load succeeds.
+func loadLog(t *testing.T, insns Instructions, fdArray []int32) string {
+	t.Helper()
+	code, err := insns.Assemble()
+	if err != nil {
+		t.Fatalf("assemble: %v", err)
+	}
+	logBuf := make([]byte, 1<<22)
+	attr := sys.ProgLoadAttr{
+		ProgType: sys.BPF_PROG_TYPE_SOCKET_FILTER,
+		InsnCnt:  uint32(len(code) / 8),
+		Insns:    sys.SlicePointer(code),
+		License:  sys.StringPointer("GPL"),
+		LogLevel: sys.BPF_LOG_LEVEL2,
+		LogSize:  uint32(len(logBuf)),
+		LogBuf:   sys.SlicePointer(logBuf),
+		FDArray:  sys.SlicePointer(fdArray),
+	}
+	attr.FDArrayCnt = uint32(len(fdArray))
+	fd, err := sys.ProgLoad(&attr)
+	if err == nil {
+		t.Cleanup(func() { unix.Close(fd) })
+	} else if errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("load: verifier log does not fit %d bytes: %v", len(logBuf), err)
+	}
+	return string(logBuf[:max(0, bytes.IndexByte(logBuf, 0))])
 }
 
 var (
