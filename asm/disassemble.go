@@ -13,10 +13,12 @@ type DecodeError struct {
 	Err    error // wraps io.ErrUnexpectedEOF or ErrInvalidInstruction
 }
 
+// Error says where and what: "decode instruction at byte 16: ...".
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("decode instruction at byte %d: %v", e.Offset, e.Err)
 }
 
+// Unwrap returns Err.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Disassemble decodes a little-endian program, as Assemble encodes it and

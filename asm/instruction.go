@@ -1,7 +1,10 @@
 package asm
 
 // Instruction is one eBPF instruction: a value, comparable with ==. Most
-// instructions take 8 bytes when assembled; LD_IMM64 takes 16.
+// instructions take 8 bytes when assembled; LD_IMM64 takes 16. The zero
+// Instruction is invalid (opcode 0x00, a 32-bit BPF_LD | BPF_IMM, exists
+// only in classic BPF); build instructions with the package's functions,
+// or check them with Validate.
 //
 // Label names the instruction so that jumps and calls can target it, and
 // Target names the label a jump, call or LoadFunc refers to. While Target

@@ -15,6 +15,7 @@ type ParseError struct {
 	Msg          string
 }
 
+// Error says where and what: "line 2, column 20: ...".
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
 }
