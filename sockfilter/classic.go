@@ -393,7 +393,7 @@ func (c *classicConv) extension(ext bpf.Extension) error {
 // bpf_skb_load_bytes_relative(BPF_HDR_START_MAC) at offset skb->len
 // detects by succeeding. They clobber r0 to r5 and the stack word at fp-8.
 func frameLenInsns(dst asm.Register) asm.Instructions {
-	return asm.Instructions{
+	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.LoadMem(asm.R2, asm.R6, skbLen, asm.Word),
 		asm.Mov.Reg(asm.R3, asm.RFP),
@@ -401,9 +401,14 @@ func frameLenInsns(dst asm.Register) asm.Instructions {
 		asm.Mov.Imm(asm.R4, 1),
 		asm.Mov.Imm(asm.R5, 0), // BPF_HDR_START_MAC
 		asm.Call(asm.FnSkbLoadBytesRel),
-		asm.Mov.Reg(asm.R1, asm.R0),
-		asm.LoadMem(dst, asm.R6, skbLen, asm.Word),
-		asm.JNE.Imm(asm.R1, 0, "").WithOffset(1),
-		asm.Add.Imm32(dst, 14),
 	}
+	res := asm.R0
+	if dst == asm.R0 {
+		res = asm.R1
+		insns = append(insns, asm.Mov.Reg(res, asm.R0))
+	}
+	return append(insns,
+		asm.LoadMem(dst, asm.R6, skbLen, asm.Word),
+		asm.JNE.Imm(res, 0, "").WithOffset(1),
+		asm.Add.Imm32(dst, 14))
 }

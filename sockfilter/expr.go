@@ -68,6 +68,7 @@ func compilePred(x pred) (asm.Instructions, error) {
 		return nil, err
 	}
 	g.optimize()
+	g.mergeTails()
 	return emitGraph(g)
 }
 

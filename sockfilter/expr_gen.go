@@ -53,6 +53,7 @@ type node struct {
 	vkey string // t.v.key()
 	lkey string // key of the plain load under a mask, or ""
 	mask uint32
+	inR0 bool // the value is in r0 on every path in: merged by mergeTails
 }
 
 func (n *node) terminal() bool { return n.t == nil }
@@ -275,6 +276,9 @@ func (e *emitter) test(n *node, next *node) {
 		e.st.r0 = n.vkey
 		reg = true
 	case n.lkey != "":
+		if n.inR0 {
+			e.st.r0 = n.lkey
+		}
 		if e.st.r0 != n.lkey && e.st.r0 != n.vkey {
 			e.load(t.v.a0())
 			e.st.r0 = n.lkey
@@ -290,6 +294,10 @@ func (e *emitter) test(n *node, next *node) {
 				e.st.r0 = n.vkey
 			}
 		}
+	case t.v.kind == valLen:
+		e.frameLen()
+		e.branchOn(asm.R8, op, false, k, jt, jf, next)
+		return
 	default:
 		e.value(t.v)
 	}
@@ -309,11 +317,16 @@ var invJumpOps = [...]asm.JumpOp{cmpEq: asm.JNE, cmpGt: asm.JLE, cmpGe: asm.JLT}
 
 // branch emits `if r0 op k (or r1) goto jt else goto jf`, on 32 bits.
 func (e *emitter) branch(op cmpOp, reg bool, k uint32, jt, jf, next *node) {
+	e.branchOn(asm.R0, op, reg, k, jt, jf, next)
+}
+
+// branchOn emits `if dst op k (or r1) goto jt else goto jf`, on 32 bits.
+func (e *emitter) branchOn(dst asm.Register, op cmpOp, reg bool, k uint32, jt, jf, next *node) {
 	jump := func(jop asm.JumpOp, target *node) asm.Instruction {
 		if reg {
-			return jop.Reg32(asm.R0, asm.R1, label(target))
+			return jop.Reg32(dst, asm.R1, label(target))
 		}
-		return jop.Imm32(asm.R0, int32(k), label(target))
+		return jop.Imm32(dst, int32(k), label(target))
 	}
 	switch {
 	case jt == jf:

@@ -1,5 +1,7 @@
 package sockfilter
 
+import "strconv"
+
 // The optimiser does what libpcap's optimizer.c does to the same graphs,
 // so that the programs are as short and read the frame as libpcap's:
 //
@@ -440,4 +442,59 @@ func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, isOr
 		*diffp = pull
 	}
 	return true
+}
+
+// r0After returns the key of what r0 holds after n's code (see
+// emitter.test), or "" if that is not a plain or masked load.
+func (n *node) r0After() string {
+	switch {
+	case n.inR0 || n.lkey == "":
+		return ""
+	case n.mask == 0xffffffff || n.t.op == cmpSet || n.t.op == cmpEq && n.t.k == 0:
+		return n.lkey
+	}
+	return n.vkey
+}
+
+// mergeTails merges tests that compare whatever r0 already holds in the
+// same way, with the same successors, although they test different loads:
+// libpcap's optimizer merges such blocks, whose code is the same jump.
+// It runs last: the merged nodes' values differ by path, which the facts
+// of threading cannot describe.
+func (g *graph) mergeTails() {
+	in, order := g.preds()
+	canon := make(map[*node]*node)
+	byKey := make(map[string]*node)
+	for i := len(order) - 1; i >= 0; i-- {
+		n := order[i]
+		if n.terminal() {
+			continue
+		}
+		if c, ok := canon[n.jt]; ok {
+			n.jt = c
+		}
+		if c, ok := canon[n.jf]; ok {
+			n.jf = c
+		}
+		if n.lkey == "" || len(in[n]) == 0 {
+			continue
+		}
+		regOnly := true
+		for _, p := range in[n] {
+			if p.r0After() != n.lkey {
+				regOnly = false
+			}
+		}
+		if !regOnly {
+			continue
+		}
+		k := cmpNames[n.t.op] + "#" + strconv.FormatUint(uint64(n.t.k), 10) + "&" +
+			strconv.FormatUint(uint64(n.mask), 10) + "→" + label(n.jt) + "," + label(n.jf)
+		if m, ok := byKey[k]; ok {
+			canon[n] = m
+			m.inR0 = true
+			continue
+		}
+		byKey[k] = n
+	}
 }
