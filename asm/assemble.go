@@ -62,13 +62,17 @@ func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]b
 	}
 	start := len(b)
 	big := isBigEndian(order)
-	for i, ins := range insns {
-		ins, err := r.resolve(i, ins)
-		if err != nil {
-			return b[:start], err
+	for i := range insns {
+		ins := &insns[i]
+		var resolved Instruction
+		if ins.Target != "" {
+			if resolved, err = r.resolve(i, *ins); err != nil {
+				return b[:start], err
+			}
+			ins = &resolved
 		}
-		if err := ins.Validate(); err != nil {
-			return b[:start], fmt.Errorf("instruction %d (%s): %w", i, ins, err)
+		if err := ins.validate(); err != nil {
+			return b[:start], fmt.Errorf("instruction %d (%s): %w", i, ins.String(), err)
 		}
 		b = ins.appendEncoded(b, order, big)
 	}
@@ -104,19 +108,19 @@ type resolver struct {
 
 func newResolver(insns Instructions) (resolver, error) {
 	var r resolver
-	labels := false
-	for _, ins := range insns {
-		if ins.Label != "" {
-			labels = true
-			break
+	labels := 0
+	for i := range insns {
+		if insns[i].Label != "" {
+			labels++
 		}
 	}
-	if !labels {
+	if labels == 0 {
 		return r, nil
 	}
 	r.slots = insns.Offsets()
-	r.labels = make(map[string]int)
-	for i, ins := range insns {
+	r.labels = make(map[string]int, labels)
+	for i := range insns {
+		ins := &insns[i]
 		if ins.Label == "" {
 			continue
 		}
@@ -173,7 +177,7 @@ func (r *resolver) resolve(i int, ins Instruction) (Instruction, error) {
 
 // appendEncoded appends the 8 or 16 bytes of a valid instruction; big
 // tells whether order is big-endian, where the register nibbles swap.
-func (ins Instruction) appendEncoded(b []byte, order binary.ByteOrder, big bool) []byte {
+func (ins *Instruction) appendEncoded(b []byte, order binary.ByteOrder, big bool) []byte {
 	regs := uint8(ins.Dst&0xf) | uint8(ins.Src&0xf)<<4
 	if big {
 		regs = uint8(ins.Dst&0xf)<<4 | uint8(ins.Src&0xf)

@@ -23,7 +23,9 @@ func invalid(format string, args ...any) error {
 // registers r0 to r10, sizes an operation allows) but not those that need
 // the program's state. Label and Target are not looked at: Assemble checks
 // them.
-func (ins Instruction) Validate() error {
+func (ins Instruction) Validate() error { return ins.validate() }
+
+func (ins *Instruction) validate() error {
 	if ins.badSize != 0 {
 		return invalid("access size %d is not 1, 2, 4 or 8", ins.badSize&0xff)
 	}
@@ -55,7 +57,7 @@ func (ins Instruction) Validate() error {
 
 // zero checks that the fields flagged are zero: the source register, the
 // offset and the immediate.
-func (ins Instruction) zero(src, off, imm bool) error {
+func (ins *Instruction) zero(src, off, imm bool) error {
 	switch {
 	case src && ins.Src != 0:
 		return invalid("opcode %#02x uses reserved field src_reg (%d)", uint8(ins.OpCode), ins.Src)
@@ -68,14 +70,14 @@ func (ins Instruction) zero(src, off, imm bool) error {
 }
 
 // srcReg checks that the source register is r0 to r10.
-func (ins Instruction) srcReg() error {
+func (ins *Instruction) srcReg() error {
 	if ins.Src > R10 {
 		return invalid("source register %d is not r0 to r10", ins.Src)
 	}
 	return nil
 }
 
-func (ins Instruction) validateALU() error {
+func (ins *Instruction) validateALU() error {
 	op := ins.OpCode
 	alu64 := op.Class() == ALU64Class
 	switch op.ALUOp() {
@@ -125,7 +127,7 @@ func (ins Instruction) validateALU() error {
 	return ins.zero(true, false, false)
 }
 
-func (ins Instruction) validateJump() error {
+func (ins *Instruction) validateJump() error {
 	op := ins.OpCode
 	jmp32 := op.Class() == Jump32Class
 	switch op.JumpOp() {
@@ -174,7 +176,7 @@ func (ins Instruction) validateJump() error {
 	return ins.zero(true, false, false)
 }
 
-func (ins Instruction) validateLd() error {
+func (ins *Instruction) validateLd() error {
 	op := ins.OpCode
 	switch op.Mode() {
 	case ImmMode:
@@ -209,7 +211,7 @@ func (ins Instruction) validateLd() error {
 	return invalid("unknown ld opcode %#02x", uint8(op))
 }
 
-func (ins Instruction) validateLdX() error {
+func (ins *Instruction) validateLdX() error {
 	op := ins.OpCode
 	switch {
 	case op.Mode() == MemMode:
@@ -223,7 +225,7 @@ func (ins Instruction) validateLdX() error {
 	return ins.zero(false, false, true)
 }
 
-func (ins Instruction) validateStX() error {
+func (ins *Instruction) validateStX() error {
 	op := ins.OpCode
 	if err := ins.srcReg(); err != nil {
 		return err
