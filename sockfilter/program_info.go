@@ -3,7 +3,9 @@ package sockfilter
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -140,3 +142,42 @@ func minTestFrame(frame []byte) int {
 	}
 	return EthernetHeaderLen + 1
 }
+
+// TestLink is Test for a frame of link type link, as a Conn or a pcap file
+// gives it. An Ethernet frame is passed on as it is. A raw IP frame
+// (LinkRawIP) is given an Ethernet header first — zero addresses and the
+// EtherType of its IP version — because the kernel's test run needs one;
+// a program for raw IP links reads the frame relative to the network
+// header (LoadNet, SKF_NET_OFF), as Compile's do, so it sees the same
+// bytes as on the live device. The frame is not modified.
+func (p *Program) TestLink(frame []byte, link LinkType) (uint32, error) {
+	switch link {
+	case LinkEthernet:
+		return p.Test(frame)
+	case LinkRawIP:
+	default:
+		return 0, fmt.Errorf("test program: unsupported link type %v", link)
+	}
+	if len(frame) == 0 {
+		return 0, errors.New("test program: empty raw IP frame")
+	}
+	var etherType uint16
+	switch frame[0] >> 4 {
+	case 4:
+		etherType = unix.ETH_P_IP
+	case 6:
+		etherType = unix.ETH_P_IPV6
+	default:
+		return 0, fmt.Errorf("test program: raw IP frame of IP version %d", frame[0]>>4)
+	}
+	bp := testFrames.Get().(*[]byte)
+	defer testFrames.Put(bp)
+	b := append((*bp)[:0], make([]byte, EthernetHeaderLen-2)...)
+	b = binary.BigEndian.AppendUint16(b, etherType)
+	b = append(b, frame...)
+	*bp = b
+	return p.Test(b)
+}
+
+// testFrames holds the buffers TestLink builds Ethernet frames in.
+var testFrames = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}

@@ -1,6 +1,7 @@
 package sockfilter
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -450,6 +451,65 @@ func TestTestPktType(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("pkt_type %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTestLink(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	// Accept the frame when the IPv4 protocol byte, read relative to the
+	// network header, is UDP; return the version byte + 1000 so the test
+	// sees what was read.
+	insns := append(Prologue(),
+		LoadNet(9, asm.Byte),
+		asm.JNE.Imm(asm.R0, 17, "drop"),
+		LoadNet(0, asm.Byte),
+		asm.Add.Imm(asm.R0, 1000),
+		asm.Exit(),
+		asm.Mov.Imm(asm.R0, 0).WithLabel("drop"),
+		asm.Exit(),
+	)
+	prog, err := Load(insns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+
+	ip := make([]byte, 28)
+	ip[0], ip[9] = 0x45, 17
+	binary.BigEndian.PutUint16(ip[2:], 28)
+	eth := append(make([]byte, 12), 0x08, 0x00)
+	eth = append(eth, ip...)
+	ip6 := make([]byte, 48)
+	ip6[0] = 0x60
+
+	tests := []struct {
+		name  string
+		frame []byte
+		link  LinkType
+		want  uint32
+		err   bool
+	}{
+		{"raw IPv4 UDP", ip, LinkRawIP, 1000 + 0x45, false},
+		{"Ethernet IPv4 UDP", eth, LinkEthernet, 1000 + 0x45, false},
+		{"raw IPv6", ip6, LinkRawIP, 0, false},
+		{"raw empty", nil, LinkRawIP, 0, true},
+		{"raw version 5", []byte{0x50, 1, 2, 3}, LinkRawIP, 0, true},
+		{"unknown link", eth, LinkType(9), 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := append([]byte(nil), tc.frame...)
+			got, err := prog.TestLink(tc.frame, tc.link)
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v, want error %v", err, tc.err)
+			}
+			if got != tc.want {
+				t.Errorf("verdict %d, want %d", got, tc.want)
+			}
+			if !bytes.Equal(before, tc.frame) {
+				t.Error("frame modified")
 			}
 		})
 	}

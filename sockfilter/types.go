@@ -1,8 +1,12 @@
 package sockfilter
 
 import (
+	"fmt"
+	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LinkType is the kind of link-layer header that starts each frame a Conn
@@ -41,6 +45,25 @@ func (l LinkType) Description() string {
 		return "Raw IP"
 	}
 	return "unknown"
+}
+
+// InterfaceLinkType returns the link type of the frames Listen would read
+// from the interface named ifname, so that a filter can be compiled for it
+// before listening (see Compile). It needs no privileges: it asks with
+// ioctl(2) SIOCGIFHWADDR on a datagram socket of the calling thread's
+// network namespace (netdevice(7)). A missing interface gives an error
+// naming it that matches unix.ENODEV.
+func InterfaceLinkType(ifname string) (LinkType, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("interface %q: %w", ifname, os.NewSyscallError("socket", err))
+	}
+	defer unix.Close(fd)
+	_, link, err := interfaceInfo(fd, ifname)
+	if err != nil {
+		return 0, fmt.Errorf("interface %q: %w", ifname, err)
+	}
+	return link, nil
 }
 
 // Direction says where a frame was going, from the packet type the kernel

@@ -1,0 +1,61 @@
+package sockfilter
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestInterfaceLinkType(t *testing.T) {
+	link, err := InterfaceLinkType("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link != LinkEthernet {
+		t.Errorf("lo: link type %v, want %v", link, LinkEthernet)
+	}
+	_, err = InterfaceLinkType("nope0")
+	if !errors.Is(err, unix.ENODEV) || !strings.Contains(err.Error(), `"nope0"`) {
+		t.Errorf("missing interface: %v, want ENODEV naming it", err)
+	}
+	if _, err := InterfaceLinkType("a/name/that/is/far/too/long"); err == nil {
+		t.Error("overlong name: no error")
+	}
+}
+
+func TestDirection(t *testing.T) {
+	for pkttype, want := range []string{"host", "broadcast", "multicast", "otherhost", "outgoing", "unknown"} {
+		d := DirectionFromPktType(uint8(pkttype))
+		if d.String() != want {
+			t.Errorf("pkttype %d: %q, want %q", pkttype, d, want)
+		}
+		if d.Incoming() != (pkttype <= 3) {
+			t.Errorf("pkttype %d: Incoming() = %v", pkttype, d.Incoming())
+		}
+	}
+	if DirectionUnknown.String() != "unknown" {
+		t.Error("zero Direction is not unknown")
+	}
+}
+
+func TestLinkTypeString(t *testing.T) {
+	tests := []struct {
+		l          LinkType
+		name, desc string
+	}{
+		{LinkEthernet, "EN10MB", "Ethernet"},
+		{LinkRawIP, "RAW", "Raw IP"},
+		{LinkType(7), "LinkType(7)", "unknown"},
+	}
+	for _, tc := range tests {
+		if tc.l.String() != tc.name || tc.l.Description() != tc.desc {
+			t.Errorf("%d: %q %q, want %q %q", tc.l, tc.l, tc.l.Description(), tc.name, tc.desc)
+		}
+	}
+	fi := FrameInfo{VLANTCI: 0xe123}
+	if fi.VLANID() != 0x123 {
+		t.Errorf("VLANID %#x", fi.VLANID())
+	}
+}
