@@ -62,8 +62,10 @@ func (p *parser) parseRelation() (x pred, committed bool, err *ExprError) {
 	p.checks = nil
 	defer func() { p.checks = saved }()
 	start := p.i
+	p.arithFailed = false
 	l, err := p.parseArith()
 	if err != nil {
+		p.arithFailed = true
 		return nil, p.fatal, err
 	}
 	op := p.peek()

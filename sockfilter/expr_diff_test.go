@@ -135,10 +135,7 @@ func TestCompileDifferential(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm, err := bpf.NewVM(vmCompatible(classic))
-			if err != nil {
-				t.Fatalf("libpcap's program for %q: %v", expr, err)
-			}
+			vm := newTestVM(t, classic)
 			insns, err := Compile(expr, LinkEthernet)
 			if err != nil {
 				t.Fatal(err)
@@ -151,10 +148,7 @@ func TestCompileDifferential(t *testing.T) {
 			convProg := loadForTest(t, conv, func() (*Program, error) { return Load(conv, nil) })
 			matched, convMatched, accepted, bad := 0, 0, 0, 0
 			for i, f := range frames {
-				ret, err := vm.Run(f)
-				if err != nil {
-					t.Fatalf("frame %d: VM: %v", i, err)
-				}
+				ret := vm(f)
 				want := ret != 0
 				got, err := prog.Test(f)
 				if err != nil {
@@ -200,4 +194,20 @@ func vmCompatible(insns []bpf.Instruction) []bpf.Instruction {
 		}
 	}
 	return out
+}
+
+// newTestVM returns a function running insns in golang.org/x/net/bpf's VM.
+func newTestVM(t testing.TB, insns []bpf.Instruction) func([]byte) int {
+	t.Helper()
+	vm, err := bpf.NewVM(vmCompatible(insns))
+	if err != nil {
+		t.Fatalf("VM: %v", err)
+	}
+	return func(frame []byte) int {
+		ret, err := vm.Run(frame)
+		if err != nil {
+			t.Fatalf("VM: %v", err)
+		}
+		return ret
+	}
 }

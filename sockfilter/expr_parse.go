@@ -17,8 +17,9 @@ type parser struct {
 	err   *ExprError // the error that got furthest, kept while backtracking
 	depth int        // nesting depth, bounded to keep the stack small
 
-	checks []pred // protocol checks of the packet accesses of a relation
-	fatal  bool   // the arithmetic error is not a syntax error: no backtracking
+	checks      []pred // protocol checks of the packet accesses of a relation
+	fatal       bool   // the arithmetic error is not a syntax error: no backtracking
+	arithFailed bool   // the relation failed inside its arithmetic
 }
 
 // qual is the qualifiers of a primitive (proto, dir, type), which a bare
@@ -167,8 +168,24 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *ExprError) {
 		if committed {
 			return nil, qual{}, err
 		}
-		p.i, p.err = start, savedErr
+		p.i = start
+		if !p.arithFailed {
+			p.err = savedErr
+		} else {
+			// Report the arithmetic's error if the other reading
+			// fails sooner.
+			x, q, altErr := p.parseTermNoArith(t, prev)
+			if altErr != nil && err.Column > altErr.Column {
+				return nil, q, err
+			}
+			return x, q, altErr
+		}
 	}
+	return p.parseTermNoArith(t, prev)
+}
+
+// parseTermNoArith parses a term that is not a relation.
+func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *ExprError) {
 	if t.isOp("(") {
 		p.next()
 		e, q, err := p.parseExpr()
@@ -232,12 +249,15 @@ func (p *parser) parsePrimitive() (pred, qual, *ExprError) {
 	case "proto":
 		x, err := p.parseProtoNumber(t, "")
 		return x, qual{}, err
+	case "len":
+		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after "len", found %s`, p.peek())
 	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
 		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
-		"atalk", "aarp", "sca", "link", "len", "mask":
+		"atalk", "aarp", "sca", "link", "mask":
 		return nil, qual{}, p.fail(t, "%q is not supported by this compiler", t.text)
 	}
 	var q qual
+	last := t // the last qualifier, for messages
 	if protoQuals[t.text] {
 		q.proto = t.text
 		n := p.peek()
@@ -253,25 +273,25 @@ func (p *parser) parsePrimitive() (pred, qual, *ExprError) {
 			x, err := p.protoAbbrev(t)
 			return x, qual{}, err
 		}
-		t = p.next()
+		last, t = t, p.next()
 	}
 	if t.isWord("src", "dst") {
 		q.dir = t.text
 		if n := p.peek(); n.isAnd() || n.isOr() {
 			if nn := p.toks[p.i+1]; nn.isWord("src", "dst") && nn.text != t.text {
 				p.next()
-				p.next()
+				t = p.next()
 				q.dir = "src or dst"
 				if n.isAnd() {
 					q.dir = "src and dst"
 				}
 			}
 		}
-		t = p.next()
+		last, t = t, p.next()
 	}
 	if t.isWord("host", "net", "port", "portrange") {
 		q.typ = t.text
-		t = p.next()
+		last, t = t, p.next()
 	}
 	q.ok = true
 	if t.kind != tokWord || keywords[t.text] {
@@ -288,14 +308,13 @@ func (p *parser) parsePrimitive() (pred, qual, *ExprError) {
 				what = "an address"
 			}
 		}
-		after := p.toks[p.i-2]
-		if p.i < 2 {
-			after = t
-		}
 		if q.typ == "" && q.dir == "" && q.proto == "" {
 			return nil, q, p.fail(t, "unknown keyword %s", t)
 		}
-		return nil, q, p.fail(t, "expected %s after %q, found %s", what, after.text, t)
+		return nil, q, p.fail(t, "expected %s after %q, found %s", what, last.text, t)
+	}
+	if q.typ == "" && q.dir == "" && q.proto == "" && !isName(t.text) {
+		return nil, q, p.fail(t, `expected a qualifier such as "host", "net" or "port" before %s`, t)
 	}
 	x, err := p.parseValue(q, t)
 	return x, q, err
@@ -399,4 +418,10 @@ func (p *parser) protoAbbrev(t token) (pred, *ExprError) {
 		return p.ip6Proto(58), nil
 	}
 	return nil, p.fail(t, "expected a qualifier after %q", t.text)
+}
+
+// isName reports whether w is a word that starts with a letter and is not
+// an address.
+func isName(w string) bool {
+	return w != "" && (w[0] >= 'a' && w[0] <= 'z' || w[0] >= 'A' && w[0] <= 'Z') && !strings.Contains(w, ":")
 }

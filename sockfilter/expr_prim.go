@@ -90,6 +90,9 @@ func (p *parser) parseValue(q qual, t token) (pred, *ExprError) {
 	}
 	if strings.Contains(t.text, ":") {
 		a, err := netip.ParseAddr(t.text)
+		if strings.Contains(t.text, "/") {
+			return nil, p.fail(t, `a prefix length needs "net": net %s`, t.text)
+		}
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return nil, p.fail(t, "%s is not an IPv6 address", t)
 		}
