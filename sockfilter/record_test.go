@@ -340,3 +340,40 @@ func TestProtoString(t *testing.T) {
 		}
 	}
 }
+
+// TestParseFrameReuse checks that nothing of a previous frame stays in a
+// reused Record, whether the parse succeeds or fails.
+func TestParseFrameReuse(t *testing.T) {
+	frames := loadFrames(t)
+	info := FrameInfo{Time: testTime, Ifindex: 7, Direction: DirectionHost, HasVLAN: true, VLANTCI: 9}
+	for _, prev := range frames {
+		for _, f := range frames {
+			var fresh, reused Record
+			if err := ParseFrame(f.data, f.link, &fresh); err != nil {
+				t.Fatal(err)
+			}
+			if err := ParseFrameInfo(prev.data, prev.link, info, &reused); err != nil {
+				t.Fatal(err)
+			}
+			if err := ParseFrame(f.data, f.link, &reused); err != nil {
+				t.Fatal(err)
+			}
+			if reused != fresh {
+				t.Errorf("%s after %s:\n got %+v\nwant %+v", f.name, prev.name, reused, fresh)
+			}
+			if err := ParseFrameInfo(prev.data, prev.link, info, &reused); err != nil {
+				t.Fatal(err)
+			}
+			cut := len(f.data) / 3 // into a header
+			if fresh.Proto == ProtoOther {
+				cut = 13 // into the Ethernet header: the rest is payload
+			}
+			if ParseFrame(f.data[:cut], f.link, &reused) == nil {
+				t.Fatalf("%s cut to %d bytes decodes", f.name, cut)
+			}
+			if reused != (Record{}) {
+				t.Errorf("%s cut to %d bytes, after %s: record not zero: %+v", f.name, cut, prev.name, reused)
+			}
+		}
+	}
+}
