@@ -34,7 +34,7 @@ const AcceptAll uint32 = 0xffffffff
 // maxTests bounds the size of the graph of tests, which keeps compilation
 // time and the program's size (the verifier's limit is 1,000,000
 // instructions for privileged loaders, 4,096 otherwise) in check.
-const maxTests = 2000
+const maxTests = 1000
 
 // maxSpill is the deepest nesting of arithmetic operands kept on the stack.
 const maxSpill = 60
