@@ -36,6 +36,23 @@ import (
 // are not resolved: addresses must be numeric. The empty expression
 // accepts every frame.
 //
+// VLAN tags are matched in the frame's bytes, as libpcap's programs do for
+// capture files: `vlan` tests the ethertype at the current offset. A tag
+// the device or the receive path has already taken out of the frame
+// (skb->vlan_present; on lo, skb_vlan_untag moves the outer tag of received
+// frames) is not seen, and the frame is matched as untagged. libpcap's live
+// captures test SKF_AD_VLAN_TAG_PRESENT instead; that ancillary data does
+// not exist under BPF_PROG_TEST_RUN, so such programs could not give the
+// same verdict both ways. FrameInfo.HasVLAN reports a removed tag.
+//
+// `len` is the frame length from the link-layer header: skb->len on a
+// packet socket, skb->len + 14 under Program.Test (see frameLenInsns). It
+// needs a linear socket buffer when skb->data is past the link-layer
+// header, as for SOCK_DGRAM packet sockets.
+//
+// Unlike libpcap, Compile does not refuse expressions that reject every
+// frame (`ip and arp`): their program returns 0.
+//
 // An expression it cannot compile returns an *ExprError giving the column
 // and what was expected. It never accepts what it does not compile.
 //
