@@ -114,7 +114,19 @@ func ParseFrame(frame []byte, link LinkType, r *Record) error {
 // r.Ifindex and r.Direction from info, takes the wire length from
 // info.Length (len(frame) if that is less), and counts a VLAN tag the
 // device removed (info.HasVLAN) as the outer tag, ahead of any left in the
-// frame.
+// frame. A capture loop is one call a frame, and allocates nothing:
+//
+//	for {
+//		n, info, err := c.ReadFrame(buf)
+//		if err != nil {
+//			return err
+//		}
+//		if err := ParseFrameInfo(buf[:n], c.LinkType(), info, &rec); err != nil {
+//			continue // not a frame ParseFrame can decode
+//		}
+//		out = rec.AppendText(out[:0])
+//		...
+//	}
 func ParseFrameInfo(frame []byte, link LinkType, info FrameInfo, r *Record) error {
 	wire := info.Length
 	if wire < len(frame) {
