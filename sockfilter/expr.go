@@ -1,7 +1,6 @@
 package sockfilter
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/purebpf/purebpf/asm"
@@ -87,11 +86,4 @@ func compilePred(x pred) (asm.Instructions, error) {
 	g.optimize()
 	g.mergeTails()
 	return emitGraph(g)
-}
-
-// asExprError returns the *ExprError in err's chain, if any.
-func asExprError(err error) (*ExprError, bool) {
-	var e *ExprError
-	ok := errors.As(err, &e)
-	return e, ok
 }
