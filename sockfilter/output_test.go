@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-var testTime = time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
+var recordTestTime = time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
 
 // parsedFrame returns the Record of a frame from testdata/frames, as a
 // Conn on ifindex 3 would give it.
@@ -18,7 +18,7 @@ func parsedFrame(t testing.TB, name string) Record {
 	t.Helper()
 	f := loadFrame(t, name)
 	var r Record
-	info := FrameInfo{Time: testTime, Ifindex: 3, Direction: DirectionHost, Length: len(f.data)}
+	info := FrameInfo{Time: recordTestTime, Ifindex: 3, Direction: DirectionHost, Length: len(f.data)}
 	if err := ParseFrameInfo(f.data, f.link, info, &r); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -67,7 +67,7 @@ func TestAppendTime(t *testing.T) {
 		want string
 	}{
 		{time.Time{}, "0001-01-01T00:00:00.000000000Z"},
-		{testTime, "2025-03-04T05:06:07.890123456Z"},
+		{recordTestTime, "2025-03-04T05:06:07.890123456Z"},
 		{time.Unix(1700000000, 5).In(time.FixedZone("x", 3600)), "2023-11-14T22:13:20.000000005Z"},
 		{time.Date(12345, 1, 2, 3, 4, 5, 6, time.UTC), "12345-01-02T03:04:05.000000006Z"},
 	} {
@@ -206,7 +206,7 @@ func TestNoAllocs(t *testing.T) {
 	frames := loadFrames(t)
 	var r Record
 	buf := make([]byte, 0, 1024)
-	info := FrameInfo{Time: testTime, Ifindex: 1, Direction: DirectionOutgoing, HasVLAN: true, VLANTCI: 5}
+	info := FrameInfo{Time: recordTestTime, Ifindex: 1, Direction: DirectionOutgoing, HasVLAN: true, VLANTCI: 5}
 	for _, tt := range []struct {
 		name string
 		f    func(f testFrame)

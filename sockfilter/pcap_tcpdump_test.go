@@ -19,9 +19,9 @@ import (
 	"github.com/purebpf/purebpf/internal/testutil"
 )
 
-// lookTool returns the path of an external tool, or skips the test when
+// lookPcapTool returns the path of an external tool, or skips the test when
 // it is not installed. CI installs tcpdump and tshark.
-func lookTool(t *testing.T, name string) string {
+func lookPcapTool(t *testing.T, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -33,7 +33,7 @@ func lookTool(t *testing.T, name string) string {
 // TestPcapTcpdumpReads checks that tcpdump reads the files PcapWriter
 // writes, with each frame's nanosecond time, addresses, ports and flags.
 func TestPcapTcpdumpReads(t *testing.T) {
-	tcpdump := lookTool(t, "tcpdump")
+	tcpdump := lookPcapTool(t, "tcpdump")
 	for _, link := range []LinkType{LinkEthernet, LinkRawIP} {
 		t.Run(link.String(), func(t *testing.T) {
 			frames := framesOf(t, link)
@@ -113,7 +113,7 @@ func tcpdumpWants(r *Record, ts time.Time) [][]string {
 // writes without complaint and counts their frames. (TestTshark compares
 // the fields.)
 func TestPcapTsharkReads(t *testing.T) {
-	tshark := lookTool(t, "tshark")
+	tshark := lookPcapTool(t, "tshark")
 	frames := framesOf(t, LinkEthernet)
 	path := filepath.Join(t.TempDir(), "frames.pcap")
 	if err := os.WriteFile(path, writePcap(t, LinkEthernet, 0, frames), 0o644); err != nil {
@@ -148,7 +148,7 @@ func TestPcapTsharkReads(t *testing.T) {
 // in microsecond and in nanosecond files, and reads them back.
 func TestPcapReaderReadsTcpdump(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	tcpdump := lookTool(t, "tcpdump")
+	tcpdump := lookPcapTool(t, "tcpdump")
 	for _, nano := range []bool{false, true} {
 		t.Run(fmt.Sprintf("nano=%v", nano), func(t *testing.T) {
 			const n = 5

@@ -11,7 +11,7 @@ import (
 )
 
 // writePcap writes frames to a pcap file in memory, the i-th at
-// testTime + i seconds + i ns.
+// recordTestTime + i seconds + i ns.
 func writePcap(t testing.TB, link LinkType, snaplen int, frames []testFrame) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -28,7 +28,7 @@ func writePcap(t testing.TB, link LinkType, snaplen int, frames []testFrame) []b
 }
 
 func frameTime(i int) time.Time {
-	return testTime.Add(time.Duration(i)*time.Second + time.Duration(i))
+	return recordTestTime.Add(time.Duration(i)*time.Second + time.Duration(i))
 }
 
 // framesOf returns the test frames of one link type.
@@ -85,7 +85,7 @@ func TestPcapSnaplen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pw.WritePacket(testTime, f.data, 0); err != nil {
+	if err := pw.WritePacket(recordTestTime, f.data, 0); err != nil {
 		t.Fatal(err)
 	}
 	pr, err := NewPcapReader(&file)
@@ -118,7 +118,7 @@ func TestPcapWriteFrame(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info := FrameInfo{Time: testTime, Length: 74, HasVLAN: true, VLANTCI: 0x2000 | 42, VLANTPID: 0x8100}
+		info := FrameInfo{Time: recordTestTime, Length: 74, HasVLAN: true, VLANTCI: 0x2000 | 42, VLANTPID: 0x8100}
 		if err := pw.WriteFrame(info, f.data); err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +260,7 @@ func TestPcapWriterErrors(t *testing.T) {
 	if _, err := NewPcapWriter(io.Discard, LinkEthernet, -1); err == nil {
 		t.Error("NewPcapWriter accepted snaplen -1")
 	}
-	if _, err := NewPcapWriter(failWriter{}, LinkEthernet, 0); err == nil || !strings.Contains(err.Error(), "write file header") {
+	if _, err := NewPcapWriter(pcapFailWriter{}, LinkEthernet, 0); err == nil || !strings.Contains(err.Error(), "write file header") {
 		t.Errorf("NewPcapWriter to a failing writer: %v", err)
 	}
 	pw, err := NewPcapWriter(io.Discard, LinkEthernet, 0)
@@ -270,17 +270,17 @@ func TestPcapWriterErrors(t *testing.T) {
 	if err := pw.WritePacket(time.Unix(-1, 0), []byte{1}, 1); err == nil || !strings.Contains(err.Error(), "outside the range") {
 		t.Errorf("WritePacket before 1970: %v", err)
 	}
-	pw.w = failWriter{}
-	if err := pw.WritePacket(testTime, []byte{1}, 1); !errors.Is(err, errFail) {
+	pw.w = pcapFailWriter{}
+	if err := pw.WritePacket(recordTestTime, []byte{1}, 1); !errors.Is(err, errPcapFail) {
 		t.Errorf("WritePacket to a failing writer: %v", err)
 	}
 }
 
-var errFail = errors.New("disk full")
+var errPcapFail = errors.New("disk full")
 
-type failWriter struct{}
+type pcapFailWriter struct{}
 
-func (failWriter) Write([]byte) (int, error) { return 0, errFail }
+func (pcapFailWriter) Write([]byte) (int, error) { return 0, errPcapFail }
 
 // TestPcapNoAllocs checks that writing and reading a packet allocates
 // nothing once the caller's buffer is big enough.
@@ -290,9 +290,9 @@ func TestPcapNoAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := FrameInfo{Time: testTime, Length: 74, HasVLAN: true, VLANTCI: 3}
+	info := FrameInfo{Time: recordTestTime, Length: 74, HasVLAN: true, VLANTCI: 3}
 	if n := testing.AllocsPerRun(100, func() {
-		if err := pw.WritePacket(testTime, f.data, 74); err != nil {
+		if err := pw.WritePacket(recordTestTime, f.data, 74); err != nil {
 			t.Fatal(err)
 		}
 		if err := pw.WriteFrame(info, f.data); err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	ap = netip.MustParseAddrPort
+	addrPort = netip.MustParseAddrPort
 	// tcpPA and the like are TCP flag sets, named as tcpdump prints them.
 	tcpPA = TCPPsh | TCPAck
 	tcpSA = TCPSyn | TCPAck
@@ -21,70 +21,70 @@ var (
 func TestParseFrame(t *testing.T) {
 	want := map[string]Record{
 		"tcp4": {Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
-			Src: ap("10.0.0.1:40000"), Dst: ap("10.0.0.2:80"), DontFragment: true, FragID: 0x1234,
+			Src: addrPort("10.0.0.1:40000"), Dst: addrPort("10.0.0.2:80"), DontFragment: true, FragID: 0x1234,
 			Transport: true, Length: 74, CapLen: 74, IPPayloadLen: 40, PayloadLen: 20,
 			TCPFlags: tcpPA, Seq: 1000, Ack: 2000, Window: 502},
 		"udp4": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
-			Src: ap("10.0.0.1:41000"), Dst: ap("10.0.0.2:41001"), DontFragment: true, FragID: 0x1234,
+			Src: addrPort("10.0.0.1:41000"), Dst: addrPort("10.0.0.2:41001"), DontFragment: true, FragID: 0x1234,
 			Transport: true, Length: 106, CapLen: 106, IPPayloadLen: 72, PayloadLen: 64},
 		"vlan_tcp4": {Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 63,
-			Src: ap("10.0.0.1:40001"), Dst: ap("10.0.0.2:443"), VLANs: 1, VLAN: 100,
+			Src: addrPort("10.0.0.1:40001"), Dst: addrPort("10.0.0.2:443"), VLANs: 1, VLAN: 100,
 			DontFragment: true, FragID: 1, Transport: true, Length: 58, CapLen: 58, IPPayloadLen: 20,
 			TCPFlags: TCPSyn | TCPEce | TCPCwr, Seq: 7, Window: 64240},
 		"udp6": {Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
-			Src: ap("[2001:db8::1]:41002"), Dst: ap("[2001:db8::2]:41003"),
+			Src: addrPort("[2001:db8::1]:41002"), Dst: addrPort("[2001:db8::2]:41003"),
 			Transport: true, Length: 94, CapLen: 94, IPPayloadLen: 40, PayloadLen: 32},
 		"ipopt_tcp4": {Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
-			Src: ap("10.0.0.2:80"), Dst: ap("10.0.0.1:40002"), DontFragment: true,
+			Src: addrPort("10.0.0.2:80"), Dst: addrPort("10.0.0.1:40002"), DontFragment: true,
 			Transport: true, Length: 62, CapLen: 62, IPPayloadLen: 24,
 			TCPFlags: tcpSA, Seq: 3000, Ack: 1001, Window: 65483},
 		"qinq_udp4": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
-			Src: ap("10.0.0.1:1000"), Dst: ap("10.0.0.2:2000"), VLANs: 2, VLAN: 200, InnerVLAN: 300,
+			Src: addrPort("10.0.0.1:1000"), Dst: addrPort("10.0.0.2:2000"), VLANs: 2, VLAN: 200, InnerVLAN: 300,
 			FragID: 0x4242, Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 18, PayloadLen: 10},
 		"ext6_tcp": {Proto: ProtoTCP, EtherType: 0x86dd, IPVersion: 6, IPProto: 6, TTL: 255,
-			Src: ap("[2001:db8::1]:50000"), Dst: ap("[2001:db8::2]:22"),
+			Src: addrPort("[2001:db8::1]:50000"), Dst: addrPort("[2001:db8::2]:22"),
 			Transport: true, Length: 126, CapLen: 126, IPPayloadLen: 32, PayloadLen: 12,
 			TCPFlags: tcpPA, Seq: 5, Ack: 6, Window: 1024},
 		"frag4_first": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
-			Src: ap("10.0.0.1:41004"), Dst: ap("10.0.0.2:41005"),
+			Src: addrPort("10.0.0.1:41004"), Dst: addrPort("10.0.0.2:41005"),
 			Fragment: true, MoreFragments: true, FragID: 0xbeef,
 			Transport: true, Length: 58, CapLen: 58, IPPayloadLen: 24, PayloadLen: 16},
 		"frag4_rest": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
-			Src: ap("10.0.0.1:0"), Dst: ap("10.0.0.2:0"),
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"),
 			Fragment: true, FragOffset: 24, FragID: 0xbeef,
 			Length: 58, CapLen: 58, IPPayloadLen: 24},
 		"frag6_first": {Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
-			Src: ap("[2001:db8::1]:41004"), Dst: ap("[2001:db8::2]:41005"),
+			Src: addrPort("[2001:db8::1]:41004"), Dst: addrPort("[2001:db8::2]:41005"),
 			Fragment: true, MoreFragments: true, FragID: 0xcafe0001,
 			Transport: true, Length: 86, CapLen: 86, IPPayloadLen: 24, PayloadLen: 16},
 		"frag6_rest": {Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
-			Src: ap("[2001:db8::1]:0"), Dst: ap("[2001:db8::2]:0"),
+			Src: addrPort("[2001:db8::1]:0"), Dst: addrPort("[2001:db8::2]:0"),
 			Fragment: true, FragOffset: 24, FragID: 0xcafe0001,
 			Length: 86, CapLen: 86, IPPayloadLen: 24},
 		"icmp4_echo": {Proto: ProtoICMP, EtherType: 0x0800, IPVersion: 4, IPProto: 1, TTL: 64,
-			Src: ap("10.0.0.1:0"), Dst: ap("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
 			Transport: true, Length: 58, CapLen: 58, IPPayloadLen: 24, PayloadLen: 16, ICMPType: 8},
 		"icmp6_echo": {Proto: ProtoICMPv6, EtherType: 0x86dd, IPVersion: 6, IPProto: 58, TTL: 64,
-			Src: ap("[2001:db8::2]:0"), Dst: ap("[2001:db8::1]:0"),
+			Src: addrPort("[2001:db8::2]:0"), Dst: addrPort("[2001:db8::1]:0"),
 			Transport: true, Length: 78, CapLen: 78, IPPayloadLen: 24, PayloadLen: 16, ICMPType: 129},
 		"arp_request": {Proto: ProtoARP, EtherType: 0x0806,
-			Src: ap("10.0.0.1:0"), Dst: ap("10.0.0.2:0"), ARPOp: 1, Length: 60, CapLen: 60},
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), ARPOp: 1, Length: 60, CapLen: 60},
 		"local_ether": {Proto: ProtoOther, EtherType: 0x88b5, Length: 60, CapLen: 60},
 		"gre4": {Proto: ProtoIPv4, EtherType: 0x0800, IPVersion: 4, IPProto: 47, TTL: 64,
-			Src: ap("10.0.0.1:0"), Dst: ap("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
 			Length: 66, CapLen: 66, IPPayloadLen: 32},
 		"raw_udp4": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
-			Src: ap("10.0.0.1:41008"), Dst: ap("10.0.0.2:41009"), DontFragment: true, FragID: 0x1234,
+			Src: addrPort("10.0.0.1:41008"), Dst: addrPort("10.0.0.2:41009"), DontFragment: true, FragID: 0x1234,
 			Transport: true, Length: 33, CapLen: 33, IPPayloadLen: 13, PayloadLen: 5},
 		"raw_tcp6": {Proto: ProtoTCP, EtherType: 0x86dd, IPVersion: 6, IPProto: 6, TTL: 1,
-			Src: ap("[2001:db8::1]:443"), Dst: ap("[2001:db8::2]:50001"),
+			Src: addrPort("[2001:db8::1]:443"), Dst: addrPort("[2001:db8::2]:50001"),
 			Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 20,
 			TCPFlags: TCPFin | TCPAck, Seq: 99, Ack: 100, Window: 300},
 		"ah6_udp": {Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
-			Src: ap("[2001:db8::1]:41006"), Dst: ap("[2001:db8::2]:41007"),
+			Src: addrPort("[2001:db8::1]:41006"), Dst: addrPort("[2001:db8::2]:41007"),
 			Transport: true, Length: 90, CapLen: 90, IPPayloadLen: 12, PayloadLen: 4},
 		"rst_ae_tcp4": {Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 128,
-			Src: ap("10.0.0.2:80"), Dst: ap("10.0.0.1:40003"), DontFragment: true, FragID: 2,
+			Src: addrPort("10.0.0.2:80"), Dst: addrPort("10.0.0.1:40003"), DontFragment: true, FragID: 2,
 			Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 20,
 			TCPFlags: TCPRst | TCPAe, Seq: 5},
 	}
@@ -259,7 +259,7 @@ func TestParseFrameErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Record{Proto: ProtoTCP, Length: 99, Src: ap("1.2.3.4:5")} // not zero
+			r := Record{Proto: ProtoTCP, Length: 99, Src: addrPort("1.2.3.4:5")} // not zero
 			var err error
 			if tt.wire != 0 {
 				err = ParseFrameInfo(tt.frame, tt.link, FrameInfo{Length: tt.wire}, &r)
@@ -345,7 +345,7 @@ func TestProtoString(t *testing.T) {
 // reused Record, whether the parse succeeds or fails.
 func TestParseFrameReuse(t *testing.T) {
 	frames := loadFrames(t)
-	info := FrameInfo{Time: testTime, Ifindex: 7, Direction: DirectionHost, HasVLAN: true, VLANTCI: 9}
+	info := FrameInfo{Time: recordTestTime, Ifindex: 7, Direction: DirectionHost, HasVLAN: true, VLANTCI: 9}
 	for _, prev := range frames {
 		for _, f := range frames {
 			var fresh, reused Record
