@@ -12,10 +12,12 @@ import (
 // libpcap's program for the same expression and link type accepts.
 //
 // The program returns AcceptAll for a frame it accepts and 0 for one it
-// rejects. It reads the frame relative to its link-layer header
-// (SKF_LL_OFF), so it gives the same verdict attached to a packet socket
+// rejects. It reads an Ethernet frame relative to its link-layer header
+// (SKF_LL_OFF) and a raw IP frame relative to its network header
+// (SKF_NET_OFF), so it gives the same verdict attached to a packet socket
 // (Conn), where skb->data is the link-layer header, and under
-// Program.Test (BPF_PROG_TEST_RUN), where skb->data is the network header.
+// Program.Test or Program.TestLink (BPF_PROG_TEST_RUN), where skb->data is
+// the network header.
 // As in classic BPF, a load past the end of the frame rejects it. It needs
 // Linux 5.1 (32-bit jumps).
 //
@@ -45,7 +47,8 @@ import (
 // same verdict both ways. FrameInfo.HasVLAN reports a removed tag.
 //
 // `len` is the frame length from the link-layer header: skb->len on a
-// packet socket, skb->len + 14 under Program.Test (see frameLenInsns). It
+// packet socket, skb->len + 14 under Program.Test (see frameLenInsns); on
+// a raw IP link, skb->len both ways (under Program.TestLink). It
 // needs a linear socket buffer when skb->data is past the link-layer
 // header, as for SOCK_DGRAM packet sockets.
 //
@@ -71,19 +74,19 @@ func Compile(expr string, link LinkType) (asm.Instructions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile %q: %w", expr, err)
 	}
-	insns, err := compilePred(x)
+	insns, err := compilePred(x, link)
 	if err != nil {
 		return nil, fmt.Errorf("compile %q: %w", expr, err)
 	}
 	return insns, nil
 }
 
-func compilePred(x pred) (asm.Instructions, error) {
+func compilePred(x pred, link LinkType) (asm.Instructions, error) {
 	g, err := newGraph(x)
 	if err != nil {
 		return nil, err
 	}
 	g.optimize()
 	g.mergeTails()
-	return emitGraph(g)
+	return emitGraph(g, link)
 }

@@ -172,6 +172,13 @@ func meet(a, b regState) regState {
 
 // emitter emits the instructions of a laid-out graph.
 type emitter struct {
+	// base is the offset that makes a legacy packet load relative to the
+	// start of the frame: SKF_LL_OFF, or SKF_NET_OFF on raw IP links,
+	// whose frames start with the network header (on a live raw IP
+	// device both headers are there; under TestLink only the network
+	// header is where the frame starts).
+	base   int32
+	raw    bool
 	insns  asm.Instructions
 	st     regState
 	usesR6 bool
@@ -193,11 +200,14 @@ func label(n *node) string {
 func (e *emitter) emit(ins ...asm.Instruction) { e.insns = append(e.insns, ins...) }
 
 // emitGraph lays out and emits g.
-func emitGraph(g *graph) (asm.Instructions, error) {
+func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 	order := g.order()
 	in := make(map[*node]regState)
 	has := make(map[*node]bool)
-	e := &emitter{}
+	e := &emitter{base: asm.SKF_LL_OFF}
+	if link == LinkRawIP {
+		e.base, e.raw = asm.SKF_NET_OFF, true
+	}
 	pos := make(map[*node]int)
 	for i, n := range order {
 		pos[n] = i
@@ -358,9 +368,9 @@ func (e *emitter) load(v *val) {
 	}
 	if v.base == baseIPv4 {
 		e.ihl(v.nl)
-		e.emit(asm.LoadInd(asm.R7, asm.SKF_LL_OFF+int32(off), asm.Size(v.size)))
+		e.emit(asm.LoadInd(asm.R7, e.base+int32(off), asm.Size(v.size)))
 	} else {
-		e.emit(asm.LoadAbs(asm.SKF_LL_OFF+int32(off), asm.Size(v.size)))
+		e.emit(asm.LoadAbs(e.base+int32(off), asm.Size(v.size)))
 	}
 	e.st.r0 = v.key()
 }
@@ -381,7 +391,7 @@ func (e *emitter) ihl(nl int32) {
 		return
 	}
 	e.usesR6 = true
-	e.emit(asm.LoadAbs(asm.SKF_LL_OFF+nl, asm.Byte),
+	e.emit(asm.LoadAbs(e.base+nl, asm.Byte),
 		asm.Mov.Reg(asm.R7, asm.R0),
 		asm.And.Imm32(asm.R7, 0xf),
 		asm.LSh.Imm32(asm.R7, 2))
@@ -401,7 +411,13 @@ func (e *emitter) frameLen() {
 		return
 	}
 	e.usesR6 = true
-	e.emit(frameLenInsns(asm.R8)...)
+	if e.raw {
+		// A raw IP frame is skb->len long both ways: on the live device
+		// skb->data is its start, and under TestLink the network header.
+		e.emit(asm.LoadMem(asm.R8, asm.R6, skbLen, asm.Word))
+	} else {
+		e.emit(frameLenInsns(asm.R8)...)
+	}
 	e.st.len = true
 	e.st.r0 = ""
 }
@@ -478,7 +494,7 @@ func (e *emitter) indexed(v *val) {
 		e.emit(asm.Add.Reg(asm.R0, asm.R7))
 	}
 	e.usesR6 = true
-	e.emit(asm.LoadInd(asm.R0, asm.SKF_LL_OFF+int32(off), asm.Size(v.size)))
+	e.emit(asm.LoadInd(asm.R0, e.base+int32(off), asm.Size(v.size)))
 }
 
 // spill saves r0 in the next stack slot.
