@@ -278,7 +278,13 @@ func TestTshark(t *testing.T) {
 			}
 			golden = []byte(live.String())
 		} else if stripComments(live.String()) != stripComments(string(golden)) {
-			t.Errorf("tshark's output differs from %s: regenerate it with -update-tshark and check the diff", tsharkGolden)
+			// Another tshark version may print fields differently; the
+			// live comparison below still checks every Record.
+			if strings.Contains(string(golden), "# Produced by "+vline+" on ") {
+				t.Errorf("tshark's output differs from %s: regenerate it with -update-tshark and check the diff", tsharkGolden)
+			} else {
+				t.Logf("tshark's output differs from %s, made by another version than %s", tsharkGolden, vline)
+			}
 		}
 		// Compare with the live output too, in case it differs.
 		t.Run("live", func(t *testing.T) {
