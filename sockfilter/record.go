@@ -135,6 +135,12 @@ const (
 	ProtoIPv4          // another protocol over IPv4: Record.IPProto holds its number
 	ProtoIPv6          // another protocol over IPv6: Record.IPProto holds its number
 	ProtoOther         // a frame that is not IP or ARP: Record.EtherType holds its type
+
+	// ProtoTruncated and ProtoMalformed name a frame that ParseFrame
+	// could not decode — cut short inside its headers, or with headers
+	// that contradict themselves — in the Record UnparsedRecord returns.
+	ProtoTruncated
+	ProtoMalformed
 )
 
 var protoNames = [...]string{
@@ -147,10 +153,13 @@ var protoNames = [...]string{
 	ProtoIPv4:    "IPv4",
 	ProtoIPv6:    "IPv6",
 	ProtoOther:   "Other",
+
+	ProtoTruncated: "truncated",
+	ProtoMalformed: "malformed",
 }
 
 // String returns "TCP", "UDP", "ICMP", "ICMPv6", "ARP", "IPv4", "IPv6",
-// "Other" or "unknown".
+// "Other", "truncated", "malformed" or "unknown".
 func (p Proto) String() string {
 	if int(p) < len(protoNames) {
 		return protoNames[p]

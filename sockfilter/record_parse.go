@@ -149,6 +149,26 @@ func ParseFrameInfo(frame []byte, link LinkType, info FrameInfo, r *Record) erro
 	return nil
 }
 
+// UnparsedRecord returns the Record of a frame that ParseFrame or
+// ParseFrameInfo could not decode, with err the error they returned, so
+// that a capture can still show it: Time, Ifindex, Direction and Length
+// from info, CapLen from frame, and Proto ProtoTruncated when err matches
+// ErrTruncated, else ProtoMalformed.
+func UnparsedRecord(frame []byte, info FrameInfo, err error) Record {
+	r := Record{
+		Time:      info.Time,
+		Ifindex:   info.Ifindex,
+		Direction: info.Direction,
+		Proto:     ProtoMalformed,
+		Length:    max(info.Length, len(frame)),
+		CapLen:    len(frame),
+	}
+	if errors.Is(err, ErrTruncated) {
+		r.Proto = ProtoTruncated
+	}
+	return r
+}
+
 // parseFrame fills r from frame, wire bytes long on the wire. On error r
 // holds garbage; the callers zero it.
 func parseFrame(frame []byte, link LinkType, wire int, r *Record) error {

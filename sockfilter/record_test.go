@@ -377,3 +377,32 @@ func TestParseFrameReuse(t *testing.T) {
 		}
 	}
 }
+
+func TestUnparsedRecord(t *testing.T) {
+	info := FrameInfo{Time: time.Unix(1700000000, 5), Ifindex: 3, Direction: DirectionOutgoing, Length: 90}
+	tests := []struct {
+		name  string
+		frame []byte
+		want  Proto
+	}{
+		{"truncated IPv4", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0x45}, ProtoTruncated},
+		{"IHL below 5", append(make([]byte, 12), 0x08, 0x00, 0x44, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8), ProtoMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Record
+			err := ParseFrameInfo(tc.frame, LinkEthernet, info, &r)
+			if err == nil {
+				t.Fatal("frame parsed")
+			}
+			u := UnparsedRecord(tc.frame, info, err)
+			if u.Proto != tc.want || u.Time != info.Time || u.Ifindex != 3 || u.Direction != DirectionOutgoing || u.Length != 90 || u.CapLen != len(tc.frame) {
+				t.Errorf("UnparsedRecord = %+v, want proto %v with info's fields", u, tc.want)
+			}
+			line := string(u.AppendText(nil))
+			if !strings.Contains(line, "\t"+tc.want.String()+"\t") {
+				t.Errorf("text %q lacks the protocol %q", line, tc.want)
+			}
+		})
+	}
+}
