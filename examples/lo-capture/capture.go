@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/sockfilter"
+)
+
+// snapLen is the most of a frame lo-capture keeps and the snap length of
+// the pcap files it writes: libpcap's default, enough for any frame lo
+// carries (its MTU is 65536).
+const snapLen = 262144
+
+// flushEvery bounds how long a record may wait in the output buffer while
+// the capture is idle.
+const flushEvery = 100 * time.Millisecond
+
+// compile compiles opts.expr for link and loads it.
+func compile(opts options, link sockfilter.LinkType, stderr io.Writer) (asm.Instructions, *sockfilter.Program, error) {
+	insns, err := sockfilter.Compile(opts.expr, link)
+	if err != nil {
+		return nil, nil, fmt.Errorf("filter %q: %w", opts.expr, err)
+	}
+	lo := &sockfilter.LoadOptions{Name: "lo_capture"}
+	if opts.verbose {
+		lo.LogLevel = sockfilter.LogLevelBranch | sockfilter.LogLevelStats
+	}
+	prog, err := sockfilter.Load(insns, lo)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.verbose {
+		log, truncated := prog.VerifierLog()
+		fmt.Fprintf(stderr, "verifier log:\n%s", log)
+		if truncated {
+			fmt.Fprintln(stderr, "(verifier log truncated)")
+		}
+	}
+	return insns, prog, nil
+}
+
+// capture runs a live capture until opts.count records, the context ends,
+// or an error.
+func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err error) {
+	var demo *demoTraffic
+	if opts.demo {
+		if demo, err = newDemoTraffic(); err != nil {
+			return err
+		}
+		defer demo.Close()
+		if !opts.exprSet {
+			opts.expr = demo.filter()
+		}
+	}
+
+	link, err := sockfilter.InterfaceLinkType(opts.iface)
+	if err != nil {
+		return err
+	}
+	insns, prog, err := compile(opts, link, stderr)
+	if err != nil {
+		return err
+	}
+	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{Outgoing: opts.both})
+	prog.Close() // the socket holds its own reference
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	out := newRecordWriter(stdout, opts.json, conn.LinkType())
+	defer func() {
+		if ferr := out.Flush(); err == nil && ferr != nil {
+			err = ferr
+		}
+	}()
+	var pw *pcapOutput
+	if opts.write != "" {
+		if pw, err = createPcap(opts.write, conn.LinkType()); err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := pw.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+	}
+
+	fmt.Fprintf(stderr, "listening on %s, link-type %s (%s), filter %q, %d instructions\n",
+		opts.iface, conn.LinkType(), conn.LinkType().Description(), opts.expr, slots(insns))
+
+	if demo != nil {
+		// The demo's capture ends a moment after its traffic is sent.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		demo.Start(ctx, stderr)
+		go func() {
+			select {
+			case <-demo.Done():
+				time.Sleep(demoGrace)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	// Wake the reader as soon as the context ends.
+	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stopWake()
+
+	records, err := readLoop(ctx, conn, opts, out, pw)
+	if err != nil {
+		return err
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	if pw != nil {
+		if err := pw.Flush(); err != nil {
+			return err
+		}
+	}
+	stats, err := conn.Stats()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d records, %d frames received by filter, %d dropped by kernel\n",
+		records, stats.Received+stats.Drops, stats.Drops)
+	return nil
+}
+
+// readLoop reads and prints records until opts.count, the context's end,
+// or an error; it returns the number of records printed.
+func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *recordWriter, pw *pcapOutput) (int, error) {
+	buf := make([]byte, snapLen)
+	records := 0
+	if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
+		return 0, err
+	}
+	for opts.count == 0 || records < opts.count {
+		n, info, err := conn.ReadFrame(buf)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return records, err
+			}
+			if ctx.Err() != nil {
+				return records, nil
+			}
+			if err := out.Flush(); err != nil {
+				return records, err
+			}
+			if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
+				return records, err
+			}
+			continue
+		}
+		frame := buf[:n]
+		if pw != nil {
+			if err := pw.WriteFrame(info, frame); err != nil {
+				return records, err
+			}
+		}
+		if err := out.Write(frame, info); err != nil {
+			return records, err
+		}
+		records++
+	}
+	return records, nil
+}
+
+// slots returns the number of 8-byte instructions insns assemble to, the
+// count the kernel and tcpdump -d give.
+func slots(insns asm.Instructions) int {
+	n := 0
+	for _, ins := range insns {
+		n += ins.Slots()
+	}
+	return n
+}
+
+// pcapOutput is a pcap file being written through a buffer.
+type pcapOutput struct {
+	f  *os.File
+	bw *bufio.Writer
+	pw *sockfilter.PcapWriter
+}
+
+// createPcap creates the pcap file name for frames of link.
+func createPcap(name string, link sockfilter.LinkType) (*pcapOutput, error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	pw, err := sockfilter.NewPcapWriter(bw, link, snapLen)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &pcapOutput{f: f, bw: bw, pw: pw}, nil
+}
+
+// WriteFrame adds one frame.
+func (p *pcapOutput) WriteFrame(info sockfilter.FrameInfo, frame []byte) error {
+	return p.pw.WriteFrame(info, frame)
+}
+
+// Flush writes out what is buffered.
+func (p *pcapOutput) Flush() error { return p.bw.Flush() }
+
+// Close flushes and closes the file.
+func (p *pcapOutput) Close() error {
+	ferr := p.bw.Flush()
+	cerr := p.f.Close()
+	if ferr != nil {
+		return fmt.Errorf("write %s: %w", p.f.Name(), ferr)
+	}
+	return cerr
+}
