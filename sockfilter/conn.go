@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,9 +23,8 @@ var ErrClosed = net.ErrClosed
 const listenPermHint = "needs CAP_BPF and CAP_NET_RAW (or root)"
 
 // Config tunes a Conn. The zero Config, like a nil *Config, gives the
-// defaults. Fields may be added in later versions (for instance to back the
-// Conn with a TPACKET_V3 ring); the zero value of each keeps today's
-// behaviour.
+// defaults: incoming frames only, read from a TPACKET_V3 ring of
+// DefaultRingBlockCount blocks of DefaultRingBlockSize bytes.
 type Config struct {
 	// Outgoing also delivers the frames this host sends on the interface
 	// (sll_pkttype PACKET_OUTGOING). By default a Conn sees incoming frames
@@ -41,6 +41,9 @@ type Config struct {
 	// value to leave room for bookkeeping and enforces a minimum of a few
 	// KiB. Frames arriving while the buffer is full are dropped and counted
 	// in Stats. Zero keeps the system default (net.core.rmem_default).
+	//
+	// It matters only without a ring (NoRing, or when the ring could not be
+	// set up): a ring is the socket's receive buffer.
 	ReceiveBuffer int
 
 	// Promiscuous puts the interface in promiscuous mode for the life of
@@ -48,16 +51,50 @@ type Config struct {
 	// packet(7)), so frames addressed to other hosts reach it. The kernel
 	// undoes it when the socket is closed.
 	Promiscuous bool
+
+	// RingBlockSize and RingBlockCount shape the TPACKET_V3 receive ring
+	// (PACKET_RX_RING; Documentation/networking/packet_mmap.rst, Linux
+	// 3.2): the kernel copies each accepted frame into the current block
+	// and hands a block to the reader when it is full or its timeout
+	// passes; the reader hands it back when it has read its frames. When
+	// every block is with the reader, frames are dropped and counted in
+	// Stats. The block size must be a multiple of the page size; zero gives
+	// DefaultRingBlockSize. The block count may be up to 65535; zero gives
+	// DefaultRingBlockCount. The ring takes RingBlockSize*RingBlockCount
+	// bytes of unswappable kernel memory for the life of the Conn, and a
+	// frame longer than a block less 48 bytes is cut to fit.
+	RingBlockSize  int
+	RingBlockCount int
+
+	// RingBlockTimeout is how long the kernel waits before it hands over a
+	// block that holds frames but is not full (tp_retire_blk_tov, rounded
+	// up to milliseconds): the most a frame waits to be read when traffic
+	// is slow. Zero keeps the kernel's choice (prb_calc_retire_blk_tmo):
+	// the time the link takes to fill a block at its speed, or 8 ms where
+	// the speed is unknown, as on lo.
+	RingBlockTimeout time.Duration
+
+	// NoRing reads each frame with its own recvmsg(2) instead of from a
+	// ring, as a Conn also does when the ring cannot be set up (see
+	// Conn.Ring).
+	NoRing bool
 }
 
 // Conn is an AF_PACKET socket bound to one network interface, with an eBPF
 // socket filter deciding which frames it receives and how much of each. See
 // packet(7) and Documentation/networking/filter.rst.
 //
-// ReadFrame and ReadFrameContext may be called from several goroutines;
-// they take turns. Every method may be called concurrently with Close; once
-// the Conn is closed, all but Close and the accessors (Interface, Ifindex,
-// LinkType) return an error matching ErrClosed.
+// By default a TPACKET_V3 ring mapped into the process backs the Conn: the
+// kernel copies frames into it in batches and NextFrame hands them out in
+// place, with no system call while a batch lasts. Where the ring cannot be
+// set up, or Config.NoRing asks, each read is a recvmsg(2); the methods
+// behave the same either way.
+//
+// ReadFrame, ReadFrameContext, NextFrame and NextFrameContext may be called
+// from several goroutines; they take turns. Every method may be called
+// concurrently with Close; once the Conn is closed, all but Close and the
+// accessors (Interface, Ifindex, LinkType, Ring) return an error matching
+// ErrClosed.
 type Conn struct {
 	ifname  string
 	ifindex int
@@ -67,18 +104,30 @@ type Conn struct {
 	rc syscall.RawConn
 	r  frameReader
 
+	// ring is the ring reader behind r, if a ring backs the Conn; ringErr
+	// says why not otherwise. ringCleanup unmaps the ring once the Conn is
+	// unreachable, if Close has not.
+	ring        *ringReader
+	ringErr     error
+	ringCleanup runtime.Cleanup
+	promisc     bool
+
+	// closed is set, under dlMu, by Close.
 	closed atomic.Bool
 
-	// readMu serialises reads: the reader's message buffers belong to the
-	// Conn, not to a call.
+	// readMu serialises reads: the reader's buffers and its place in the
+	// ring belong to the Conn, not to a call. Close takes it to wait for
+	// reads to end.
 	readMu sync.Mutex
 
 	// dlMu guards deadline, the read deadline the caller set, and ctxFired,
-	// set while ReadFrameContext has forced the deadline into the past
-	// because its context ended.
+	// set while a Context read has forced the deadline into the past
+	// because its context ended. dlArmed is set while either may fail a
+	// read, so that a ring read asks the poller about deadlines only then.
 	dlMu     sync.Mutex
 	deadline time.Time
 	ctxFired bool
+	dlArmed  atomic.Bool
 
 	// statsMu guards stats, the running totals of the kernel's counters,
 	// which reset whenever they are read.
@@ -90,18 +139,24 @@ type Conn struct {
 // prog to it as its socket filter, and returns it ready to read frames. A
 // nil cfg gives the defaults.
 //
-// No frame slips past the filter: the socket is opened with protocol 0, so
-// the kernel queues nothing for it; the filter is attached (SO_ATTACH_BPF,
-// Linux 3.19); only then is the socket bound to the interface with
-// ETH_P_ALL, from which moment every frame goes through prog. See packet(7)
-// and socket(7).
+// No frame slips past the filter, and none is lost while the ring is set
+// up: the socket is opened with protocol 0, so the kernel queues nothing
+// for it; the filter is attached (SO_ATTACH_BPF, Linux 3.19); the
+// TPACKET_V3 ring is made (PACKET_VERSION, PACKET_RX_RING) and mapped
+// (mmap(2)); only then is the socket bound to the interface with ETH_P_ALL,
+// from which moment every frame goes through prog into the ring. See
+// packet(7), socket(7) and Documentation/networking/packet_mmap.rst. If
+// the kernel refuses the ring or it cannot be mapped (for want of memory,
+// say), Listen goes on without it, reading with recvmsg(2); Conn.Ring
+// tells.
 //
 // The kernel holds its own reference to prog, so the caller may close prog
 // once Listen returns. Listening needs CAP_NET_RAW (and loading prog
 // needed CAP_BPF); without it the error matches unix.EPERM and says so. A
 // missing interface gives an error naming it that matches unix.ENODEV. An
 // interface whose link-layer type is neither Ethernet-like nor raw IP (see
-// LinkType) is refused, as is one that is down.
+// LinkType) is refused, as is one that is down, and so are ring sizes
+// Config does not allow.
 func Listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 	c, err := listen(ifname, prog, cfg)
 	if err != nil {
@@ -123,6 +178,10 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 		return nil, fmt.Errorf("interface name is longer than %d bytes", unix.IFNAMSIZ-1)
 	case cfg.ReceiveBuffer < 0:
 		return nil, fmt.Errorf("receive buffer size %d is negative", cfg.ReceiveBuffer)
+	}
+	geom, err := ringGeometryFrom(cfg)
+	if err != nil {
+		return nil, err
 	}
 
 	// Protocol 0: until bind names a protocol, the socket receives nothing.
@@ -152,12 +211,6 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS"); err != nil {
-		return nil, err
-	}
-	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"); err != nil {
 		return nil, err
 	}
 	if !cfg.Outgoing {
@@ -190,6 +243,33 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 		}
 	}
 
+	// The ring before bind, so that no frame is lost to its setup (as
+	// libpcap does since libpcap#843).
+	var ring *ringMapping
+	ringErr := errors.New("disabled by Config.NoRing")
+	if !cfg.NoRing {
+		ring, ringErr = setupRing(fd, geom)
+		if errors.Is(ringErr, errRingTeardown) {
+			return nil, fmt.Errorf("set up ring: %w", ringErr)
+		}
+	}
+	if ring == nil {
+		// recvmsg(2) gets the timestamp and the VLAN tag as control
+		// messages; a ring has them in each frame's header.
+		if err := setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS"); err != nil {
+			return nil, err
+		}
+		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"); err != nil {
+			return nil, err
+		}
+	} else {
+		defer func() {
+			if !ok {
+				ring.unmap()
+			}
+		}()
+	}
+
 	// From here on frames arrive, each through the filter.
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
@@ -214,16 +294,28 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
+		if ring != nil {
+			ring.unmap()
+		}
 		return nil, fmt.Errorf("raw conn: %w", err)
 	}
-	return &Conn{
+	c := &Conn{
 		ifname:  ifname,
 		ifindex: ifindex,
 		link:    link,
 		f:       f,
 		rc:      rc,
-		r:       newRecvmsgReader(rc),
-	}, nil
+		ringErr: ringErr,
+		promisc: cfg.Promiscuous,
+	}
+	if ring != nil {
+		c.ring = newRingReader(rc, ring, geom)
+		c.r = c.ring
+		c.ringCleanup = runtime.AddCleanup(c, (*ringMapping).unmap, ring)
+	} else {
+		c.r = newRecvmsgReader(rc)
+	}
+	return c, nil
 }
 
 // interfaceInfo returns the index and link type of the interface named
@@ -322,6 +414,10 @@ func setsockoptInt(fd, level, opt, value int, name string) error {
 	return nil
 }
 
+// quiescentProto is the ethertype Close binds a socket to so that it
+// receives nothing more; see quiesce.
+const quiescentProto = 0x05ff
+
 // htons converts v to network byte order, as sll_protocol wants it.
 func htons(v uint16) uint16 {
 	var b [2]byte
@@ -339,21 +435,86 @@ func (c *Conn) Ifindex() int { return c.ifindex }
 // with, from the interface's device type.
 func (c *Conn) LinkType() LinkType { return c.link }
 
-// Close closes the socket. A ReadFrame blocked on the Conn returns an error
-// matching ErrClosed (and net.ErrClosed). Close is idempotent: later calls
-// return nil.
+// Ring reports whether a TPACKET_V3 ring backs the Conn, and if not, why
+// not: Config.NoRing, or the error that kept Listen from setting it up.
+func (c *Conn) Ring() (bool, error) {
+	return c.ring != nil, c.ringErr
+}
+
+// Close closes the socket. A read blocked on the Conn returns an error
+// matching ErrClosed (and net.ErrClosed). Close waits for reads in progress
+// to return, so that none touches the ring after it is gone. Close is
+// idempotent: later calls return nil.
 //
-// Closing a packet socket takes the kernel about 10 ms: close(2) waits for
-// an RCU grace period so that no frame is still on its way to the socket
+// A frame that NextFrame returned must not be used after Close. Close
+// unmaps the ring at once if NextFrame never handed out a frame from it;
+// otherwise a frame may still be in a caller's hands (another goroutine's,
+// say), so Close unbinds the socket, after which the kernel writes nothing
+// more into the ring, and leaves the ring mapped, its bytes as they were,
+// until the Conn is garbage collected: a frame used after Close is then
+// wrong but never faults, as long as the Conn is reachable.
+//
+// Closing a packet socket takes the kernel about 10 ms: it waits for an RCU
+// grace period so that no frame is still on its way to the socket
 // (packet_release, synchronize_net).
 func (c *Conn) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
+	c.dlMu.Lock()
+	if c.closed.Load() {
+		c.dlMu.Unlock()
 		return nil
+	}
+	c.closed.Store(true)
+	// Wake a blocked read; no deadline can be set from now on.
+	c.f.SetReadDeadline(aLongTimeAgo)
+	c.dlMu.Unlock()
+
+	// Reads in progress return; later ones see closed and touch nothing.
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	var qerr error
+	if c.ring != nil {
+		if !c.ring.lent {
+			c.ringCleanup.Stop()
+			c.ring.m.unmap()
+		} else {
+			qerr = c.quiesce()
+		}
 	}
 	if err := c.f.Close(); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
+	if qerr != nil {
+		return fmt.Errorf("close: %w", qerr)
+	}
 	return nil
+}
+
+// quiesce stops the socket from receiving, though its ring stays mapped,
+// and drops promiscuous mode. bind(2) with protocol 0 would keep the
+// current protocol (packet_bind), so the socket is bound instead to
+// ethertype 0x05ff, the top of the 802.3 length range, which the kernel
+// never gives a frame as its protocol (eth_type_trans maps lengths to
+// ETH_P_802_3 or ETH_P_802_2). That takes it off the ETH_P_ALL list, which
+// also sees outgoing frames; packet_do_bind waits for frames on their way.
+func (c *Conn) quiesce() error {
+	var ferr error
+	err := c.rc.Control(func(fd uintptr) {
+		sa := unix.SockaddrLinklayer{Protocol: htons(quiescentProto), Ifindex: c.ifindex}
+		if err := unix.Bind(int(fd), &sa); err != nil {
+			ferr = os.NewSyscallError("bind", err)
+			return
+		}
+		if c.promisc {
+			mreq := unix.PacketMreq{Ifindex: int32(c.ifindex), Type: unix.PACKET_MR_PROMISC}
+			if err := unix.SetsockoptPacketMreq(int(fd), unix.SOL_PACKET, unix.PACKET_DROP_MEMBERSHIP, &mreq); err != nil {
+				ferr = os.NewSyscallError("setsockopt PACKET_DROP_MEMBERSHIP", err)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
 }
 
 // control runs fn on the socket's descriptor, holding it open meanwhile, and

@@ -64,44 +64,59 @@ type Stats struct {
 	// queued for reading.
 	Received uint64
 	// Drops counts the frames the filter accepted that the kernel dropped
-	// instead of queueing, mostly because the receive buffer was full
-	// (Config.ReceiveBuffer) while the reader lagged.
+	// instead of queueing, because the reader lagged: every block of the
+	// ring was full (Config.RingBlockSize, RingBlockCount), or, without a
+	// ring, the receive buffer was (Config.ReceiveBuffer).
 	Drops uint64
+	// Freezes counts the times the ring filled up, so that the kernel
+	// froze its queue of blocks and dropped frames until the reader handed
+	// a block back (tp_freeze_q_cnt). It stays zero without a ring.
+	Freezes uint64
 }
 
 // Stats returns the Conn's frame counters: totals since Listen, not since
 // the last call.
 //
-// It wraps getsockopt(2) PACKET_STATISTICS (packet(7)). The kernel resets
-// its counters to zero each time they are read, and counts in tp_packets
-// the accepted frames, queued or dropped; Stats adds each reading into
-// running totals kept in the Conn, and splits tp_packets into Received and
-// Drops, so that Received+Drops is the number of frames the filter
-// accepted. Frames the filter rejected are not counted at all.
+// It wraps getsockopt(2) PACKET_STATISTICS (packet(7)), which gives a
+// struct tpacket_stats_v3 with a TPACKET_V3 ring and a struct
+// tpacket_stats without. The kernel resets its counters to zero each time
+// they are read, and counts in tp_packets the accepted frames, queued or
+// dropped; Stats adds each reading into running totals kept in the Conn,
+// and splits tp_packets into Received and Drops, so that Received+Drops is
+// the number of frames the filter accepted. Frames the filter rejected are
+// not counted at all.
 func (c *Conn) Stats() (Stats, error) {
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()
-	var ts *unix.TpacketStats
+	var packets, drops, freezes uint32
 	err := c.control("read statistics", func(fd int) error {
-		var err error
-		ts, err = unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		if c.ring != nil {
+			ts, err := unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+			if err != nil {
+				return os.NewSyscallError("getsockopt PACKET_STATISTICS", err)
+			}
+			packets, drops, freezes = ts.Packets, ts.Drops, ts.Freeze_q_cnt
+			return nil
+		}
+		ts, err := unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 		if err != nil {
 			return os.NewSyscallError("getsockopt PACKET_STATISTICS", err)
 		}
+		packets, drops = ts.Packets, ts.Drops
 		return nil
 	})
 	if err != nil {
 		return Stats{}, err
 	}
-	drops := uint64(ts.Drops)
-	received := uint64(ts.Packets)
 	// tp_packets includes the drops (af_packet.c adds them when read).
-	if received >= drops {
-		received -= drops
+	received := uint64(packets)
+	if received >= uint64(drops) {
+		received -= uint64(drops)
 	} else {
 		received = 0
 	}
 	c.stats.Received += received
-	c.stats.Drops += drops
+	c.stats.Drops += uint64(drops)
+	c.stats.Freezes += uint64(freezes)
 	return c.stats, nil
 }

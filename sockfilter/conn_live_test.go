@@ -58,7 +58,7 @@ func TestConnNoUnfilteredWindow(t *testing.T) {
 	// kernel waits for an RCU grace period (packet_release).
 	const tries = 100
 	for i := range tries {
-		c, err := Listen("lo", drop, nil)
+		c, err := Listen("lo", drop, connConfig(nil))
 		if err != nil {
 			t.Fatalf("Listen: %v", err)
 		}
@@ -260,7 +260,7 @@ func TestConnLock(t *testing.T) {
 
 // connWaitStats polls c.Stats until it accounts for n frames or a second
 // passes; polling is harmless because Stats accumulates.
-func connWaitStats(t *testing.T, c *Conn, n uint64) Stats {
+func connWaitStats(t testing.TB, c *Conn, n uint64) Stats {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
@@ -278,8 +278,11 @@ func connWaitStats(t *testing.T, c *Conn, n uint64) Stats {
 func TestConnStatsCountDrops(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	// The smallest receive buffer the kernel allows holds a few frames.
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 1})
+	// The smallest ring, two blocks of a page, holds 58 of these frames;
+	// the smallest receive buffer the kernel allows, a few.
+	cfg := &Config{RingBlockSize: os.Getpagesize(), RingBlockCount: 2, ReceiveBuffer: 1}
+	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), cfg)
+	ring, _ := c.Ring()
 	s := newConnSender(t, "udp4")
 	const n = 200
 	for range n {
@@ -290,13 +293,16 @@ func TestConnStatsCountDrops(t *testing.T) {
 	if st1.Received == 0 || st1.Drops == 0 || st1.Received+st1.Drops != n {
 		t.Fatalf("Stats = %+v; want Received > 0, Drops > 0, Received+Drops = %d", st1, n)
 	}
+	if ring && st1.Freezes == 0 || !ring && st1.Freezes != 0 {
+		t.Errorf("Stats = %+v with ring %v; a full ring freezes its queue, and without a ring nothing does", st1, ring)
+	}
 	// The kernel's counters are zero again now; Stats must not be.
 	for range n {
 		s.send(t, port)
 	}
 	st2 := connWaitStats(t, c, 2*n)
 	t.Logf("after %d more: %+v", n, st2)
-	if st2.Received < st1.Received || st2.Drops < st1.Drops || st2.Received+st2.Drops != 2*n {
+	if st2.Received < st1.Received || st2.Drops < st1.Drops || st2.Freezes < st1.Freezes || st2.Received+st2.Drops != 2*n {
 		t.Fatalf("Stats = %+v after %+v; want running totals adding up to %d", st2, st1, 2*n)
 	}
 	if got := len(connReadAll(t, c, nil, 200*time.Millisecond)); uint64(got) != st2.Received {
@@ -392,7 +398,7 @@ func TestConnFDsDoNotLeak(t *testing.T) {
 			return err
 		}
 		defer p.Close()
-		c, err := Listen("lo", p, nil)
+		c, err := Listen("lo", p, connConfig(nil))
 		if err != nil {
 			return err
 		}
@@ -562,28 +568,4 @@ func TestConnReadFrameContext(t *testing.T) {
 			t.Errorf("read past the Conn's deadline: %v; want os.ErrDeadlineExceeded", err)
 		}
 	})
-}
-
-func BenchmarkConnReadFrame(b *testing.B) {
-	testutil.RequirePrivileged(b)
-	port := connSink(b)
-	c := connListen(b, "lo", connLoad(b, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 4 << 20})
-	s := newConnSender(b, "udp4")
-	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	payload := make([]byte, 64)
-	buf := make([]byte, 2048)
-	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	// Each iteration sends a datagram on lo and reads its frame: the figure
-	// is the round trip through the kernel, of which ReadFrame is part.
-	for b.Loop() {
-		if _, err := s.c.WriteToUDPAddrPort(payload, dst); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := c.ReadFrame(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -160,7 +160,7 @@ func TestConnInterfaceDown(t *testing.T) {
 	var err error
 	ns.Do(t, func() {
 		var c *Conn
-		if c, err = Listen("pbdown0", prog, nil); err == nil {
+		if c, err = Listen("pbdown0", prog, connConfig(nil)); err == nil {
 			c.Close()
 		}
 	})

@@ -12,13 +12,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// frameReader is the read path behind a Conn. readFrame copies the next
-// frame into buf, blocking through the runtime poller, and returns how many
-// bytes it copied and what the kernel said about the frame. The recvmsg
-// reader below takes one frame per system call; a TPACKET_V3 ring reader
-// can take its place without changing ReadFrame's contract.
+// frameReader is the read path behind a Conn: a ringReader, or a
+// recvmsgReader where no ring could be had. next returns the next frame in
+// memory the reader owns, valid until its next call, blocking through the
+// runtime poller. With checkDeadline, a reader that would not otherwise
+// ask the poller (a ring with frames waiting) asks it whether the read
+// deadline has passed.
 type frameReader interface {
-	readFrame(buf []byte) (int, FrameInfo, error)
+	next(checkDeadline bool) ([]byte, FrameInfo, error)
+	readFrame(buf []byte, checkDeadline bool) (int, FrameInfo, error)
+}
+
+// readFrame copies the ring's next frame into buf.
+func (r *ringReader) readFrame(buf []byte, checkDeadline bool) (int, FrameInfo, error) {
+	frame, info, err := r.next(checkDeadline)
+	if err != nil {
+		return 0, FrameInfo{}, err
+	}
+	return copy(buf, frame), info, nil
 }
 
 // recvmsgReader reads one frame per recvmsg(2). Its message header, address
@@ -38,7 +49,15 @@ type recvmsgReader struct {
 
 	n     int
 	errno syscall.Errno
+
+	// own is the buffer next reads into, made on first use.
+	own []byte
 }
+
+// recvmsgBufLen is the size of the buffer NextFrame reads into without a
+// ring: libpcap's largest snap length, more than any frame on lo (whose MTU
+// is 65536).
+const recvmsgBufLen = 262144
 
 func newRecvmsgReader(rc syscall.RawConn) *recvmsgReader {
 	r := &recvmsgReader{rc: rc}
@@ -74,7 +93,21 @@ func (r *recvmsgReader) recvmsg(fd uintptr) bool {
 	}
 }
 
-func (r *recvmsgReader) readFrame(buf []byte) (int, FrameInfo, error) {
+// next reads the next frame into the reader's own buffer.
+func (r *recvmsgReader) next(bool) ([]byte, FrameInfo, error) {
+	if r.own == nil {
+		r.own = make([]byte, recvmsgBufLen)
+	}
+	n, info, err := r.readFrame(r.own, false)
+	if err != nil {
+		return nil, FrameInfo{}, err
+	}
+	return r.own[:n:n], info, nil
+}
+
+// readFrame reads the next frame into buf. The poller checks the deadline
+// on every read, so checkDeadline changes nothing.
+func (r *recvmsgReader) readFrame(buf []byte, _ bool) (int, FrameInfo, error) {
 	if len(buf) > 0 {
 		r.iov.Base = &buf[0]
 	}
@@ -135,7 +168,8 @@ func (r *recvmsgReader) parseControl(info *FrameInfo) {
 
 // ReadFrame reads the next frame the filter accepted into buf and returns
 // the number of bytes copied and what the kernel said about the frame. It
-// wraps recvmsg(2) on the packet socket (packet(7)).
+// takes the frame from the Conn's TPACKET_V3 ring, or wraps recvmsg(2) on
+// the packet socket where there is no ring (packet(7)).
 //
 // Frames start with the link-layer header (see LinkType). A frame is cut to
 // the length the filter returned and then to len(buf); info.Length keeps
@@ -143,27 +177,74 @@ func (r *recvmsgReader) parseControl(info *FrameInfo) {
 // frame is lost: each call reads a new frame. A VLAN tag that the device or
 // the kernel's receive path took out of the frame (as Linux does with every
 // tag on receive) is not in buf; info.HasVLAN, VLANTCI and VLANTPID carry
-// it, from PACKET_AUXDATA.
+// it, from the ring's frame header or PACKET_AUXDATA.
 //
 // ReadFrame blocks until a frame arrives, the read deadline passes (the
-// error then matches os.ErrDeadlineExceeded), or the Conn is closed (the
-// error then matches ErrClosed). It does not allocate, and keeps no
-// reference to buf once it returns.
+// error then matches os.ErrDeadlineExceeded, even if frames are waiting),
+// or the Conn is closed (the error then matches ErrClosed). It does not
+// allocate, and keeps no reference to buf once it returns. Like every
+// read, it ends the validity of the frame NextFrame last returned.
 func (c *Conn) ReadFrame(buf []byte) (n int, info FrameInfo, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	return c.readFrameLocked(buf)
-}
-
-func (c *Conn) readFrameLocked(buf []byte) (int, FrameInfo, error) {
-	n, info, err := c.r.readFrame(buf)
+	if c.closed.Load() {
+		return 0, FrameInfo{}, errReadClosed
+	}
+	n, info, err = c.r.readFrame(buf, c.dlArmed.Load())
 	if err != nil {
-		if c.closed.Load() {
-			return 0, FrameInfo{}, fmt.Errorf("read frame: %w", ErrClosed)
-		}
-		return 0, FrameInfo{}, fmt.Errorf("read frame: %w", err)
+		return 0, FrameInfo{}, c.readError(err)
 	}
 	return n, info, nil
+}
+
+// NextFrame returns the next frame the filter accepted, in place: with a
+// ring, frame is the frame's bytes in the ring's memory, copied by nobody
+// since the kernel put them there, and NextFrame makes no system call while
+// the kernel's last batch of frames lasts. Without a ring, frame is in a
+// buffer of 256 KiB that the Conn owns.
+//
+// frame is valid until the next read on the Conn, by any goroutine
+// (NextFrame, NextFrameContext, ReadFrame, ReadFrameContext): that read may
+// hand its memory back to the kernel, which overwrites it. Copy what must
+// outlive it (ReadFrame copies). Do not write to frame, and do not use it
+// after Close (see Close for what happens if one does). Read from one
+// goroutine, or serialise the reads and the use of each frame.
+//
+// frame is cut to the length the filter returned: to capture only the first
+// N bytes of each frame, have the filter return N instead of -1 (a snap
+// length; the kernel then copies N bytes, not the whole frame), and
+// info.Length keeps the original length. Apart from frame being in place,
+// NextFrame is ReadFrame: the same info, the same blocking, deadlines and
+// errors; it does not allocate.
+func (c *Conn) NextFrame() (frame []byte, info FrameInfo, err error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.nextFrameLocked()
+}
+
+func (c *Conn) nextFrameLocked() ([]byte, FrameInfo, error) {
+	if c.closed.Load() {
+		return nil, FrameInfo{}, errReadClosed
+	}
+	frame, info, err := c.r.next(c.dlArmed.Load())
+	if err != nil {
+		return nil, FrameInfo{}, c.readError(err)
+	}
+	if c.ring != nil {
+		c.ring.lent = true
+	}
+	return frame, info, nil
+}
+
+// errReadClosed is what a read on a closed Conn returns.
+var errReadClosed = fmt.Errorf("read frame: %w", ErrClosed)
+
+// readError wraps an error from the reader.
+func (c *Conn) readError(err error) error {
+	if c.closed.Load() {
+		return errReadClosed
+	}
+	return fmt.Errorf("read frame: %w", err)
 }
 
 // aLongTimeAgo is a deadline in the past, which wakes a blocked read.
@@ -176,8 +257,48 @@ func (c *Conn) ReadFrameContext(ctx context.Context, buf []byte) (n int, info Fr
 	if ctx.Done() == nil {
 		return c.ReadFrame(buf)
 	}
+	err = c.withContext(ctx, func() error {
+		if c.closed.Load() {
+			return errReadClosed
+		}
+		var rerr error
+		n, info, rerr = c.r.readFrame(buf, c.dlArmed.Load())
+		if rerr != nil {
+			return c.readError(rerr)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, FrameInfo{}, err
+	}
+	return n, info, nil
+}
+
+// NextFrameContext is NextFrame that also returns when ctx is done, with
+// an error matching ctx.Err(). The read deadline still applies. A context
+// that can be done costs the call a few small allocations; NextFrame has
+// none. The frame's validity is NextFrame's.
+func (c *Conn) NextFrameContext(ctx context.Context) (frame []byte, info FrameInfo, err error) {
+	if ctx.Done() == nil {
+		return c.NextFrame()
+	}
+	err = c.withContext(ctx, func() error {
+		var rerr error
+		frame, info, rerr = c.nextFrameLocked()
+		return rerr
+	})
+	if err != nil {
+		return nil, FrameInfo{}, err
+	}
+	return frame, info, nil
+}
+
+// withContext runs read holding the read lock, with the read deadline
+// forced into the past if ctx ends meanwhile, and maps the deadline error
+// that then causes to ctx.Err().
+func (c *Conn) withContext(ctx context.Context, read func() error) error {
 	if err := ctx.Err(); err != nil {
-		return 0, FrameInfo{}, fmt.Errorf("read frame: %w", err)
+		return fmt.Errorf("read frame: %w", err)
 	}
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
@@ -188,40 +309,46 @@ func (c *Conn) ReadFrameContext(ctx context.Context, buf []byte) (n int, info Fr
 		c.dlMu.Lock()
 		defer c.dlMu.Unlock()
 		c.ctxFired = true
+		c.dlArmed.Store(true)
 		c.f.SetReadDeadline(aLongTimeAgo) // fails only once closed
 	})
-	n, info, err = c.readFrameLocked(buf)
+	err := read()
 	if stop() {
-		return n, info, err
+		return err
 	}
-	// The context ended: put the caller's deadline back.
+	// The context ended: put the caller's deadline back, unless Close has
+	// put its own there.
 	<-fired
 	c.dlMu.Lock()
 	c.ctxFired = false
-	c.f.SetReadDeadline(c.deadline) // fails only once closed
+	c.dlArmed.Store(!c.deadline.IsZero())
+	if !c.closed.Load() {
+		c.f.SetReadDeadline(c.deadline) // fails only once closed
+	}
 	c.dlMu.Unlock()
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		return 0, FrameInfo{}, fmt.Errorf("read frame: %w", ctx.Err())
+		return fmt.Errorf("read frame: %w", ctx.Err())
 	}
-	return n, info, err
+	return err
 }
 
-// SetReadDeadline sets the time after which ReadFrame and ReadFrameContext
-// fail with an error matching os.ErrDeadlineExceeded, as
+// SetReadDeadline sets the time after which ReadFrame, NextFrame and their
+// Context variants fail with an error matching os.ErrDeadlineExceeded, as
 // net.Conn.SetReadDeadline does; a blocked read is woken. The zero time
 // means no deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.dlMu.Lock()
 	defer c.dlMu.Unlock()
+	if c.closed.Load() {
+		return fmt.Errorf("set read deadline: %w", ErrClosed)
+	}
 	c.deadline = t
 	if c.ctxFired {
-		// ReadFrameContext is waking its read; it restores t after.
+		// A Context read is waking its read; it restores t after.
 		return nil
 	}
+	c.dlArmed.Store(!t.IsZero())
 	if err := c.f.SetReadDeadline(t); err != nil {
-		if c.closed.Load() {
-			return fmt.Errorf("set read deadline: %w", ErrClosed)
-		}
 		return fmt.Errorf("set read deadline: %w", err)
 	}
 	return nil

@@ -67,13 +67,36 @@ func connLoad(t testing.TB, insns asm.Instructions) *Program {
 	return p
 }
 
+// connNoRing makes the Conn tests read with recvmsg(2) instead of from a
+// ring; TestConnRecvmsg sets it to run them again that way.
+var connNoRing bool
+
+// connConfig returns cfg, made to ask for no ring when connNoRing is set.
+func connConfig(cfg *Config) *Config {
+	if !connNoRing {
+		return cfg
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.NoRing = true
+	return &c
+}
+
+// connListen listens with connConfig(cfg) and checks that the Conn is
+// backed as the test run wants.
 func connListen(t testing.TB, ifname string, p *Program, cfg *Config) *Conn {
 	t.Helper()
-	c, err := Listen(ifname, p, cfg)
+	c, err := Listen(ifname, p, connConfig(cfg))
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	wantRing := !connNoRing && (cfg == nil || !cfg.NoRing)
+	if ring, why := c.Ring(); ring != wantRing {
+		t.Fatalf("Conn.Ring() = %v, %v; want %v", ring, why, wantRing)
+	}
 	return c
 }
 
@@ -391,7 +414,7 @@ func TestConnReadDeadline(t *testing.T) {
 
 func TestConnMissingInterface(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	_, err := Listen("nope0", connLoad(t, connAcceptAll), nil)
+	_, err := Listen("nope0", connLoad(t, connAcceptAll), connConfig(nil))
 	if err == nil {
 		t.Fatal("Listen on a missing interface succeeded")
 	}
@@ -416,6 +439,14 @@ func TestListenBadArguments(t *testing.T) {
 		{"empty name", "", prog, nil, `listen on interface "": interface name is empty`},
 		{"long name", "abcdefghijklmnopq", prog, nil, `listen on interface "abcdefghijklmnopq": interface name is longer than 15 bytes`},
 		{"negative buffer", "lo", prog, &Config{ReceiveBuffer: -1}, `listen on interface "lo": receive buffer size -1 is negative`},
+		{"block size not in pages", "lo", prog, &Config{RingBlockSize: 1000}, `listen on interface "lo": ring block size 1000 is not a multiple of the page size (4096 bytes) below 2 GiB`},
+		{"negative block size", "lo", prog, &Config{RingBlockSize: -4096}, `listen on interface "lo": ring block size -4096 is not a multiple of the page size (4096 bytes) below 2 GiB`},
+		{"2 GiB block size", "lo", prog, &Config{RingBlockSize: 1 << 31}, `listen on interface "lo": ring block size 2147483648 is not a multiple of the page size (4096 bytes) below 2 GiB`},
+		{"negative block count", "lo", prog, &Config{RingBlockCount: -1}, `listen on interface "lo": ring block count -1 is not between 1 and 65535`},
+		{"too many frames", "lo", prog, &Config{RingBlockSize: 1<<31 - 4096, RingBlockCount: 65535}, `listen on interface "lo": ring of 65535 blocks of 2147479552 bytes is too large`},
+		{"too many blocks", "lo", prog, &Config{RingBlockCount: 65536}, `listen on interface "lo": ring block count 65536 is not between 1 and 65535`},
+		{"negative timeout", "lo", prog, &Config{RingBlockTimeout: -time.Millisecond}, `listen on interface "lo": ring block timeout -1ms is negative`},
+		{"huge timeout", "lo", prog, &Config{RingBlockTimeout: 50 * 24 * time.Hour}, `listen on interface "lo": ring block timeout 1200h0m0s is too long`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
