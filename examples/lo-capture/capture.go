@@ -139,13 +139,14 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 // readLoop reads and prints records until opts.count, the context's end,
 // or an error; it returns the number of records printed.
 func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *recordWriter, pw *pcapOutput) (int, error) {
-	buf := make([]byte, snapLen)
 	records := 0
 	if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
 		return 0, err
 	}
 	for opts.count == 0 || records < opts.count {
-		n, info, err := conn.ReadFrame(buf)
+		// The frame is read in place, in the Conn's ring: it stays valid
+		// until the next read, by which time it has been written out.
+		frame, info, err := conn.NextFrame()
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				return records, err
@@ -161,7 +162,6 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 			}
 			continue
 		}
-		frame := buf[:n]
 		if pw != nil {
 			if err := pw.WriteFrame(info, frame); err != nil {
 				return records, err
