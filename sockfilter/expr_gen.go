@@ -199,40 +199,43 @@ func label(n *node) string {
 
 func (e *emitter) emit(ins ...asm.Instruction) { e.insns = append(e.insns, ins...) }
 
-// emitGraph lays out and emits g.
+// emitGraph lays out and emits g: the tests in g.order(), then the
+// reject block, then the accept block, so that the last test falls through
+// to one of them and the reject block falls through to the accept block's
+// exit (see rejectInsn).
 func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
-	order := g.order()
+	var order []*node
+	hasAccept, hasReject := false, false
+	for _, n := range g.order() {
+		switch {
+		case !n.terminal():
+			order = append(order, n)
+		case n.accept:
+			hasAccept = true
+		default:
+			hasReject = true
+		}
+	}
 	in := make(map[*node]regState)
 	has := make(map[*node]bool)
 	e := &emitter{base: asm.SKF_LL_OFF}
 	if link == LinkRawIP {
 		e.base, e.raw = asm.SKF_NET_OFF, true
 	}
-	pos := make(map[*node]int)
-	for i, n := range order {
-		pos[n] = i
-	}
-	hasReject := false
+	fallAccept := false // the last test falls through to the accept block
 	for i, n := range order {
 		start := len(e.insns)
-		if n.terminal() {
-			ret := int32(0)
-			if n.accept {
-				ret = -1
-			} else {
-				hasReject = true
-			}
-			e.emit(asm.Mov.Imm(asm.R0, ret), asm.Exit())
-			e.insns[start] = e.insns[start].WithLabel(label(n))
-			continue
-		}
 		e.st = regState{ihl: -1}
 		if has[n] {
 			e.st = in[n]
 		}
-		var next *node
-		if i+1 < len(order) {
+		next := g.reject
+		switch {
+		case i+1 < len(order):
 			next = order[i+1]
+		case !hasReject && !e.reject:
+			next = g.accept
+			fallAccept = true
 		}
 		e.test(n, next)
 		if e.err != nil {
@@ -247,8 +250,23 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			}
 		}
 	}
-	if e.reject && !hasReject {
-		e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
+	switch {
+	case fallAccept:
+		e.emit(asm.Mov.Imm(asm.R0, -1).WithLabel("accept"), asm.Exit())
+		if e.reject {
+			e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
+		}
+	default:
+		if hasReject || e.reject {
+			if e.usesR6 && hasAccept {
+				e.emit(rejectInsn().WithLabel("reject"))
+			} else {
+				e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
+			}
+		}
+		if hasAccept {
+			e.emit(asm.Mov.Imm(asm.R0, -1).WithLabel("accept"), asm.Exit())
+		}
 	}
 	insns := e.insns
 	if e.usesR6 {
@@ -268,6 +286,18 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 	}
 	return insns, nil
 }
+
+// rejectInsn returns the reject block of a program that has legacy packet
+// loads and an accept block after its reject block: one load at pastEnd,
+// past the end of any frame. A legacy load (BPF_LD_ABS) that fails ends
+// the program returning 0 (the kernel rewrites it into a call of
+// bpf_skb_load_helper_8_no_cache and, on its error, `w0 ^= w0; exit`; see
+// bpf_gen_ld_abs in net/core/filter.c and "Legacy BPF Packet access
+// instructions" in Documentation/bpf/standardization/instruction-set.rst),
+// so it is `r0 = 0; exit` in one instruction. The verifier does not know
+// the load fails: it goes on into the accept block, which ends in the exit
+// every program needs last.
+func rejectInsn() asm.Instruction { return asm.LoadAbs(pastEnd, asm.Byte) }
 
 // test emits node n: the value, then the branches, falling through to next
 // where it can.
