@@ -498,3 +498,62 @@ func (g *graph) mergeTails() {
 		byKey[k] = n
 	}
 }
+
+// fuseFragment folds the IPv4 fragment test into the protocol tests before
+// it: where every way into a test `half[o] & 0x1fff != 0` (a fragment
+// other than the first) is the true outcome of a test `byte[o+3] == P`
+// (the protocol), and a fragment goes where a frame of another protocol
+// goes, the two tests are one, `(word[o] & 0x1fff00ff) == P`: the word
+// holds the flags and fragment offset, the TTL and the protocol. It reads
+// the same last byte as the protocol test, so it fails on the same
+// truncated frames. libpcap cannot do this: its jumps test the
+// accumulator, which a classic `ldw` fills just the same, but its
+// optimiser does not merge the two.
+func (g *graph) fuseFragment() {
+	in, order := g.preds()
+	for _, b := range order {
+		if b.terminal() || b.t.r != nil || b.t.op != cmpSet || b.lkey == "" ||
+			b.mask&b.t.k != 0x1fff || len(in[b]) == 0 {
+			continue
+		}
+		frag := b.t.v.a0()
+		if frag.base != baseLink || frag.size != 2 || frag.idx != nil {
+			continue
+		}
+		proto := linkLoad(frag.off+3, 1).key()
+		word := linkLoad(frag.off, 4)
+		chain := make(map[*node]bool)
+		ok := true
+		for _, a := range in[b] {
+			if a.terminal() || a.t.r != nil || a.t.op != cmpEq || a.lkey != proto ||
+				a.mask != 0xffffffff || a.jt != b || a.jf == b || a.t.k > 0xff {
+				ok = false
+				break
+			}
+			chain[a] = true
+		}
+		if !ok {
+			continue
+		}
+		// A fragment of protocol P leaves the chain by its false edges,
+		// which must lead to where b sends fragments.
+		for a := range chain {
+			n := a.jf
+			for chain[n] && n.t.k != a.t.k {
+				n = n.jf
+			}
+			if n != b.jt {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		for a := range chain {
+			t := &predTest{v: aluVal(aluAnd, word, constVal(0x1fff00ff)), op: cmpEq, k: a.t.k}
+			a.t, a.key, a.vkey = t, t.key(), t.v.key()
+			a.lkey, a.mask = word.key(), 0x1fff00ff
+			a.jt = b.jf
+		}
+	}
+}
