@@ -88,6 +88,7 @@ func compilePred(x pred, link LinkType) (asm.Instructions, error) {
 	}
 	g.optimize()
 	g.fuseFragment()
+	g.shareTails()
 	g.mergeTails()
 	return emitGraph(g, link)
 }

@@ -54,9 +54,15 @@ type node struct {
 	lkey string // key of the plain load under a mask, or ""
 	mask uint32
 	inR0 bool // the value is in r0 on every path in: merged by mergeTails
+
+	// v6 marks a node with no test that sets r7 to 40, the length of the
+	// fixed IPv6 header at nl6, and goes on to jt, tests of the IPv4
+	// transport header at nl6 (see graph.shareTails).
+	v6  bool
+	nl6 int32
 }
 
-func (n *node) terminal() bool { return n.t == nil }
+func (n *node) terminal() bool { return n.t == nil && !n.v6 }
 
 // graph is the control-flow graph of an expression.
 type graph struct {
@@ -127,6 +133,18 @@ func (g *graph) build(p pred, t, f *node) (*node, error) {
 // every node comes before its successors, and each node's preferred
 // fall-through successor follows it where it can.
 func (g *graph) order() []*node {
+	// A v6 node jumps into its tail, which falls through from one of its
+	// other predecessors at best: visit the paths to v6 nodes last, so
+	// that the tail is laid out after another way into it.
+	toV6 := make(map[*node]bool)
+	var reach func(n *node) bool
+	reach = func(n *node) bool {
+		if r, ok := toV6[n]; ok || n.terminal() {
+			return r
+		}
+		toV6[n] = n.v6 || reach(n.jt) || reach(n.jf)
+		return toV6[n]
+	}
 	seen := make(map[*node]bool)
 	var post []*node
 	var visit func(n *node)
@@ -134,7 +152,12 @@ func (g *graph) order() []*node {
 		seen[n] = true
 		if !n.terminal() {
 			first, last := n.jt, n.jf
-			if n.t.op != cmpSet && n.jf.terminal() && !n.jt.terminal() {
+			switch {
+			case n.t != nil && n.t.op != cmpSet && n.jf.terminal() && !n.jt.terminal():
+				first, last = n.jf, n.jt
+			case !n.jt.terminal() && !n.jf.terminal() && reach(n.jt) && !reach(n.jf):
+				// n.jt is laid out next: the paths from n.jf
+				// are visited first.
 				first, last = n.jf, n.jt
 			}
 			for _, c := range []*node{first, last} {
@@ -216,8 +239,13 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			hasReject = true
 		}
 	}
+	// in[n] is what the registers hold on every edge into n from a test,
+	// inV6[n] on every edge from a v6 node.
 	in := make(map[*node]regState)
 	has := make(map[*node]bool)
+	inV6 := make(map[*node]regState)
+	hasV6 := make(map[*node]bool)
+	alias := make(map[string]string) // labels of tails with no r7 prologue
 	e := &emitter{base: asm.SKF_LL_OFF}
 	if link == LinkRawIP {
 		e.base, e.raw = asm.SKF_NET_OFF, true
@@ -225,10 +253,6 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 	fallAccept := false // the last test falls through to the accept block
 	for i, n := range order {
 		start := len(e.insns)
-		e.st = regState{ihl: -1}
-		if has[n] {
-			e.st = in[n]
-		}
 		next := g.reject
 		switch {
 		case i+1 < len(order):
@@ -237,17 +261,63 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			next = g.accept
 			fallAccept = true
 		}
-		e.test(n, next)
+		e.st = regState{ihl: -1}
+		if has[n] {
+			e.st = in[n]
+		}
+		tail := -1 // where the v6 nodes jump into n, if not at its start
+		switch {
+		case n.v6:
+			e.usesR6 = true // the tail loads
+			e.emit(asm.Mov.Imm(asm.R7, 40))
+			e.st.ihl = n.nl6
+			if s := n.jt; s != next || has[s] && in[s].ihl != n.nl6 {
+				e.emit(asm.Goto(tailLabel(s)))
+			}
+		case hasV6[n] && !has[n]:
+			e.st = inV6[n]
+		case hasV6[n] && e.st.ihl == inV6[n].ihl:
+			e.st = meet(e.st, inV6[n])
+		case hasV6[n]:
+			// The tests get here with r7 unset: set it, where the v6
+			// nodes, which have set it, do not go.
+			e.ihl(inV6[n].ihl)
+			e.st = meet(e.st, inV6[n])
+			tail = len(e.insns)
+		}
+		if !n.v6 {
+			e.test(n, next)
+		}
 		if e.err != nil {
 			return nil, e.err
 		}
+		if hasV6[n] {
+			switch {
+			case tail < 0:
+				alias[tailLabel(n)] = label(n)
+			case tail == len(e.insns):
+				return nil, errors.New("internal error: a shared tail emits no code")
+			default:
+				e.insns[tail] = e.insns[tail].WithLabel(tailLabel(n))
+			}
+		}
 		e.insns[start] = e.insns[start].WithLabel(label(n))
 		for _, s := range []*node{n.jt, n.jf} {
-			if has[s] {
+			switch {
+			case n.v6 && hasV6[s]:
+				inV6[s] = meet(inV6[s], e.st)
+			case n.v6:
+				inV6[s], hasV6[s] = e.st, true
+			case has[s]:
 				in[s] = meet(in[s], e.st)
-			} else {
+			default:
 				in[s], has[s] = e.st, true
 			}
+		}
+	}
+	for i := range e.insns {
+		if l, ok := alias[e.insns[i].Target]; ok {
+			e.insns[i].Target = l
 		}
 	}
 	switch {
@@ -286,6 +356,9 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 	}
 	return insns, nil
 }
+
+// tailLabel returns the label where v6 nodes jump into n.
+func tailLabel(n *node) string { return label(n) + ".tail" }
 
 // rejectInsn returns the reject block of a program that has legacy packet
 // loads and an accept block after its reject block: one load at pastEnd,

@@ -557,3 +557,107 @@ func (g *graph) fuseFragment() {
 		}
 	}
 }
+
+// shareTails makes the IPv6 path share the IPv4 path's transport-header
+// tests where the two are the same tests of the same transport fields (as
+// the port tests of `tcp port 80` are): the IPv6 path goes through a node
+// that sets r7, which holds 4*IHL on the IPv4 path, to 40, the length of
+// the fixed IPv6 header, and jumps into the IPv4 tests, whose loads
+// `skb[r7 + nl + off]` then read the bytes the IPv6 tests read at
+// `skb[nl + 40 + off]`: the same bytes, so the same truncated frames fail.
+// libpcap cannot do this: classic BPF jumps only forward by constants,
+// and its X register is not kept across the IPv6 tests.
+func (g *graph) shareTails() {
+	for {
+		in, order := g.preds()
+		shared := false
+		for _, a := range order {
+			if a.terminal() || a.v6 || len(in[a]) == 0 || !a.transportCandidate(baseLink) {
+				continue
+			}
+			for _, b := range order {
+				if b == a || b.terminal() || b.v6 || !b.transportCandidate(baseIPv4) {
+					continue
+				}
+				nl := int32(-1)
+				mapped := 0
+				if !sameTail(a, b, &nl, &mapped, make(map[[2]*node]bool)) || mapped < 2 {
+					continue
+				}
+				t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
+				g.nodes = append(g.nodes, t)
+				for _, p := range in[a] {
+					if p.jt == a {
+						p.jt = t
+					}
+					if p.jf == a {
+						p.jf = t
+					}
+				}
+				if g.root == a {
+					g.root = t
+				}
+				shared = true
+				break
+			}
+			if shared {
+				break
+			}
+		}
+		if !shared {
+			return
+		}
+	}
+}
+
+// transportCandidate reports whether n tests a simple, possibly masked,
+// load relative to base against a constant.
+func (n *node) transportCandidate(base loadBase) bool {
+	if n.t == nil || n.t.r != nil || n.lkey == "" {
+		return false
+	}
+	l := n.t.v.a0()
+	return l.base == base && l.idx == nil
+}
+
+// sameTail reports whether the tests from a on and those from b on give
+// the same outcomes when r7 is 40 on the way into b: where a loads
+// `skb[nl + 40 + off]`, b loads `skb[r7 + nl + off]`, with one nl, which
+// it sets; every other test is the same, or the two paths join. It
+// counts the pairs of transport loads in mapped.
+func sameTail(a, b *node, nl *int32, mapped *int, seen map[[2]*node]bool) bool {
+	if a == b {
+		return true
+	}
+	if a.terminal() || b.terminal() || a.v6 || b.v6 {
+		return false
+	}
+	if seen[[2]*node{a, b}] {
+		return true
+	}
+	ta, tb := a.t, b.t
+	if ta.r != nil || tb.r != nil || ta.op != tb.op || ta.k != tb.k ||
+		a.lkey == "" || b.lkey == "" || a.mask != b.mask {
+		return false
+	}
+	la, lb := ta.v.a0(), tb.v.a0()
+	if la.size != lb.size || la.idx != nil || lb.idx != nil || la.base != baseLink {
+		return false
+	}
+	switch lb.base {
+	case baseLink:
+		if la.off != lb.off {
+			return false
+		}
+	default:
+		if *nl < 0 {
+			*nl = lb.nl
+		}
+		if lb.nl != *nl || la.off != lb.nl+40+lb.off {
+			return false
+		}
+		*mapped++
+	}
+	seen[[2]*node{a, b}] = true
+	return sameTail(a.jt, b.jt, nl, mapped, seen) && sameTail(a.jf, b.jf, nl, mapped, seen)
+}
