@@ -102,12 +102,12 @@ type Conn struct {
 
 	f  *os.File // owns the socket's file descriptor
 	rc syscall.RawConn
-	r  frameReader
 
-	// ring is the ring reader behind r, if a ring backs the Conn; ringErr
-	// says why not otherwise. ringCleanup unmaps the ring once the Conn is
+	// ring reads frames if a ring backs the Conn, rec otherwise, and
+	// ringErr says why no ring does. ringCleanup unmaps the ring once the Conn is
 	// unreachable, if Close has not.
 	ring        *ringReader
+	rec         *recvmsgReader
 	ringErr     error
 	ringCleanup runtime.Cleanup
 	promisc     bool
@@ -310,10 +310,9 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 	}
 	if ring != nil {
 		c.ring = newRingReader(rc, ring, geom)
-		c.r = c.ring
 		c.ringCleanup = runtime.AddCleanup(c, (*ringMapping).unmap, ring)
 	} else {
-		c.r = newRecvmsgReader(rc)
+		c.rec = newRecvmsgReader(rc)
 	}
 	return c, nil
 }

@@ -12,25 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// frameReader is the read path behind a Conn: a ringReader, or a
-// recvmsgReader where no ring could be had. next returns the next frame in
-// memory the reader owns, valid until its next call, blocking through the
-// runtime poller. With checkDeadline, a reader that would not otherwise
-// ask the poller (a ring with frames waiting) asks it whether the read
-// deadline has passed.
-type frameReader interface {
-	next(checkDeadline bool) ([]byte, FrameInfo, error)
-	readFrame(buf []byte, checkDeadline bool) (int, FrameInfo, error)
-}
-
-// readFrame copies the ring's next frame into buf.
-func (r *ringReader) readFrame(buf []byte, checkDeadline bool) (int, FrameInfo, error) {
-	frame, info, err := r.next(checkDeadline)
-	if err != nil {
-		return 0, FrameInfo{}, err
-	}
-	return copy(buf, frame), info, nil
-}
+// The read path behind a Conn is a ringReader, or a recvmsgReader where no
+// ring could be had. Each fills a *FrameInfo that the Conn passes down;
+// the Conn calls them directly rather than through an interface, so that
+// the pointer does not escape (and a read allocate), and so that the 56
+// bytes of a FrameInfo are written once instead of copied up through each
+// call's results.
 
 // recvmsgReader reads one frame per recvmsg(2). Its message header, address
 // and control buffer are allocated once, with the Conn, so that a read
@@ -93,21 +80,22 @@ func (r *recvmsgReader) recvmsg(fd uintptr) bool {
 	}
 }
 
-// next reads the next frame into the reader's own buffer.
-func (r *recvmsgReader) next(bool) ([]byte, FrameInfo, error) {
+// next reads the next frame into the reader's own buffer, valid until the
+// next call.
+func (r *recvmsgReader) next(info *FrameInfo) ([]byte, error) {
 	if r.own == nil {
 		r.own = make([]byte, recvmsgBufLen)
 	}
-	n, info, err := r.readFrame(r.own, false)
+	n, err := r.readFrame(r.own, info)
 	if err != nil {
-		return nil, FrameInfo{}, err
+		return nil, err
 	}
-	return r.own[:n:n], info, nil
+	return r.own[:n:n], nil
 }
 
-// readFrame reads the next frame into buf. The poller checks the deadline
-// on every read, so checkDeadline changes nothing.
-func (r *recvmsgReader) readFrame(buf []byte, _ bool) (int, FrameInfo, error) {
+// readFrame reads the next frame into buf and what the kernel said about it
+// into info. The poller checks the read deadline on every read.
+func (r *recvmsgReader) readFrame(buf []byte, info *FrameInfo) (int, error) {
 	if len(buf) > 0 {
 		r.iov.Base = &buf[0]
 	}
@@ -115,18 +103,18 @@ func (r *recvmsgReader) readFrame(buf []byte, _ bool) (int, FrameInfo, error) {
 	err := r.rc.Read(r.recv)
 	r.iov.Base = nil // keep no reference to the caller's buffer
 	if err != nil {
-		return 0, FrameInfo{}, err
+		return 0, err
 	}
 	if r.errno != 0 {
-		return 0, FrameInfo{}, os.NewSyscallError("recvmsg", r.errno)
+		return 0, os.NewSyscallError("recvmsg", r.errno)
 	}
-	info := FrameInfo{
+	*info = FrameInfo{
 		Ifindex:   int(r.sa.Ifindex),
 		Direction: DirectionFromPktType(r.sa.Pkttype),
 		Length:    r.n,
 	}
-	r.parseControl(&info)
-	return r.n, info, nil
+	r.parseControl(info)
+	return r.n, nil
 }
 
 // parseControl fills info from the control messages of the last recvmsg.
@@ -187,14 +175,29 @@ func (r *recvmsgReader) parseControl(info *FrameInfo) {
 func (c *Conn) ReadFrame(buf []byte) (n int, info FrameInfo, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.closed.Load() {
-		return 0, FrameInfo{}, errReadClosed
-	}
-	n, info, err = c.r.readFrame(buf, c.dlArmed.Load())
-	if err != nil {
-		return 0, FrameInfo{}, c.readError(err)
+	if n, err = c.readLocked(buf, &info); err != nil {
+		return 0, FrameInfo{}, err
 	}
 	return n, info, nil
+}
+
+// readLocked copies the next frame into buf. The caller holds readMu.
+func (c *Conn) readLocked(buf []byte, info *FrameInfo) (int, error) {
+	if c.closed.Load() {
+		return 0, errReadClosed
+	}
+	if c.ring == nil {
+		n, err := c.rec.readFrame(buf, info)
+		if err != nil {
+			return 0, c.readError(err)
+		}
+		return n, nil
+	}
+	frame, err := c.ring.next(info, c.dlArmed.Load())
+	if err != nil {
+		return 0, c.readError(err)
+	}
+	return copy(buf, frame), nil
 }
 
 // NextFrame returns the next frame the filter accepted, in place: with a
@@ -219,21 +222,30 @@ func (c *Conn) ReadFrame(buf []byte) (n int, info FrameInfo, err error) {
 func (c *Conn) NextFrame() (frame []byte, info FrameInfo, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	return c.nextFrameLocked()
-}
-
-func (c *Conn) nextFrameLocked() ([]byte, FrameInfo, error) {
-	if c.closed.Load() {
-		return nil, FrameInfo{}, errReadClosed
-	}
-	frame, info, err := c.r.next(c.dlArmed.Load())
-	if err != nil {
-		return nil, FrameInfo{}, c.readError(err)
-	}
-	if c.ring != nil {
-		c.ring.lent = true
+	if frame, err = c.nextLocked(&info); err != nil {
+		return nil, FrameInfo{}, err
 	}
 	return frame, info, nil
+}
+
+// nextLocked returns the next frame in place. The caller holds readMu.
+func (c *Conn) nextLocked(info *FrameInfo) ([]byte, error) {
+	if c.closed.Load() {
+		return nil, errReadClosed
+	}
+	if c.ring == nil {
+		frame, err := c.rec.next(info)
+		if err != nil {
+			return nil, c.readError(err)
+		}
+		return frame, nil
+	}
+	frame, err := c.ring.next(info, c.dlArmed.Load())
+	if err != nil {
+		return nil, c.readError(err)
+	}
+	c.ring.lent = true
+	return frame, nil
 }
 
 // errReadClosed is what a read on a closed Conn returns.
@@ -258,15 +270,9 @@ func (c *Conn) ReadFrameContext(ctx context.Context, buf []byte) (n int, info Fr
 		return c.ReadFrame(buf)
 	}
 	err = c.withContext(ctx, func() error {
-		if c.closed.Load() {
-			return errReadClosed
-		}
 		var rerr error
-		n, info, rerr = c.r.readFrame(buf, c.dlArmed.Load())
-		if rerr != nil {
-			return c.readError(rerr)
-		}
-		return nil
+		n, rerr = c.readLocked(buf, &info)
+		return rerr
 	})
 	if err != nil {
 		return 0, FrameInfo{}, err
@@ -284,7 +290,7 @@ func (c *Conn) NextFrameContext(ctx context.Context) (frame []byte, info FrameIn
 	}
 	err = c.withContext(ctx, func() error {
 		var rerr error
-		frame, info, rerr = c.nextFrameLocked()
+		frame, rerr = c.nextLocked(&info)
 		return rerr
 	})
 	if err != nil {

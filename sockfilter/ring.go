@@ -205,14 +205,14 @@ func (r *ringReader) blockReady(uintptr) bool {
 	return atomic.LoadUint32(r.blockStatus(r.cur))&unix.TP_STATUS_USER != 0
 }
 
-// next returns the next frame in place. With checkDeadline it first asks
-// the runtime poller whether the read deadline has passed, so that a
-// deadline fails a read even when frames are waiting, as it does with
-// recvmsg(2).
-func (r *ringReader) next(checkDeadline bool) ([]byte, FrameInfo, error) {
+// next returns the next frame in place and fills info. With checkDeadline
+// it first asks the runtime poller whether the read deadline has passed, so
+// that a deadline fails a read even when frames are waiting, as it does
+// with recvmsg(2).
+func (r *ringReader) next(info *FrameInfo, checkDeadline bool) ([]byte, error) {
 	if checkDeadline {
 		if err := r.rc.Read(r.probe); err != nil {
-			return nil, FrameInfo{}, err
+			return nil, err
 		}
 	}
 	for r.left == 0 {
@@ -228,7 +228,7 @@ func (r *ringReader) next(checkDeadline bool) ([]byte, FrameInfo, error) {
 		}
 		if !r.blockReady(0) {
 			if err := r.rc.Read(r.ready); err != nil {
-				return nil, FrameInfo{}, err
+				return nil, err
 			}
 		}
 		// The atomic load in blockReady orders it before these reads.
@@ -237,18 +237,18 @@ func (r *ringReader) next(checkDeadline bool) ([]byte, FrameInfo, error) {
 		r.left = int(binary.NativeEndian.Uint32(blk[ringBlockNumOff:]))
 		r.off = int(binary.NativeEndian.Uint32(blk[ringBlockFirstOff:]))
 	}
-	frame, info, next, err := parseRingFrame(r.block(), r.off)
+	frame, next, err := parseRingFrame(r.block(), r.off, info)
 	if err != nil {
 		r.left = 0 // skip the rest of the block
-		return nil, FrameInfo{}, fmt.Errorf("ring block %d: %w", r.cur, err)
+		return nil, fmt.Errorf("ring block %d: %w", r.cur, err)
 	}
 	r.left--
 	if r.left > 0 && next == 0 {
 		r.left = 0
-		return nil, FrameInfo{}, fmt.Errorf("ring block %d: frame at offset %d has no successor, yet the block holds more", r.cur, r.off)
+		return nil, fmt.Errorf("ring block %d: frame at offset %d has no successor, yet the block holds more", r.cur, r.off)
 	}
 	r.off += next
-	return frame, info, nil
+	return frame, nil
 }
 
 // block returns block cur.
@@ -256,11 +256,12 @@ func (r *ringReader) block() []byte {
 	return r.m.mem[r.cur*r.blockSize : (r.cur+1)*r.blockSize]
 }
 
-// parseRingFrame reads the frame whose tpacket3_hdr is at off in blk and
-// returns its bytes, what the kernel said about it, and tp_next_offset.
-func parseRingFrame(blk []byte, off int) ([]byte, FrameInfo, int, error) {
+// parseRingFrame reads the frame whose tpacket3_hdr is at off in blk: it
+// returns its bytes and tp_next_offset, and fills info with what the kernel
+// said about it.
+func parseRingFrame(blk []byte, off int, info *FrameInfo) ([]byte, int, error) {
 	if off < ringBlockHdrLen || off > len(blk)-ringFrameStart {
-		return nil, FrameInfo{}, 0, fmt.Errorf("frame offset %d outside the block", off)
+		return nil, 0, fmt.Errorf("frame offset %d outside the block", off)
 	}
 	h := blk[off:]
 	ne := binary.NativeEndian
@@ -274,11 +275,11 @@ func parseRingFrame(blk []byte, off int) ([]byte, FrameInfo, int, error) {
 	tci := ne.Uint32(h[32:])          // hv1.tp_vlan_tci
 	tpid := ne.Uint16(h[36:])         // hv1.tp_vlan_tpid
 	if mac < ringFrameStart || mac > len(h) || snaplen > len(h)-mac {
-		return nil, FrameInfo{}, 0, fmt.Errorf("frame at offset %d: %d bytes at %d overrun the block", off, snaplen, mac)
+		return nil, 0, fmt.Errorf("frame at offset %d: %d bytes at %d overrun the block", off, snaplen, mac)
 	}
 	// struct sockaddr_ll: sll_ifindex at 4, sll_pkttype at 10.
 	sll := h[ringSllOff:ringFrameStart]
-	info := FrameInfo{
+	*info = FrameInfo{
 		Time:      time.Unix(int64(sec), int64(nsec)),
 		Ifindex:   int(int32(ne.Uint32(sll[4:]))),
 		Direction: DirectionFromPktType(sll[10]),
@@ -292,5 +293,5 @@ func parseRingFrame(blk []byte, off int) ([]byte, FrameInfo, int, error) {
 			info.VLANTPID = tpid
 		}
 	}
-	return h[mac : mac+snaplen : mac+snaplen], info, next, nil
+	return h[mac : mac+snaplen : mac+snaplen], next, nil
 }
