@@ -90,5 +90,6 @@ func compilePred(x pred, link LinkType) (asm.Instructions, error) {
 	g.fuseFragment()
 	g.shareTails()
 	g.mergeTails()
+	g.markIndexR0()
 	return emitGraph(g, link)
 }

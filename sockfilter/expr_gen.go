@@ -60,6 +60,11 @@ type node struct {
 	// transport header at nl6 (see graph.shareTails).
 	v6  bool
 	nl6 int32
+
+	// idxR0 marks a test of a load relative to the IPv4 header at nl
+	// after which no path loads relative to it again: where r7 does not
+	// hold 4*IHL yet, the load takes it from r0, which saves keeping it.
+	idxR0 bool
 }
 
 func (n *node) terminal() bool { return n.t == nil && !n.v6 }
@@ -208,6 +213,9 @@ type emitter struct {
 	reject bool // something jumps to "reject" outside the graph's edges
 	depth  int  // stack slots in use by arithmetic
 	err    error
+
+	cur      *node // the node being emitted
+	offsetR0 bool  // r0 holds the offset of the transport header for cur's load
 }
 
 func label(n *node) string {
@@ -267,6 +275,10 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 		}
 		tail := -1 // where the v6 nodes jump into n, if not at its start
 		switch {
+		case n.v6 && n.jt.idxR0:
+			e.usesR6 = true // the tail loads
+			e.emit(asm.Mov.Imm(asm.R0, 40), asm.Goto(tailLabel(n.jt)))
+			e.st.r0 = ""
 		case n.v6:
 			e.usesR6 = true // the tail loads
 			e.emit(asm.Mov.Imm(asm.R7, 40))
@@ -276,6 +288,19 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			}
 		case hasV6[n] && !has[n]:
 			e.st = inV6[n]
+			e.offsetR0 = n.idxR0
+		case hasV6[n] && n.idxR0:
+			// The v6 nodes have put 40 in r0: put 4*IHL there.
+			nl := n.t.v.a0().nl
+			if e.st.ihl == nl {
+				e.emit(asm.Mov.Reg(asm.R0, asm.R7))
+			} else {
+				e.ihlR0(nl)
+			}
+			e.st = meet(e.st, inV6[n])
+			e.st.r0 = ""
+			e.offsetR0 = true
+			tail = len(e.insns)
 		case hasV6[n] && e.st.ihl == inV6[n].ihl:
 			e.st = meet(e.st, inV6[n])
 		case hasV6[n]:
@@ -286,7 +311,9 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			tail = len(e.insns)
 		}
 		if !n.v6 {
+			e.cur = n
 			e.test(n, next)
+			e.offsetR0 = false
 		}
 		if e.err != nil {
 			return nil, e.err
@@ -469,10 +496,16 @@ func (e *emitter) load(v *val) {
 		e.st.r0 = ""
 		return
 	}
-	if v.base == baseIPv4 {
+	switch {
+	case v.base == baseIPv4 && e.offsetR0:
+		e.emit(asm.LoadInd(asm.R0, e.base+int32(off), asm.Size(v.size)))
+	case v.base == baseIPv4 && e.st.ihl != v.nl && e.cur != nil && e.cur.idxR0 && e.cur.t.v.a0() == v:
+		e.ihlR0(v.nl)
+		e.emit(asm.LoadInd(asm.R0, e.base+int32(off), asm.Size(v.size)))
+	case v.base == baseIPv4:
 		e.ihl(v.nl)
 		e.emit(asm.LoadInd(asm.R7, e.base+int32(off), asm.Size(v.size)))
-	} else {
+	default:
 		e.emit(asm.LoadAbs(e.base+int32(off), asm.Size(v.size)))
 	}
 	e.st.r0 = v.key()
@@ -500,6 +533,16 @@ func (e *emitter) ihl(nl int32) {
 		asm.LSh.Imm32(asm.R7, 2))
 	e.st.ihl = nl
 	e.st.r0 = linkLoad(nl, 1).key()
+}
+
+// ihlR0 puts 4 * IHL of the IPv4 header at nl in r0 (3 instructions where
+// ihl takes 4), for the one load relative to it that follows.
+func (e *emitter) ihlR0(nl int32) {
+	e.usesR6 = true
+	e.emit(asm.LoadAbs(e.base+nl, asm.Byte),
+		asm.And.Imm32(asm.R0, 0xf),
+		asm.LSh.Imm32(asm.R0, 2))
+	e.st.r0 = ""
 }
 
 // frameLen makes r8 hold the frame length from the link-layer header:

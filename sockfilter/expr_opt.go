@@ -536,10 +536,13 @@ func (g *graph) fuseFragment() {
 			continue
 		}
 		// A fragment of protocol P leaves the chain by its false edges,
-		// which must lead to where b sends fragments.
+		// past tests of other protocols, to where b sends fragments.
+		fused := maskKey(word.key(), 0x1fff00ff)
 		for a := range chain {
 			n := a.jf
-			for chain[n] && n.t.k != a.t.k {
+			for !n.terminal() && n.t != nil && n.t.r == nil && n.t.op == cmpEq &&
+				(n.key != a.key && n.lkey == proto && n.mask == 0xffffffff ||
+					n.vkey == fused && n.t.k&0xff != a.t.k) {
 				n = n.jf
 			}
 			if n != b.jt {
@@ -581,7 +584,7 @@ func (g *graph) shareTails() {
 				}
 				nl := int32(-1)
 				mapped := 0
-				if !sameTail(a, b, &nl, &mapped, make(map[[2]*node]bool)) || mapped < 2 {
+				if !sameTail(a, b, &nl, &mapped, make(map[[2]*node]bool)) || mapped < 1 {
 					continue
 				}
 				t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
@@ -660,4 +663,54 @@ func sameTail(a, b *node, nl *int32, mapped *int, seen map[[2]*node]bool) bool {
 	}
 	seen[[2]*node{a, b}] = true
 	return sameTail(a.jt, b.jt, nl, mapped, seen) && sameTail(a.jf, b.jf, nl, mapped, seen)
+}
+
+// markIndexR0 marks the tests whose load is the last load relative to an
+// IPv4 header on every path through them (see node.idxR0).
+func (g *graph) markIndexR0() {
+	after := make(map[*node]map[int32]bool) // nl of IPv4 payload loads at or after n
+	var visit func(n *node) map[int32]bool
+	visit = func(n *node) map[int32]bool {
+		if s, ok := after[n]; ok || n.terminal() {
+			return s
+		}
+		after[n] = nil
+		below := make(map[int32]bool)
+		for nl := range visit(n.jt) {
+			below[nl] = true
+		}
+		for nl := range visit(n.jf) {
+			below[nl] = true
+		}
+		s := make(map[int32]bool, len(below)+1)
+		for nl := range below {
+			s[nl] = true
+		}
+		if n.t != nil {
+			n.t.v.ipv4Bases(s)
+			if n.t.r != nil {
+				n.t.r.ipv4Bases(s)
+			}
+			if n.lkey != "" {
+				l := n.t.v.a0()
+				n.idxR0 = l.base == baseIPv4 && !below[l.nl]
+			}
+		}
+		after[n] = s
+		return s
+	}
+	visit(g.root)
+}
+
+// ipv4Bases adds to s the nl of every load relative to an IPv4 payload in v.
+func (v *val) ipv4Bases(s map[int32]bool) {
+	if v == nil {
+		return
+	}
+	if v.kind == valLoad && v.base == baseIPv4 {
+		s[v.nl] = true
+	}
+	v.idx.ipv4Bases(s)
+	v.a.ipv4Bases(s)
+	v.b.ipv4Bases(s)
 }
