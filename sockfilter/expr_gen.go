@@ -182,9 +182,10 @@ func (g *graph) order() []*node {
 
 // regState is what the registers are known to hold.
 type regState struct {
-	r0  string // key of the value in r0, or ""
-	ihl int32  // the nl whose 4*IHL is in r7, or -1
-	len bool   // r8 holds the frame length
+	r0    string // key of the value in r0, or ""
+	ihl   int32  // the nl whose 4*IHL is in r7, or -1
+	len   bool   // r8 holds the frame length
+	ctxR1 bool   // r1 still holds the context, as at the start
 }
 
 func meet(a, b regState) regState {
@@ -195,6 +196,7 @@ func meet(a, b regState) regState {
 		a.ihl = -1
 	}
 	a.len = a.len && b.len
+	a.ctxR1 = a.ctxR1 && b.ctxR1
 	return a
 }
 
@@ -228,7 +230,12 @@ func label(n *node) string {
 	return "n" + strconv.Itoa(n.id)
 }
 
-func (e *emitter) emit(ins ...asm.Instruction) { e.insns = append(e.insns, ins...) }
+// emit appends ins; r1 no longer holds the context after them (they
+// clobber it, or the next test may).
+func (e *emitter) emit(ins ...asm.Instruction) {
+	e.insns = append(e.insns, ins...)
+	e.st.ctxR1 = false
+}
 
 // emitGraph lays out and emits g: the tests in g.order(), then the
 // reject block, then the accept block, so that the last test falls through
@@ -269,7 +276,7 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			next = g.accept
 			fallAccept = true
 		}
-		e.st = regState{ihl: -1}
+		e.st = regState{ihl: -1, ctxR1: n == g.root}
 		if has[n] {
 			e.st = in[n]
 		}
@@ -551,18 +558,34 @@ func (e *emitter) ihlR0(nl int32) {
 // 14 under BPF_PROG_TEST_RUN, which pulls the Ethernet header; a 1-byte
 // bpf_skb_load_bytes_relative(BPF_HDR_START_MAC) at offset skb->len tells
 // them apart, as it succeeds only when data lies beyond the link-layer
-// header.
+// header. It reads the context from r1 where nothing has clobbered it yet
+// (then the program needs no `r6 = r1` for it), else from r6. The probe
+// clobbers r0 to r5 and the stack word at fp-8.
 func (e *emitter) frameLen() {
 	if e.st.len {
 		return
 	}
-	e.usesR6 = true
-	if e.raw {
+	ctx, usesR6 := asm.R6, true
+	if e.st.ctxR1 {
+		ctx, usesR6 = asm.R1, false
+	}
+	e.usesR6 = e.usesR6 || usesR6
+	e.emit(asm.LoadMem(asm.R8, ctx, skbLen, asm.Word))
+	if !e.raw {
 		// A raw IP frame is skb->len long both ways: on the live device
-		// skb->data is its start, and under TestLink the network header.
-		e.emit(asm.LoadMem(asm.R8, asm.R6, skbLen, asm.Word))
-	} else {
-		e.emit(frameLenInsns(asm.R8)...)
+		// skb->data is its start, and under TestLink the network
+		// header. Others need the probe.
+		if ctx != asm.R1 {
+			e.emit(asm.Mov.Reg(asm.R1, ctx))
+		}
+		e.emit(asm.Mov.Reg(asm.R2, asm.R8),
+			asm.Mov.Reg(asm.R3, asm.RFP),
+			asm.Add.Imm(asm.R3, -8),
+			asm.Mov.Imm(asm.R4, 1),
+			asm.Mov.Imm(asm.R5, 0), // BPF_HDR_START_MAC
+			asm.Call(asm.FnSkbLoadBytesRel),
+			asm.JNE.Imm(asm.R0, 0, "").WithOffset(1),
+			asm.Add.Imm32(asm.R8, 14))
 	}
 	e.st.len = true
 	e.st.r0 = ""
