@@ -25,7 +25,11 @@
 # the kernel's side of capturing (running the filter, copying frames)
 # counts. A capturer's overhead per datagram is its round's busy time less
 # the same round's baseline, divided by N; the table gives medians over the
-# rounds. "captured" is what the capturer says on exit: tcpdump's "packets
+# rounds. Other work on the machine adds noise to that figure, so the table
+# also gives the overhead in CPU time attributed to the run: the sender's
+# (getrusage; the kernel's tick accounting charges it the softirq work of
+# delivering on lo), the capturer's threads' and ksoftirqd's (schedstat),
+# less the baseline's. "captured" is what the capturer says on exit: tcpdump's "packets
 # captured", lo-capture's "records".
 #
 # Run as root from anywhere in the repository:
@@ -88,9 +92,17 @@ tck=$(getconf CLK_TCK)
 busy() {
 	awk -v tck="$tck" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / tck; exit }' /proc/stat
 }
-# proc_cpu prints the CPU time (user and system) process $1 has used, in ns.
+# proc_cpu prints the CPU time the threads of process $1 have used, in ns.
 proc_cpu() {
-	awk -v tck="$tck" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1e9 / tck }' "/proc/$1/stat"
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+# softirqd_cpu prints the CPU time the ksoftirqd threads have used, in ns.
+softirqd_cpu() {
+	local p s=0
+	for p in $(pgrep '^ksoftirqd/'); do
+		s=$((s + $(cut -d' ' -f1 "/proc/$p/schedstat")))
+	done
+	echo "$s"
 }
 
 for m in "${modes[@]}"; do
@@ -101,7 +113,7 @@ for m in "${modes[@]}"; do
 done
 filter="udp dst port $port"
 tsv=$outdir/rounds.tsv
-printf 'round\tmode\tbusy_ns\tcapturer_ns\tcaptured\treceived\tdropped\n' >"$tsv"
+printf 'round\tmode\tbusy_ns\tcapturer_ns\tcaptured\treceived\tdropped\tattributed_ns\n' >"$tsv"
 
 # run_mode MODE ROUND runs one flood under MODE and appends a line to $tsv.
 run_mode() {
@@ -128,9 +140,12 @@ run_mode() {
 		grep -q 'listening on' "$err" || die "$mode did not start in 10 s: $(cat "$err")"
 	fi
 	sleep 0.3
-	local b0 b1 cpu=0
+	local b0 b1 cpu=0 s0 s1 fcpu
 	b0=$(busy)
+	s0=$(softirqd_cpu)
 	"$bin/flood" -n "$n" -port "$port" -timeout 120s 2>>"$outdir/flood.err" || die "flood failed: $(tail -1 "$outdir/flood.err")"
+	fcpu=$(tail -1 "$outdir/flood.err" | sed -n 's/.*cpu \([0-9]*\) ns$/\1/p')
+	[ -n "$fcpu" ] || die "no cpu figure from flood: $(tail -1 "$outdir/flood.err")"
 	sleep "$drain"
 	if [ -n "$pid" ]; then
 		cpu=$(proc_cpu "$pid")
@@ -138,6 +153,7 @@ run_mode() {
 		wait "$pid" || die "$mode exited with status $?: $(tail -3 "$err")"
 	fi
 	b1=$(busy)
+	s1=$(softirqd_cpu)
 	local captured=0 received=0 dropped=0
 	case $mode in
 	tcpdump-*)
@@ -151,7 +167,8 @@ run_mode() {
 		;;
 	esac
 	[ -n "$captured" ] && [ -n "$received" ] && [ -n "$dropped" ] || die "$mode: no counts on exit: $(tail -3 "$err")"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$((b1 - b0))" "$cpu" "$captured" "$received" "$dropped" >>"$tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$((b1 - b0))" "$cpu" "$captured" "$received" "$dropped" \
+		"$((fcpu + cpu + s1 - s0))" >>"$tsv"
 	printf '  round %d %-16s busy %5d ms  captured %8s  dropped %s\n' "$round" "$mode" "$(((b1 - b0) / 1000000))" "$captured" "$dropped" >&2
 }
 
@@ -170,14 +187,14 @@ function median(a, k,   i, j, t) {
 	return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
 }
 NR == 1 { next }
-{ busy[$1, $2] = $3; cpu[$1, $2] = $4; cap[$1, $2] = $5; rec[$1, $2] = $6; drop[$1, $2] = $7 }
+{ busy[$1, $2] = $3; cpu[$1, $2] = $4; cap[$1, $2] = $5; rec[$1, $2] = $6; drop[$1, $2] = $7; att[$1, $2] = $8 }
 END {
 	# tcpdump first, so that lo-capture can be compared with it.
 	nm = 0
 	split("baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap", all, " ")
 	for (i = 1; i <= 6; i++) if ((" " modelist " ") ~ (" " all[i] " ")) modes[++nm] = all[i]
-	printf "| mode | captured (median, min) | kernel drops (max) | busy ns/datagram | overhead ns/datagram (median, min–max) | capturer CPU ns/datagram | overhead vs tcpdump |\n"
-	printf "|---|---|---|---|---|---|---|\n"
+	printf "| mode | captured (median, min) | kernel drops (max) | machine busy ns/datagram | machine overhead ns/datagram (median, min–max) | vs tcpdump | attributed overhead ns/datagram (median, min–max) | vs tcpdump | capturer CPU ns/datagram |\n"
+	printf "|---|---|---|---|---|---|---|---|---|\n"
 	for (m = 1; m <= nm; m++) {
 		mode = modes[m]
 		mx = 0; mn = -1
@@ -185,6 +202,7 @@ END {
 			b[r] = busy[r, mode] / n
 			o[r] = (busy[r, mode] - busy[r, "baseline"]) / n
 			c[r] = cpu[r, mode] / n
+			a[r] = (att[r, mode] - att[r, "baseline"]) / n
 			k[r] = cap[r, mode]
 			if (drop[r, mode] > mx) mx = drop[r, mode]
 			if (mn < 0 || cap[r, mode] < mn) mn = cap[r, mode]
@@ -192,16 +210,22 @@ END {
 		for (r = 1; r <= rounds; r++) { oo[r] = o[r] }
 		lo = oo[1]; hi = oo[1]
 		for (r = 1; r <= rounds; r++) { if (oo[r] < lo) lo = oo[r]; if (oo[r] > hi) hi = oo[r] }
+		alo = a[1]; ahi = a[1]
+		for (r = 1; r <= rounds; r++) { if (a[r] < alo) alo = a[r]; if (a[r] > ahi) ahi = a[r] }
 		ov[mode] = median(o, rounds)
+		av[mode] = median(a, rounds)
 		bm = median(b, rounds); cm = median(c, rounds); km = median(k, rounds)
 		if (mode == "baseline") {
-			printf "| %s | – | – | %.0f | – | – | – |\n", mode, bm
+			printf "| %s | – | – | %.0f | – | – | – | – | – |\n", mode, bm
 			continue
 		}
-		ratio = "–"
-		if ((mode == "lo-capture-pcap" || mode == "minimal-pcap") && ov["tcpdump-pcap"] > 0) ratio = sprintf("%.2f×", ov[mode] / ov["tcpdump-pcap"])
-		if (mode == "lo-capture-text" && ov["tcpdump-text"] > 0) ratio = sprintf("%.2f×", ov[mode] / ov["tcpdump-text"])
-		printf "| %s | %d, %d | %d | %.0f | %.0f, %.0f–%.0f | %.0f | %s |\n", mode, km, mn, mx, bm, ov[mode], lo, hi, cm, ratio
+		ref = ""
+		if (mode == "lo-capture-pcap" || mode == "minimal-pcap") ref = "tcpdump-pcap"
+		if (mode == "lo-capture-text") ref = "tcpdump-text"
+		ratio = "–"; aratio = "–"
+		if (ref != "" && ov[ref] > 0) ratio = sprintf("%.2f×", ov[mode] / ov[ref])
+		if (ref != "" && av[ref] > 0) aratio = sprintf("%.2f×", av[mode] / av[ref])
+		printf "| %s | %d, %d | %d | %.0f | %.0f, %.0f–%.0f | %s | %.0f, %.0f–%.0f | %s | %.0f |\n", mode, km, mn, mx, bm, ov[mode], lo, hi, ratio, av[mode], alo, ahi, aratio, cm
 	}
 }' "$tsv"
 echo "capture.sh: per-round figures in $tsv" >&2
