@@ -90,6 +90,7 @@ func compilePred(x pred, link LinkType) (asm.Instructions, error) {
 	g.fuseFragment()
 	g.shareTails()
 	g.mergeTails()
+	g.widenLoads()
 	g.markIndexR0()
 	return emitGraph(g, link)
 }

@@ -61,10 +61,11 @@ type node struct {
 	v6  bool
 	nl6 int32
 
-	// idxR0 marks a test of a load relative to the IPv4 header at nl
-	// after which no path loads relative to it again: where r7 does not
-	// hold 4*IHL yet, the load takes it from r0, which saves keeping it.
-	idxR0 bool
+	// idxR0 is the one load of the test relative to the IPv4 header at
+	// some nl, if no path loads relative to it after the test: where r7
+	// does not hold 4*IHL yet, the load takes it from r0, which saves
+	// keeping it.
+	idxR0 *val
 }
 
 func (n *node) terminal() bool { return n.t == nil && !n.v6 }
@@ -282,7 +283,7 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 		}
 		tail := -1 // where the v6 nodes jump into n, if not at its start
 		switch {
-		case n.v6 && n.jt.idxR0:
+		case n.v6 && n.jt.idxR0 != nil:
 			e.usesR6 = true // the tail loads
 			e.emit(asm.Mov.Imm(asm.R0, 40), asm.Goto(tailLabel(n.jt)))
 			e.st.r0 = ""
@@ -295,10 +296,10 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			}
 		case hasV6[n] && !has[n]:
 			e.st = inV6[n]
-			e.offsetR0 = n.idxR0
-		case hasV6[n] && n.idxR0:
+			e.offsetR0 = n.idxR0 != nil
+		case hasV6[n] && n.idxR0 != nil:
 			// The v6 nodes have put 40 in r0: put 4*IHL there.
-			nl := n.t.v.a0().nl
+			nl := n.idxR0.nl
 			if e.st.ihl == nl {
 				e.emit(asm.Mov.Reg(asm.R0, asm.R7))
 			} else {
@@ -506,7 +507,7 @@ func (e *emitter) load(v *val) {
 	switch {
 	case v.base == baseIPv4 && e.offsetR0:
 		e.emit(asm.LoadInd(asm.R0, e.base+int32(off), asm.Size(v.size)))
-	case v.base == baseIPv4 && e.st.ihl != v.nl && e.cur != nil && e.cur.idxR0 && e.cur.t.v.a0() == v:
+	case v.base == baseIPv4 && e.st.ihl != v.nl && e.cur != nil && e.cur.idxR0 == v:
 		e.ihlR0(v.nl)
 		e.emit(asm.LoadInd(asm.R0, e.base+int32(off), asm.Size(v.size)))
 	case v.base == baseIPv4:

@@ -665,8 +665,8 @@ func sameTail(a, b *node, nl *int32, mapped *int, seen map[[2]*node]bool) bool {
 	return sameTail(a.jt, b.jt, nl, mapped, seen) && sameTail(a.jf, b.jf, nl, mapped, seen)
 }
 
-// markIndexR0 marks the tests whose load is the last load relative to an
-// IPv4 header on every path through them (see node.idxR0).
+// markIndexR0 marks the tests with one load relative to an IPv4 header,
+// the last relative to it on every path through them (see node.idxR0).
 func (g *graph) markIndexR0() {
 	after := make(map[*node]map[int32]bool) // nl of IPv4 payload loads at or after n
 	var visit func(n *node) map[int32]bool
@@ -691,15 +691,30 @@ func (g *graph) markIndexR0() {
 			if n.t.r != nil {
 				n.t.r.ipv4Bases(s)
 			}
-			if n.lkey != "" {
-				l := n.t.v.a0()
-				n.idxR0 = l.base == baseIPv4 && !below[l.nl]
+			var loads []*val
+			n.t.v.ipv4Loads(&loads)
+			n.t.r.ipv4Loads(&loads)
+			if len(loads) == 1 && loads[0].idx == nil && !below[loads[0].nl] {
+				n.idxR0 = loads[0]
 			}
 		}
 		after[n] = s
 		return s
 	}
 	visit(g.root)
+}
+
+// ipv4Loads appends to loads every load relative to an IPv4 payload in v.
+func (v *val) ipv4Loads(loads *[]*val) {
+	if v == nil {
+		return
+	}
+	if v.kind == valLoad && v.base == baseIPv4 {
+		*loads = append(*loads, v)
+	}
+	v.idx.ipv4Loads(loads)
+	v.a.ipv4Loads(loads)
+	v.b.ipv4Loads(loads)
 }
 
 // ipv4Bases adds to s the nl of every load relative to an IPv4 payload in v.
@@ -713,4 +728,46 @@ func (v *val) ipv4Bases(s map[int32]bool) {
 	v.idx.ipv4Bases(s)
 	v.a.ipv4Bases(s)
 	v.b.ipv4Bases(s)
+}
+
+// widenLoads makes one test of two that must both hold, of adjacent
+// bytes, where a frame that fails either is rejected: `half[o] == a` then
+// `half[o+2] == b` is `word[o] == a<<16 | b` (`tcp src and dst port 80`).
+// The wider load fails where either narrower one fails, and every such
+// frame is rejected either way. Legacy loads are at most 4 bytes wide.
+func (g *graph) widenLoads() {
+	for changed := true; changed; {
+		changed = false
+		in, order := g.preds()
+		for _, a := range order {
+			b := a.jt
+			if !a.plainEq() || !b.plainEq() || a.jf != g.reject || b.jf != g.reject ||
+				len(in[b]) != 1 || b.jt.inR0 {
+				continue
+			}
+			la, lb := a.t.v, b.t.v
+			if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 {
+				continue
+			}
+			lo, hi := a, b // lo reads the lower offset
+			if lb.off+int32(lb.size) == la.off {
+				lo, hi = b, a
+			} else if la.off+int32(la.size) != lb.off {
+				continue
+			}
+			w := *lo.t.v
+			w.size *= 2
+			t := &predTest{v: &w, op: cmpEq, k: lo.t.k<<(8*uint32(la.size)) | hi.t.k}
+			a.t, a.key, a.vkey, a.lkey = t, t.key(), w.key(), w.key()
+			a.jt = b.jt
+			changed = true
+			break
+		}
+	}
+}
+
+// plainEq reports whether n tests a load at a constant offset, unmasked,
+// for equality with a constant, loading it itself.
+func (n *node) plainEq() bool {
+	return n.t != nil && n.t.r == nil && n.t.op == cmpEq && n.t.v.isSimpleLoad() && !n.inR0
 }
