@@ -29,8 +29,8 @@
 # also gives the overhead in CPU time attributed to the run: the sender's
 # (getrusage; the kernel's tick accounting charges it the softirq work of
 # delivering on lo), the capturer's threads' and ksoftirqd's (schedstat),
-# less the baseline's. "captured" is what the capturer says on exit: tcpdump's "packets
-# captured", lo-capture's "records".
+# less the baseline's. "captured" is what the capturer says on exit:
+# tcpdump's "packets captured", lo-capture's "records".
 #
 # Run as root from anywhere in the repository:
 #
