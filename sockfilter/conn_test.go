@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -441,12 +442,21 @@ func TestListenBadArguments(t *testing.T) {
 		{"negative buffer", "lo", prog, &Config{ReceiveBuffer: -1}, `listen on interface "lo": receive buffer size -1 is negative`},
 		{"block size not in pages", "lo", prog, &Config{RingBlockSize: 1000}, `listen on interface "lo": ring block size 1000 is not a multiple of the page size (4096 bytes) below 2 GiB`},
 		{"negative block size", "lo", prog, &Config{RingBlockSize: -4096}, `listen on interface "lo": ring block size -4096 is not a multiple of the page size (4096 bytes) below 2 GiB`},
-		{"2 GiB block size", "lo", prog, &Config{RingBlockSize: 1 << 31}, `listen on interface "lo": ring block size 2147483648 is not a multiple of the page size (4096 bytes) below 2 GiB`},
 		{"negative block count", "lo", prog, &Config{RingBlockCount: -1}, `listen on interface "lo": ring block count -1 is not between 1 and 65535`},
 		{"too many frames", "lo", prog, &Config{RingBlockSize: 1<<31 - 4096, RingBlockCount: 65535}, `listen on interface "lo": ring of 65535 blocks of 2147479552 bytes is too large`},
 		{"too many blocks", "lo", prog, &Config{RingBlockCount: 65536}, `listen on interface "lo": ring block count 65536 is not between 1 and 65535`},
 		{"negative timeout", "lo", prog, &Config{RingBlockTimeout: -time.Millisecond}, `listen on interface "lo": ring block timeout -1ms is negative`},
 		{"huge timeout", "lo", prog, &Config{RingBlockTimeout: 50 * 24 * time.Hour}, `listen on interface "lo": ring block timeout 1200h0m0s is too long`},
+	}
+	if math.MaxInt > math.MaxInt32 { // a 2 GiB int needs 64 bits
+		twoGiB := uint64(1) << 31
+		tests = append(tests, struct {
+			name   string
+			ifname string
+			prog   *Program
+			cfg    *Config
+			want   string
+		}{"2 GiB block size", "lo", prog, &Config{RingBlockSize: int(twoGiB)}, `listen on interface "lo": ring block size 2147483648 is not a multiple of the page size (4096 bytes) below 2 GiB`})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,7 +73,7 @@ func ringGeometryFrom(cfg *Config) (ringGeometry, error) {
 	page := os.Getpagesize()
 	switch {
 	// The kernel takes the block size as an int (packet_set_ring).
-	case g.blockSize < 0 || g.blockSize%page != 0 || g.blockSize >= 1<<31:
+	case g.blockSize < 0 || g.blockSize%page != 0 || uint64(g.blockSize) >= 1<<31:
 		return g, fmt.Errorf("ring block size %d is not a multiple of the page size (%d bytes) below 2 GiB", cfg.RingBlockSize, page)
 	case g.blockCount < 0 || g.blockCount > ringMaxBlocks:
 		return g, fmt.Errorf("ring block count %d is not between 1 and %d", cfg.RingBlockCount, ringMaxBlocks)
@@ -265,16 +265,16 @@ func parseRingFrame(blk []byte, off int, info *FrameInfo) ([]byte, int, error) {
 	}
 	h := blk[off:]
 	ne := binary.NativeEndian
-	next := int(ne.Uint32(h[0:]))     // tp_next_offset
-	sec := ne.Uint32(h[4:])           // tp_sec
-	nsec := ne.Uint32(h[8:])          // tp_nsec: TPACKET_V3 stamps in ns
-	snaplen := int(ne.Uint32(h[12:])) // tp_snaplen
-	length := int(ne.Uint32(h[16:]))  // tp_len
-	status := ne.Uint32(h[20:])       // tp_status
-	mac := int(ne.Uint16(h[24:]))     // tp_mac
-	tci := ne.Uint32(h[32:])          // hv1.tp_vlan_tci
-	tpid := ne.Uint16(h[36:])         // hv1.tp_vlan_tpid
-	if mac < ringFrameStart || mac > len(h) || snaplen > len(h)-mac {
+	next := int(ne.Uint32(h[0:]))                                                    // tp_next_offset
+	sec := ne.Uint32(h[4:])                                                          // tp_sec
+	nsec := ne.Uint32(h[8:])                                                         // tp_nsec: TPACKET_V3 stamps in ns
+	snaplen := int(ne.Uint32(h[12:]))                                                // tp_snaplen
+	length := int(ne.Uint32(h[16:]))                                                 // tp_len
+	status := ne.Uint32(h[20:])                                                      // tp_status
+	mac := int(ne.Uint16(h[24:]))                                                    // tp_mac
+	tci := ne.Uint32(h[32:])                                                         // hv1.tp_vlan_tci
+	tpid := ne.Uint16(h[36:])                                                        // hv1.tp_vlan_tpid
+	if mac < ringFrameStart || mac > len(h) || snaplen < 0 || snaplen > len(h)-mac { // snaplen < 0: a uint32 in a 32-bit int
 		return nil, 0, fmt.Errorf("frame at offset %d: %d bytes at %d overrun the block", off, snaplen, mac)
 	}
 	// struct sockaddr_ll: sll_ifindex at 4, sll_pkttype at 10.
