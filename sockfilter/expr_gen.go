@@ -267,6 +267,14 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 		e.base, e.raw = asm.SKF_NET_OFF, true
 	}
 	fallAccept := false // the last test falls through to the accept block
+	indeg := make(map[*node]int)
+	for _, n := range order {
+		indeg[n.jt]++
+		if n.jf != n.jt {
+			indeg[n.jf]++
+		}
+	}
+	folded := make(map[*node]bool) // v6 nodes emitted with their test
 	for i, n := range order {
 		start := len(e.insns)
 		next := g.reject
@@ -282,7 +290,24 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			e.st = in[n]
 		}
 		tail := -1 // where the v6 nodes jump into n, if not at its start
+		fold := i+2 < len(order) && foldV6(n, order[i+1], order[i+2], g.reject, indeg, in, has, hasV6)
 		switch {
+		case fold:
+			// n's true edge goes into the tail with r7 set before
+			// its test; its false edge falls into order[i+2], which
+			// rejects whatever n loaded (see foldV6).
+			e.emit(asm.Mov.Imm(asm.R7, 40))
+			e.st.ihl = n.jt.nl6
+			e.cur = n
+			e.test(n, g.reject)
+			for j := start; j < len(e.insns); j++ {
+				if e.insns[j].Target == label(n.jt) {
+					e.insns[j].Target = tailLabel(n.jt.jt)
+				}
+			}
+			folded[n.jt] = true
+		case folded[n]:
+			e.st.ihl = n.nl6
 		case n.v6 && n.jt.idxR0 != nil:
 			e.usesR6 = true // the tail loads
 			e.emit(asm.Mov.Imm(asm.R0, 40), asm.Goto(tailLabel(n.jt)))
@@ -318,7 +343,7 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			e.st = meet(e.st, inV6[n])
 			tail = len(e.insns)
 		}
-		if !n.v6 {
+		if !n.v6 && !fold {
 			e.cur = n
 			e.test(n, next)
 			e.offsetR0 = false
@@ -336,7 +361,9 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 				e.insns[tail] = e.insns[tail].WithLabel(tailLabel(n))
 			}
 		}
-		e.insns[start] = e.insns[start].WithLabel(label(n))
+		if len(e.insns) > start {
+			e.insns[start] = e.insns[start].WithLabel(label(n))
+		}
 		for _, s := range []*node{n.jt, n.jf} {
 			switch {
 			case n.v6 && hasV6[s]:
@@ -390,6 +417,31 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 		}
 	}
 	return insns, nil
+}
+
+// foldV6 reports whether the v6 node t, laid out after p, its only way in,
+// can be emitted with p: `r7 = 40; <p's test> goto tail`, where p's false
+// edge falls through into n, the next node. That saves the `goto` after
+// `r7 = 40`, when n rejects whatever p's load left in r0: n compares r0,
+// which already holds what it tests on every other way in, for equality
+// with a constant greater than any value of p's load, and rejects
+// otherwise; p's false edge rejects too.
+func foldV6(p, t, n, reject *node, indeg map[*node]int, in map[*node]regState, has, hasV6 map[*node]bool) bool {
+	if !t.v6 || p.jt != t || indeg[t] != 1 || t.jt.idxR0 != nil || p.jf != reject ||
+		p.t == nil || p.t.r != nil || p.lkey == "" || n.t == nil || n.t.r != nil || n.lkey == "" {
+		return false
+	}
+	l := p.t.v.a0()
+	if l.base != baseLink || l.idx != nil {
+		return false
+	}
+	maxv := uint32(1)<<(8*uint32(l.size)) - 1
+	if l.size == 4 {
+		maxv = 0xffffffff
+	}
+	maxv &= p.mask
+	return n.t.op == cmpEq && n.jf == reject && n.t.k > maxv && !hasV6[n] &&
+		has[n] && (in[n].r0 == n.lkey || in[n].r0 == n.vkey)
 }
 
 // crossJump shortens insns by cross-jumping: where the k instructions
