@@ -87,6 +87,7 @@ func compilePred(x pred, link LinkType) (asm.Instructions, error) {
 		return nil, err
 	}
 	g.optimize()
+	g.dropImplied()
 	g.fuseFragment()
 	g.shareTails()
 	g.mergeTails()

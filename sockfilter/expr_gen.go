@@ -274,7 +274,8 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			indeg[n.jf]++
 		}
 	}
-	folded := make(map[*node]bool) // v6 nodes emitted with their test
+	folded := make(map[*node]bool)  // v6 nodes emitted with the tests into them
+	inChain := make(map[*node]bool) // those tests
 	for i, n := range order {
 		start := len(e.insns)
 		next := g.reject
@@ -290,22 +291,31 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 			e.st = in[n]
 		}
 		tail := -1 // where the v6 nodes jump into n, if not at its start
-		fold := i+2 < len(order) && foldV6(n, order[i+1], order[i+2], g.reject, indeg, in, has, hasV6)
-		switch {
-		case fold:
-			// n's true edge goes into the tail with r7 set before
-			// its test; its false edge falls into order[i+2], which
-			// rejects whatever n loaded (see foldV6).
+		if k := foldV6(order[i:], g.reject, indeg, in, has, hasV6); k > 0 {
+			// The k tests from n on go into the tail of the v6 node
+			// after them with r7 set before the first; the last's
+			// false edge falls into the node after the v6 node,
+			// which rejects whatever it loaded (see foldV6).
 			e.emit(asm.Mov.Imm(asm.R7, 40))
 			e.st.ihl = n.jt.nl6
+			for _, p := range order[i : i+k] {
+				inChain[p] = true
+			}
+			folded[n.jt] = true
+		}
+		fold := inChain[n]
+		switch {
+		case fold:
 			e.cur = n
-			e.test(n, g.reject)
+			if n.jf == g.reject {
+				next = g.reject
+			}
+			e.test(n, next)
 			for j := start; j < len(e.insns); j++ {
 				if e.insns[j].Target == label(n.jt) {
 					e.insns[j].Target = tailLabel(n.jt.jt)
 				}
 			}
-			folded[n.jt] = true
 		case folded[n]:
 			e.st.ihl = n.nl6
 		case n.v6 && n.jt.idxR0 != nil:
@@ -419,29 +429,50 @@ func emitGraph(g *graph, link LinkType) (asm.Instructions, error) {
 	return insns, nil
 }
 
-// foldV6 reports whether the v6 node t, laid out after p, its only way in,
-// can be emitted with p: `r7 = 40; <p's test> goto tail`, where p's false
-// edge falls through into n, the next node. That saves the `goto` after
-// `r7 = 40`, when n rejects whatever p's load left in r0: n compares r0,
-// which already holds what it tests on every other way in, for equality
-// with a constant greater than any value of p's load, and rejects
-// otherwise; p's false edge rejects too.
-func foldV6(p, t, n, reject *node, indeg map[*node]int, in map[*node]regState, has, hasV6 map[*node]bool) bool {
-	if !t.v6 || p.jt != t || indeg[t] != 1 || t.jt.idxR0 != nil || p.jf != reject ||
-		p.t == nil || p.t.r != nil || p.lkey == "" || n.t == nil || n.t.r != nil || n.lkey == "" {
-		return false
+// foldV6 returns k > 0 if the first k nodes of order, a chain of tests
+// (each the only way into the next by its false edge, the last's false
+// edge rejecting) that are the only ways into the v6 node t after them,
+// can be emitted with t: `r7 = 40`, then the tests, whose true edges go
+// straight into t's tail. That saves t's `goto`, when the last test's
+// false edge can fall into n, the node after t: n compares r0, which
+// already holds what it tests on every other way in, for equality with a
+// constant greater than any value of the last test's load, and rejects
+// otherwise.
+func foldV6(order []*node, reject *node, indeg map[*node]int, in map[*node]regState, has, hasV6 map[*node]bool) int {
+	t := order[0].jt
+	if !t.v6 || t.jt.idxR0 != nil {
+		return 0
+	}
+	k := 0
+	for k < len(order) && order[k] != t {
+		p := order[k]
+		if p.jt != t || k > 0 && (order[k-1].jf != p || indeg[p] != 1) ||
+			p.t == nil || p.t.r != nil || p.lkey == "" {
+			return 0
+		}
+		if l := p.t.v.a0(); l.base != baseLink || l.idx != nil {
+			return 0
+		}
+		k++
+	}
+	if k == 0 || k+1 >= len(order) || indeg[t] != k || order[k-1].jf != reject {
+		return 0
+	}
+	p, n := order[k-1], order[k+1]
+	if n.t == nil || n.t.r != nil || n.lkey == "" {
+		return 0
 	}
 	l := p.t.v.a0()
-	if l.base != baseLink || l.idx != nil {
-		return false
-	}
-	maxv := uint32(1)<<(8*uint32(l.size)) - 1
-	if l.size == 4 {
-		maxv = 0xffffffff
+	maxv := uint32(0xffffffff)
+	if l.size < 4 {
+		maxv = uint32(1)<<(8*uint32(l.size)) - 1
 	}
 	maxv &= p.mask
-	return n.t.op == cmpEq && n.jf == reject && n.t.k > maxv && !hasV6[n] &&
-		has[n] && (in[n].r0 == n.lkey || in[n].r0 == n.vkey)
+	if n.t.op != cmpEq || n.jf != reject || n.t.k <= maxv || hasV6[n] ||
+		!has[n] || in[n].r0 != n.lkey && in[n].r0 != n.vkey {
+		return 0
+	}
+	return k
 }
 
 // crossJump shortens insns by cross-jumping: where the k instructions

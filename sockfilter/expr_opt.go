@@ -771,3 +771,41 @@ func (g *graph) widenLoads() {
 func (n *node) plainEq() bool {
 	return n.t != nil && n.t.r == nil && n.t.op == cmpEq && n.t.v.isSimpleLoad() && !n.inR0
 }
+
+// dropImplied removes a test whose true edge goes where the test after it
+// on its false edge, of the same load, goes for every value that makes it
+// true: `if w0 == 0x86dd goto reject; if w0 != 0x800 goto reject` is the
+// second test alone. The second test loads what the first did, so the
+// same truncated frames fail.
+func (g *graph) dropImplied() {
+	for changed := true; changed; {
+		changed = false
+		in, order := g.preds()
+		for _, a := range order {
+			b := a.jf
+			if a.terminal() || a.v6 || b.terminal() || b.v6 || a.t.r != nil || b.t.r != nil ||
+				a.t.op != cmpEq || a.lkey == "" || a.lkey != b.lkey {
+				continue
+			}
+			f := newFacts()
+			f.add(a, true)
+			o, ok := f.decide(b)
+			if !ok || o && b.jt != a.jt || !o && b.jf != a.jt {
+				continue
+			}
+			for _, p := range in[a] {
+				if p.jt == a {
+					p.jt = b
+				}
+				if p.jf == a {
+					p.jf = b
+				}
+			}
+			if g.root == a {
+				g.root = b
+			}
+			changed = true
+			break
+		}
+	}
+}

@@ -196,6 +196,6 @@ func ExampleCompile() {
 	_, err = Compile("tcp port http", LinkEthernet)
 	fmt.Println(err)
 	// Output:
-	// 18 instructions
+	// 17 instructions
 	// compile "tcp port http": unknown port "http": port names are not resolved, use a number at column 10
 }
