@@ -280,7 +280,6 @@ func appendTime(b []byte, t time.Time) []byte {
 		return t.AppendFormat(b, timeLayout)
 	}
 	hour, minute, sec := t.Clock()
-	ns := t.Nanosecond()
 	b = appendDigits(b, year, 4)
 	b = append(b, '-')
 	b = appendDigits(b, int(month), 2)
@@ -293,17 +292,45 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, ':')
 	b = appendDigits(b, sec, 2)
 	b = append(b, '.')
-	b = appendDigits(b, ns, 9)
+	b = appendDigits(b, t.Nanosecond(), 9)
 	return append(b, 'Z')
 }
 
 // appendDigits appends v, which is not negative, zero-padded to width
-// digits.
+// digits (at most 9), two digits at a time: the per-record time stamp is
+// the hot part of AppendText.
 func appendDigits(b []byte, v, width int) []byte {
-	var buf [9]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
+	var buf [10]byte
+	i := len(buf)
+	for v >= 100 {
+		q := v / 100
+		d := (v - q*100) * 2
+		i -= 2
+		buf[i], buf[i+1] = digitPairs[d], digitPairs[d+1]
+		v = q
 	}
-	return append(b, buf[:width]...)
+	if v >= 10 {
+		i -= 2
+		buf[i], buf[i+1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		i--
+		buf[i] = byte('0' + v)
+	}
+	for len(buf)-i < width {
+		i--
+		buf[i] = '0'
+	}
+	return append(b, buf[i:]...)
 }
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"

@@ -235,3 +235,25 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTimeMatchesFormat checks the hand-rolled time stamp against
+// time.Format across the range it covers and at its edges.
+func TestAppendTimeMatchesFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Unix(0, 0), time.Unix(951782400, 1), time.Unix(1700000000, 123456789),
+		time.Date(2000, 2, 29, 23, 59, 59, 999999999, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)),
+		time.Date(9999, 12, 31, 23, 59, 59, 5, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		got := string(appendTime(nil, tm))
+		want := tm.UTC().Format(timeLayout)
+		if got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+	for d := int64(0); d < 3_000_000; d += 997 {
+		tm := time.Unix(d*86400+d%86400, d%1_000_000_000)
+		if got, want := string(appendTime(nil, tm)), tm.UTC().Format(timeLayout); got != want {
+			t.Fatalf("day %d: %s, want %s", d, got, want)
+		}
+	}
+}
