@@ -13,8 +13,11 @@ import (
 //
 //	r6       the context (struct __sk_buff *), as the packet loads need
 //	r0       the value being tested; it is kept across tests that load the
-//	         same bytes
-//	r7       4 * IHL of the IPv4 header the transport loads are relative to
+//	         same bytes; for the one transport load of a test after which
+//	         none follows, the offset of the transport header (node.idxR0)
+//	r7       the offset of the transport header from the network header
+//	         the transport loads are relative to: 4 * IHL on the IPv4
+//	         path, 40 on the IPv6 path into shared tests (shareTails)
 //	r8       the frame length from the link-layer header, for `len`
 //	r1, r9   temporaries of arithmetic
 //	fp-8     the byte the length probe copies
@@ -24,7 +27,13 @@ import (
 // (SKF_LL_OFF), so the program reads the same bytes on a packet socket,
 // where skb->data is the link-layer header, and under BPF_PROG_TEST_RUN,
 // where it is the network header. A load past the end of the frame ends
-// the program returning 0, as classic BPF does.
+// the program returning 0, as classic BPF does; the reject block is such
+// a load (rejectInsn).
+//
+// The layout: the tests in the order of graph.order, each falling through
+// to a successor where it can, then the reject block, then the accept
+// block (`r0 = -1; exit`). crossJump then replaces instructions that
+// repeat those before a jump target with a jump to it.
 
 // AcceptAll is the value a compiled filter returns for a frame it accepts:
 // the whole frame is kept (the kernel keeps min(frame length, return value)

@@ -12,6 +12,12 @@ import "strconv"
 //     load past the end of a frame is added or removed.
 //   - tests whose two successors are the same are removed.
 //   - equal tests with equal successors are merged.
+//
+// After it, passes that do what classic BPF cannot (compile runs them in
+// this order): dropImplied, fuseFragment (protocol and fragment offset in
+// one masked word), shareTails (IPv6 jumps into the IPv4 transport tests
+// with r7 = 40), mergeTails, widenLoads (one wider load for two adjacent
+// equality tests), markIndexR0.
 
 // facts are what is known on an edge of the graph.
 type facts struct {
