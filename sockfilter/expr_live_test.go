@@ -38,7 +38,8 @@ func TestCompileLiveMatchesTest(t *testing.T) {
 	}
 	all := connListen(t, "lo", connLoad(t, mustCompile(t, "")), nil)
 	for _, expr := range []string{"tcp port 80", "udp and (port 53 or port 67)", "len > 100", "less 60",
-		"vlan", "host 10.0.0.1 and not icmp", "tcp[tcpflags] & tcp-syn != 0", "ip6 and greater 90"} {
+		"vlan", "host 10.0.0.1 and not icmp", "tcp[tcpflags] & tcp-syn != 0", "ip6 and greater 90",
+		"udp and dst port 53", "port 53 or tcp src and dst port 80"} {
 		t.Run(expr, func(t *testing.T) {
 			prog := connLoad(t, mustCompile(t, expr))
 			live := connListen(t, "lo", prog, nil)
