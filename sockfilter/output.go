@@ -2,6 +2,7 @@ package sockfilter
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -41,7 +42,7 @@ func (r *Record) AppendText(b []byte) []byte {
 	switch r.Proto {
 	case ProtoIPv4, ProtoIPv6:
 		b = append(b, '(')
-		b = strconv.AppendUint(b, uint64(r.IPProto), 10)
+		b = appendUint(b, uint64(r.IPProto))
 		b = append(b, ')')
 	case ProtoOther:
 		b = append(b, "(0x"...)
@@ -51,9 +52,9 @@ func (r *Record) AppendText(b []byte) []byte {
 	b = append(b, '\t')
 	b = appendTime(b, r.Time)
 	b = append(b, '\t')
-	b = strconv.AppendInt(b, int64(r.Length), 10)
+	b = appendUint(b, uint64(max(r.Length, 0)))
 	b = append(b, '\t')
-	b = strconv.AppendInt(b, int64(r.CapLen), 10)
+	b = appendUint(b, uint64(max(r.CapLen, 0)))
 	b = append(b, '\t')
 	start := len(b)
 	if r.Transport {
@@ -62,16 +63,16 @@ func (r *Record) AppendText(b []byte) []byte {
 			b = append(b, "Flags ["...)
 			b = r.TCPFlags.appendLetters(b)
 			b = append(b, "] seq "...)
-			b = strconv.AppendUint(b, uint64(r.Seq), 10)
+			b = appendUint(b, uint64(r.Seq))
 			b = append(b, " ack "...)
-			b = strconv.AppendUint(b, uint64(r.Ack), 10)
+			b = appendUint(b, uint64(r.Ack))
 			b = append(b, " win "...)
-			b = strconv.AppendUint(b, uint64(r.Window), 10)
+			b = appendUint(b, uint64(r.Window))
 		case ProtoICMP, ProtoICMPv6:
 			b = append(b, "type "...)
-			b = strconv.AppendUint(b, uint64(r.ICMPType), 10)
+			b = appendUint(b, uint64(r.ICMPType))
 			b = append(b, " code "...)
-			b = strconv.AppendUint(b, uint64(r.ICMPCode), 10)
+			b = appendUint(b, uint64(r.ICMPCode))
 		}
 	}
 	if r.Proto == ProtoARP {
@@ -83,24 +84,24 @@ func (r *Record) AppendText(b []byte) []byte {
 			b = append(b, "reply"...)
 		default:
 			b = append(b, "op "...)
-			b = strconv.AppendUint(b, uint64(r.ARPOp), 10)
+			b = appendUint(b, uint64(r.ARPOp))
 		}
 	}
 	if r.VLANs > 0 {
 		b = sep(b, start)
 		b = append(b, "vlan "...)
-		b = strconv.AppendUint(b, uint64(r.VLAN), 10)
+		b = appendUint(b, uint64(r.VLAN))
 		if r.VLANs > 1 {
 			b = append(b, '.')
-			b = strconv.AppendUint(b, uint64(r.InnerVLAN), 10)
+			b = appendUint(b, uint64(r.InnerVLAN))
 		}
 	}
 	if r.Fragment {
 		b = sep(b, start)
 		b = append(b, "frag "...)
-		b = strconv.AppendUint(b, uint64(r.FragID), 10)
+		b = appendUint(b, uint64(r.FragID))
 		b = append(b, '@')
-		b = strconv.AppendUint(b, uint64(r.FragOffset), 10)
+		b = appendUint(b, uint64(r.FragOffset))
 		if r.MoreFragments {
 			b = append(b, '+')
 		}
@@ -155,13 +156,13 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = appendTime(b, r.Time)
 	b = append(b, `","ifindex":`...)
-	b = strconv.AppendInt(b, int64(r.Ifindex), 10)
+	b = appendUint(b, uint64(max(r.Ifindex, 0)))
 	b = append(b, `,"dir":"`...)
 	b = append(b, r.Direction.String()...)
 	b = append(b, `","proto":"`...)
 	b = append(b, r.Proto.String()...)
 	b = append(b, `","ethertype":`...)
-	b = strconv.AppendUint(b, uint64(r.EtherType), 10)
+	b = appendUint(b, uint64(r.EtherType))
 	b = append(b, `,"src":`...)
 	b = appendJSONAddr(b, r.Src)
 	b = append(b, `,"sport":`...)
@@ -171,20 +172,20 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `,"dport":`...)
 	b = r.appendJSONPort(b, r.Dst.Port())
 	b = append(b, `,"len":`...)
-	b = strconv.AppendInt(b, int64(r.Length), 10)
+	b = appendUint(b, uint64(max(r.Length, 0)))
 	b = append(b, `,"caplen":`...)
-	b = strconv.AppendInt(b, int64(r.CapLen), 10)
+	b = appendUint(b, uint64(max(r.CapLen, 0)))
 	if r.IPVersion != 0 {
 		b = append(b, `,"ipver":`...)
-		b = strconv.AppendUint(b, uint64(r.IPVersion), 10)
+		b = appendUint(b, uint64(r.IPVersion))
 		b = append(b, `,"ipproto":`...)
-		b = strconv.AppendUint(b, uint64(r.IPProto), 10)
+		b = appendUint(b, uint64(r.IPProto))
 		b = append(b, `,"ttl":`...)
-		b = strconv.AppendUint(b, uint64(r.TTL), 10)
+		b = appendUint(b, uint64(r.TTL))
 		b = append(b, `,"iplen":`...)
-		b = strconv.AppendInt(b, int64(r.IPPayloadLen), 10)
+		b = appendUint(b, uint64(max(r.IPPayloadLen, 0)))
 		b = append(b, `,"paylen":`...)
-		b = strconv.AppendInt(b, int64(r.PayloadLen), 10)
+		b = appendUint(b, uint64(max(r.PayloadLen, 0)))
 	}
 	if r.Transport {
 		switch r.Proto {
@@ -192,36 +193,36 @@ func (r *Record) AppendJSON(b []byte) []byte {
 			b = append(b, `,"flags":"`...)
 			b = r.TCPFlags.appendLetters(b)
 			b = append(b, `","seq":`...)
-			b = strconv.AppendUint(b, uint64(r.Seq), 10)
+			b = appendUint(b, uint64(r.Seq))
 			b = append(b, `,"ack":`...)
-			b = strconv.AppendUint(b, uint64(r.Ack), 10)
+			b = appendUint(b, uint64(r.Ack))
 			b = append(b, `,"win":`...)
-			b = strconv.AppendUint(b, uint64(r.Window), 10)
+			b = appendUint(b, uint64(r.Window))
 		case ProtoICMP, ProtoICMPv6:
 			b = append(b, `,"icmp_type":`...)
-			b = strconv.AppendUint(b, uint64(r.ICMPType), 10)
+			b = appendUint(b, uint64(r.ICMPType))
 			b = append(b, `,"icmp_code":`...)
-			b = strconv.AppendUint(b, uint64(r.ICMPCode), 10)
+			b = appendUint(b, uint64(r.ICMPCode))
 		}
 	}
 	if r.Proto == ProtoARP {
 		b = append(b, `,"arp_op":`...)
-		b = strconv.AppendUint(b, uint64(r.ARPOp), 10)
+		b = appendUint(b, uint64(r.ARPOp))
 	}
 	if r.VLANs > 0 {
 		b = append(b, `,"vlan":[`...)
-		b = strconv.AppendUint(b, uint64(r.VLAN), 10)
+		b = appendUint(b, uint64(r.VLAN))
 		if r.VLANs > 1 {
 			b = append(b, ',')
-			b = strconv.AppendUint(b, uint64(r.InnerVLAN), 10)
+			b = appendUint(b, uint64(r.InnerVLAN))
 		}
 		b = append(b, ']')
 	}
 	if r.Fragment {
 		b = append(b, `,"frag_id":`...)
-		b = strconv.AppendUint(b, uint64(r.FragID), 10)
+		b = appendUint(b, uint64(r.FragID))
 		b = append(b, `,"frag_off":`...)
-		b = strconv.AppendUint(b, uint64(r.FragOffset), 10)
+		b = appendUint(b, uint64(r.FragOffset))
 		b = append(b, `,"frag_more":`...)
 		b = strconv.AppendBool(b, r.MoreFragments)
 	}
@@ -237,17 +238,27 @@ func sep(b []byte, start int) []byte {
 }
 
 func appendAddr(b []byte, ap netip.AddrPort) []byte {
-	if !ap.Addr().IsValid() {
+	a := ap.Addr()
+	if !a.IsValid() {
 		return append(b, '-')
 	}
-	return ap.Addr().AppendTo(b)
+	if a.Is4() {
+		v4 := a.As4()
+		b = appendUint(b, uint64(v4[0]))
+		for _, o := range v4[1:] {
+			b = append(b, '.')
+			b = appendUint(b, uint64(o))
+		}
+		return b
+	}
+	return a.AppendTo(b)
 }
 
 func (r *Record) appendPort(b []byte, port uint16) []byte {
 	if !r.HasPorts() {
 		return append(b, '-')
 	}
-	return strconv.AppendUint(b, uint64(port), 10)
+	return appendUint(b, uint64(port))
 }
 
 func appendJSONAddr(b []byte, ap netip.AddrPort) []byte {
@@ -263,7 +274,7 @@ func (r *Record) appendJSONPort(b []byte, port uint16) []byte {
 	if !r.HasPorts() {
 		return append(b, "null"...)
 	}
-	return strconv.AppendUint(b, uint64(port), 10)
+	return appendUint(b, uint64(port))
 }
 
 func appendHex16(b []byte, v uint16) []byte {
@@ -272,7 +283,9 @@ func appendHex16(b []byte, v uint16) []byte {
 }
 
 // appendTime appends t in timeLayout. Years outside 0000–9999, which RFC
-// 3339 cannot express, fall back to time.Time.AppendFormat.
+// 3339 cannot express, fall back to time.Time.AppendFormat. The stamp is
+// built in place and appended once: it is the costliest column of a
+// record.
 func appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
@@ -280,47 +293,59 @@ func appendTime(b []byte, t time.Time) []byte {
 		return t.AppendFormat(b, timeLayout)
 	}
 	hour, minute, sec := t.Clock()
-	b = appendDigits(b, year, 4)
-	b = append(b, '-')
-	b = appendDigits(b, int(month), 2)
-	b = append(b, '-')
-	b = appendDigits(b, day, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, hour, 2)
-	b = append(b, ':')
-	b = appendDigits(b, minute, 2)
-	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
-	b = append(b, '.')
-	b = appendDigits(b, t.Nanosecond(), 9)
-	return append(b, 'Z')
+	ns := t.Nanosecond()
+	var s [len(timeLayout)]byte // 2006-01-02T15:04:05.000000000Z
+	put2(s[0:2], year/100)
+	put2(s[2:4], year%100)
+	s[4] = '-'
+	put2(s[5:7], int(month))
+	s[7] = '-'
+	put2(s[8:10], day)
+	s[10] = 'T'
+	put2(s[11:13], hour)
+	s[13] = ':'
+	put2(s[14:16], minute)
+	s[16] = ':'
+	put2(s[17:19], sec)
+	s[19] = '.'
+	s[20] = byte('0' + ns/100000000)
+	ns %= 100000000
+	put2(s[21:23], ns/1000000)
+	put2(s[23:25], ns/10000%100)
+	put2(s[25:27], ns/100%100)
+	put2(s[27:29], ns%100)
+	s[29] = 'Z'
+	return append(b, s[:]...)
 }
 
-// appendDigits appends v, which is not negative, zero-padded to width
-// digits (at most 9), two digits at a time: the per-record time stamp is
-// the hot part of AppendText.
-func appendDigits(b []byte, v, width int) []byte {
-	var buf [10]byte
-	i := len(buf)
+// appendUint appends v in decimal. It writes the digits in place, two at a
+// time, where strconv.AppendUint formats into a buffer and copies it: the
+// numbers of a record line are most of its cost.
+func appendUint(b []byte, v uint64) []byte {
+	n := 1
+	for x := v; x >= 10; x /= 10 {
+		n++
+	}
+	b = slices.Grow(b, n)
+	b = b[:len(b)+n]
+	i := len(b)
 	for v >= 100 {
-		q := v / 100
-		d := (v - q*100) * 2
+		d := v % 100 * 2
+		v /= 100
 		i -= 2
-		buf[i], buf[i+1] = digitPairs[d], digitPairs[d+1]
-		v = q
+		b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
 	}
 	if v >= 10 {
-		i -= 2
-		buf[i], buf[i+1] = digitPairs[v*2], digitPairs[v*2+1]
+		b[i-2], b[i-1] = digitPairs[2*v], digitPairs[2*v+1]
 	} else {
-		i--
-		buf[i] = byte('0' + v)
+		b[i-1] = byte('0' + v)
 	}
-	for len(buf)-i < width {
-		i--
-		buf[i] = '0'
-	}
-	return append(b, buf[i:]...)
+	return b
+}
+
+// put2 writes v, below 100, as two decimal digits.
+func put2(b []byte, v int) {
+	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
 }
 
 // digitPairs holds "00" to "99".

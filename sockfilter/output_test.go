@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,20 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 		tm := time.Unix(d*86400+d%86400, d%1_000_000_000)
 		if got, want := string(appendTime(nil, tm)), tm.UTC().Format(timeLayout); got != want {
 			t.Fatalf("day %d: %s, want %s", d, got, want)
+		}
+	}
+}
+
+func TestAppendUint(t *testing.T) {
+	for _, v := range []uint64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65535, 1<<32 - 1, 1<<64 - 1, 123456789012345} {
+		if got, want := string(appendUint([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
+			t.Errorf("appendUint(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for _, a := range []string{"0.0.0.0", "127.0.0.1", "10.200.3.45", "255.255.255.255", "::1", "fe80::1", "::ffff:1.2.3.4"} {
+		ap := netip.AddrPortFrom(netip.MustParseAddr(a), 1)
+		if got := string(appendAddr(nil, ap)); got != a {
+			t.Errorf("appendAddr(%s) = %q", a, got)
 		}
 	}
 }

@@ -1,30 +1,38 @@
 package main
 
 import (
-	"bufio"
 	"io"
 
 	"github.com/purebpf/purebpf/sockfilter"
 )
 
-// recordWriter prints one record per frame, as a table or as JSON lines,
-// through a buffer; Flush writes the buffer out.
+// recordWriter prints one record per frame, as a table or as JSON lines.
+// Records are formatted straight into its buffer, which Flush writes out
+// (and Write, when it is nearly full): one copy of each line, none per
+// frame on the way.
 type recordWriter struct {
-	w      *bufio.Writer
+	w      io.Writer
 	json   bool
 	link   sockfilter.LinkType
 	header bool // the table's header line is still to be written
-	line   []byte
+	buf    []byte
 	rec    sockfilter.Record
 }
 
+// recordBufferSize is the size of a recordWriter's buffer; it is written
+// out when less than a long record line's room is left.
+const (
+	recordBufferSize = 64 << 10
+	maxRecordLine    = 1 << 10
+)
+
 func newRecordWriter(w io.Writer, json bool, link sockfilter.LinkType) *recordWriter {
 	return &recordWriter{
-		w:      bufio.NewWriterSize(w, 64<<10),
+		w:      w,
 		json:   json,
 		link:   link,
 		header: !json,
-		line:   make([]byte, 0, 512),
+		buf:    make([]byte, 0, recordBufferSize),
 	}
 }
 
@@ -33,20 +41,20 @@ func newRecordWriter(w io.Writer, json bool, link sockfilter.LinkType) *recordWr
 func (rw *recordWriter) Write(frame []byte, info sockfilter.FrameInfo) error {
 	if rw.header {
 		rw.header = false
-		if _, err := rw.w.WriteString(sockfilter.TextHeader); err != nil {
-			return err
-		}
+		rw.buf = append(rw.buf, sockfilter.TextHeader...)
 	}
 	if err := sockfilter.ParseFrameInfo(frame, rw.link, info, &rw.rec); err != nil {
 		rw.rec = sockfilter.UnparsedRecord(frame, info, err)
 	}
 	if rw.json {
-		rw.line = rw.rec.AppendJSON(rw.line[:0])
+		rw.buf = rw.rec.AppendJSON(rw.buf)
 	} else {
-		rw.line = rw.rec.AppendText(rw.line[:0])
+		rw.buf = rw.rec.AppendText(rw.buf)
 	}
-	_, err := rw.w.Write(rw.line)
-	return err
+	if cap(rw.buf)-len(rw.buf) < maxRecordLine {
+		return rw.writeOut()
+	}
+	return nil
 }
 
 // Flush writes out the buffered records (and the table's header line, so
@@ -54,9 +62,16 @@ func (rw *recordWriter) Write(frame []byte, info sockfilter.FrameInfo) error {
 func (rw *recordWriter) Flush() error {
 	if rw.header {
 		rw.header = false
-		if _, err := rw.w.WriteString(sockfilter.TextHeader); err != nil {
-			return err
-		}
+		rw.buf = append(rw.buf, sockfilter.TextHeader...)
 	}
-	return rw.w.Flush()
+	return rw.writeOut()
+}
+
+func (rw *recordWriter) writeOut() error {
+	if len(rw.buf) == 0 {
+		return nil
+	}
+	_, err := rw.w.Write(rw.buf)
+	rw.buf = rw.buf[:0]
+	return err
 }
