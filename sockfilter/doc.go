@@ -61,6 +61,12 @@
 // The Program may be closed once Listen has returned: the socket holds its
 // own reference to the program.
 //
+// A Conn reads from a TPACKET_V3 ring that the kernel fills (Config sets
+// its geometry; Conn.Ring says whether one could be set up). ReadFrame
+// copies each frame into the caller's buffer; NextFrame returns it in
+// place, with no copy at all, valid until the next read — the fastest way
+// to read, and what examples/lo-capture does.
+//
 // # Verifier errors
 //
 // When the verifier refuses a program, Load loads it again with the
