@@ -2,10 +2,7 @@ package sockfilter
 
 import (
 	"errors"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,27 +20,7 @@ const connUnprivChild = "PUREBPF_CONN_UNPRIVILEGED_CHILD"
 // missing.
 func TestConnUnprivileged(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Fatalf("setpriv (util-linux) is needed to drop privileges: %v", err)
-	}
-	// nobody must be able to reach the binary: go test's work directory is
-	// private to root.
-	dir, err := os.MkdirTemp("", "purebpf-unpriv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sockfilter.test")
-	if err := connCopyFile(bin, os.Args[0]); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-		bin, "-test.run=^TestConnUnprivilegedChild$", "-test.v", "-test.count=1")
-	cmd.Dir = dir
+	cmd := testutil.NobodyCommand(t, os.Args[0], "-test.run=^TestConnUnprivilegedChild$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), connUnprivChild+"=1", testutil.PrivilegedEnv+"=")
 	out, err := cmd.CombinedOutput()
 	t.Logf("unprivileged run:\n%s", out)
@@ -53,23 +30,6 @@ func TestConnUnprivileged(t *testing.T) {
 	if !strings.Contains(string(out), "--- PASS: TestConnUnprivilegedChild") {
 		t.Fatal("the unprivileged run did not pass TestConnUnprivilegedChild")
 	}
-}
-
-func connCopyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // TestConnUnprivilegedChild is the unprivileged half of

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -309,33 +307,11 @@ func TestLoadUnprivileged(t *testing.T) {
 	if v, _ := os.ReadFile("/proc/sys/kernel/unprivileged_bpf_disabled"); strings.TrimSpace(string(v)) == "0" {
 		t.Skip("kernel.unprivileged_bpf_disabled=0: unprivileged users may load socket filters")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv(1) not found: install util-linux")
-	}
-	// nobody cannot reach the go build directory: copy the binary.
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "purebpf-unprivileged-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sockfilter.test")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-		bin, "-test.run=^TestLoadUnprivileged$", "-test.count=1")
+	cmd := testutil.NobodyCommand(t, self, "-test.run=^TestLoadUnprivileged$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "PUREBPF_TEST_UNPRIVILEGED_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -432,10 +432,7 @@ func TestErrors(t *testing.T) {
 // TestUnprivileged runs lo-capture as nobody with no capabilities.
 func TestUnprivileged(t *testing.T) {
 	testutil.RequirePrivileged(t) // to drop privileges, one needs them
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv not installed")
-	}
-	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", build(t), "-c", "1")
+	cmd := testutil.NobodyCommand(t, build(t), "-c", "1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	code := exitCode(t, cmd.Run())
