@@ -129,6 +129,12 @@ func (p *parser) host4(q qual, t token, addr [4]byte, mask uint32) (pred, *ExprE
 	op := func(etype uint16, srcOff, dstOff int32) pred {
 		cmp := func(off int32) func() pred {
 			return func() pred {
+				if mask == 0 {
+					// A zero mask matches any address; libpcap's
+					// optimiser drops the load, so a frame too short
+					// for the address still matches.
+					return predConst(true)
+				}
 				v := linkLoad(nl+off, 4)
 				if mask != 0xffffffff {
 					v = aluVal(aluAnd, v, constVal(mask))
