@@ -33,6 +33,12 @@ func TestDisassembleErrors(t *testing.T) {
 		{"ld_imm64 second half with opcode", "18 01 0000 05000000" + // r1 = 0x5
 			"18 00 0000 00000000", 8, ErrInvalidInstruction, "second half"},
 		{"unknown alu op", "e7 01 0000 00000000", 0, ErrInvalidInstruction, "unknown alu operation"},
+		{"r0 <<= 64", "67 00 0000 40000000", 0, ErrInvalidInstruction, "shift by 64"},
+		{"w0 >>= 32", "74 00 0000 20000000", 0, ErrInvalidInstruction, "shift by 32"},
+		{"r0 s>>= -1", "c7 00 0000 ffffffff", 0, ErrInvalidInstruction, "shift by -1"},
+		{"r0 /= 0", "37 00 0000 00000000", 0, ErrInvalidInstruction, "division by an immediate 0"},
+		{"w0 %= 0", "94 00 0000 00000000", 0, ErrInvalidInstruction, "division by an immediate 0"},
+		{"r0 s/= 0", "37 00 0100 00000000", 0, ErrInvalidInstruction, "division by an immediate 0"},
 		{"unknown jump op", "f5 01 0000 00000000", 0, ErrInvalidInstruction, "unknown jump operation"},
 		{"jmp32 call", "86 00 0000 07000000", 0, ErrInvalidInstruction, "unknown call opcode"},
 		{"jmp32 exit", "96 00 0000 00000000", 0, ErrInvalidInstruction, "unknown exit opcode"},

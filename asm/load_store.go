@@ -127,7 +127,8 @@ const (
 const fetch = 0x01 // BPF_FETCH
 
 // Mem emits the atomic operation op on `*(size *)(dst + off)` with operand
-// src (BPF_STX | BPF_ATOMIC). Size must be Word or DWord.
+// src (BPF_STX | BPF_ATOMIC). Size must be Word or DWord for the
+// read-modify-write operations; LoadAcq and StoreRel take any size.
 func (op AtomicOp) Mem(dst Register, off int16, src Register, size Size) Instruction {
 	return Instruction{OpCode: OpCode(StXClass) | OpCode(AtomicMode), Dst: dst, Src: src, Offset: off, Constant: int64(op)}.withSize(size)
 }

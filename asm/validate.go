@@ -113,6 +113,20 @@ func (ins *Instruction) validateALU() error {
 		if ins.Offset != 0 && ins.Offset != 1 {
 			return invalid("division with offset %d, not 0 (unsigned) or 1 (signed)", ins.Offset)
 		}
+		if op.Source() == ImmSource && ins.Constant == 0 {
+			return invalid("division by an immediate 0") // check_alu_op: "div by zero"
+		}
+	case LSh, RSh, ArSh:
+		if ins.Offset != 0 {
+			return ins.zero(false, true, false)
+		}
+		width := int64(32)
+		if alu64 {
+			width = 64
+		}
+		if op.Source() == ImmSource && (ins.Constant < 0 || ins.Constant >= width) {
+			return invalid("shift by %d, not 0 to %d", ins.Constant, width-1) // check_alu_op: "invalid shift"
+		}
 	default:
 		if ins.Offset != 0 {
 			return ins.zero(false, true, false)
