@@ -70,10 +70,13 @@ type LoadOptions struct {
 }
 
 // Program is an eBPF socket filter loaded into the kernel. It holds a file
-// descriptor until Close. A Program is safe for concurrent use.
+// descriptor until Close. A Program is safe for concurrent use. Only Load
+// makes a Program: the zero Program holds no program, and its methods fail
+// with ErrClosed.
 type Program struct {
 	mu     sync.RWMutex // held for reading while fd is used, for writing by Close
-	fd     int          // -1 once closed
+	fd     int          // the program's fd, while open
+	open   bool         // fd is a loaded program's, not yet closed
 	insns  asm.Instructions
 	name   string
 	log    string
@@ -130,7 +133,7 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 	if opts.LogLevel == 0 {
 		fd, err = l.load(0)
 		if err == nil {
-			p.fd = fd
+			p.fd, p.open = fd, true
 			return p, nil
 		}
 		if errors.Is(err, unix.EPERM) {
@@ -143,7 +146,7 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 	fd, err = l.load(uint32(opts.LogLevel))
 	switch {
 	case err == nil:
-		p.fd, p.log, p.logCut = fd, l.log, l.cut
+		p.fd, p.open, p.log, p.logCut = fd, true, l.log, l.cut
 		return p, nil
 	case errors.Is(err, unix.EPERM):
 		return nil, permissionError(err)
@@ -153,7 +156,7 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 		log := l.log
 		fd, err2 := l.load(0)
 		if err2 == nil {
-			p.fd, p.log, p.logCut = fd, log, true
+			p.fd, p.open, p.log, p.logCut = fd, true, log, true
 			return p, nil
 		}
 		l.log, l.cut = log, true
@@ -237,7 +240,7 @@ func (l *loader) refused(insns asm.Instructions, err error) (*Program, error) {
 	fd, err2 := l.load(uint32(LogLevelBranch))
 	if err2 == nil {
 		// It loaded after all: the first failure was transient.
-		return &Program{fd: fd, insns: append(asm.Instructions(nil), insns...), name: unix.ByteSliceToString(l.attr.ProgName[:])}, nil
+		return &Program{fd: fd, open: true, insns: append(asm.Instructions(nil), insns...), name: unix.ByteSliceToString(l.attr.ProgName[:])}, nil
 	}
 	if !l.cut || !errors.Is(err2, unix.ENOSPC) {
 		// Prefer the errno of the load with the full log; they agree
@@ -270,11 +273,14 @@ func SanitizeName(name string) string {
 	return string(b)
 }
 
-// FD returns the program's file descriptor, or -1 after Close. The fd
-// stays owned by p: do not close it.
+// FD returns the program's file descriptor, or -1 after Close and for the
+// zero Program. The fd stays owned by p: do not close it.
 func (p *Program) FD() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	if !p.open {
+		return -1
+	}
 	return p.fd
 }
 
@@ -284,11 +290,11 @@ func (p *Program) FD() int {
 func (p *Program) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.fd < 0 {
+	if !p.open {
 		return nil
 	}
 	err := unix.Close(p.fd)
-	p.fd = -1
+	p.fd, p.open = -1, false
 	if err != nil {
 		return fmt.Errorf("close program: %w", err)
 	}
@@ -314,8 +320,8 @@ func (p *Program) VerifierLog() (log string, truncated bool) {
 func (p *Program) use(op string, f func(fd int) error) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.fd < 0 {
-		return fmt.Errorf("%s: program closed: %w", op, ErrClosed)
+	if !p.open {
+		return fmt.Errorf("%s: program closed or never loaded: %w", op, ErrClosed)
 	}
 	return f(p.fd)
 }

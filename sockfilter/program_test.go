@@ -514,3 +514,35 @@ func TestTestLink(t *testing.T) {
 		})
 	}
 }
+
+// TestZeroProgram checks that a Program not made by Load holds nothing:
+// its methods fail with ErrClosed and never touch file descriptor 0.
+func TestZeroProgram(t *testing.T) {
+	var st0 unix.Stat_t
+	if err := unix.Fstat(0, &st0); err != nil {
+		t.Skipf("no standard input to watch: %v", err)
+	}
+	var p Program
+	if fd := p.FD(); fd != -1 {
+		t.Errorf("FD() = %d, want -1", fd)
+	}
+	if _, err := p.Test(make([]byte, 64)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Test: %v, want ErrClosed", err)
+	}
+	if _, err := p.Info(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Info: %v, want ErrClosed", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if testutil.Privileged() {
+		if c, err := Listen("lo", &Program{}, nil); err == nil {
+			c.Close()
+			t.Error("Listen with the zero Program succeeded")
+		}
+	}
+	var st1 unix.Stat_t
+	if err := unix.Fstat(0, &st1); err != nil || st1.Ino != st0.Ino || st1.Dev != st0.Dev {
+		t.Errorf("standard input changed: %v", err)
+	}
+}
