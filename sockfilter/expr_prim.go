@@ -322,7 +322,7 @@ func (p *parser) parsePort(q qual, t token) (pred, *ExprError) {
 			return nil, err
 		}
 		if lo > hi {
-			return nil, p.fail(t, "port range %s is empty: %d is greater than %d", t.text, lo, hi)
+			return nil, p.fail(t, "port range %s starts above its end: write %d-%d", t.text, hi, lo)
 		}
 		atom = func(x *val) pred { return and(test(x, cmpGe, lo), not(test(x, cmpGt, hi))) }
 	}
