@@ -50,8 +50,8 @@ func NewPcapWriter(w io.Writer, link LinkType, snaplen int) (*PcapWriter, error)
 	if snaplen == 0 {
 		snaplen = DefaultSnaplen
 	}
-	if snaplen < 0 || snaplen > 1<<30 {
-		return nil, fmt.Errorf("pcap writer: snap length %d out of range (0 for the default of %d)", snaplen, DefaultSnaplen)
+	if snaplen < 0 || snaplen > pcapMaxCapLen {
+		return nil, fmt.Errorf("pcap writer: snap length %d out of range: 1 to %d, or 0 for the default of %d", snaplen, pcapMaxCapLen, DefaultSnaplen)
 	}
 	var h [pcapFileHdrLen]byte
 	binary.LittleEndian.PutUint32(h[0:4], pcapMagicNano)
@@ -247,8 +247,13 @@ func (pr *PcapReader) ReadPacket(buf []byte) ([]byte, FrameInfo, error) {
 	if capLen > pcapMaxCapLen {
 		return buf[:0], FrameInfo{}, pr.errorf("captured length %d exceeds the maximum of %d: corrupt file", capLen, pcapMaxCapLen)
 	}
+	// A record longer than the file's snap length is cut to it and the
+	// rest skipped, as libpcap does for files some old capture tools
+	// wrote that way.
+	skip := 0
 	if pr.snaplen > 0 && int(capLen) > pr.snaplen {
-		return buf[:0], FrameInfo{}, pr.errorf("captured length %d exceeds the snap length %d: corrupt file", capLen, pr.snaplen)
+		skip = int(capLen) - pr.snaplen
+		capLen = uint32(pr.snaplen)
 	}
 	if wireLen < capLen {
 		wireLen = capLen
@@ -261,14 +266,22 @@ func (pr *PcapReader) ReadPacket(buf []byte) ([]byte, FrameInfo, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return buf[:0], FrameInfo{}, pr.errorf("read %d bytes of packet data: %w", capLen, err)
+		return buf[:0], FrameInfo{}, pr.errorf("read %d bytes of packet data: %w", int(capLen)+skip, err)
+	}
+	if skip > 0 {
+		if _, err := io.CopyN(io.Discard, pr.r, int64(skip)); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf[:0], FrameInfo{}, pr.errorf("read %d bytes of packet data: %w", int(capLen)+skip, err)
+		}
 	}
 	ns := int64(frac)
 	if !pr.nano {
 		ns *= 1000
 	}
 	pr.n++
-	pr.off += pcapRecordHdrLen + int64(capLen)
+	pr.off += pcapRecordHdrLen + int64(capLen) + int64(skip)
 	return buf, FrameInfo{Time: time.Unix(int64(sec), ns), Length: int(wireLen)}, nil
 }
 

@@ -229,8 +229,8 @@ func TestPcapReaderErrors(t *testing.T) {
 		{"bad magic", pcapFile(le, 0x12345678, 100, 1), true, nil, "bad magic number 0x78563412"},
 		{"pcapng", pcapFile(binary.BigEndian, 0x0a0d0d0a, 100, 1), true, nil, "editcap -F pcap"},
 		{"version 3", append(append(le.AppendUint32(nil, 0xa1b2c3d4), 3, 0, 0, 0), good[8:]...), true, nil, "version 3.0"},
-		{"caplen over snaplen", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 101, 101, make([]byte, 101)}), false, nil,
-			"packet 1 at offset 24: captured length 101 exceeds the snap length 100"},
+		{"cut data past snaplen", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 150, 150, make([]byte, 120)}), false, io.ErrUnexpectedEOF,
+			"packet 1 at offset 24: read 150 bytes of packet data"},
 		{"absurd caplen", pcapFile(le, 0xa1b2c3d4, 0, 1, pcapRec{0, 0, 1 << 31, 1 << 31, nil}), false, nil,
 			"captured length 2147483648 exceeds the maximum of 262144"},
 		{"cut record header", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 4, 4, []byte{1, 2, 3, 4}}, pcapRec{0, 0, 4, 4, []byte{1, 2, 3, 4}})[:24+20+10], false, io.ErrUnexpectedEOF,
@@ -313,5 +313,50 @@ func TestPcapNoAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("ReadPacket: %v allocations a packet, want 0", n)
+	}
+}
+
+// TestPcapCaplenOverSnaplen checks that a record longer than the file's
+// snap length is cut to it and the rest skipped, as libpcap reads such
+// files, and that the next record is read from the right place.
+func TestPcapCaplenOverSnaplen(t *testing.T) {
+	le := binary.LittleEndian
+	long := make([]byte, 101)
+	for i := range long {
+		long[i] = byte(i)
+	}
+	file := pcapFile(le, 0xa1b2c3d4, 100, 1,
+		pcapRec{0, 0, 101, 120, long},
+		pcapRec{0, 0, 3, 3, []byte{7, 8, 9}})
+	pr, err := NewPcapReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, info, err := pr.ReadPacket(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, long[:100]) || info.Length != 120 {
+		t.Errorf("first packet: %d bytes, wire length %d; want the first 100 bytes and 120", len(got), info.Length)
+	}
+	got, _, err = pr.ReadPacket(got)
+	if err != nil || !bytes.Equal(got, []byte{7, 8, 9}) {
+		t.Errorf("second packet: % x, %v; want 07 08 09", got, err)
+	}
+	if _, _, err := pr.ReadPacket(got); !errors.Is(err, io.EOF) {
+		t.Errorf("after the last packet: %v, want io.EOF", err)
+	}
+}
+
+func TestPcapWriterSnaplenRange(t *testing.T) {
+	for _, snap := range []int{-1, pcapMaxCapLen + 1, 1 << 30} {
+		if _, err := NewPcapWriter(io.Discard, LinkEthernet, snap); err == nil {
+			t.Errorf("snap length %d accepted", snap)
+		}
+	}
+	for _, snap := range []int{0, 1, 65535, pcapMaxCapLen} {
+		if _, err := NewPcapWriter(io.Discard, LinkEthernet, snap); err != nil {
+			t.Errorf("snap length %d: %v", snap, err)
+		}
 	}
 }
