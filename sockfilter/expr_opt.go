@@ -361,6 +361,22 @@ func dominators(order []*node, in map[*node][]*node) func(d, n *node) bool {
 	}
 }
 
+// redirect makes every edge from preds into from, and the root if it is
+// from, lead to to instead.
+func (g *graph) redirect(preds []*node, from, to *node) {
+	for _, p := range preds {
+		if p.jt == from {
+			p.jt = to
+		}
+		if p.jf == from {
+			p.jf = to
+		}
+	}
+	if g.root == from {
+		g.root = to
+	}
+}
+
 // pullup does libpcap's or_pullup and and_pullup: in a chain of tests
 // that share their true successor (or_pullup) and are entered with r0
 // holding some value, a later test of that same value is moved ahead of
@@ -433,17 +449,7 @@ func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, isOr
 	*samep = *along(pull)
 	*along(pull) = d
 	if atTop {
-		for _, p := range preds {
-			if p.jt == b {
-				p.jt = pull
-			}
-			if p.jf == b {
-				p.jf = pull
-			}
-		}
-		if g.root == b {
-			g.root = pull
-		}
+		g.redirect(preds, b, pull)
 	} else {
 		*diffp = pull
 	}
@@ -595,17 +601,7 @@ func (g *graph) shareTails() {
 				}
 				t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
 				g.nodes = append(g.nodes, t)
-				for _, p := range in[a] {
-					if p.jt == a {
-						p.jt = t
-					}
-					if p.jf == a {
-						p.jf = t
-					}
-				}
-				if g.root == a {
-					g.root = t
-				}
+				g.redirect(in[a], a, t)
 				shared = true
 				break
 			}
@@ -799,17 +795,7 @@ func (g *graph) dropImplied() {
 			if !ok || o && b.jt != a.jt || !o && b.jf != a.jt {
 				continue
 			}
-			for _, p := range in[a] {
-				if p.jt == a {
-					p.jt = b
-				}
-				if p.jf == a {
-					p.jf = b
-				}
-			}
-			if g.root == a {
-				g.root = b
-			}
+			g.redirect(in[a], a, b)
 			changed = true
 			break
 		}
