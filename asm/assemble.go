@@ -185,32 +185,24 @@ func (ins *Instruction) appendEncoded(b []byte, order binary.ByteOrder, big bool
 	b = append(b, uint8(ins.OpCode), regs)
 	lo, hi := uint32(ins.Constant), uint32(uint64(ins.Constant)>>32)
 	wide := ins.IsLoadImm64()
-	switch order {
-	case binary.LittleEndian:
-		b = binary.LittleEndian.AppendUint16(b, uint16(ins.Offset))
-		b = binary.LittleEndian.AppendUint32(b, lo)
+	if ao, ok := order.(binary.AppendByteOrder); ok {
+		// LittleEndian and BigEndian: append in place, no allocation.
+		b = ao.AppendUint16(b, uint16(ins.Offset))
+		b = ao.AppendUint32(b, lo)
 		if wide {
 			b = append(b, 0, 0, 0, 0)
-			b = binary.LittleEndian.AppendUint32(b, hi)
+			b = ao.AppendUint32(b, hi)
 		}
-	case binary.BigEndian:
-		b = binary.BigEndian.AppendUint16(b, uint16(ins.Offset))
-		b = binary.BigEndian.AppendUint32(b, lo)
-		if wide {
-			b = append(b, 0, 0, 0, 0)
-			b = binary.BigEndian.AppendUint32(b, hi)
-		}
-	default:
-		tmp := make([]byte, 14)
-		order.PutUint16(tmp[0:2], uint16(ins.Offset))
-		order.PutUint32(tmp[2:6], lo)
-		order.PutUint32(tmp[10:14], hi)
-		if !wide {
-			tmp = tmp[:6]
-		}
-		b = append(b, tmp...)
+		return b
 	}
-	return b
+	tmp := make([]byte, 14)
+	order.PutUint16(tmp[0:2], uint16(ins.Offset))
+	order.PutUint32(tmp[2:6], lo)
+	order.PutUint32(tmp[10:14], hi)
+	if !wide {
+		tmp = tmp[:6]
+	}
+	return append(b, tmp...)
 }
 
 // isBigEndian reports whether order puts the most significant byte first.
