@@ -13,18 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestConnVLAN sends VLAN-tagged frames into one end of a veth pair and
-// reads them on the other, where the receive path takes the tag out of the
-// frame into the skb's metadata (skb_vlan_untag) before packet sockets see
-// it; the reader gets it back through PACKET_AUXDATA.
-func TestConnVLAN(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	v := testutil.NewVeth(t)
-	prog := connLoad(t, connAcceptAll)
-	var c *Conn
-	var sender, senderIndex int
+// connVethPair listens with prog on v's end A, inside v's namespace, and
+// opens a packet socket to send raw frames out of end B: it returns the
+// Conn, the sending socket and B's interface index.
+func connVethPair(t *testing.T, v *testutil.Veth, prog *Program, cfg *Config) (c *Conn, sender, senderIndex int) {
+	t.Helper()
 	v.NS.Do(t, func() {
-		c = connListen(t, v.A, prog, nil)
+		c = connListen(t, v.A, prog, cfg)
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -36,6 +31,18 @@ func TestConnVLAN(t *testing.T) {
 		}
 		sender, senderIndex = fd, ifi.Index
 	})
+	return c, sender, senderIndex
+}
+
+// TestConnVLAN sends VLAN-tagged frames into one end of a veth pair and
+// reads them on the other, where the receive path takes the tag out of the
+// frame into the skb's metadata (skb_vlan_untag) before packet sockets see
+// it; the reader gets it back through PACKET_AUXDATA.
+func TestConnVLAN(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	v := testutil.NewVeth(t)
+	prog := connLoad(t, connAcceptAll)
+	c, sender, senderIndex := connVethPair(t, v, prog, nil)
 
 	tests := []struct {
 		name string

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -424,21 +423,7 @@ func TestRingClosePromiscuousLent(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	v := testutil.NewVeth(t)
 	prog := connLoad(t, connAcceptAll)
-	var c *Conn
-	var sender, senderIndex int
-	v.NS.Do(t, func() {
-		c = connListen(t, v.A, prog, &Config{Promiscuous: true, RingBlockTimeout: time.Millisecond})
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unix.Close(fd) })
-		ifi, err := net.InterfaceByName(v.B)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sender, senderIndex = fd, ifi.Index
-	})
+	c, sender, senderIndex := connVethPair(t, v, prog, &Config{Promiscuous: true, RingBlockTimeout: time.Millisecond})
 	promiscuity := func() string {
 		out := v.NS.IP(t, "-d", "link", "show", "dev", v.A)
 		return strings.Fields(out[strings.Index(out, "promiscuity"):])[1]
