@@ -20,15 +20,25 @@ var aluOps = []struct {
 	{"<<=", LSh}, {">>=", RSh}, {"%=", Mod}, {"^=", Xor},
 }
 
+// regOfWidth reads a source register, which must be as wide as dst: r for
+// 64 bits, w for 32.
+func (p *parser) regOfWidth(dst Register, w bool) (Register, error) {
+	src, sw, err := p.reg()
+	if err != nil {
+		return 0, err
+	}
+	if sw != w {
+		return 0, p.errorf("%s and %s differ in width", regName(dst, w), regName(src, sw))
+	}
+	return src, nil
+}
+
 // alu reads the operand of `dst op= operand`.
 func (p *parser) alu(op ALUOp, dst Register, w bool) (Instruction, error) {
 	if p.isRegNext() {
-		src, sw, err := p.reg()
+		src, err := p.regOfWidth(dst, w)
 		if err != nil {
 			return Instruction{}, err
-		}
-		if sw != w {
-			return Instruction{}, p.errorf("%s and %s differ in width", regName(dst, w), regName(src, sw))
 		}
 		if w {
 			return op.Reg32(dst, src), nil
@@ -494,12 +504,9 @@ func (p *parser) condJump() (Instruction, error) {
 	}
 	var ins Instruction
 	if p.isRegNext() {
-		src, sw, err := p.reg()
+		src, err := p.regOfWidth(dst, w)
 		if err != nil {
 			return Instruction{}, err
-		}
-		if sw != w {
-			return Instruction{}, p.errorf("%s and %s differ in width", regName(dst, w), regName(src, sw))
 		}
 		ins = op.Reg(dst, src, "")
 	} else {
