@@ -1,8 +1,8 @@
 package sockfilter
 
 import (
+	"math"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -30,6 +30,14 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // number in parentheses, and for ProtoOther by the EtherType in hex:
 // "IPv4(47)", "Other(0x88cc)". It does not allocate when b has room.
 func (r *Record) AppendText(b []byte) []byte {
+	b = r.appendFlow(b)
+	b = appendTime(b, r.Time)
+	return r.appendTextTail(b)
+}
+
+// appendFlow appends the first five columns of r's text line, with the tab
+// after them: the addresses, the ports and the protocol.
+func (r *Record) appendFlow(b []byte) []byte {
 	b = appendAddr(b, r.Src)
 	b = append(b, '\t')
 	b = r.appendPort(b, r.Src.Port())
@@ -49,8 +57,12 @@ func (r *Record) AppendText(b []byte) []byte {
 		b = appendHex16(b, r.EtherType)
 		b = append(b, ')')
 	}
-	b = append(b, '\t')
-	b = appendTime(b, r.Time)
+	return append(b, '\t')
+}
+
+// appendTextTail appends what follows the time column of r's text line:
+// the lengths and Info, and the newline.
+func (r *Record) appendTextTail(b []byte) []byte {
 	b = append(b, '\t')
 	b = appendUint(b, uint64(max(r.Length, 0)))
 	b = append(b, '\t')
@@ -116,6 +128,64 @@ func (r *Record) AppendText(b []byte) []byte {
 func (r *Record) String() string {
 	b := r.AppendText(make([]byte, 0, 160))
 	return string(b[:len(b)-1])
+}
+
+// TextEncoder writes a stream of records as AppendText does, and faster:
+// it keeps the text of the previous record's first five columns (the
+// addresses, ports and protocol) and of its time stamp up to the second,
+// and copies them when the next record has the same, as the packets of a
+// flow arriving in the same second do. Its lines are AppendText's, byte
+// for byte.
+//
+// The zero TextEncoder is ready to use. It is not safe for concurrent
+// use. Append allocates only when b has no room, and the first time it
+// meets a long pair of addresses.
+type TextEncoder struct {
+	flow     textFlow // what flowText shows
+	flowText []byte
+	hasFlow  bool
+	sec      int64 // the Unix second secText shows
+	secText  [secondLen]byte
+	hasSec   bool
+}
+
+// textFlow is what the first five columns of a text line show.
+type textFlow struct {
+	src, dst  netip.AddrPort
+	proto     Proto
+	ipProto   uint8
+	etherType uint16
+	ports     bool
+}
+
+// Append appends r as one line of text, as r.AppendText(b) does, and
+// returns the extended buffer.
+func (e *TextEncoder) Append(b []byte, r *Record) []byte {
+	f := textFlow{src: r.Src, dst: r.Dst, proto: r.Proto, ports: r.HasPorts()}
+	switch r.Proto {
+	case ProtoIPv4, ProtoIPv6:
+		f.ipProto = r.IPProto
+	case ProtoOther:
+		f.etherType = r.EtherType
+	}
+	if !e.hasFlow || f != e.flow {
+		e.flowText = r.appendFlow(e.flowText[:0])
+		e.flow, e.hasFlow = f, true
+	}
+	b = append(b, e.flowText...)
+
+	if sec := r.Time.Unix(); !e.hasSec || sec != e.sec {
+		if !putSecond(e.secText[:], r.Time) {
+			e.hasSec = false
+			return r.appendTextTail(appendTime(b, r.Time))
+		}
+		e.sec, e.hasSec = sec, true
+	}
+	var ns [len(timeLayout) - secondLen]byte
+	putNanos(ns[:], r.Time.Nanosecond())
+	b = append(b, e.secText[:]...)
+	b = append(b, ns[:]...)
+	return r.appendTextTail(b)
 }
 
 // AppendJSON appends r as one JSON object on a line of its own (JSON
@@ -287,14 +357,29 @@ func appendHex16(b []byte, v uint16) []byte {
 // built in place and appended once: it is the costliest column of a
 // record.
 func appendTime(b []byte, t time.Time) []byte {
+	var s [len(timeLayout)]byte // 2006-01-02T15:04:05.000000000Z
+	if !putSecond(s[:secondLen], t) {
+		return t.UTC().AppendFormat(b, timeLayout)
+	}
+	putNanos(s[secondLen:], t.Nanosecond())
+	return append(b, s[:]...)
+}
+
+// secondLen is the length of the part of a time stamp up to the second,
+// with the decimal point: "2006-01-02T15:04:05.".
+const secondLen = len("2006-01-02T15:04:05.")
+
+// putSecond writes t's date and time to the second, in UTC, as the first
+// secondLen bytes of timeLayout, to s. It reports false, writing nothing,
+// for a year outside 0000–9999.
+func putSecond(s []byte, t time.Time) bool {
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, timeLayout)
+		return false
 	}
 	hour, minute, sec := t.Clock()
-	ns := t.Nanosecond()
-	var s [len(timeLayout)]byte // 2006-01-02T15:04:05.000000000Z
+	_ = s[secondLen-1]
 	put2(s[0:2], year/100)
 	put2(s[2:4], year%100)
 	s[4] = '-'
@@ -308,39 +393,56 @@ func appendTime(b []byte, t time.Time) []byte {
 	s[16] = ':'
 	put2(s[17:19], sec)
 	s[19] = '.'
-	s[20] = byte('0' + ns/100000000)
-	ns %= 100000000
-	put2(s[21:23], ns/1000000)
-	put2(s[23:25], ns/10000%100)
-	put2(s[25:27], ns/100%100)
-	put2(s[27:29], ns%100)
-	s[29] = 'Z'
-	return append(b, s[:]...)
+	return true
 }
 
-// appendUint appends v in decimal. It writes the digits in place, two at a
-// time, where strconv.AppendUint formats into a buffer and copies it: the
-// numbers of a record line are most of its cost.
+// putNanos writes ns, below 1e9, as nine digits and the closing "Z" of a
+// time stamp to s.
+func putNanos(s []byte, ns int) {
+	_ = s[9]
+	n := uint32(ns) // unsigned: the divisions by constants are cheaper
+	hi, lo := n/10000, n%10000
+	s[0] = byte('0' + hi/10000)
+	hi %= 10000
+	put2(s[1:3], int(hi/100))
+	put2(s[3:5], int(hi%100))
+	put2(s[5:7], int(lo/100))
+	put2(s[7:9], int(lo%100))
+	s[9] = 'Z'
+}
+
+// appendUint appends v in decimal. It writes the digits two at a time
+// into a buffer on the stack, dividing in 32 bits when v fits them, and
+// appends them once: the numbers of a record line are most of its cost.
 func appendUint(b []byte, v uint64) []byte {
-	n := 1
-	for x := v; x >= 10; x /= 10 {
-		n++
+	if v < 10 {
+		return append(b, byte('0'+v))
 	}
-	b = slices.Grow(b, n)
-	b = b[:len(b)+n]
-	i := len(b)
-	for v >= 100 {
-		d := v % 100 * 2
-		v /= 100
+	var d [20]byte
+	i := len(d)
+	for v > math.MaxUint32 {
+		q := v / 100
+		r := v - q*100
 		i -= 2
-		b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
+		d[i], d[i+1] = digitPairs[2*r], digitPairs[2*r+1]
+		v = q
 	}
-	if v >= 10 {
-		b[i-2], b[i-1] = digitPairs[2*v], digitPairs[2*v+1]
+	w := uint32(v)
+	for w >= 100 {
+		q := w / 100
+		r := w - q*100
+		i -= 2
+		d[i], d[i+1] = digitPairs[2*r], digitPairs[2*r+1]
+		w = q
+	}
+	if w >= 10 {
+		i -= 2
+		d[i], d[i+1] = digitPairs[2*w], digitPairs[2*w+1]
 	} else {
-		b[i-1] = byte('0' + v)
+		i--
+		d[i] = byte('0' + w)
 	}
-	return b
+	return append(b, d[i:]...)
 }
 
 // put2 writes v, below 100, as two decimal digits.

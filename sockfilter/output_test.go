@@ -206,6 +206,7 @@ func TestAppendJSON(t *testing.T) {
 func TestNoAllocs(t *testing.T) {
 	frames := loadFrames(t)
 	var r Record
+	var enc TextEncoder
 	buf := make([]byte, 0, 1024)
 	info := FrameInfo{Time: recordTestTime, Ifindex: 1, Direction: DirectionOutgoing, HasVLAN: true, VLANTCI: 5}
 	for _, tt := range []struct {
@@ -225,6 +226,7 @@ func TestNoAllocs(t *testing.T) {
 		}},
 		{"AppendText", func(testFrame) { buf = r.AppendText(buf[:0]) }},
 		{"AppendJSON", func(testFrame) { buf = r.AppendJSON(buf[:0]) }},
+		{"TextEncoder", func(testFrame) { buf = enc.Append(buf[:0], &r) }},
 	} {
 		for _, f := range frames {
 			if err := ParseFrameInfo(f.data, f.link, info, &r); err != nil {
@@ -271,4 +273,84 @@ func TestAppendUint(t *testing.T) {
 			t.Errorf("appendAddr(%s) = %q", a, got)
 		}
 	}
+}
+
+// TestTextEncoder checks that a TextEncoder writes what AppendText does
+// over a stream whose records repeat, alternate and change their flows and
+// the seconds of their time stamps, years outside 0000–9999 included.
+func TestTextEncoder(t *testing.T) {
+	frames := loadFrames(t)
+	times := []time.Time{
+		recordTestTime,
+		recordTestTime.Add(time.Nanosecond),
+		recordTestTime.Add(time.Second - 890123457), // the same second's last nanosecond
+		recordTestTime.Add(time.Second),
+		time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("UTC+1", 3600)), // another second, in another zone
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		{},
+	}
+	var recs []Record
+	for _, f := range frames {
+		var r Record
+		if err := ParseFrame(f.data, f.link, &r); err != nil {
+			r = UnparsedRecord(f.data, FrameInfo{Length: len(f.data)}, err)
+		}
+		recs = append(recs, r)
+	}
+	var enc TextEncoder
+	var got, want []byte
+	lines := 0
+	check := func(r Record) {
+		t.Helper()
+		got, want = enc.Append(got[:0], &r), r.AppendText(want[:0])
+		if !bytes.Equal(got, want) {
+			t.Fatalf("line %d: TextEncoder.Append\n got %q\nwant %q", lines, got, want)
+		}
+		lines++
+	}
+	for i, r := range recs {
+		for j, tm := range times {
+			r.Time = tm
+			check(r) // a new time for a flow
+			check(r) // the same record again
+			o := recs[(i+j+1)%len(recs)]
+			o.Time = tm
+			check(o) // another flow in the same second
+		}
+		// The same addresses with other ports, and with the ports hidden.
+		r.Time = recordTestTime
+		r.Src = netip.AddrPortFrom(r.Src.Addr(), r.Src.Port()+1)
+		check(r)
+		r.Transport = false
+		check(r)
+	}
+	if lines < 100 {
+		t.Fatalf("only %d lines checked", lines)
+	}
+}
+
+// BenchmarkAppendText formats the record of a UDP datagram of one flow,
+// a microsecond after the one before, with AppendText and with a
+// TextEncoder.
+func BenchmarkAppendText(b *testing.B) {
+	r := parsedFrame(b, "udp4")
+	buf := make([]byte, 0, 256)
+	b.Run("AppendText", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Time = r.Time.Add(1000)
+			buf = r.AppendText(buf[:0])
+		}
+	})
+	b.Run("TextEncoder", func(b *testing.B) {
+		b.ReportAllocs()
+		var enc TextEncoder
+		for b.Loop() {
+			r.Time = r.Time.Add(1000)
+			buf = enc.Append(buf[:0], &r)
+		}
+	})
 }

@@ -1,10 +1,16 @@
 package sockfilter
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 )
+
+// fuzzEncoder is FuzzParseFrame's TextEncoder, kept from one input to the
+// next so that its cache meets records that differ from the one it holds.
+var fuzzEncoder TextEncoder
 
 // FuzzParseFrame feeds ParseFrameInfo arbitrary frames, Ethernet or raw
 // IP, with a wire length, and checks that it does not panic, that on error
@@ -89,6 +95,13 @@ func FuzzParseFrame(f *testing.F) {
 		text := r.AppendText(nil)
 		if len(text) == 0 || text[len(text)-1] != '\n' {
 			t.Fatalf("AppendText: %q", text)
+		}
+		// The encoder carries what it cached from the inputs before; the
+		// time stamps of successive inputs share a second or not.
+		rt := r
+		rt.Time = time.Unix(int64(wire)/8, int64(wire)*15259)
+		if enc, want := fuzzEncoder.Append(nil, &rt), rt.AppendText(nil); !bytes.Equal(enc, want) {
+			t.Fatalf("TextEncoder.Append: %q, AppendText %q", enc, want)
 		}
 		if js := r.AppendJSON(nil); !json.Valid(js) {
 			t.Fatalf("AppendJSON: invalid JSON %s", js)

@@ -17,6 +17,7 @@ type recordWriter struct {
 	header bool // the table's header line is still to be written
 	buf    []byte
 	rec    sockfilter.Record
+	text   sockfilter.TextEncoder // the table's lines, cached per flow and second
 }
 
 // recordBufferSize is the size of a recordWriter's buffer; it is written
@@ -49,7 +50,7 @@ func (rw *recordWriter) Write(frame []byte, info sockfilter.FrameInfo) error {
 	if rw.json {
 		rw.buf = rw.rec.AppendJSON(rw.buf)
 	} else {
-		rw.buf = rw.rec.AppendText(rw.buf)
+		rw.buf = rw.text.Append(rw.buf, &rw.rec)
 	}
 	if cap(rw.buf)-len(rw.buf) < maxRecordLine {
 		return rw.writeOut()
