@@ -120,13 +120,17 @@ type Conn struct {
 	// reads to end.
 	readMu sync.Mutex
 
-	// dlMu guards deadline, the read deadline the caller set, and ctxFired,
+	// dlMu guards deadline, the read deadline the caller set, ctxFired,
 	// set while a Context read has forced the deadline into the past
-	// because its context ended. dlArmed is set while either may fail a
-	// read, so that a ring read asks the poller about deadlines only then.
+	// because its context ended, and dlTimer and dlGen. dlArmed is set
+	// once either may fail a read — by SetReadDeadline for a deadline
+	// already past, by dlTimer when a future one passes — so that a ring
+	// read asks the poller about deadlines only then, not for every frame.
 	dlMu     sync.Mutex
 	deadline time.Time
 	ctxFired bool
+	dlTimer  *time.Timer
+	dlGen    uint64 // counts deadlines set; a timer arms only its own
 	dlArmed  atomic.Bool
 
 	// statsMu guards stats, the running totals of the kernel's counters,
@@ -465,6 +469,10 @@ func (c *Conn) Close() error {
 	c.closed.Store(true)
 	// Wake a blocked read; no deadline can be set from now on.
 	c.f.SetReadDeadline(aLongTimeAgo)
+	c.dlArmed.Store(true)
+	if c.dlTimer != nil {
+		c.dlTimer.Stop()
+	}
 	c.dlMu.Unlock()
 
 	// Reads in progress return; later ones see closed and touch nothing.

@@ -327,8 +327,8 @@ func (c *Conn) withContext(ctx context.Context, read func() error) error {
 	<-fired
 	c.dlMu.Lock()
 	c.ctxFired = false
-	c.dlArmed.Store(!c.deadline.IsZero())
 	if !c.closed.Load() {
+		c.armDeadline()
 		c.f.SetReadDeadline(c.deadline) // fails only once closed
 	}
 	c.dlMu.Unlock()
@@ -349,13 +349,44 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return fmt.Errorf("set read deadline: %w", ErrClosed)
 	}
 	c.deadline = t
+	c.armDeadline()
 	if c.ctxFired {
 		// A Context read is waking its read; it restores t after.
 		return nil
 	}
-	c.dlArmed.Store(!t.IsZero())
 	if err := c.f.SetReadDeadline(t); err != nil {
 		return fmt.Errorf("set read deadline: %w", err)
 	}
 	return nil
+}
+
+// armDeadline sets dlArmed for c.deadline: now if it has passed (or a
+// Context read is failing its read), else when it passes, by a timer. The
+// caller holds dlMu. A timer of an earlier deadline that fires late finds
+// dlGen moved on and does nothing.
+func (c *Conn) armDeadline() {
+	c.dlGen++
+	if c.dlTimer != nil {
+		c.dlTimer.Stop()
+		c.dlTimer = nil
+	}
+	d := c.deadline
+	switch {
+	case c.ctxFired:
+		c.dlArmed.Store(true)
+	case d.IsZero():
+		c.dlArmed.Store(false)
+	case !time.Now().Before(d):
+		c.dlArmed.Store(true)
+	default:
+		c.dlArmed.Store(false)
+		gen := c.dlGen
+		c.dlTimer = time.AfterFunc(time.Until(d), func() {
+			c.dlMu.Lock()
+			defer c.dlMu.Unlock()
+			if c.dlGen == gen {
+				c.dlArmed.Store(true)
+			}
+		})
+	}
 }

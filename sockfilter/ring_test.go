@@ -272,16 +272,18 @@ func TestConnNextFrameContext(t *testing.T) {
 }
 
 // TestConnDeadlineWithFramesWaiting checks that a deadline in the past
-// fails a read even when frames are waiting, with a ring as with recvmsg.
+// fails a read even when frames are waiting, with a ring as with recvmsg,
+// and so does a future deadline once it has passed: frames are read before
+// it, none after.
 func TestConnDeadlineWithFramesWaiting(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
 	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{RingBlockTimeout: time.Millisecond})
 	s := newConnSender(t, "udp4")
-	for range 3 {
+	for range 4 {
 		s.send(t, port)
 	}
-	connWaitStats(t, c, 3)
+	connWaitStats(t, c, 4)
 	if _, _, err := c.NextFrame(); err != nil { // the ring's block is now in hand
 		t.Fatalf("NextFrame: %v", err)
 	}
@@ -294,10 +296,25 @@ func TestConnDeadlineWithFramesWaiting(t *testing.T) {
 	if _, _, err := c.ReadFrame(make([]byte, 100)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("ReadFrame past the deadline with frames waiting: %v; want os.ErrDeadlineExceeded", err)
 	}
+
+	// A deadline ahead lets waiting frames through until it passes.
+	const ahead = 50 * time.Millisecond
+	if err := c.SetReadDeadline(time.Now().Add(ahead)); err != nil {
+		t.Fatal(err)
+	}
+	frame, _, err := c.NextFrame()
+	if id, _ := s.id(frame); err != nil || id != 2 {
+		t.Errorf("NextFrame before the deadline: datagram %d, %v; want 2", id, err)
+	}
+	time.Sleep(2 * ahead)
+	if _, _, err := c.NextFrame(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("NextFrame once the deadline has passed, frames waiting: %v; want os.ErrDeadlineExceeded", err)
+	}
+
 	if err := c.SetReadDeadline(time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 2; i <= 3; i++ {
+	for i := 3; i <= 4; i++ {
 		frame, _, err := c.NextFrame()
 		if id, _ := s.id(frame); err != nil || id != uint32(i) {
 			t.Errorf("NextFrame without a deadline: datagram %d, %v; want %d", id, err, i)
