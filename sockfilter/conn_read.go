@@ -220,9 +220,11 @@ func (c *Conn) readLocked(buf []byte, info *FrameInfo) (int, error) {
 // NextFrame is ReadFrame: the same info, the same blocking, deadlines and
 // errors; it does not allocate.
 func (c *Conn) NextFrame() (frame []byte, info FrameInfo, err error) {
+	// No defer: nextLocked does not panic, and this is the per-frame path.
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if frame, err = c.nextLocked(&info); err != nil {
+	frame, err = c.nextLocked(&info)
+	c.readMu.Unlock()
+	if err != nil {
 		return nil, FrameInfo{}, err
 	}
 	return frame, info, nil

@@ -3,6 +3,7 @@ package sockfilter
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -63,11 +64,21 @@ func (r *Record) appendFlow(b []byte) []byte {
 // appendTextTail appends what follows the time column of r's text line:
 // the lengths and Info, and the newline.
 func (r *Record) appendTextTail(b []byte) []byte {
+	return r.appendInfo(r.appendLengths(b))
+}
+
+// appendLengths appends the two length columns of r's text line, between
+// tabs.
+func (r *Record) appendLengths(b []byte) []byte {
 	b = append(b, '\t')
 	b = appendUint(b, uint64(max(r.Length, 0)))
 	b = append(b, '\t')
 	b = appendUint(b, uint64(max(r.CapLen, 0)))
-	b = append(b, '\t')
+	return append(b, '\t')
+}
+
+// appendInfo appends the Info column of r's text line and the newline.
+func (r *Record) appendInfo(b []byte) []byte {
 	start := len(b)
 	if r.Transport {
 		switch r.Proto {
@@ -132,21 +143,25 @@ func (r *Record) String() string {
 
 // TextEncoder writes a stream of records as AppendText does, and faster:
 // it keeps the text of the previous record's first five columns (the
-// addresses, ports and protocol) and of its time stamp up to the second,
-// and copies them when the next record has the same, as the packets of a
-// flow arriving in the same second do. Its lines are AppendText's, byte
-// for byte.
+// addresses, ports and protocol), of its time stamp up to the second, and
+// of its lengths, and copies them when the next record has the same, as
+// the packets of a flow arriving in the same second do. Its lines are
+// AppendText's, byte for byte.
 //
 // The zero TextEncoder is ready to use. It is not safe for concurrent
 // use. Append allocates only when b has no room, and the first time it
 // meets a long pair of addresses.
 type TextEncoder struct {
-	flow     textFlow // what flowText shows
-	flowText []byte
-	hasFlow  bool
-	sec      int64 // the Unix second secText shows
-	secText  [secondLen]byte
-	hasSec   bool
+	// head holds the text of the first five columns, of flow, and of the
+	// time stamp of the Unix second sec up to its decimal point.
+	head    []byte
+	flow    textFlow
+	sec     int64
+	hasHead bool
+	// lens holds the length columns of length and capLen.
+	lens           []byte
+	length, capLen int
+	hasLens        bool
 }
 
 // textFlow is what the first five columns of a text line show.
@@ -168,24 +183,29 @@ func (e *TextEncoder) Append(b []byte, r *Record) []byte {
 	case ProtoOther:
 		f.etherType = r.EtherType
 	}
-	if !e.hasFlow || f != e.flow {
-		e.flowText = r.appendFlow(e.flowText[:0])
-		e.flow, e.hasFlow = f, true
-	}
-	b = append(b, e.flowText...)
-
-	if sec := r.Time.Unix(); !e.hasSec || sec != e.sec {
-		if !putSecond(e.secText[:], r.Time) {
-			e.hasSec = false
-			return r.appendTextTail(appendTime(b, r.Time))
+	if sec := r.Time.Unix(); !e.hasHead || f != e.flow || sec != e.sec {
+		e.head = r.appendFlow(e.head[:0])
+		n := len(e.head)
+		e.head = append(e.head, make([]byte, secondLen)...)
+		if !putSecond(e.head[n:], r.Time) { // a year outside 0000–9999
+			e.hasHead = false
+			return r.appendTextTail(appendTime(append(b, e.head[:n]...), r.Time))
 		}
-		e.sec, e.hasSec = sec, true
+		e.flow, e.sec, e.hasHead = f, sec, true
 	}
-	var ns [len(timeLayout) - secondLen]byte
-	putNanos(ns[:], r.Time.Nanosecond())
-	b = append(b, e.secText[:]...)
-	b = append(b, ns[:]...)
-	return r.appendTextTail(b)
+	if !e.hasLens || r.Length != e.length || r.CapLen != e.capLen {
+		e.lens = r.appendLengths(e.lens[:0])
+		e.length, e.capLen, e.hasLens = r.Length, r.CapLen, true
+	}
+
+	const nanosLen = len(timeLayout) - secondLen
+	b = append(b, e.head...)
+	b = slices.Grow(b, nanosLen)
+	n := len(b)
+	b = b[:n+nanosLen]
+	putNanos(b[n:], r.Time.Nanosecond())
+	b = append(b, e.lens...)
+	return r.appendInfo(b)
 }
 
 // AppendJSON appends r as one JSON object on a line of its own (JSON

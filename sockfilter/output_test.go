@@ -320,8 +320,13 @@ func TestTextEncoder(t *testing.T) {
 			o.Time = tm
 			check(o) // another flow in the same second
 		}
-		// The same addresses with other ports, and with the ports hidden.
+		// Other lengths, then the same addresses with other ports, and
+		// with the ports hidden.
 		r.Time = recordTestTime
+		r.Length++
+		check(r)
+		r.CapLen--
+		check(r)
 		r.Src = netip.AddrPortFrom(r.Src.Addr(), r.Src.Port()+1)
 		check(r)
 		r.Transport = false

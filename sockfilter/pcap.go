@@ -78,6 +78,10 @@ func (pw *PcapWriter) WritePacket(t time.Time, frame []byte, wireLen int) error 
 // frames it puts back a VLAN tag the device removed (info.HasVLAN) after
 // the MAC addresses, so the file holds the frame as it was on the wire.
 func (pw *PcapWriter) WriteFrame(info FrameInfo, frame []byte) error {
+	return pw.writeFrame(&info, frame) // small enough to inline: no copy of info
+}
+
+func (pw *PcapWriter) writeFrame(info *FrameInfo, frame []byte) error {
 	if info.HasVLAN && pw.link == LinkEthernet && len(frame) >= 12 {
 		tpid := info.VLANTPID
 		if tpid == 0 {

@@ -128,6 +128,10 @@ func ParseFrame(frame []byte, link LinkType, r *Record) error {
 //		...
 //	}
 func ParseFrameInfo(frame []byte, link LinkType, info FrameInfo, r *Record) error {
+	return parseFrameInfo(frame, link, &info, r) // small enough to inline: no copy of info
+}
+
+func parseFrameInfo(frame []byte, link LinkType, info *FrameInfo, r *Record) error {
 	wire := info.Length
 	if wire < len(frame) {
 		wire = len(frame)

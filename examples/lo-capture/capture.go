@@ -167,7 +167,7 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 				return records, err
 			}
 		}
-		if err := out.Write(frame, info); err != nil {
+		if err := out.Write(frame, &info); err != nil {
 			return records, err
 		}
 		records++

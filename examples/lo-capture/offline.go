@@ -88,7 +88,7 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 				return err
 			}
 		}
-		if err := out.Write(frame, info); err != nil {
+		if err := out.Write(frame, &info); err != nil {
 			return err
 		}
 		records++

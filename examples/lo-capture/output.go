@@ -39,13 +39,13 @@ func newRecordWriter(w io.Writer, json bool, link sockfilter.LinkType) *recordWr
 
 // Write prints the record of one frame. A frame that does not parse still
 // gets its line: its protocol says that it is truncated or malformed.
-func (rw *recordWriter) Write(frame []byte, info sockfilter.FrameInfo) error {
+func (rw *recordWriter) Write(frame []byte, info *sockfilter.FrameInfo) error {
 	if rw.header {
 		rw.header = false
 		rw.buf = append(rw.buf, sockfilter.TextHeader...)
 	}
-	if err := sockfilter.ParseFrameInfo(frame, rw.link, info, &rw.rec); err != nil {
-		rw.rec = sockfilter.UnparsedRecord(frame, info, err)
+	if err := sockfilter.ParseFrameInfo(frame, rw.link, *info, &rw.rec); err != nil {
+		rw.rec = sockfilter.UnparsedRecord(frame, *info, err)
 	}
 	if rw.json {
 		rw.buf = rw.rec.AppendJSON(rw.buf)
