@@ -54,6 +54,29 @@ func ExampleRecord_AppendText() {
 	// 192.0.2.1	40000	192.0.2.2	80	TCP	2023-11-14T22:13:20.000000005Z	54	54	Flags [S] seq 1000 ack 0 win 64240
 }
 
+// A TextEncoder writes the lines AppendText does, reusing the text of the
+// addresses, ports and protocol and of the time stamp's second from one
+// record to the next: the records of a capture loop.
+func ExampleTextEncoder() {
+	var (
+		r   sockfilter.Record
+		enc sockfilter.TextEncoder
+		buf []byte
+	)
+	for i := range 3 {
+		info := sockfilter.FrameInfo{Time: time.Unix(1700000000, int64(i)*250_000_000), Ifindex: 1, Length: 54}
+		if err := sockfilter.ParseFrameInfo(synFrame, sockfilter.LinkEthernet, info, &r); err != nil {
+			log.Fatal(err)
+		}
+		buf = enc.Append(buf[:0], &r)
+		os.Stdout.Write(buf)
+	}
+	// Output:
+	// 192.0.2.1	40000	192.0.2.2	80	TCP	2023-11-14T22:13:20.000000000Z	54	54	Flags [S] seq 1000 ack 0 win 64240
+	// 192.0.2.1	40000	192.0.2.2	80	TCP	2023-11-14T22:13:20.250000000Z	54	54	Flags [S] seq 1000 ack 0 win 64240
+	// 192.0.2.1	40000	192.0.2.2	80	TCP	2023-11-14T22:13:20.500000000Z	54	54	Flags [S] seq 1000 ack 0 win 64240
+}
+
 func ExampleRecord_AppendJSON() {
 	var r sockfilter.Record
 	info := sockfilter.FrameInfo{Time: time.Unix(1700000000, 5), Ifindex: 1, Direction: sockfilter.DirectionOutgoing, Length: 54}
