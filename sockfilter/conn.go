@@ -90,8 +90,8 @@ type Config struct {
 // set up, or Config.NoRing asks, each read is a recvmsg(2); the methods
 // behave the same either way.
 //
-// ReadFrame, ReadFrameContext, NextFrame and NextFrameContext may be called
-// from several goroutines; they take turns. Every method may be called
+// ReadFrame, ReadFrameContext, NextFrame, NextFrames and NextFrameContext
+// may be called from several goroutines; they take turns. Every method may be called
 // concurrently with Close; once the Conn is closed, all but Close and the
 // accessors (Interface, Ifindex, LinkType, Ring) return an error matching
 // ErrClosed.

@@ -184,6 +184,10 @@ type ringReader struct {
 	// lent is set once NextFrame has handed out a frame in place: from then
 	// on Close cannot know when the ring's memory stops being read.
 	lent bool
+
+	// pending is an error met after the first frame of a NextFrames
+	// batch, for the next read to return.
+	pending error
 }
 
 func newRingReader(rc syscall.RawConn, m *ringMapping, g ringGeometry) *ringReader {
@@ -210,6 +214,10 @@ func (r *ringReader) blockReady(uintptr) bool {
 // that a deadline fails a read even when frames are waiting, as it does
 // with recvmsg(2).
 func (r *ringReader) next(info *FrameInfo, checkDeadline bool) ([]byte, error) {
+	if err := r.pending; err != nil {
+		r.pending = nil
+		return nil, err
+	}
 	if checkDeadline {
 		if err := r.rc.Read(r.probe); err != nil {
 			return nil, err

@@ -240,6 +240,73 @@ func TestConnNextFrame(t *testing.T) {
 	}
 }
 
+// TestConnNextFrames reads a flood in batches: every datagram once and in
+// order, batches of more than one frame from a ring (one without), every
+// frame of a batch still intact once the batch is read, and the deadline
+// after the last.
+func TestConnNextFrames(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	port := connSink(t)
+	for _, noRing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoRing=%v", noRing), func(t *testing.T) {
+			cfg := &Config{RingBlockTimeout: time.Millisecond, ReceiveBuffer: 4 << 20, NoRing: noRing}
+			c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), cfg)
+			if n, err := c.NextFrames(nil, make([]FrameInfo, 4)); n != 0 || err != nil {
+				t.Fatalf("NextFrames with no room: %d, %v; want 0, nil", n, err)
+			}
+			s := newConnSender(t, "udp4")
+			const total = 500
+			connFlood(t, s, port, total, 64)
+			if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			frames := make([][]byte, 16)
+			infos := make([]FrameInfo, 20) // longer than frames: frames bounds the batch
+			read, batches, biggest := 0, 0, 0
+			for read < total {
+				n, err := c.NextFrames(frames, infos)
+				if err != nil {
+					t.Fatalf("NextFrames after %d frames: %v", read, err)
+				}
+				if n < 1 || n > len(frames) {
+					t.Fatalf("NextFrames: %d frames; want 1 to %d", n, len(frames))
+				}
+				for i, f := range frames[:n] {
+					seq, err := connCheckFrame(f, s.marker, port, 64)
+					if err != nil {
+						t.Fatalf("frame %d of a batch of %d: %v", i, n, err)
+					}
+					if seq != uint32(read+1) {
+						t.Fatalf("frame %d of a batch of %d: datagram %d; want %d", i, n, seq, read+1)
+					}
+					if infos[i].Length != len(f) || infos[i].Ifindex != c.Ifindex() || infos[i].Direction != DirectionHost {
+						t.Fatalf("frame %d of a batch of %d: %+v", i, n, infos[i])
+					}
+					read++
+				}
+				batches++
+				biggest = max(biggest, n)
+			}
+			switch {
+			case noRing && biggest != 1:
+				t.Errorf("without a ring, a batch of %d frames; want 1", biggest)
+			case !noRing && biggest < 2:
+				t.Errorf("from a ring, %d batches for %d waiting frames, none of more than one", batches, total)
+			}
+			if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.NextFrames(frames, infos); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("NextFrames after the last: %d, %v; want the deadline", n, err)
+			}
+			c.Close()
+			if n, err := c.NextFrames(frames, infos); n != 0 || !errors.Is(err, ErrClosed) {
+				t.Errorf("NextFrames after Close: %d, %v; want ErrClosed", n, err)
+			}
+		})
+	}
+}
+
 func TestConnNextFrameContext(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
@@ -519,11 +586,14 @@ func TestConnCloseHammer(t *testing.T) {
 	}
 	modes := []struct {
 		name         string
-		next, copies int // goroutines reading with NextFrame and ReadFrame
+		next, copies int  // goroutines reading with NextFrame and ReadFrame
+		batch        bool // the NextFrame readers read with NextFrames
 	}{
-		{"NextFrame", 1, 0},
-		{"ReadFrame", 0, 3},
-		{"both", 1, 2},
+		{"NextFrame", 1, 0, false},
+		{"ReadFrame", 0, 3, false},
+		{"both", 1, 2, false},
+		{"NextFrames", 1, 0, true},
+		{"NextFrames and ReadFrame", 1, 2, true},
 	}
 	var frames, sentTotal atomic.Int64
 	for round := range rounds {
@@ -534,15 +604,22 @@ func TestConnCloseHammer(t *testing.T) {
 		reader := func(zeroCopy bool) {
 			defer wg.Done()
 			buf := make([]byte, 2048)
+			batch := make([][]byte, 8)
+			infos := make([]FrameInfo, len(batch))
 			for {
-				var frame []byte
+				got := batch[:1]
 				var err error
-				if zeroCopy {
-					frame, _, err = c.NextFrame()
-				} else {
+				switch {
+				case zeroCopy && mode.batch:
+					var n int
+					n, err = c.NextFrames(batch, infos)
+					got = batch[:n]
+				case zeroCopy:
+					got[0], _, err = c.NextFrame()
+				default:
 					var n int
 					n, _, err = c.ReadFrame(buf)
-					frame = buf[:n]
+					got[0] = buf[:n]
 				}
 				if err != nil {
 					if !errors.Is(err, ErrClosed) {
@@ -550,18 +627,22 @@ func TestConnCloseHammer(t *testing.T) {
 					}
 					return
 				}
-				if _, err := connCheckFrame(frame, s.marker, port, payload); err != nil {
-					errc <- err
-					return
-				}
-				frames.Add(1)
-				if zeroCopy && rand.IntN(8) == 0 {
-					// Hold the frame across a likely Close, and check it
-					// again: it must not have moved.
-					time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+				for _, frame := range got {
 					if _, err := connCheckFrame(frame, s.marker, port, payload); err != nil {
-						errc <- fmt.Errorf("frame held across Close: %v", err)
+						errc <- err
 						return
+					}
+					frames.Add(1)
+				}
+				if zeroCopy && rand.IntN(8) == 0 {
+					// Hold the frames across a likely Close, and check them
+					// again: they must not have moved.
+					time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+					for _, frame := range got {
+						if _, err := connCheckFrame(frame, s.marker, port, payload); err != nil {
+							errc <- fmt.Errorf("frame held across Close: %v", err)
+							return
+						}
 					}
 				}
 			}
@@ -611,8 +692,8 @@ func TestConnNextFrameNoAllocs(t *testing.T) {
 	if st := connWaitStats(t, c, runs+10); st.Received != runs+10 {
 		t.Fatalf("Stats = %+v; want %d queued", st, runs+10)
 	}
-	// A deadline makes a ring read ask the poller: that must not allocate
-	// either.
+	// A deadline ahead, which a timer watches, must not make reads
+	// allocate either.
 	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -636,6 +717,26 @@ func TestConnNextFrameNoAllocs(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Errorf("NextFrame allocates %v times per frame; want 0", allocs)
+	}
+
+	// The 9 frames left, in batches of up to 4.
+	frames, infos := make([][]byte, 4), make([]FrameInfo, 4)
+	got := 0
+	allocs = testing.AllocsPerRun(2, func() {
+		n, err := c.NextFrames(frames, infos)
+		if err != nil {
+			readErr = err
+		}
+		got += n
+	})
+	if readErr != nil {
+		t.Fatalf("NextFrames: %v", readErr)
+	}
+	if got < 3 || got > 9 {
+		t.Fatalf("NextFrames read %d frames in 3 calls; want 3 to 9", got)
+	}
+	if allocs != 0 {
+		t.Errorf("NextFrames allocates %v times per batch; want 0", allocs)
 	}
 }
 

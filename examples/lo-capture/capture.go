@@ -136,6 +136,9 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	return nil
 }
 
+// readBatch is how many frames readLoop takes from the ring at a time.
+const readBatch = 64
+
 // readLoop reads and prints records until opts.count, the context's end,
 // or an error; it returns the number of records printed.
 func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *recordWriter, pw *pcapOutput) (int, error) {
@@ -143,10 +146,15 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 	if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
 		return 0, err
 	}
+	var (
+		frames [readBatch][]byte
+		infos  [readBatch]sockfilter.FrameInfo
+	)
 	for opts.count == 0 || records < opts.count {
-		// The frame is read in place, in the Conn's ring: it stays valid
-		// until the next read, by which time it has been written out.
-		frame, info, err := conn.NextFrame()
+		// The frames are read in place, in the Conn's ring: they stay
+		// valid until the next read, by which time they have been written
+		// out.
+		n, err := conn.NextFrames(frames[:], infos[:])
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				return records, err
@@ -162,15 +170,20 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 			}
 			continue
 		}
-		if pw != nil {
-			if err := pw.WriteFrame(info, frame); err != nil {
+		if opts.count > 0 {
+			n = min(n, opts.count-records)
+		}
+		for i := range n {
+			if pw != nil {
+				if err := pw.WriteFrame(infos[i], frames[i]); err != nil {
+					return records, err
+				}
+			}
+			if err := out.Write(frames[i], &infos[i]); err != nil {
 				return records, err
 			}
+			records++
 		}
-		if err := out.Write(frame, &info); err != nil {
-			return records, err
-		}
-		records++
 	}
 	return records, nil
 }

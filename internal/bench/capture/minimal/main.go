@@ -1,6 +1,6 @@
 // Command minimal is the least a capturer built on purebpf does to save
 // frames to a pcap file: compile the filter, listen with the default
-// TPACKET_V3 ring, and write each frame NextFrame returns, in place,
+// TPACKET_V3 ring, and write each frame NextFrames returns, in place,
 // through a buffered PcapWriter. The capture benchmark (../capture.sh) runs
 // it next to lo-capture and tcpdump as the floor a ring-backed capturer can
 // reach. It takes lo-capture's flags and prints lo-capture's start and exit
@@ -91,18 +91,24 @@ func capture(ctx context.Context, iface, expr, write string) (err error) {
 	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopWake()
 	records := 0
+	var (
+		frames [64][]byte
+		infos  [64]sockfilter.FrameInfo
+	)
 	for {
-		frame, info, err := conn.NextFrame()
+		n, err := conn.NextFrames(frames[:], infos[:])
 		if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
 			break
 		}
 		if err != nil {
 			return err
 		}
-		if err := pw.WritePacket(info.Time, frame, info.Length); err != nil {
-			return err
+		for i, frame := range frames[:n] {
+			if err := pw.WritePacket(infos[i].Time, frame, infos[i].Length); err != nil {
+				return err
+			}
 		}
-		records++
+		records += n
 	}
 	if err := bw.Flush(); err != nil {
 		return err
