@@ -122,16 +122,18 @@ type Conn struct {
 
 	// dlMu guards deadline, the read deadline the caller set, ctxFired,
 	// set while a Context read has forced the deadline into the past
-	// because its context ended, and dlTimer and dlGen. dlArmed is set
+	// because its context ended, and dlTimer. dlState's low bit is set
 	// once either may fail a read — by SetReadDeadline for a deadline
 	// already past, by dlTimer when a future one passes — so that a ring
-	// read asks the poller about deadlines only then, not for every frame.
+	// read asks the poller about deadlines only then, not for every frame;
+	// its other bits count the deadlines set, so that the timer of an
+	// earlier one does nothing. It is allocated apart from the Conn: the
+	// timer holds it and not the Conn, which stays collectable.
 	dlMu     sync.Mutex
 	deadline time.Time
 	ctxFired bool
 	dlTimer  *time.Timer
-	dlGen    uint64 // counts deadlines set; a timer arms only its own
-	dlArmed  atomic.Bool
+	dlState  *atomic.Uint64
 
 	// statsMu guards stats, the running totals of the kernel's counters,
 	// which reset whenever they are read.
@@ -311,6 +313,7 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 		rc:      rc,
 		ringErr: ringErr,
 		promisc: cfg.Promiscuous,
+		dlState: new(atomic.Uint64),
 	}
 	if ring != nil {
 		c.ring = newRingReader(rc, ring, geom)
@@ -469,7 +472,7 @@ func (c *Conn) Close() error {
 	c.closed.Store(true)
 	// Wake a blocked read; no deadline can be set from now on.
 	c.f.SetReadDeadline(aLongTimeAgo)
-	c.dlArmed.Store(true)
+	c.armNow()
 	if c.dlTimer != nil {
 		c.dlTimer.Stop()
 	}

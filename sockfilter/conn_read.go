@@ -171,7 +171,8 @@ func (r *recvmsgReader) parseControl(info *FrameInfo) {
 // error then matches os.ErrDeadlineExceeded, even if frames are waiting),
 // or the Conn is closed (the error then matches ErrClosed). It does not
 // allocate, and keeps no reference to buf once it returns. Like every
-// read, it ends the validity of the frame NextFrame last returned.
+// read, it ends the validity of the frames NextFrame and NextFrames last
+// returned.
 func (c *Conn) ReadFrame(buf []byte) (n int, info FrameInfo, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
@@ -193,7 +194,7 @@ func (c *Conn) readLocked(buf []byte, info *FrameInfo) (int, error) {
 		}
 		return n, nil
 	}
-	frame, err := c.ring.next(info, c.dlArmed.Load())
+	frame, err := c.ring.next(info, c.deadlineArmed())
 	if err != nil {
 		return 0, c.readError(err)
 	}
@@ -237,22 +238,25 @@ func (c *Conn) NextFrame() (frame []byte, info FrameInfo, err error) {
 // of the batch stays valid until the next read on the Conn. Without a ring
 // a batch is one frame.
 //
-// A batch takes the Conn's read lock once and checks the read deadline
-// once, where NextFrame does both for every frame: a capture loop over
-// batches of a few dozen frames spends less per frame. The errors are
-// NextFrame's; an error the ring gives after the first frame of a batch is
-// returned by the next read. With empty frames or infos it reads nothing
-// and returns 0, nil. It does not allocate.
+// A batch takes the Conn's read lock and looks at the read deadline once,
+// where NextFrame does both for every frame: a capture loop over batches
+// of a few dozen frames spends less per frame. The errors are NextFrame's;
+// an error the ring gives after the first frame of a batch is returned by
+// the next read. With empty frames or infos it reads nothing and returns
+// 0 and nil, or ErrClosed once the Conn is closed. It does not allocate.
 func (c *Conn) NextFrames(frames [][]byte, infos []FrameInfo) (int, error) {
 	limit := min(len(frames), len(infos))
 	if limit == 0 {
+		if c.closed.Load() {
+			return 0, errReadClosed
+		}
 		return 0, nil
 	}
 	c.readMu.Lock()
 	frame, err := c.nextLocked(&infos[0])
 	if err != nil {
 		c.readMu.Unlock()
-		infos[0] = FrameInfo{}
+		frames[0], infos[0] = nil, FrameInfo{}
 		return 0, err
 	}
 	frames[0] = frame
@@ -261,7 +265,7 @@ func (c *Conn) NextFrames(frames [][]byte, infos []FrameInfo) (int, error) {
 		for n < limit && r.left > 0 {
 			frame, err := r.next(&infos[n], false) // no wait: the block holds it
 			if err != nil {
-				infos[n] = FrameInfo{}
+				frames[n], infos[n] = nil, FrameInfo{}
 				r.pending = err
 				break
 			}
@@ -285,7 +289,7 @@ func (c *Conn) nextLocked(info *FrameInfo) ([]byte, error) {
 		}
 		return frame, nil
 	}
-	frame, err := c.ring.next(info, c.dlArmed.Load())
+	frame, err := c.ring.next(info, c.deadlineArmed())
 	if err != nil {
 		return nil, c.readError(err)
 	}
@@ -360,7 +364,7 @@ func (c *Conn) withContext(ctx context.Context, read func() error) error {
 		c.dlMu.Lock()
 		defer c.dlMu.Unlock()
 		c.ctxFired = true
-		c.dlArmed.Store(true)
+		c.armNow()
 		c.f.SetReadDeadline(aLongTimeAgo) // fails only once closed
 	})
 	err := read()
@@ -383,8 +387,8 @@ func (c *Conn) withContext(ctx context.Context, read func() error) error {
 	return err
 }
 
-// SetReadDeadline sets the time after which ReadFrame, NextFrame and their
-// Context variants fail with an error matching os.ErrDeadlineExceeded, as
+// SetReadDeadline sets the time after which ReadFrame, NextFrame,
+// NextFrames and the Context variants fail with an error matching os.ErrDeadlineExceeded, as
 // net.Conn.SetReadDeadline does; a blocked read is woken. The zero time
 // means no deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error {
@@ -405,33 +409,37 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// armDeadline sets dlArmed for c.deadline: now if it has passed (or a
-// Context read is failing its read), else when it passes, by a timer. The
-// caller holds dlMu. A timer of an earlier deadline that fires late finds
-// dlGen moved on and does nothing.
+// armDeadline sets dlState for c.deadline: armed now if it has passed (or
+// a Context read is failing its read), else when it passes, by a timer.
+// The caller holds dlMu.
 func (c *Conn) armDeadline() {
-	c.dlGen++
 	if c.dlTimer != nil {
 		c.dlTimer.Stop()
 		c.dlTimer = nil
 	}
+	unarmed := (c.dlState.Load()>>1 + 1) << 1 // a new generation
 	d := c.deadline
 	switch {
-	case c.ctxFired:
-		c.dlArmed.Store(true)
+	case c.ctxFired, !d.IsZero() && !time.Now().Before(d):
+		c.dlState.Store(unarmed | 1)
 	case d.IsZero():
-		c.dlArmed.Store(false)
-	case !time.Now().Before(d):
-		c.dlArmed.Store(true)
+		c.dlState.Store(unarmed)
 	default:
-		c.dlArmed.Store(false)
-		gen := c.dlGen
+		c.dlState.Store(unarmed)
+		st := c.dlState // not c: a pending timer must not keep the Conn alive
 		c.dlTimer = time.AfterFunc(time.Until(d), func() {
-			c.dlMu.Lock()
-			defer c.dlMu.Unlock()
-			if c.dlGen == gen {
-				c.dlArmed.Store(true)
-			}
+			st.CompareAndSwap(unarmed, unarmed|1) // only if no deadline was set since
 		})
 	}
+}
+
+// armNow arms dlState in its current generation. The caller holds dlMu.
+func (c *Conn) armNow() {
+	c.dlState.Store(c.dlState.Load() | 1)
+}
+
+// deadlineArmed reports whether a read must ask the poller about the
+// deadline: whether it may have passed.
+func (c *Conn) deadlineArmed() bool {
+	return c.dlState.Load()&1 != 0
 }

@@ -64,8 +64,9 @@
 // A Conn reads from a TPACKET_V3 ring that the kernel fills (Config sets
 // its geometry; Conn.Ring says whether one could be set up). ReadFrame
 // copies each frame into the caller's buffer; NextFrame returns it in
-// place, with no copy at all, valid until the next read — the fastest way
-// to read, and what examples/lo-capture does.
+// place, with no copy at all, valid until the next read; NextFrames returns
+// a batch of them in place — the fastest way to read, and what
+// examples/lo-capture does.
 //
 // # Verifier errors
 //

@@ -331,6 +331,11 @@ func TestTextEncoder(t *testing.T) {
 		check(r)
 		r.Transport = false
 		check(r)
+		// Another IP protocol, and another EtherType.
+		r.IPProto++
+		check(r)
+		r.EtherType++
+		check(r)
 	}
 	if lines < 100 {
 		t.Fatalf("only %d lines checked", lines)

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 )
-
-// fuzzEncoder is FuzzParseFrame's TextEncoder, kept from one input to the
-// next so that its cache meets records that differ from the one it holds.
-var fuzzEncoder TextEncoder
 
 // FuzzParseFrame feeds ParseFrameInfo arbitrary frames, Ethernet or raw
 // IP, with a wire length, and checks that it does not panic, that on error
@@ -96,12 +93,23 @@ func FuzzParseFrame(f *testing.F) {
 		if len(text) == 0 || text[len(text)-1] != '\n' {
 			t.Fatalf("AppendText: %q", text)
 		}
-		// The encoder carries what it cached from the inputs before; the
-		// time stamps of successive inputs share a second or not.
+		// A TextEncoder writes what AppendText does over a stream: this
+		// record, the same a nanosecond and a second later, one that
+		// differs in each column the encoder caches, and this one again.
+		var enc TextEncoder
 		rt := r
-		rt.Time = time.Unix(int64(wire)/8, int64(wire)*15259)
-		if enc, want := fuzzEncoder.Append(nil, &rt), rt.AppendText(nil); !bytes.Equal(enc, want) {
-			t.Fatalf("TextEncoder.Append: %q, AppendText %q", enc, want)
+		rt.Time = time.Unix(int64(wire)*7919, int64(wire)*15259)
+		stream := []Record{rt, rt, rt, rt, rt, rt, rt, rt}
+		stream[1].Time = rt.Time.Add(time.Nanosecond)
+		stream[2].Time = rt.Time.Add(time.Second)
+		stream[3].Length++
+		stream[4].IPProto++
+		stream[5].EtherType++
+		stream[6].Src = netip.AddrPortFrom(rt.Src.Addr(), rt.Src.Port()+1)
+		for i := range stream {
+			if got, want := enc.Append(nil, &stream[i]), stream[i].AppendText(nil); !bytes.Equal(got, want) {
+				t.Fatalf("record %d of the stream: TextEncoder.Append %q, AppendText %q", i, got, want)
+			}
 		}
 		if js := r.AppendJSON(nil); !json.Valid(js) {
 			t.Fatalf("AppendJSON: invalid JSON %s", js)

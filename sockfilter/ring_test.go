@@ -307,6 +307,59 @@ func TestConnNextFrames(t *testing.T) {
 	}
 }
 
+// TestConnNextFramesHoldsItsBlock checks that a batch never reaches past
+// the block it started in: the ring's first two blocks are full when the
+// batch is read, so a batch that went on into the second would hand the
+// first back to the kernel, and the flood that follows, more than the ring
+// holds, would overwrite the batch's frames.
+func TestConnNextFramesHoldsItsBlock(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	if connNoRing {
+		t.Skip("needs a ring")
+	}
+	port := connSink(t)
+	// 3 blocks of 4 KiB, each 21 of these frames (192 bytes each), handed
+	// over only when full.
+	const perBlock = 21
+	cfg := &Config{RingBlockSize: 4096, RingBlockCount: 3, RingBlockTimeout: time.Minute}
+	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), cfg)
+	s := newConnSender(t, "udp4")
+	connFlood(t, s, port, 2*perBlock+5, 64)
+	connWaitStats(t, c, 2*perBlock+5)
+	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	frames, infos := make([][]byte, 64), make([]FrameInfo, 64)
+	n, err := c.NextFrames(frames, infos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != perBlock {
+		t.Fatalf("NextFrames: %d frames; want the first block's %d", n, perBlock)
+	}
+	connFlood(t, s, port, 10*perBlock, 64)
+	connWaitStats(t, c, 12*perBlock+5)
+	for i, f := range frames[:n] {
+		seq, err := connCheckFrame(f, s.marker, port, 64)
+		if err != nil || seq != uint32(i+1) {
+			t.Fatalf("frame %d of the batch after the ring overflowed: datagram %d, %v; want %d intact", i, seq, err, i+1)
+		}
+	}
+	// The next batch is the second block, whole and in order.
+	n, err = c.NextFrames(frames, infos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != perBlock {
+		t.Fatalf("second batch: %d frames; want the second block's %d", n, perBlock)
+	}
+	for i, f := range frames[:n] {
+		if seq, err := connCheckFrame(f, s.marker, port, 64); err != nil || seq != uint32(perBlock+1+i) {
+			t.Fatalf("frame %d of the second batch: datagram %d, %v; want %d", i, seq, err, perBlock+1+i)
+		}
+	}
+}
+
 func TestConnNextFrameContext(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)

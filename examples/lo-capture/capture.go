@@ -168,6 +168,9 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 			if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
 				return records, err
 			}
+			if ctx.Err() != nil { // it ended after the check above: its wake-up was overwritten
+				return records, nil
+			}
 			continue
 		}
 		if opts.count > 0 {
