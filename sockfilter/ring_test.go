@@ -849,3 +849,42 @@ func BenchmarkConnRead(b *testing.B) {
 		})
 	}
 }
+
+// TestConnDroppedWithDeadlineIsCollected checks that a Conn dropped without
+// Close while a deadline an hour ahead is pending is still collected, its
+// socket closed: the deadline's timer must not hold the Conn.
+func TestConnDroppedWithDeadlineIsCollected(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	prog := connLoad(t, connAcceptAll)
+	socketFDs := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range entries {
+			if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+				n++
+			}
+		}
+		return n
+	}
+	before := socketFDs()
+	func() {
+		c, err := Listen("lo", prog, connConfig(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for range 50 {
+		if socketFDs() <= before {
+			return
+		}
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("%d sockets open after the Conn was dropped, %d before: the Conn was not collected", socketFDs(), before)
+}
