@@ -91,10 +91,10 @@ type Config struct {
 // behave the same either way.
 //
 // ReadFrame, ReadFrameContext, NextFrame, NextFrames and NextFrameContext
-// may be called from several goroutines; they take turns. Every method may be called
-// concurrently with Close; once the Conn is closed, all but Close and the
-// accessors (Interface, Ifindex, LinkType, Ring) return an error matching
-// ErrClosed.
+// may be called from several goroutines; they take turns. Every method may
+// be called concurrently with Close; once the Conn is closed, all but Close
+// and the accessors (Interface, Ifindex, LinkType, Ring) return an error
+// matching ErrClosed.
 type Conn struct {
 	ifname  string
 	ifindex int

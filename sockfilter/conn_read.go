@@ -208,11 +208,11 @@ func (c *Conn) readLocked(buf []byte, info *FrameInfo) (int, error) {
 // buffer of 256 KiB that the Conn owns.
 //
 // frame is valid until the next read on the Conn, by any goroutine
-// (NextFrame, NextFrames, NextFrameContext, ReadFrame, ReadFrameContext): that read may
-// hand its memory back to the kernel, which overwrites it. Copy what must
-// outlive it (ReadFrame copies). Do not write to frame, and do not use it
-// after Close (see Close for what happens if one does). Read from one
-// goroutine, or serialise the reads and the use of each frame.
+// (NextFrame, NextFrames, NextFrameContext, ReadFrame, ReadFrameContext):
+// that read may hand its memory back to the kernel, which overwrites it.
+// Copy what must outlive it (ReadFrame copies). Do not write to frame, and
+// do not use it after Close (see Close for what happens if one does). Read
+// from one goroutine, or serialise the reads and the use of each frame.
 //
 // frame is cut to the length the filter returned: to capture only the first
 // N bytes of each frame, have the filter return N instead of -1 (a snap
@@ -388,9 +388,9 @@ func (c *Conn) withContext(ctx context.Context, read func() error) error {
 }
 
 // SetReadDeadline sets the time after which ReadFrame, NextFrame,
-// NextFrames and the Context variants fail with an error matching os.ErrDeadlineExceeded, as
-// net.Conn.SetReadDeadline does; a blocked read is woken. The zero time
-// means no deadline.
+// NextFrames and the Context variants fail with an error matching
+// os.ErrDeadlineExceeded, as net.Conn.SetReadDeadline does; a blocked read
+// is woken. The zero time means no deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.dlMu.Lock()
 	defer c.dlMu.Unlock()

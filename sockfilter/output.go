@@ -153,15 +153,14 @@ func (r *Record) String() string {
 // meets a long pair of addresses.
 type TextEncoder struct {
 	// head holds the text of the first five columns, of flow, and of the
-	// time stamp of the Unix second sec up to its decimal point.
-	head    []byte
-	flow    textFlow
-	sec     int64
-	hasHead bool
-	// lens holds the length columns of length and capLen.
+	// time stamp of the Unix second sec up to its decimal point; lens the
+	// length columns of length and capLen. Neither is empty once written
+	// (their columns end in tabs), so empty means not yet.
+	head           []byte
+	flow           textFlow
+	sec            int64
 	lens           []byte
 	length, capLen int
-	hasLens        bool
 }
 
 // textFlow is what the first five columns of a text line show.
@@ -183,19 +182,20 @@ func (e *TextEncoder) Append(b []byte, r *Record) []byte {
 	case ProtoOther:
 		f.etherType = r.EtherType
 	}
-	if sec := r.Time.Unix(); !e.hasHead || f != e.flow || sec != e.sec {
+	if sec := r.Time.Unix(); len(e.head) == 0 || f != e.flow || sec != e.sec {
 		e.head = r.appendFlow(e.head[:0])
 		n := len(e.head)
 		e.head = append(e.head, make([]byte, secondLen)...)
 		if !putSecond(e.head[n:], r.Time) { // a year outside 0000–9999
-			e.hasHead = false
-			return r.appendTextTail(appendTime(append(b, e.head[:n]...), r.Time))
+			b = append(b, e.head[:n]...)
+			e.head = e.head[:0]
+			return r.appendTextTail(appendTime(b, r.Time))
 		}
-		e.flow, e.sec, e.hasHead = f, sec, true
+		e.flow, e.sec = f, sec
 	}
-	if !e.hasLens || r.Length != e.length || r.CapLen != e.capLen {
+	if len(e.lens) == 0 || r.Length != e.length || r.CapLen != e.capLen {
 		e.lens = r.appendLengths(e.lens[:0])
-		e.length, e.capLen, e.hasLens = r.Length, r.CapLen, true
+		e.length, e.capLen = r.Length, r.CapLen
 	}
 
 	const nanosLen = len(timeLayout) - secondLen
