@@ -62,6 +62,14 @@ type LoadOptions struct {
 	// program loads; Program.VerifierLog returns it. A program that fails
 	// to load always gets its log, at least at LogLevelBranch.
 	LogLevel LogLevel
+	// Maps gives the maps the program names (asm.LoadMapPtr,
+	// asm.LoadMapValuePtr, `r1 = map[name]` in asm text) under those
+	// names. Load puts each map's file descriptor into the instructions
+	// that name it; the kernel then holds the maps as long as the program
+	// lives, so they may be closed after Load. A name the program uses
+	// that Maps lacks is an error naming it; names it does not use are
+	// ignored.
+	Maps map[string]*Map
 	// LogSize is the first size of the log buffer; 0 means DefaultLogSize,
 	// and less than MinLogSize means MinLogSize. When the log does not fit,
 	// Load retries with the size the kernel reports it needs (Linux 6.4),
@@ -81,6 +89,7 @@ type Program struct {
 	name   string
 	log    string
 	logCut bool
+	pinned string // where Pin or LoadPinnedProgram found the program, for Unpin
 }
 
 // Load verifies insns and loads them into the kernel as a socket filter
@@ -112,10 +121,11 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 	if bad := opts.LogLevel &^ (LogLevelBranch | LogLevelInstruction | LogLevelStats); bad != 0 {
 		return nil, fmt.Errorf("load program: unknown log level bits %#x", uint32(bad))
 	}
-	code, err := insns.Assemble()
+	code, done, err := assembleWithMaps(insns, opts.Maps)
 	if err != nil {
 		return nil, fmt.Errorf("load program: %w", err)
 	}
+	defer done()
 	name := SanitizeName(opts.Name)
 	l := loader{
 		attr: sys.ProgLoadAttr{
