@@ -38,7 +38,7 @@ type Writer struct {
 	w       io.Writer
 	snaplen int
 	link    packet.LinkType
-	err     error                   // the first write error, sticky
+	err     error                  // the first write error, sticky
 	hdr     [recordHdrLen + 4]byte // record header, then a VLAN tag
 }
 
