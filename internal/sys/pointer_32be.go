@@ -1,4 +1,4 @@
-//go:build linux && (mips)
+//go:build linux && mips
 
 package sys
 
