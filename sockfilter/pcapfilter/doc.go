@@ -39,8 +39,9 @@
 // `r0 = -1; exit` and a rejecting out-of-range load, identical tails
 // cross-jumped into one.
 //
-// Compile's programs use r0 for the loaded value, r6 for the socket
-// buffer (the legacy packet loads need it there), r7 for the IPv4 header
-// length of indexed loads and r8 for the frame length; FromClassic's keep
-// A in r0 and X in r7, the scratch words M[0] to M[15] on the stack.
+// Compile's programs keep the socket buffer in r6 (the legacy packet loads
+// need it there), the value tested in r0, the offset of the transport
+// header in r7 (4 * IHL, or 40 on the shared IPv6 path) and the frame
+// length in r8; gen.go's comment has the whole table. FromClassic's keep
+// A in r0 and X in r7, and the scratch words M[0] to M[15] on the stack.
 package pcapfilter
