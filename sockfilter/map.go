@@ -1,14 +1,8 @@
 package sockfilter
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
-	"sync"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/purebpf/purebpf/internal/sys"
+	"syscall"
 )
 
 // MapType is the kind of a BPF map (enum bpf_map_type in linux/bpf.h).
@@ -21,32 +15,32 @@ const (
 	// Array is BPF_MAP_TYPE_ARRAY (Linux 3.19): MaxEntries values indexed
 	// by a 4-byte key from 0, all present and zero from the start; they
 	// cannot be deleted.
-	Array = MapType(sys.BPF_MAP_TYPE_ARRAY)
+	Array MapType = 2
 	// Hash is BPF_MAP_TYPE_HASH (Linux 3.19): up to MaxEntries elements
 	// under keys of KeySize bytes.
-	Hash = MapType(sys.BPF_MAP_TYPE_HASH)
+	Hash MapType = 1
 	// LRUHash is BPF_MAP_TYPE_LRU_HASH (Linux 4.10): a Hash that, when
 	// full, makes room for a new element by evicting the least recently
 	// used one instead of failing.
-	LRUHash = MapType(sys.BPF_MAP_TYPE_LRU_HASH)
+	LRUHash MapType = 9
 	// PerCPUArray is BPF_MAP_TYPE_PERCPU_ARRAY (Linux 4.6): an Array with
 	// one value per possible CPU, which programs update without atomics.
-	PerCPUArray = MapType(sys.BPF_MAP_TYPE_PERCPU_ARRAY)
+	PerCPUArray MapType = 6
 	// PerCPUHash is BPF_MAP_TYPE_PERCPU_HASH (Linux 4.6): a Hash with one
 	// value per possible CPU in each element.
-	PerCPUHash = MapType(sys.BPF_MAP_TYPE_PERCPU_HASH)
+	PerCPUHash MapType = 5
 	// LRUPerCPUHash is BPF_MAP_TYPE_LRU_PERCPU_HASH (Linux 4.10).
-	LRUPerCPUHash = MapType(sys.BPF_MAP_TYPE_LRU_PERCPU_HASH)
+	LRUPerCPUHash MapType = 10
 	// RingBuf is BPF_MAP_TYPE_RINGBUF (Linux 5.8): a buffer of MaxEntries
 	// bytes that programs on every CPU write records into
 	// (bpf_ringbuf_output, bpf_ringbuf_reserve and _submit) and user space
 	// reads in order with a RingBufReader. See Documentation/bpf/ringbuf.rst.
-	RingBuf = MapType(sys.BPF_MAP_TYPE_RINGBUF)
+	RingBuf MapType = 27
 	// PerfEventArray is BPF_MAP_TYPE_PERF_EVENT_ARRAY (Linux 4.4): per-CPU
 	// perf event buffers that programs write records into with
 	// bpf_perf_event_output, read with a PerfReader; the way to send
 	// records on kernels without RingBuf.
-	PerfEventArray = MapType(sys.BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+	PerfEventArray MapType = 4
 )
 
 var mapTypeNames = map[MapType]string{
@@ -82,186 +76,99 @@ type MapFlags uint32
 const (
 	// MapNoPrealloc (BPF_F_NO_PREALLOC): a Hash or PerCPUHash allocates
 	// each element when it is added rather than all of them up front.
-	MapNoPrealloc = MapFlags(sys.BPF_F_NO_PREALLOC)
+	MapNoPrealloc MapFlags = 1 << 0
 	// MapNoCommonLRU (BPF_F_NO_COMMON_LRU): an LRU map keeps one LRU list
 	// per CPU instead of one shared list.
-	MapNoCommonLRU = MapFlags(sys.BPF_F_NO_COMMON_LRU)
+	MapNoCommonLRU MapFlags = 1 << 1
 	// MapReadOnly (BPF_F_RDONLY, Linux 4.15): user space may only read the
 	// map through its fd.
-	MapReadOnly = MapFlags(sys.BPF_F_RDONLY)
+	MapReadOnly MapFlags = 1 << 3
 	// MapWriteOnly (BPF_F_WRONLY, Linux 4.15): user space may only write.
-	MapWriteOnly = MapFlags(sys.BPF_F_WRONLY)
+	MapWriteOnly MapFlags = 1 << 4
 	// MapZeroSeed (BPF_F_ZERO_SEED, Linux 5.0): a hash map hashes with seed
 	// 0, so that the order of its elements is the same from run to run.
-	MapZeroSeed = MapFlags(sys.BPF_F_ZERO_SEED)
+	MapZeroSeed MapFlags = 1 << 6
 	// MapReadOnlyProg (BPF_F_RDONLY_PROG, Linux 5.2): programs may only
 	// read the map.
-	MapReadOnlyProg = MapFlags(sys.BPF_F_RDONLY_PROG)
+	MapReadOnlyProg MapFlags = 1 << 7
 	// MapWriteOnlyProg (BPF_F_WRONLY_PROG, Linux 5.2): programs may only
 	// write the map.
-	MapWriteOnlyProg = MapFlags(sys.BPF_F_WRONLY_PROG)
+	MapWriteOnlyProg MapFlags = 1 << 8
 )
 
-// Map is a BPF map: kernel memory that programs and user space share. It
-// holds a file descriptor until Close. Programs refer to a map by a name
-// (asm.LoadMapPtr) that Load resolves from LoadOptions.Maps; the kernel
-// keeps a map alive as long as a program, a pin or a descriptor holds it.
-//
-// A Map is safe for concurrent use; Close waits for calls in progress.
-// Only NewMap and LoadPinnedMap make a Map: the zero Map holds no map, and
-// its methods fail with ErrClosed.
-type Map struct {
-	mu   sync.RWMutex // held for reading while fd is used, for writing by Close and Pin
-	fd   int
-	open bool
+// Errors of the map operations, wrapped with the operation and the map.
+// Each also matches the errno the kernel returns for it, so that
+// errors.Is(err, syscall.ENOENT) works as well.
+var (
+	// ErrKeyNotExist: the key is not in the map (ENOENT); also what
+	// NextKey and the batch lookups return past the last key.
+	ErrKeyNotExist error = &errnoError{"key does not exist", syscall.ENOENT}
+	// ErrKeyExist: UpdateNoExist found the key in the map (EEXIST).
+	ErrKeyExist error = &errnoError{"key already exists", syscall.EEXIST}
+)
 
-	typ        MapType
-	name       string
-	keySize    uint32
-	valueSize  uint32
-	maxEntries uint32
-	flags      MapFlags
-	// cpus is the number of possible CPUs for a per-CPU map, else 0.
-	cpus int
-
-	pinned string // where Pin or LoadPinnedMap found the map, for Unpin
+// errnoError is a sentinel error that also matches an errno.
+type errnoError struct {
+	msg   string
+	errno syscall.Errno
 }
 
-// NewMap creates a map as spec says (bpf(2) BPF_MAP_CREATE). The spec is
-// checked first, so that a mistake gets an error saying what is wrong
-// rather than the kernel's EINVAL; see MapSpec for the rules.
-//
-// Creating a map needs CAP_BPF (or CAP_SYS_ADMIN, or root); without it the
-// error says so and matches unix.EPERM. Before Linux 5.11 a map's memory
-// counts against RLIMIT_MEMLOCK, and a map beyond it fails with EPERM too.
-func NewMap(spec *MapSpec) (*Map, error) {
-	if spec == nil {
-		return nil, errors.New("create map: spec is nil")
+func (e *errnoError) Error() string { return e.msg }
+
+// Is reports whether target is the errno e stands for.
+func (e *errnoError) Is(target error) bool { return target == e.errno }
+
+// UpdateFlags says when Update may write an element (the flags of
+// BPF_MAP_UPDATE_ELEM).
+type UpdateFlags uint64
+
+// The update flags.
+const (
+	// UpdateAny (BPF_ANY) creates the element or overwrites it.
+	UpdateAny UpdateFlags = 0
+	// UpdateNoExist (BPF_NOEXIST) creates the element only if the key is
+	// not in the map; otherwise the update fails with ErrKeyExist. Arrays,
+	// whose elements always exist, refuse it.
+	UpdateNoExist UpdateFlags = 1
+	// UpdateExist (BPF_EXIST) overwrites the element only if the key is in
+	// the map; otherwise the update fails with ErrKeyNotExist.
+	UpdateExist UpdateFlags = 2
+)
+
+// String returns "any", "noexist" or "exist".
+func (f UpdateFlags) String() string {
+	switch f {
+	case UpdateAny:
+		return "any"
+	case UpdateNoExist:
+		return "noexist"
+	case UpdateExist:
+		return "exist"
 	}
-	s, err := spec.checked()
-	if err != nil {
-		return nil, fmt.Errorf("create map %s: %w", spec.describe(), err)
-	}
-	cpus := 0
-	if s.Type.PerCPU() {
-		if cpus, err = PossibleCPUs(); err != nil {
-			return nil, fmt.Errorf("create map %s: %w", spec.describe(), err)
-		}
-	}
-	attr := sys.MapCreateAttr{
-		MapType:    uint32(s.Type),
-		KeySize:    s.KeySize,
-		ValueSize:  s.ValueSize,
-		MaxEntries: s.MaxEntries,
-		MapFlags:   uint32(s.Flags),
-		MapName:    sys.NewObjName(s.Name),
-	}
-	fd, err := sys.MapCreate(&attr)
-	if err != nil {
-		return nil, fmt.Errorf("create map %s: %w", spec.describe(), createError(s, err))
-	}
-	return &Map{
-		fd: fd, open: true,
-		typ: s.Type, name: s.Name,
-		keySize: s.KeySize, valueSize: s.ValueSize, maxEntries: s.MaxEntries, flags: s.Flags,
-		cpus: cpus,
-	}, nil
+	return "UpdateFlags(" + strconv.FormatUint(uint64(f), 10) + ")"
 }
 
-// createError adds to an error of BPF_MAP_CREATE what the caller needs.
-func createError(s MapSpec, err error) error {
-	switch {
-	case errors.Is(err, unix.EPERM):
-		return fmt.Errorf("needs CAP_BPF (or CAP_SYS_ADMIN, or root), and before Linux 5.11 a RLIMIT_MEMLOCK that holds the map: %w", err)
-	case errors.Is(err, unix.EINVAL) && s.Type == RingBuf:
-		return fmt.Errorf("ring buffers need Linux 5.8: %w", err)
-	case errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("the kernel refused the spec (an older kernel may lack the map type or a flag): %w", err)
-	case errors.Is(err, unix.E2BIG):
-		return fmt.Errorf("the key, the value or the whole map is larger than the kernel allows: %w", err)
-	case errors.Is(err, unix.ENOMEM):
-		return fmt.Errorf("out of kernel memory for %d entries: %w", s.MaxEntries, err)
-	}
-	return err
+// MapInfo is what the kernel reports about a map.
+type MapInfo struct {
+	// ID is the kernel's id for the map, as `bpftool map show id` takes it.
+	ID         uint32
+	Type       MapType
+	Name       string
+	KeySize    uint32
+	ValueSize  uint32
+	MaxEntries uint32
+	Flags      MapFlags
 }
 
-// FD returns the map's file descriptor, or -1 after Close and for the zero
-// Map. The fd stays owned by m: do not close it.
-func (m *Map) FD() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if !m.open {
-		return -1
-	}
-	return m.fd
-}
-
-// Close releases the map's file descriptor. The kernel frees the map when
-// nothing else holds it: programs that use it and pins keep it. Close is
-// idempotent: later calls return nil.
-func (m *Map) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.open {
-		return nil
-	}
-	err := unix.Close(m.fd)
-	m.fd, m.open = -1, false
-	if err != nil {
-		return fmt.Errorf("close map %s: %w", m.describe(), err)
-	}
-	return nil
-}
-
-// Type returns the map's type.
-func (m *Map) Type() MapType { return m.typ }
-
-// Name returns the name the map was created with, possibly "".
-func (m *Map) Name() string { return m.name }
-
-// KeySize returns the size of the map's keys in bytes.
-func (m *Map) KeySize() int { return int(m.keySize) }
-
-// ValueSize returns the size of the map's values in bytes; for a per-CPU
-// map, of each CPU's value.
-func (m *Map) ValueSize() int { return int(m.valueSize) }
-
-// MaxEntries returns the map's capacity: elements for arrays and hash
-// maps, bytes for a ring buffer, CPUs for a perf event array.
-func (m *Map) MaxEntries() int { return int(m.maxEntries) }
-
-// Flags returns the flags the map was created with.
-func (m *Map) Flags() MapFlags { return m.flags }
-
-// ValueBufSize returns the size of a value as the kernel copies it to and
-// from user space, the size LookupInto, Update and the batch operations
-// take: ValueSize, or for a per-CPU map one ValueSize rounded up to a
-// multiple of 8 for each possible CPU (bpf_map_value_size).
-func (m *Map) ValueBufSize() int {
-	if m.cpus == 0 {
-		return int(m.valueSize)
-	}
-	return m.cpus * perCPUStride(m.valueSize)
+// MapCursor is where a walk of a map by batches has got to: pass the same
+// cursor to successive LookupBatch or LookupAndDeleteBatch calls on one
+// map. The zero MapCursor starts at the beginning of the map.
+type MapCursor struct {
+	m       *Map
+	in, out []byte // the kernel's opaque position tokens
+	started bool
+	done    bool
 }
 
 // perCPUStride returns the space a per-CPU value takes in a buffer.
 func perCPUStride(valueSize uint32) int { return (int(valueSize) + 7) &^ 7 }
-
-// describe names the map in errors: by its name, else by its type.
-func (m *Map) describe() string {
-	if m.name != "" {
-		return strconv.Quote(m.name)
-	}
-	return "(" + m.typ.String() + ")"
-}
-
-// use runs f with the map's fd, held open meanwhile; an error of f is
-// returned as it is.
-func (m *Map) use(op string, f func(fd int) error) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if !m.open {
-		return fmt.Errorf("%s: map closed or never created: %w", op, ErrClosed)
-	}
-	return f(m.fd)
-}

@@ -5,8 +5,6 @@ import (
 	"math/bits"
 	"os"
 	"strconv"
-
-	"github.com/purebpf/purebpf/internal/sys"
 )
 
 // MapSpec describes a map for NewMap.
@@ -40,6 +38,9 @@ type MapSpec struct {
 	MaxEntries uint32
 	Flags      MapFlags
 }
+
+// objNameLen is BPF_OBJ_NAME_LEN, the size of an object name with its NUL.
+const objNameLen = 16
 
 // Limits of map sizes (include/linux/bpf.h, mm/percpu).
 const (
@@ -147,8 +148,8 @@ func checkRingBufSize(n uint32) error {
 
 // checkObjName checks a map name as bpf_obj_name_cpy does.
 func checkObjName(name string) error {
-	if len(name) > sys.BPF_OBJ_NAME_LEN-1 {
-		return fmt.Errorf("name %q is longer than %d bytes", name, sys.BPF_OBJ_NAME_LEN-1)
+	if len(name) > objNameLen-1 {
+		return fmt.Errorf("name %q is longer than %d bytes", name, objNameLen-1)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]

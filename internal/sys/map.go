@@ -1,3 +1,5 @@
+//go:build linux
+
 package sys
 
 import (
@@ -106,26 +108,27 @@ type MapElemAttr struct {
 // MapLookupElem wraps bpf(2) BPF_MAP_LOOKUP_ELEM: it copies the value of
 // the element whose key is at attr.Key to attr.Value. A missing key fails
 // with ENOENT.
-func MapLookupElem(attr *MapElemAttr) error { return mapElem(BPF_MAP_LOOKUP_ELEM, attr) }
+func MapLookupElem(attr *MapElemAttr) error { return MapElem(BPF_MAP_LOOKUP_ELEM, attr) }
 
 // MapUpdateElem wraps bpf(2) BPF_MAP_UPDATE_ELEM: it creates or updates the
 // element whose key is at attr.Key, as attr.Flags allows. BPF_NOEXIST on an
 // existing key fails with EEXIST, BPF_EXIST on a missing one with ENOENT,
 // and a full hash map with E2BIG.
-func MapUpdateElem(attr *MapElemAttr) error { return mapElem(BPF_MAP_UPDATE_ELEM, attr) }
+func MapUpdateElem(attr *MapElemAttr) error { return MapElem(BPF_MAP_UPDATE_ELEM, attr) }
 
 // MapDeleteElem wraps bpf(2) BPF_MAP_DELETE_ELEM: it deletes the element
 // whose key is at attr.Key. A missing key fails with ENOENT; arrays cannot
 // delete and fail with EINVAL.
-func MapDeleteElem(attr *MapElemAttr) error { return mapElem(BPF_MAP_DELETE_ELEM, attr) }
+func MapDeleteElem(attr *MapElemAttr) error { return MapElem(BPF_MAP_DELETE_ELEM, attr) }
 
 // MapGetNextKey wraps bpf(2) BPF_MAP_GET_NEXT_KEY: it writes the key that
 // follows the one at attr.Key to attr.Value (next_key), or the first key
 // if attr.Key is nil or not in the map. After the last key it fails with
 // ENOENT.
-func MapGetNextKey(attr *MapElemAttr) error { return mapElem(BPF_MAP_GET_NEXT_KEY, attr) }
+func MapGetNextKey(attr *MapElemAttr) error { return MapElem(BPF_MAP_GET_NEXT_KEY, attr) }
 
-func mapElem(cmd Cmd, attr *MapElemAttr) error {
+// MapElem makes the element command cmd, one of the four above.
+func MapElem(cmd Cmd, attr *MapElemAttr) error {
 	_, err := BPF(cmd, unsafe.Pointer(attr), unsafe.Sizeof(*attr))
 	keepAlive(attr.Key, attr.Value)
 	runtime.KeepAlive(attr)
