@@ -2,7 +2,11 @@
 
 package sockfilter
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // This file is map_linux.go's counterpart on other systems: maps need the
 // kernel, so every operation returns errNotLinux, which matches
@@ -132,3 +136,35 @@ func (it *MapIterator) PerCPUValues() [][]byte { return nil }
 
 // Err returns the error that keeps the walk from starting.
 func (it *MapIterator) Err() error { return it.err }
+
+// RingBufReader reads a ring buffer; on this system there is none.
+type RingBufReader struct{}
+
+// NewRingBufReader returns an error.
+func NewRingBufReader(m *Map) (*RingBufReader, error) {
+	return nil, fmt.Errorf("new ring buffer reader: %w", errNotLinux)
+}
+
+// Size returns 0.
+func (r *RingBufReader) Size() int { return 0 }
+
+// Next returns an error.
+func (r *RingBufReader) Next() ([]byte, error) {
+	return nil, fmt.Errorf("read ring buffer: %w", errNotLinux)
+}
+
+// NextBatch returns an error.
+func (r *RingBufReader) NextBatch(recs [][]byte) (int, error) {
+	return 0, fmt.Errorf("read ring buffer: %w", errNotLinux)
+}
+
+// NextContext returns an error.
+func (r *RingBufReader) NextContext(ctx context.Context) ([]byte, error) { return r.Next() }
+
+// SetReadDeadline returns an error.
+func (r *RingBufReader) SetReadDeadline(t time.Time) error {
+	return fmt.Errorf("set read deadline: %w", errNotLinux)
+}
+
+// Close returns nil.
+func (r *RingBufReader) Close() error { return nil }
