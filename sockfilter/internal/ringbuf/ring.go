@@ -160,13 +160,25 @@ func (r *Ring) corrupt(err error) error {
 // Release gives the space of the records Next returned, and of discarded
 // ones it passed, back to the producers: a sequentially consistent store
 // of consumer_pos. Their bytes may then be overwritten at any time.
+//
+// Release never moves consumer_pos back: if another reader of the ring
+// has taken it further, which the one reader a ring should have never
+// does, Release leaves it there.
 func (r *Ring) Release() {
 	r.lent = false
-	if r.pos != r.stored {
-		atomic.StoreUintptr(r.cons, r.pos)
-		r.stored = r.pos
+	if r.pos == r.stored {
+		return
 	}
+	if cur := atomic.LoadUintptr(r.cons); cur != r.stored && intptr(r.pos-cur) < 0 {
+		r.stored = cur
+		return
+	}
+	atomic.StoreUintptr(r.cons, r.pos)
+	r.stored = r.pos
 }
+
+// intptr is the signed difference of two positions.
+type intptr = int
 
 // Ready reports whether Next has something to say: a committed or
 // discarded record at the reader's position, or corruption. Call it after

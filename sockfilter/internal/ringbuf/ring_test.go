@@ -238,3 +238,31 @@ func FuzzRing(f *testing.F) {
 		}
 	})
 }
+
+// TestRingReleaseNeverRewinds: a reader whose ring another reader has read
+// further does not move consumer_pos back when it releases.
+func TestRingReleaseNeverRewinds(t *testing.T) {
+	f := newFakeRing(64)
+	r := f.reader(t)
+	f.output([]byte("a"))
+	f.output([]byte("b"))
+	if _, ok := next(t, r); !ok {
+		t.Fatal("no record")
+	}
+	f.cons = 32 // another reader took both
+	r.Release()
+	if f.cons != 32 {
+		t.Errorf("consumer position rewound to %d", f.cons)
+	}
+	if _, ok := next(t, r); !ok {
+		t.Fatal("no record")
+	}
+	f.output([]byte("c"))
+	if _, ok := next(t, r); !ok {
+		t.Fatal("no record")
+	}
+	r.Release()
+	if f.cons != 48 {
+		t.Errorf("consumer position %d after reading on, want 48", f.cons)
+	}
+}
