@@ -168,3 +168,33 @@ func (r *RingBufReader) SetReadDeadline(t time.Time) error {
 
 // Close returns nil.
 func (r *RingBufReader) Close() error { return nil }
+
+// PerfReader reads a perf event array; on this system there is none.
+type PerfReader struct{}
+
+// NewPerfReader returns an error.
+func NewPerfReader(m *Map, opts *PerfReaderOptions) (*PerfReader, error) {
+	return nil, fmt.Errorf("new perf reader: %w", errNotLinux)
+}
+
+// Next returns an error.
+func (r *PerfReader) Next() (PerfRecord, error) {
+	return PerfRecord{}, fmt.Errorf("read perf buffer: %w", errNotLinux)
+}
+
+// NextContext returns an error.
+func (r *PerfReader) NextContext(ctx context.Context) (PerfRecord, error) { return r.Next() }
+
+// SetReadDeadline returns an error.
+func (r *PerfReader) SetReadDeadline(t time.Time) error {
+	return fmt.Errorf("set read deadline: %w", errNotLinux)
+}
+
+// Lost returns 0.
+func (r *PerfReader) Lost() uint64 { return 0 }
+
+// CPUs returns nil.
+func (r *PerfReader) CPUs() []int { return nil }
+
+// Close returns nil.
+func (r *PerfReader) Close() error { return nil }
