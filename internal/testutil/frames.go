@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -134,4 +135,28 @@ func FramesOf(t testing.TB, link uint16) []Frame {
 		}
 	}
 	return frames
+}
+
+// CaptureStdout runs fn with os.Stdout redirected to a pipe and returns
+// what it wrote, as go test does for an Example's output.
+func CaptureStdout(t testing.TB, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		out <- string(b)
+	}()
+	stdout := os.Stdout
+	os.Stdout = w
+	defer func() { os.Stdout = stdout }()
+	fn()
+	os.Stdout = stdout
+	w.Close()
+	s := <-out
+	r.Close()
+	return s
 }
