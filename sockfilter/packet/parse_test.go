@@ -139,7 +139,13 @@ func TestParseInfo(t *testing.T) {
 					t.Errorf("got Length %d CapLen %d PayloadLen %d IPPayloadLen %d Dst %v", r.Length, r.CapLen, r.PayloadLen, r.IPPayloadLen, r.Dst)
 				}
 			}},
-		{"snaplen cuts tcp header", tcp4[:50], Info{Length: 74}, ErrTruncated, nil},
+		{"snaplen cuts tcp header", tcp4[:50], Info{Length: 74, Ifindex: 4, Time: ts}, ErrTruncated,
+			func(t *testing.T, r *Record) {
+				if r.Status != StatusTruncated || r.ErrLayer != LayerTCP || !r.HasPorts() || r.Dst.Port() != 80 ||
+					r.Ifindex != 4 || !r.Time.Equal(ts) || r.Length != 74 || r.CapLen != 50 {
+					t.Errorf("got %+v", r)
+				}
+			}},
 		{"wire length below captured", tcp4, Info{Length: 10}, nil,
 			func(t *testing.T, r *Record) {
 				if r.Length != 74 {
@@ -163,17 +169,8 @@ func TestParseInfo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var r Record
 			err := Parse(tt.frame, LinkEthernet, &tt.info, &r)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
-				}
-				if r != (Record{}) {
-					t.Errorf("record not zero after error: %+v", r)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse with an Info: %v", err)
+			if !errors.Is(err, tt.wantErr) || (err != nil && tt.wantErr == nil) {
+				t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
 			}
 			tt.check(t, &r)
 		})
@@ -181,7 +178,8 @@ func TestParseInfo(t *testing.T) {
 }
 
 // TestParseErrors checks that bad frames give a *ParseError naming
-// the header and its offset, and leave the Record zero.
+// the header and its offset, and that the Record says so: its Status and
+// ErrLayer, and nothing left of the Record it overwrote.
 func TestParseErrors(t *testing.T) {
 	// edit returns a copy of the named test frame changed by f.
 	edit := func(name string, f func(b []byte) []byte) []byte { return f(testutil.FrameCopy(t, name)) }
@@ -215,49 +213,50 @@ func TestParseErrors(t *testing.T) {
 		name   string
 		link   LinkType
 		frame  []byte
-		layer  string
+		layer  Layer
 		offset int
 		err    error
 		reason string // a part of the message
 		wire   int    // if not 0, the length on the wire, for Parse's Info
 	}{
-		{"empty", LinkEthernet, nil, "frame", 0, ErrTruncated, "empty frame", 0},
-		{"empty raw", LinkRawIP, []byte{}, "frame", 0, ErrTruncated, "empty frame", 0},
-		{"unsupported link", LinkType(113), testutil.NamedFrame(t, "tcp4").Data, "frame", 0, errors.ErrUnsupported, "LinkType(113)", 0},
-		{"short ethernet", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:13], "ethernet", 0, ErrTruncated, "need 14 bytes, have 13", 0},
-		{"short vlan tag", LinkEthernet, testutil.FrameCopy(t, "vlan_tcp4")[:16], "vlan", 14, ErrTruncated, "need 4 bytes, have 2", 0},
-		{"short inner vlan tag", LinkEthernet, testutil.FrameCopy(t, "qinq_udp4")[:20], "vlan", 18, ErrTruncated, "need 4", 0},
-		{"nine vlan tags", LinkEthernet, tags(9), "vlan", 14 + 8*4, ErrMalformed, "more than 8 VLAN tags", 0},
-		{"short ipv4", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:30], "ipv4", 14, ErrTruncated, "need 20 bytes, have 16", 0},
-		{"ipv4 IHL 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x44; return b }), "ipv4", 14, ErrMalformed, "IHL 4 is less than 5", 0},
-		{"ipv4 version 6", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x65; return b }), "ipv4", 14, ErrMalformed, "IP version 6", 0},
-		{"short ipv4 options", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:36], "ipv4", 14, ErrTruncated, "need 24 bytes, have 22", 0},
-		{"ipv4 total below IHL", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 19); return b }), "ipv4", 14, ErrMalformed, "total length 19 is less than the header length 20", 0},
-		{"ipv4 total past frame", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 61); return b }), "ipv4", 14, ErrMalformed, "total length 61 exceeds the 60 bytes left", 0},
-		{"raw IP version 5", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { b[0] = 0x55; return b }), "ip", 0, ErrMalformed, "IP version 5 is neither 4 nor 6", 0},
-		{"short ipv6", LinkEthernet, testutil.FrameCopy(t, "udp6")[:53], "ipv6", 14, ErrTruncated, "need 40 bytes, have 39", 0},
-		{"ipv6 version 4", LinkEthernet, edit("udp6", func(b []byte) []byte { b[14] = 0x40; return b }), "ipv6", 14, ErrMalformed, "IP version 4", 0},
-		{"ipv6 payload past frame", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 41); return b }), "ipv6", 14, ErrMalformed, "payload length 41 exceeds the 40 bytes left", 0},
-		{"ext header past payload length", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { b[55] = 9; return b }), "ipv6 extension", 54, ErrMalformed, "header of 80 bytes runs past the IPv6 payload length", 0},
-		{"ext chain runs off the end", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 24); return b[:78] }), "ipv6 extension", 70, ErrMalformed, "header of 24 bytes runs past the IPv6 payload length", 0},
-		{"ext chain ends in the middle of a header", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 20); return b[:74] }), "ipv6 extension", 70, ErrMalformed, "header runs past the IPv6 payload length", 0},
-		{"ext header cut", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:60], "ipv6 extension", 54, ErrTruncated, "need 8 bytes, have 6", 126},
-		{"ext header cut inside", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:80], "ipv6 extension", 70, ErrTruncated, "need 24 bytes, have 10", 126},
-		{"nine ext headers", LinkEthernet, dstopts(9), "ipv6 extension", 54 + 8*8, ErrMalformed, "more than 8 extension headers", 0},
-		{"tcp data offset 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[46] = 0x40; return b }), "tcp", 34, ErrMalformed, "data offset 4 is less than 5", 0},
-		{"tcp data offset past payload", LinkEthernet, edit("ipopt_tcp4", func(b []byte) []byte { b[50] = 0x70; return b }), "tcp", 38, ErrMalformed, "data offset 7 runs past the IP payload of 24 bytes", 0},
-		{"tcp options past capture", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], "tcp", 38, ErrTruncated, "need 24 bytes, have 22", 62},
-		{"ipv4 total past frame without wire length", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], "ipv4", 14, ErrMalformed, "total length 48 exceeds the 46 bytes left", 0},
-		{"ip payload too short for tcp", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 30); return b[:44] }), "tcp", 34, ErrMalformed, "IP payload of 10 bytes cannot hold a TCP header", 0},
-		{"short udp", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { put16(b, 2, 26); return b[:26] }), "udp", 20, ErrMalformed, "IP payload of 6 bytes cannot hold a UDP header", 0},
-		{"udp length 7", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 7); return b }), "udp", 34, ErrMalformed, "length 7 is less than 8", 0},
-		{"udp length past ip payload", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 73); return b }), "udp", 34, ErrMalformed, "length 73 exceeds the IP payload of 72 bytes", 0},
-		{"short icmp", LinkEthernet, edit("icmp4_echo", func(b []byte) []byte { put16(b, 16, 24); return b[:38] }), "icmp", 34, ErrMalformed, "IP payload of 4 bytes cannot hold an 8-byte header", 0},
-		{"short icmpv6", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 7); return b[:61] }), "icmpv6", 54, ErrMalformed, "IP payload of 7 bytes", 0},
-		{"icmpv6 in a 3-byte payload, padded", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 3); return b }), "icmpv6", 54, ErrMalformed, "IP payload of 3 bytes cannot hold an 8-byte header", 0},
-		{"udp in a 4-byte payload, padded", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 4); put16(b, 58, 0); return b }), "udp", 54, ErrMalformed, "IP payload of 4 bytes cannot hold a UDP header", 0},
-		{"short arp", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:20], "arp", 14, ErrTruncated, "need 8 bytes, have 6", 0},
-		{"short arp addresses", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:40], "arp", 14, ErrTruncated, "need 28 bytes, have 26", 0},
+		{"empty", LinkEthernet, nil, LayerFrame, 0, ErrTruncated, "empty frame", 0},
+		{"empty raw", LinkRawIP, []byte{}, LayerFrame, 0, ErrTruncated, "empty frame", 0},
+		{"unsupported link", LinkType(7), testutil.NamedFrame(t, "tcp4").Data, LayerFrame, 0, errors.ErrUnsupported, "LinkType(7)", 0},
+		{"short ethernet", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:13], LayerEthernet, 0, ErrTruncated, "need 14 bytes, have 13", 0},
+		{"short vlan tag", LinkEthernet, testutil.FrameCopy(t, "vlan_tcp4")[:16], LayerVLAN, 14, ErrTruncated, "need 4 bytes, have 2", 0},
+		{"short inner vlan tag", LinkEthernet, testutil.FrameCopy(t, "qinq_udp4")[:20], LayerVLAN, 18, ErrTruncated, "need 4", 0},
+		{"nine vlan tags", LinkEthernet, tags(9), LayerVLAN, 14 + 8*4, ErrMalformed, "more than 8 VLAN tags", 0},
+		{"short ipv4", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:30], LayerIPv4, 14, ErrTruncated, "need 20 bytes, have 16", 0},
+		{"ipv4 IHL 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x44; return b }), LayerIPv4, 14, ErrMalformed, "IHL 4 is less than 5", 0},
+		{"ipv4 version 6", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x65; return b }), LayerIPv4, 14, ErrMalformed, "IP version 6", 0},
+		{"short ipv4 options", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:36], LayerIPv4, 14, ErrTruncated, "need 24 bytes, have 22", 62},
+		{"short ipv4 options without wire length", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:36], LayerIPv4, 14, ErrMalformed, "total length 48 exceeds the 22 bytes left", 0},
+		{"ipv4 total below IHL", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 19); return b }), LayerIPv4, 14, ErrMalformed, "total length 19 is less than the header length 20", 0},
+		{"ipv4 total past frame", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 61); return b }), LayerIPv4, 14, ErrMalformed, "total length 61 exceeds the 60 bytes left", 0},
+		{"raw IP version 5", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { b[0] = 0x55; return b }), LayerIP, 0, ErrMalformed, "IP version 5 is neither 4 nor 6", 0},
+		{"short ipv6", LinkEthernet, testutil.FrameCopy(t, "udp6")[:53], LayerIPv6, 14, ErrTruncated, "need 40 bytes, have 39", 0},
+		{"ipv6 version 4", LinkEthernet, edit("udp6", func(b []byte) []byte { b[14] = 0x40; return b }), LayerIPv6, 14, ErrMalformed, "IP version 4", 0},
+		{"ipv6 payload past frame", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 41); return b }), LayerIPv6, 14, ErrMalformed, "payload length 41 exceeds the 40 bytes left", 0},
+		{"ext header past payload length", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { b[55] = 9; return b }), LayerIPv6Ext, 54, ErrMalformed, "header of 80 bytes runs past the IPv6 payload length", 0},
+		{"ext chain runs off the end", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 24); return b[:78] }), LayerIPv6Ext, 70, ErrMalformed, "header of 24 bytes runs past the IPv6 payload length", 0},
+		{"ext chain ends in the middle of a header", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 20); return b[:74] }), LayerIPv6Ext, 70, ErrMalformed, "header runs past the IPv6 payload length", 0},
+		{"ext header cut", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:60], LayerIPv6Ext, 54, ErrTruncated, "need 8 bytes, have 6", 126},
+		{"ext header cut inside", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:80], LayerIPv6Ext, 70, ErrTruncated, "need 24 bytes, have 10", 126},
+		{"nine ext headers", LinkEthernet, dstopts(9), LayerIPv6Ext, 54 + 8*8, ErrMalformed, "more than 8 extension headers", 0},
+		{"tcp data offset 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[46] = 0x40; return b }), LayerTCP, 34, ErrMalformed, "data offset 4 is less than 5", 0},
+		{"tcp data offset past payload", LinkEthernet, edit("ipopt_tcp4", func(b []byte) []byte { b[50] = 0x70; return b }), LayerTCP, 38, ErrMalformed, "data offset 7 runs past the IP payload of 24 bytes", 0},
+		{"tcp options past capture", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], LayerTCP, 38, ErrTruncated, "need 24 bytes, have 22", 62},
+		{"ipv4 total past frame without wire length", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], LayerIPv4, 14, ErrMalformed, "total length 48 exceeds the 46 bytes left", 0},
+		{"ip payload too short for tcp", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 30); return b[:44] }), LayerTCP, 34, ErrMalformed, "IP payload of 10 bytes cannot hold a TCP header", 0},
+		{"short udp", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { put16(b, 2, 26); return b[:26] }), LayerUDP, 20, ErrMalformed, "IP payload of 6 bytes cannot hold a UDP header", 0},
+		{"udp length 7", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 7); return b }), LayerUDP, 34, ErrMalformed, "length 7 is less than 8", 0},
+		{"udp length past ip payload", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 73); return b }), LayerUDP, 34, ErrMalformed, "length 73 exceeds the IP payload of 72 bytes", 0},
+		{"short icmp", LinkEthernet, edit("icmp4_echo", func(b []byte) []byte { put16(b, 16, 24); return b[:38] }), LayerICMP, 34, ErrMalformed, "IP payload of 4 bytes cannot hold an 8-byte header", 0},
+		{"short icmpv6", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 7); return b[:61] }), LayerICMPv6, 54, ErrMalformed, "IP payload of 7 bytes", 0},
+		{"icmpv6 in a 3-byte payload, padded", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 3); return b }), LayerICMPv6, 54, ErrMalformed, "IP payload of 3 bytes cannot hold an 8-byte header", 0},
+		{"udp in a 4-byte payload, padded", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 4); put16(b, 58, 0); return b }), LayerUDP, 54, ErrMalformed, "IP payload of 4 bytes cannot hold a UDP header", 0},
+		{"short arp", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:20], LayerARP, 14, ErrTruncated, "need 8 bytes, have 6", 0},
+		{"short arp addresses", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:40], LayerARP, 14, ErrTruncated, "need 28 bytes, have 26", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,8 +275,12 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Parse error = %q (layer %q, offset %d, %v); want layer %q, offset %d, %v, and %q",
 					err, pe.Layer, pe.Offset, pe.Err, tt.layer, tt.offset, tt.err, tt.reason)
 			}
-			if r != (Record{}) {
-				t.Errorf("record not zero after error: %+v", r)
+			want := StatusMalformed
+			if errors.Is(err, ErrTruncated) {
+				want = StatusTruncated
+			}
+			if r.Status != want || r.ErrLayer != tt.layer || r.CapLen != len(tt.frame) || r.Length != max(tt.wire, len(tt.frame)) {
+				t.Errorf("record: Status %v ErrLayer %v CapLen %d Length %d; want %v %v %d", r.Status, r.ErrLayer, r.CapLen, r.Length, want, tt.layer, len(tt.frame))
 			}
 		})
 	}
@@ -370,11 +373,13 @@ func TestParseReuse(t *testing.T) {
 			if fresh.Proto == ProtoOther {
 				cut = 13 // into the Ethernet header: the rest is payload
 			}
-			if Parse(f.Data[:cut], LinkType(f.Link), nil, &reused) == nil {
+			var freshCut Record
+			errFresh := Parse(f.Data[:cut], LinkType(f.Link), &Info{Length: len(f.Data)}, &freshCut)
+			if Parse(f.Data[:cut], LinkType(f.Link), &Info{Length: len(f.Data)}, &reused) == nil || errFresh == nil {
 				t.Fatalf("%s cut to %d bytes decodes", f.Name, cut)
 			}
-			if reused != (Record{}) {
-				t.Errorf("%s cut to %d bytes, after %s: record not zero: %+v", f.Name, cut, prev.Name, reused)
+			if reused != freshCut {
+				t.Errorf("%s cut to %d bytes, after %s:\n got %+v\nwant %+v", f.Name, cut, prev.Name, reused, freshCut)
 			}
 		}
 	}

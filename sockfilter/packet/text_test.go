@@ -31,19 +31,19 @@ func parsedFrame(t testing.TB, name string) Record {
 func TestAppendText(t *testing.T) {
 	const ts = "2025-03-04T05:06:07.890123456Z"
 	tests := map[string]string{
-		"tcp4":        "10.0.0.1\t40000\t10.0.0.2\t80\tTCP\t" + ts + "\t74\t74\tFlags [P.] seq 1000 ack 2000 win 502\n",
-		"udp4":        "10.0.0.1\t41000\t10.0.0.2\t41001\tUDP\t" + ts + "\t106\t106\t-\n",
-		"vlan_tcp4":   "10.0.0.1\t40001\t10.0.0.2\t443\tTCP\t" + ts + "\t58\t58\tFlags [SEW] seq 7 ack 0 win 64240 vlan 100\n",
-		"udp6":        "2001:db8::1\t41002\t2001:db8::2\t41003\tUDP\t" + ts + "\t94\t94\t-\n",
-		"qinq_udp4":   "10.0.0.1\t1000\t10.0.0.2\t2000\tUDP\t" + ts + "\t60\t60\tvlan 200.300\n",
-		"frag4_first": "10.0.0.1\t41004\t10.0.0.2\t41005\tUDP\t" + ts + "\t58\t58\tfrag 48879@0+\n",
+		"tcp4":        "10.0.0.1\t40000\t10.0.0.2\t80\tTCP\t" + ts + "\t74\t74\tFlags [P.] seq 1000 ack 2000 win 502 length 20\n",
+		"udp4":        "10.0.0.1\t41000\t10.0.0.2\t41001\tUDP\t" + ts + "\t106\t106\tlength 64\n",
+		"vlan_tcp4":   "10.0.0.1\t40001\t10.0.0.2\t443\tTCP\t" + ts + "\t58\t58\tFlags [SEW] seq 7 ack 0 win 64240 length 0 vlan 100\n",
+		"udp6":        "2001:db8::1\t41002\t2001:db8::2\t41003\tUDP\t" + ts + "\t94\t94\tlength 32\n",
+		"qinq_udp4":   "10.0.0.1\t1000\t10.0.0.2\t2000\tUDP\t" + ts + "\t60\t60\tlength 10 vlan 200.300\n",
+		"frag4_first": "10.0.0.1\t41004\t10.0.0.2\t41005\tUDP\t" + ts + "\t58\t58\tlength 16 frag 48879@0+\n",
 		"frag4_rest":  "10.0.0.1\t-\t10.0.0.2\t-\tUDP\t" + ts + "\t58\t58\tfrag 48879@24\n",
 		"frag6_rest":  "2001:db8::1\t-\t2001:db8::2\t-\tUDP\t" + ts + "\t86\t86\tfrag 3405643777@24\n",
-		"icmp6_echo":  "2001:db8::2\t-\t2001:db8::1\t-\tICMPv6\t" + ts + "\t78\t78\ttype 129 code 0\n",
+		"icmp6_echo":  "2001:db8::2\t-\t2001:db8::1\t-\tICMPv6\t" + ts + "\t78\t78\ttype 129 code 0 length 24\n",
 		"arp_request": "10.0.0.1\t-\t10.0.0.2\t-\tARP\t" + ts + "\t60\t60\trequest\n",
 		"local_ether": "-\t-\t-\t-\tOther(0x88b5)\t" + ts + "\t60\t60\t-\n",
 		"gre4":        "10.0.0.1\t-\t10.0.0.2\t-\tIPv4(47)\t" + ts + "\t66\t66\t-\n",
-		"rst_ae_tcp4": "10.0.0.2\t80\t10.0.0.1\t40003\tTCP\t" + ts + "\t60\t60\tFlags [Re] seq 5 ack 0 win 0\n",
+		"rst_ae_tcp4": "10.0.0.2\t80\t10.0.0.1\t40003\tTCP\t" + ts + "\t60\t60\tFlags [Re] seq 5 ack 0 win 0 length 0\n",
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
