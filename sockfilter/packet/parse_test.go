@@ -89,6 +89,49 @@ func TestParse(t *testing.T) {
 			Src: addrPort("10.0.0.2:80"), Dst: addrPort("10.0.0.1:40003"), DontFragment: true, FragID: 2,
 			Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 20,
 			TCPFlags: TCPRst | TCPAe, Seq: 5},
+
+		// Linux cooked captures: the header gives the direction, and the
+		// interface index in version 2.
+		"sll_tcp4": {Direction: DirectionHost, Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
+			Src: addrPort("127.0.0.1:40010"), Dst: addrPort("127.0.0.1:8080"), DontFragment: true, FragID: 0x0a0b,
+			Transport: true, Length: 56, CapLen: 56, IPPayloadLen: 20, TCPFlags: TCPSyn, Seq: 100, Window: 65495},
+		"sll_vlan_udp4": {Direction: DirectionBroadcast, Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
+			Src: addrPort("10.0.0.1:41030"), Dst: addrPort("10.0.0.255:41031"), VLANs: 1, VLAN: 5, FragID: 0x42,
+			Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 20, PayloadLen: 12},
+		"sll2_udp6": {Ifindex: 2, Direction: DirectionOutgoing, Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
+			Src: addrPort("[2001:db8::1]:41020"), Dst: addrPort("[2001:db8::2]:41021"),
+			Transport: true, Length: 76, CapLen: 76, IPPayloadLen: 16, PayloadLen: 8},
+		"sll2_arp_reply": {Ifindex: 3, Direction: DirectionHost, Proto: ProtoARP, EtherType: 0x0806,
+			Src: addrPort("10.0.0.2:0"), Dst: addrPort("10.0.0.1:0"), ARPOp: 2, Length: 48, CapLen: 48},
+		"sll2_llc_stp": {Ifindex: 2, Direction: DirectionMulticast, Proto: ProtoOther, EtherType: 0x0004, Length: 58, CapLen: 58},
+
+		// Frames cut by a snap length: what was captured, and where the
+		// cut is.
+		"trunc_payload_udp4": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
+			Src: addrPort("10.0.0.1:41060"), Dst: addrPort("10.0.0.2:41061"), DontFragment: true, FragID: 0x8888,
+			Transport: true, Length: 142, CapLen: 60, IPPayloadLen: 108, PayloadLen: 100},
+		"trunc_tcp4_opts": {Status: StatusTruncated, ErrLayer: LayerTCP, Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
+			Src: addrPort("10.0.0.1:40020"), Dst: addrPort("10.0.0.2:443"), DontFragment: true, FragID: 0x5555,
+			Transport: true, Length: 74, CapLen: 60, IPPayloadLen: 40, TCPFlags: TCPSyn, Seq: 0x01020304, Window: 64240},
+		"sll2_trunc_tcp4": {Ifindex: 1, Direction: DirectionHost, Status: StatusTruncated, ErrLayer: LayerTCP,
+			Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
+			Src: addrPort("127.0.0.1:9999"), Dst: addrPort("127.0.0.1:37026"), DontFragment: true, FragID: 0x7777,
+			Transport: true, Length: 102, CapLen: 60, IPPayloadLen: 62, PayloadLen: 30, TCPFlags: tcpPA, Seq: 2000, Ack: 3000, Window: 64},
+		"trunc_tcp6_ports": {Status: StatusTruncated, ErrLayer: LayerTCP, Proto: ProtoTCP, EtherType: 0x86dd, IPVersion: 6, IPProto: 6, TTL: 64,
+			Src: addrPort("[2001:db8::1]:40030"), Dst: addrPort("[2001:db8::2]:22"), PortsOnly: true,
+			Length: 94, CapLen: 60, IPPayloadLen: 40},
+		"trunc_udp6": {Status: StatusTruncated, ErrLayer: LayerUDP, Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
+			Src: addrPort("[2001:db8::1]:41040"), Dst: addrPort("[2001:db8::2]:41041"), PortsOnly: true,
+			Length: 132, CapLen: 60, IPPayloadLen: 78},
+		"trunc_ipv4_opts": {Status: StatusTruncated, ErrLayer: LayerIPv4, Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), DontFragment: true, FragID: 0x6666,
+			Length: 78, CapLen: 44, IPPayloadLen: 24},
+		"trunc_ext6_hbh": {Status: StatusTruncated, ErrLayer: LayerIPv6Ext, Proto: ProtoIPv6, EtherType: 0x86dd, IPVersion: 6, IPProto: 0, TTL: 64,
+			Src: addrPort("[2001:db8::1]:0"), Dst: addrPort("[2001:db8::2]:0"), Length: 102, CapLen: 60, IPPayloadLen: 48},
+		"trunc_icmp4": {Status: StatusTruncated, ErrLayer: LayerICMP, Proto: ProtoICMP, EtherType: 0x0800, IPVersion: 4, IPProto: 1, TTL: 64,
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
+			Length: 58, CapLen: 38, IPPayloadLen: 24},
+		"trunc_arp": {Status: StatusTruncated, ErrLayer: LayerARP, Proto: ProtoARP, EtherType: 0x0806, ARPOp: 1, Length: 60, CapLen: 30},
 	}
 	frames := testutil.Frames(t)
 	if len(frames) != len(want) {
@@ -101,14 +144,23 @@ func TestParse(t *testing.T) {
 				t.Fatal("no expected record for this frame")
 			}
 			var r Record
-			if err := Parse(f.Data, LinkType(f.Link), nil, &r); err != nil {
-				t.Fatalf("Parse: %v", err)
+			err := Parse(f.Data, LinkType(f.Link), &Info{Length: f.Length}, &r)
+			var pe *ParseError
+			if w.Status == StatusOK && err != nil || w.Status != StatusOK && !(errors.As(err, &pe) && pe.Layer == w.ErrLayer) {
+				t.Fatalf("Parse: %v, want status %v at %v", err, w.Status, w.ErrLayer)
 			}
 			if r != w {
 				t.Errorf("Parse:\n got %+v\nwant %+v", r, w)
 			}
-			if got, want := r.HasPorts(), w.Transport && w.Src.Port() != 0; got != want {
+			if got, want := r.HasPorts(), (w.Transport || w.PortsOnly) && w.Src.Port() != 0; got != want {
 				t.Errorf("HasPorts() = %v, want %v", got, want)
+			}
+			if !f.Truncated() {
+				// A whole frame needs no Info.
+				var r2 Record
+				if err := Parse(f.Data, LinkType(f.Link), nil, &r2); err != nil || r2 != w {
+					t.Errorf("Parse with no Info: %v\n got %+v\nwant %+v", err, r2, w)
+				}
 			}
 		})
 	}
@@ -351,31 +403,32 @@ func TestProtoString(t *testing.T) {
 func TestParseReuse(t *testing.T) {
 	frames := testutil.Frames(t)
 	info := Info{Time: recordTestTime, Ifindex: 7, Direction: DirectionHost, HasVLAN: true, VLANTCI: 9}
+	parse := func(f testutil.Frame, data []byte, info Info, r *Record) error {
+		t.Helper()
+		info.Length = f.Length
+		err := Parse(data, LinkType(f.Link), &info, r)
+		if err != nil && !(errors.Is(err, ErrTruncated) && len(data) < f.Length) {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		return err
+	}
 	for _, prev := range frames {
 		for _, f := range frames {
 			var fresh, reused Record
-			if err := Parse(f.Data, LinkType(f.Link), nil, &fresh); err != nil {
-				t.Fatal(err)
-			}
-			if err := Parse(prev.Data, LinkType(prev.Link), &info, &reused); err != nil {
-				t.Fatal(err)
-			}
-			if err := Parse(f.Data, LinkType(f.Link), nil, &reused); err != nil {
-				t.Fatal(err)
-			}
+			parse(f, f.Data, Info{}, &fresh)
+			parse(prev, prev.Data, info, &reused)
+			parse(f, f.Data, Info{}, &reused)
 			if reused != fresh {
 				t.Errorf("%s after %s:\n got %+v\nwant %+v", f.Name, prev.Name, reused, fresh)
 			}
-			if err := Parse(prev.Data, LinkType(prev.Link), &info, &reused); err != nil {
-				t.Fatal(err)
-			}
+			parse(prev, prev.Data, info, &reused)
 			cut := len(f.Data) / 3 // into a header
-			if fresh.Proto == ProtoOther {
-				cut = 13 // into the Ethernet header: the rest is payload
+			if fresh.Proto == ProtoOther || f.Link == testutil.LinkLinuxSLL || f.Link == testutil.LinkLinuxSLL2 {
+				cut = 13 // into the link-layer header: the rest may be payload
 			}
 			var freshCut Record
-			errFresh := Parse(f.Data[:cut], LinkType(f.Link), &Info{Length: len(f.Data)}, &freshCut)
-			if Parse(f.Data[:cut], LinkType(f.Link), &Info{Length: len(f.Data)}, &reused) == nil || errFresh == nil {
+			errFresh := parse(f, f.Data[:cut], Info{}, &freshCut)
+			if parse(f, f.Data[:cut], Info{}, &reused) == nil || errFresh == nil {
 				t.Fatalf("%s cut to %d bytes decodes", f.Name, cut)
 			}
 			if reused != freshCut {

@@ -13,7 +13,8 @@ import (
 // length on the wire, the captured length, and a free-form Info column:
 // TCP flags, sequence and acknowledgment numbers and window as tcpdump
 // prints them; ICMP type and code; the length tcpdump prints ("length
-// N": the TCP or UDP payload, the whole ICMP message); ARP operation;
+// N": the TCP or UDP payload, the whole ICMP message; none for a UDP
+// fragment, of which tcpdump gives the whole datagram's); ARP operation;
 // VLAN IDs; fragment identification, offset and "+" for more fragments;
 // and last, for a frame Parse could not decode wholly, tcpdump's mark for
 // a frame cut short, "[|tcp]", or "[malformed tcp]".
@@ -103,8 +104,12 @@ func (r *Record) appendInfo(b []byte) []byte {
 			b = append(b, " length "...)
 			b = appendUint(b, uint64(max(r.PayloadLen, 0)))
 		case ProtoUDP:
-			b = append(b, "length "...)
-			b = appendUint(b, uint64(max(r.PayloadLen, 0)))
+			if !r.Fragment {
+				// (tcpdump gives a first fragment the datagram's length,
+				// from the UDP header; PayloadLen is the fragment's.)
+				b = append(b, "length "...)
+				b = appendUint(b, uint64(max(r.PayloadLen, 0)))
+			}
 		case ProtoICMP, ProtoICMPv6:
 			b = append(b, "type "...)
 			b = appendUint(b, uint64(r.ICMPType))

@@ -24,7 +24,7 @@ func writePcap(t testing.TB, link packet.LinkType, snaplen int, frames []testuti
 		t.Fatal(err)
 	}
 	for i, f := range frames {
-		if err := pw.WritePacket(f.Data, &packet.Info{Time: frameTime(i), Length: len(f.Data)}); err != nil {
+		if err := pw.WritePacket(f.Data, &packet.Info{Time: frameTime(i), Length: f.Length}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,9 +60,9 @@ func TestPcapRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("packet %d: %v", i, err)
 				}
-				if !bytes.Equal(buf, f.Data) || !info.Time.Equal(frameTime(i)) || info.Length != len(f.Data) {
+				if !bytes.Equal(buf, f.Data) || !info.Time.Equal(frameTime(i)) || info.Length != f.Length {
 					t.Errorf("packet %d: %x at %v length %d; want %x at %v length %d",
-						i, buf, info.Time, info.Length, f.Data, frameTime(i), len(f.Data))
+						i, buf, info.Time, info.Length, f.Data, frameTime(i), f.Length)
 				}
 			}
 			if _, err := pr.ReadPacket(buf, new(packet.Info)); err != io.EOF {
