@@ -91,3 +91,24 @@ func ExampleRecord_AppendJSON() {
 	// Output:
 	// {"time":"2023-11-14T22:13:20.000000005Z","ifindex":1,"dir":"outgoing","proto":"TCP","ethertype":2048,"src":"192.0.2.1","sport":40000,"dst":"192.0.2.2","dport":80,"len":54,"caplen":54,"ipver":4,"ipproto":6,"ttl":64,"iplen":20,"paylen":0,"flags":"S","seq":1000,"ack":0,"win":64240}
 }
+
+// A capture on the "any" device gets packets without their link-layer
+// header, and what the kernel says of each in a sockaddr_ll; it writes a
+// Linux cooked capture header in front of each, as libpcap does, and the
+// frame then parses as LinkLinuxSLL2, interface index and direction
+// included.
+func ExampleSLLHeader_AppendSLL2() {
+	ipPacket := synFrame[14:] // what a SOCK_DGRAM packet socket reads
+	h := packet.SLLHeader{Protocol: 0x0800, Ifindex: 2, HAType: 1, PacketType: 4, // PACKET_OUTGOING
+		AddrLen: 6, Addr: [8]byte{0x02, 0, 0, 0, 0, 0x01}}
+	frame := h.AppendSLL2(make([]byte, 0, packet.SLL2HeaderLen+len(ipPacket)))
+	frame = append(frame, ipPacket...)
+
+	var r packet.Record
+	if err := packet.Parse(frame, packet.LinkLinuxSLL2, nil, &r); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(r.Ifindex, r.Direction, r.Proto, r.Src, "->", r.Dst, len(frame))
+	// Output:
+	// 2 outgoing TCP 192.0.2.1:40000 -> 192.0.2.2:80 60
+}
