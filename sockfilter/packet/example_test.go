@@ -98,7 +98,7 @@ func ExampleRecord_AppendJSON() {
 // frame then parses as LinkLinuxSLL2, interface index and direction
 // included.
 func ExampleSLLHeader_AppendSLL2() {
-	ipPacket := synFrame[14:] // what a SOCK_DGRAM packet socket reads
+	ipPacket := synFrame[14:]                                                     // what a SOCK_DGRAM packet socket reads
 	h := packet.SLLHeader{Protocol: 0x0800, Ifindex: 2, HAType: 1, PacketType: 4, // PACKET_OUTGOING
 		AddrLen: 6, Addr: [8]byte{0x02, 0, 0, 0, 0, 0x01}}
 	frame := h.AppendSLL2(make([]byte, 0, packet.SLL2HeaderLen+len(ipPacket)))
