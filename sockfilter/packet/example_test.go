@@ -98,8 +98,10 @@ func ExampleRecord_AppendJSON() {
 // frame then parses as LinkLinuxSLL2, interface index and direction
 // included.
 func ExampleSLLHeader_AppendSLL2() {
-	ipPacket := synFrame[14:]                                                     // what a SOCK_DGRAM packet socket reads
-	h := packet.SLLHeader{Protocol: 0x0800, Ifindex: 2, HAType: 1, PacketType: 4, // PACKET_OUTGOING
+	// What a SOCK_DGRAM packet socket reads, and what its sockaddr_ll
+	// says: sent (PACKET_OUTGOING, 4) on interface 2, an Ethernet device.
+	ipPacket := synFrame[14:]
+	h := packet.SLLHeader{Protocol: 0x0800, Ifindex: 2, HAType: 1, PacketType: 4,
 		AddrLen: 6, Addr: [8]byte{0x02, 0, 0, 0, 0, 0x01}}
 	frame := h.AppendSLL2(make([]byte, 0, packet.SLL2HeaderLen+len(ipPacket)))
 	frame = append(frame, ipPacket...)
