@@ -343,7 +343,7 @@ func (pr *Reader) ngEnhanced(typ, n uint32, buf []byte, info *packet.Info) ([]by
 	if err != nil {
 		return buf[:0], err
 	}
-	if pad := int((capLen + 3) &^ 3 - capLen); pad <= len(opts) {
+	if pad := int((capLen+3)&^3 - capLen); pad <= len(opts) {
 		opts = opts[pad:]
 	} else {
 		opts = nil

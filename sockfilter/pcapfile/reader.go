@@ -31,9 +31,9 @@ type Reader struct {
 	n       int   // packets read
 	off     int64 // file offset of the next record or block
 	ifaces  []Interface
-	cur     int // interface of the last packet read
+	cur     int      // interface of the last packet read
 	hdr     [24]byte // a record or block header being read: a field, so that it does not escape to the heap each time
-	scratch []byte // for discard
+	scratch []byte   // for discard
 	ng      ngReader
 	pending error // pcapng: an error found looking for the first interface, for ReadPacket
 }
