@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -87,7 +88,7 @@ func (pr *Reader) pcapStart(magic [4]byte) error {
 	// FCS (pcap-savefile(5)).
 	pr.ifaces = []Interface{{
 		LinkType: linkTypeFromPcap(uint16(pr.order.Uint32(h[20:24]))),
-		Snaplen:  int(pr.order.Uint32(h[16:20])),
+		Snaplen:  int(min(pr.order.Uint32(h[16:20]), math.MaxInt32)),
 	}}
 	return nil
 }

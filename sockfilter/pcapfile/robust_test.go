@@ -18,17 +18,21 @@ import (
 // bytes, after taking what fits, as a full disk does; it can be cut back
 // and seeked, as an *os.File can, unless it is a pipe.
 type fakeFile struct {
-	data   []byte
-	pos    int64
-	limit  int
-	pipe   bool // Seek fails, as on a pipe
-	writes int
+	data    []byte
+	pos     int64
+	limit   int
+	pipe    bool // Seek fails, as on a pipe
+	appends bool // writes go to the end, as with O_APPEND
+	writes  int
 }
 
 var errDiskFull = errors.New("no space left on device (fake)")
 
 func (f *fakeFile) Write(b []byte) (int, error) {
 	f.writes++
+	if f.appends {
+		f.pos = int64(len(f.data))
+	}
 	n := min(len(b), max(f.limit-int(f.pos), 0))
 	f.data = append(f.data[:f.pos], b[:n]...)
 	f.pos += int64(n)
@@ -55,6 +59,8 @@ func (f *fakeFile) Seek(off int64, whence int) (int64, error) {
 		f.pos = off
 	case io.SeekCurrent:
 		f.pos += off
+	case io.SeekEnd:
+		f.pos = int64(len(f.data)) + off
 	default:
 		return 0, errors.New("whence")
 	}
@@ -146,6 +152,29 @@ func TestWriterFullDisk(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestWriterAppendedFileNotCut checks that a Writer does not cut back a
+// file it did not make as long as it is — one opened to append to, whose
+// offset said 0 when the Writer began — so that a failed write cannot
+// destroy what the file held before.
+func TestWriterAppendedFileNotCut(t *testing.T) {
+	old := bytes.Repeat([]byte("earlier data "), 20)
+	f := &fakeFile{data: bytes.Clone(old), limit: len(old) + 100, appends: true}
+	pw, err := newTestWriter(t, FormatPcap, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := testutil.NamedFrame(t, "tcp4")
+	for err == nil {
+		err = pw.WritePacket(fr.Data, &packet.Info{Time: pcapTestTime})
+	}
+	if !errors.Is(err, errDiskFull) || !strings.Contains(err.Error(), "is 360 bytes long, not the 100 the Writer made it") {
+		t.Errorf("error %v", err)
+	}
+	if !bytes.Equal(f.data[:len(old)], old) || len(f.data) != len(old)+100 {
+		t.Errorf("the file of %d bytes was cut to %d", len(old)+100, len(f.data))
 	}
 }
 

@@ -41,11 +41,11 @@ const DefaultSnaplen = wire.MaxSnapLen
 // Once a Write fails, or writes less than it was given, that error is
 // sticky: WritePacket and Flush return it again, writing nothing more. If
 // the Write took part of a record — a disk that filled up takes what it
-// has room for — and the io.Writer can be cut back (an *os.File, or
-// anything with Truncate(int64) error and Seek), the Writer cuts the file
-// back to its last whole record, Written bytes from where it started, and
-// the error says so; otherwise the part of a record stays at the end, past
-// Written. Either way a capture program can stop on any signal or error
+// has room for — and the io.Writer can be cut back (an *os.File on a
+// regular file, or anything with Truncate(int64) error and Seek, that is
+// as long as the Writer made it), the Writer cuts the file back to its
+// last whole record, Written bytes from where it started, and the error
+// says so; otherwise the part of a record stays at the end, past Written. Either way a capture program can stop on any signal or error
 // with a file tcpdump -r reads to its last whole record: Flush, then
 // Close the file.
 type Writer struct {
@@ -196,18 +196,31 @@ func (pw *Writer) fail(n int, err error) error {
 	case pw.file == nil:
 		pw.err = fmt.Errorf("%s%w (the file holds %d bytes of whole records and %d of a record cut short)", what, err, pw.written, n-whole)
 	default:
-		end := pw.start + pw.written
-		terr := pw.file.Truncate(end)
-		if terr == nil {
-			_, terr = pw.file.Seek(end, io.SeekStart)
-		}
-		if terr != nil {
-			pw.err = fmt.Errorf("%s%w (and cutting the %d bytes of a record cut short off the end failed: %v)", what, err, n-whole, terr)
-		} else {
-			pw.err = fmt.Errorf("%s%w (the file was cut back to its last whole record, %d bytes)", what, err, pw.written)
-		}
+		pw.err = pw.cutBack(what, n-whole, err)
 	}
 	return pw.err
+}
+
+// cutBack cuts the part of a record, part bytes, that a failed Write left
+// at the end of pw.file, and returns the error to report for err. It cuts
+// only a file as long as the Writer made it — not one opened to append to
+// what it held, nor one someone else wrote to.
+func (pw *Writer) cutBack(what string, part int, err error) error {
+	end := pw.start + pw.written
+	size, terr := pw.file.Seek(0, io.SeekEnd)
+	if terr == nil && size != end+int64(part) {
+		terr = fmt.Errorf("the file is %d bytes long, not the %d the Writer made it", size, end+int64(part))
+	}
+	if terr == nil {
+		terr = pw.file.Truncate(end)
+	}
+	if terr == nil {
+		_, terr = pw.file.Seek(end, io.SeekStart)
+	}
+	if terr != nil {
+		return fmt.Errorf("%s%w (and cutting the %d bytes of a record cut short off the end failed: %v)", what, err, part, terr)
+	}
+	return fmt.Errorf("%s%w (the file was cut back to its last whole record, %d bytes)", what, err, pw.written)
 }
 
 // WritePacket writes one packet, data, of the first (for pcap, the only)
