@@ -154,31 +154,6 @@ func Parse(frame []byte, link LinkType, info *Info, r *Record) error {
 	return err
 }
 
-// Unparsed returns the Record of a frame that Parse could not decode, with
-// err the error it returned: Time, Ifindex, Direction and Length from info
-// (which may be nil), CapLen from frame, and Status StatusTruncated when
-// err matches ErrTruncated, else StatusMalformed; no other field.
-//
-// Deprecated: Parse itself now leaves such a Record, with the Status, the
-// layer at fault (ErrLayer) and every field decoded before it: use that.
-func Unparsed(frame []byte, info *Info, err error) Record {
-	r := Record{Status: StatusMalformed, Length: len(frame), CapLen: len(frame)}
-	if info != nil {
-		r.Time = info.Time
-		r.Ifindex = info.Ifindex
-		r.Direction = info.Direction
-		r.Length = max(info.Length, len(frame))
-	}
-	if errors.Is(err, ErrTruncated) {
-		r.Status = StatusTruncated
-	}
-	var pe *ParseError
-	if errors.As(err, &pe) {
-		r.ErrLayer = pe.Layer
-	}
-	return r
-}
-
 // parseFrame fills r from frame, wireLen bytes long on the wire. On error
 // r holds what was decoded before the header at fault.
 func parseFrame(frame []byte, link LinkType, wireLen int, r *Record) error {

@@ -438,7 +438,9 @@ func TestParseReuse(t *testing.T) {
 	}
 }
 
-func TestUnparsed(t *testing.T) {
+// TestParseErrorRecord checks the Record Parse leaves for a frame it
+// cannot decode: the Info's fields, the Status and the layer at fault.
+func TestParseErrorRecord(t *testing.T) {
 	info := Info{Time: time.Unix(1700000000, 5), Ifindex: 3, Direction: DirectionOutgoing, Length: 90}
 	tests := []struct {
 		name  string
@@ -455,9 +457,9 @@ func TestUnparsed(t *testing.T) {
 			if err == nil {
 				t.Fatal("frame parsed")
 			}
-			u := Unparsed(tc.frame, &info, err)
-			if u.Status != tc.want || u.Proto != ProtoUnknown || u.Time != info.Time || u.Ifindex != 3 || u.Direction != DirectionOutgoing || u.Length != 90 || u.CapLen != len(tc.frame) {
-				t.Errorf("Unparsed = %+v, want status %v with info's fields", u, tc.want)
+			u := r
+			if u.Status != tc.want || u.ErrLayer != LayerIPv4 || u.Proto != ProtoUnknown || u.Time != info.Time || u.Ifindex != 3 || u.Direction != DirectionOutgoing || u.Length != 90 || u.CapLen != len(tc.frame) {
+				t.Errorf("record %+v, want status %v at ipv4 with info's fields", u, tc.want)
 			}
 			line := string(u.AppendLine(nil))
 			if !strings.Contains(line, "\t"+tc.want.String()+"\t") {
