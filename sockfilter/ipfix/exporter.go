@@ -210,8 +210,9 @@ func (e *Exporter) Add(f *flow.Flow) error {
 		}
 		need = setHeaderLen + t.recordLen()
 	}
-	if e.size == messageHeaderLen && e.templatesDue(e.now()) {
-		// A new message: keep room for the templates at its head.
+	if e.size == messageHeaderLen && e.size+len(e.tmplSet)+need <= e.max && e.templatesDue(e.now()) {
+		// A new message: keep room for the templates at its head. (When
+		// they do not fit beside one record, Flush sends them alone.)
 		e.withTpl = true
 		e.size += len(e.tmplSet)
 	}

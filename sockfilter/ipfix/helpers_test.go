@@ -60,7 +60,7 @@ func testFlows() []flow.Flow {
 // sent returns what a Decoder makes of f's record: IPFIX says ingress or
 // egress, not host, broadcast or multicast; times are in milliseconds;
 // ICMP has no source port; flows that are not IP have no addresses,
-// ports or protocol.
+// ports, protocol or TCP flags.
 func sent(f flow.Flow) flow.Flow {
 	k := &f.Key
 	if k.Direction != packet.DirectionOutgoing {
@@ -69,6 +69,7 @@ func sent(f flow.Flow) flow.Flow {
 	switch {
 	case !k.IsIP():
 		k.IPProto, k.Src, k.Dst, k.SrcPort, k.DstPort = 0, netip.Addr{}, netip.Addr{}, 0, 0
+		f.TCPFlags = 0
 	case k.EtherType == 0x0800:
 		k.Src, k.Dst = unmap4(k.Src), unmap4(k.Dst)
 	default:
