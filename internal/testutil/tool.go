@@ -40,7 +40,7 @@ func RequireTool(t testing.TB, names ...string) {
 	}
 	hint := strings.Join(missing, ", ") + " not found on PATH"
 	if len(pkgs) > 0 {
-		hint += ": install them (apt-get install " + strings.Join(pkgs, " ") + ")"
+		hint += ": apt-get install " + strings.Join(pkgs, " ")
 	}
 	if os.Getenv(PrivilegedEnv) == "require" {
 		t.Fatal(hint + " (PUREBPF_PRIVILEGED=require: not skipping)")

@@ -145,6 +145,16 @@ func appendField(b []byte, fs FieldSpec, f *flow.Flow) []byte {
 // appendUint appends the n low octets of v, big-endian (RFC 7011 §6.1.1,
 // and §6.2's reduced-size encoding for n < 8).
 func appendUint(b []byte, v uint64, n int) []byte {
+	switch n {
+	case 1:
+		return append(b, byte(v))
+	case 2:
+		return binary.BigEndian.AppendUint16(b, uint16(v))
+	case 4:
+		return binary.BigEndian.AppendUint32(b, uint32(v))
+	case 8:
+		return binary.BigEndian.AppendUint64(b, v)
+	}
 	for i := n - 1; i >= 0; i-- {
 		if i >= 8 {
 			b = append(b, 0)

@@ -120,9 +120,13 @@ type Stats struct {
 	Errors uint64
 }
 
-// minMessageSize is the least MaxMessageSize: a message header and the
-// template set.
-var minMessageSize = messageHeaderLen + len(appendTemplateSet(nil, templates[:]))
+var (
+	// minMessageSize is the least MaxMessageSize: a message header and
+	// the template set.
+	minMessageSize = messageHeaderLen + len(appendTemplateSet(nil, templates[:]))
+	// recordLens are the lengths of the templates' records.
+	recordLens = [len(templates)]int{templates[0].recordLen(), templates[1].recordLen(), templates[2].recordLen()}
+)
 
 // NewExporter returns an Exporter writing to w. It writes nothing until
 // the first Flush, or until the first message is full.
@@ -200,7 +204,7 @@ func (e *Exporter) Add(f *flow.Flow) error {
 		return err
 	}
 	t := &templates[i]
-	need := t.recordLen()
+	need := recordLens[i]
 	if e.records[i] == 0 {
 		need += setHeaderLen
 	}
@@ -208,7 +212,7 @@ func (e *Exporter) Add(f *flow.Flow) error {
 		if err := e.Flush(); err != nil {
 			return err
 		}
-		need = setHeaderLen + t.recordLen()
+		need = setHeaderLen + recordLens[i]
 	}
 	if e.size == messageHeaderLen && e.size+len(e.tmplSet)+need <= e.max && e.templatesDue(e.now()) {
 		// A new message: keep room for the templates at its head. (When
