@@ -3,7 +3,7 @@
 // that says which flow a packet belongs to, the cumulative Counters a flow
 // table keeps for it, the Flow record an exporter sends, and the Meter
 // that turns successive readings of a table into records, with the active
-// and idle timeouts of RFC 5470 §5.1.1 and the end reasons of the IANA
+// and idle timeouts of RFC 5470 and the end reasons of the IANA
 // IPFIX registry (flowEndReason).
 //
 // It needs only the standard library and builds on every GOOS; the Meter

@@ -70,13 +70,13 @@ type Flow struct {
 func (f *Flow) Duration() time.Duration { return f.End.Sub(f.Start) }
 
 // EndReason is why a flow record was exported: the IANA IPFIX registry's
-// flowEndReason (information element 136; RFC 5102 §5.11.3, its values in
-// the IANA "flowEndReason" subregistry).
+// flowEndReason (information element 136, defined in RFC 5102, its values
+// in the IANA "flowEndReason" subregistry).
 type EndReason uint8
 
 // The end reasons, with the IANA values.
 const (
-	// EndIdle: no packet was seen for the idle timeout (RFC 5470 §5.1.1:
+	// EndIdle: no packet was seen for the idle timeout (IANA:
 	// "idle timeout").
 	EndIdle EndReason = 1
 	// EndActive: the flow lasted longer than the active timeout and was

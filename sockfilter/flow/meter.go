@@ -7,8 +7,10 @@ import (
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
-// The default timeouts, those of flow exporters (RFC 5470 §5.1.1 names
-// them; nfdump, softflowd and most routers use these values).
+// The default timeouts. RFC 5470 (Flow Expiration) defines both and
+// leaves their values to the metering process; these are common defaults
+// of flow exporters: a minute active (Juniper's IPFIX templates) and 15
+// seconds idle (Cisco's NetFlow inactive timeout).
 const (
 	DefaultActiveTimeout = 60 * time.Second
 	DefaultIdleTimeout   = 15 * time.Second
@@ -27,7 +29,7 @@ type Config struct {
 }
 
 // Meter turns successive readings of a flow table into flow records: it
-// is the metering process's expiry (RFC 5470 §5.1.1) for a table that
+// is the metering process's flow expiration (RFC 5470) for a table that
 // counts in the kernel, where user space can only read cumulative
 // counters and delete entries.
 //
@@ -47,7 +49,9 @@ type Config struct {
 // The records count every packet the table counted once: each record
 // holds the delta since the flow's previous record. A flow ends
 //
-//   - with EndOfFlow at the first reading that shows a TCP FIN or RST,
+//   - with EndOfFlow at the first reading that shows a TCP FIN or RST (the
+//     ACK a host sends after its FIN then makes a flow of its own, as with
+//     every exporter that ends flows on FIN),
 //   - with EndIdle when its Last is IdleTimeout or more before now,
 //   - with EndLackOfResources when it vanished from the table without
 //     being deleted (the kernel's LRU evicted it), or came back with

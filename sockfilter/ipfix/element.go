@@ -3,7 +3,7 @@ package ipfix
 import "strconv"
 
 // Element is an IPFIX information element identifier from the IANA
-// registry "IPFIX Information Elements" (RFC 7012 §4 defines the model;
+// registry "IPFIX Information Elements" (RFC 7012 defines the model;
 // the registry holds the current list). The constants are the elements the
 // Exporter sends and the Decoder understands.
 type Element uint16
