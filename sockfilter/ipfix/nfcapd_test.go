@@ -6,11 +6,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,13 +25,34 @@ type nfcapd struct {
 	cmd    *exec.Cmd
 	dir    string // where it writes its files
 	port   int
-	output bytes.Buffer // its stdout and stderr
+	output lockedBuffer  // its stdout and stderr
+	exited chan struct{} // closed when it has exited
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startNfcapd starts nfcapd on a free UDP port of 127.0.0.1, writing its
-// files to a temporary directory, and waits until it has bound the port
-// (its PID file appears after the bind). nfcapd 1.7 takes -b host -p port
-// -w dir; -t 60 keeps it from rotating the file while the test runs: the
+// files to a temporary directory, and waits until it says "Startup
+// nfcapd.", which it prints, a line at a time, once it has bound the
+// port and set its signal handlers. nfcapd 1.7 takes -b host -p port -w
+// dir; -t 60 keeps it from rotating the file while the test runs: the
 // test stops it with SIGTERM, which makes it write the file.
 func startNfcapd(t *testing.T) *nfcapd {
 	t.Helper()
@@ -42,31 +63,60 @@ func startNfcapd(t *testing.T) *nfcapd {
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	pc.Close()
 	n := &nfcapd{dir: t.TempDir(), port: port}
-	pidfile := filepath.Join(t.TempDir(), "nfcapd.pid")
-	n.cmd = exec.Command("nfcapd", "-b", "127.0.0.1", "-p", strconv.Itoa(port), "-w", n.dir, "-t", "60", "-P", pidfile)
+	n.cmd = exec.Command("nfcapd", "-b", "127.0.0.1", "-p", strconv.Itoa(port), "-w", n.dir, "-t", "60")
 	n.cmd.Stdout, n.cmd.Stderr = &n.output, &n.output
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { n.cmd.Wait(); close(exited) }()
+	n.exited = exited
 	t.Cleanup(func() {
-		if n.cmd.ProcessState == nil {
-			n.cmd.Process.Kill()
-			n.cmd.Wait()
-		}
+		n.cmd.Process.Kill()
+		<-exited
 	})
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if b, err := os.ReadFile(pidfile); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			break
+	for start := time.Now(); !strings.Contains(n.output.String(), "Startup nfcapd."); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("nfcapd exited: %v\n%s", n.cmd.ProcessState, n.output.String())
+		default:
 		}
 		if time.Since(start) > 10*time.Second {
 			t.Fatalf("nfcapd did not start in 10 s:\n%s", n.output.String())
 		}
 	}
-	// The PID file comes before nfcapd sets its SIGTERM handler: a signal
-	// sent too early would kill it before it writes its file. Its socket
-	// queues what the test sends meanwhile.
-	time.Sleep(200 * time.Millisecond)
 	return n
+}
+
+// drain waits until nfcapd has read all that was sent to it: SIGTERM makes
+// it stop reading, and what is still queued on its socket is lost. On
+// Linux the socket's receive queue is in /proc/net/udp; elsewhere drain
+// waits a while.
+func (n *nfcapd) drain(t *testing.T) {
+	t.Helper()
+	local := fmt.Sprintf("0100007F:%04X", n.port)
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			time.Sleep(500 * time.Millisecond)
+			return
+		}
+		queued := ""
+		for line := range strings.Lines(string(b)) {
+			// sl local_address rem_address st tx_queue:rx_queue ...
+			if f := strings.Fields(line); len(f) > 4 && f[1] == local {
+				queued = f[4][strings.IndexByte(f[4], ':')+1:]
+			}
+		}
+		if queued == "" {
+			t.Fatalf("nfcapd's socket 127.0.0.1:%d is not in /proc/net/udp", n.port)
+		}
+		if strings.Trim(queued, "0") == "" {
+			time.Sleep(50 * time.Millisecond) // it has read the last datagram; let it write it down
+			return
+		}
+	}
+	t.Fatalf("nfcapd did not read its socket in 5 s:\n%s", n.output.String())
 }
 
 // stop sends nfcapd SIGTERM, waits for it to write its file and exit, and
@@ -76,8 +126,13 @@ func (n *nfcapd) stop(t *testing.T) (flows, seqErrors, bad int) {
 	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.cmd.Wait(); err != nil {
-		t.Fatalf("nfcapd: %v\n%s", err, n.output.String())
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nfcapd did not exit in 10 s after SIGTERM:\n%s", n.output.String())
+	}
+	if !n.cmd.ProcessState.Success() {
+		t.Fatalf("nfcapd: %v\n%s", n.cmd.ProcessState, n.output.String())
 	}
 	// "Ident: 'none' Flows: 7, Packets: 41, Bytes: 36352, Sequence Errors: 0, Bad Packets: 0"
 	m := regexp.MustCompile(`Flows: (\d+), .*Sequence Errors: (\d+), Bad Packets: (\d+)`).FindStringSubmatch(n.output.String())
@@ -199,7 +254,7 @@ func TestNfcapd(t *testing.T) {
 	if st := e.Stats(); st.Messages < 4 || st.TemplateSets < 2 {
 		t.Fatalf("Stats %+v: the test means to send several messages and refresh the templates", st)
 	}
-	time.Sleep(300 * time.Millisecond) // let nfcapd read its socket
+	n.drain(t)
 	got, seqErrors, bad := n.stop(t)
 	if got != len(want) || seqErrors != 0 || bad != 0 {
 		t.Errorf("nfcapd: %d flows, %d sequence errors, %d bad packets; want %d, 0, 0\n%s", got, seqErrors, bad, len(want), n.output.String())
