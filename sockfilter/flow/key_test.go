@@ -48,8 +48,11 @@ func TestKeyOf(t *testing.T) {
 	}
 }
 
-func TestKeyOfUnparsed(t *testing.T) {
-	r := packet.Unparsed([]byte{1, 2, 3}, &packet.Info{Ifindex: 2, Direction: packet.DirectionHost}, packet.ErrTruncated)
+func TestKeyOfTruncated(t *testing.T) {
+	var r packet.Record
+	if err := packet.Parse([]byte{1, 2, 3}, packet.LinkEthernet, &packet.Info{Ifindex: 2, Direction: packet.DirectionHost}, &r); err == nil {
+		t.Fatal("a 3-byte Ethernet frame parsed")
+	}
 	if got, want := KeyOf(&r), (Key{Ifindex: 2, Direction: packet.DirectionHost}); got != want {
 		t.Errorf("KeyOf(truncated) = %v, want %v", got, want)
 	}
