@@ -10,6 +10,7 @@ import (
 )
 
 func TestKeyOf(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		frame string
 		dir   packet.Direction
@@ -49,6 +50,7 @@ func TestKeyOf(t *testing.T) {
 }
 
 func TestKeyOfTruncated(t *testing.T) {
+	t.Parallel()
 	var r packet.Record
 	if err := packet.Parse([]byte{1, 2, 3}, packet.LinkEthernet, &packet.Info{Ifindex: 2, Direction: packet.DirectionHost}, &r); err == nil {
 		t.Fatal("a 3-byte Ethernet frame parsed")
@@ -59,6 +61,7 @@ func TestKeyOfTruncated(t *testing.T) {
 }
 
 func TestKeyString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		key  Key
 		want string
@@ -83,6 +86,7 @@ func TestKeyString(t *testing.T) {
 }
 
 func TestEndReasonString(t *testing.T) {
+	t.Parallel()
 	want := map[EndReason]string{
 		0: "EndReason(0)", EndIdle: "idle timeout", EndActive: "active timeout", EndOfFlow: "end of flow detected",
 		EndForced: "forced end", EndLackOfResources: "lack of resources", 6: "EndReason(6)",
@@ -95,6 +99,7 @@ func TestEndReasonString(t *testing.T) {
 }
 
 func TestCountersAdd(t *testing.T) {
+	t.Parallel()
 	var c Counters
 	c.Add(74, t0, packet.TCPSyn)
 	c.Add(1500, t0.Add(time.Second), packet.TCPAck)
@@ -106,6 +111,7 @@ func TestCountersAdd(t *testing.T) {
 }
 
 func TestNewMeter(t *testing.T) {
+	t.Parallel()
 	m, err := NewMeter(&Config{IdleTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)

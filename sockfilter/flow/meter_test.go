@@ -161,6 +161,7 @@ func sortFlows(flows []Flow) {
 }
 
 func TestMeter(t *testing.T) {
+	t.Parallel()
 	const syn, ack, fin = packet.TCPSyn, packet.TCPAck, packet.TCPFin | packet.TCPAck
 	var everySecond []op // one 100-byte packet a second, 0 to 130 s
 	for s := 0; s <= 130; s++ {

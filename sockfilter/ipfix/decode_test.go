@@ -44,6 +44,7 @@ func u16s(v ...uint16) []byte {
 }
 
 func TestDecodeMalformed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		msg  []byte
@@ -79,6 +80,7 @@ func TestDecodeMalformed(t *testing.T) {
 }
 
 func TestDecodeFeatures(t *testing.T) {
+	t.Parallel()
 	// Template 300: sourceIPv4Address, a variable-length
 	// applicationName (96), an enterprise element, and octetDeltaCount
 	// and packetDeltaCount in 4 and 2 octets (reduced-size encoding).
@@ -134,6 +136,7 @@ func TestDecodeFeatures(t *testing.T) {
 // An options template's records are counted but are not flows; the
 // withdrawal of all options templates leaves the templates.
 func TestDecodeOptions(t *testing.T) {
+	t.Parallel()
 	opts := buildSet(3, u16s(400, 2, 1, 149, 4, 41, 8)) // scope observationDomainId, exportedMessageTotalCount
 	tmpl := buildSet(2, u16s(300, 1, 2, 8))
 	d := NewDecoder()
@@ -157,6 +160,7 @@ func TestDecodeOptions(t *testing.T) {
 // The elements other exporters use in their own order and lengths decode
 // to the same Flow, with the direction IPFIX gives.
 func TestDecodeFlowFields(t *testing.T) {
+	t.Parallel()
 	tmpl := buildSet(2, u16s(310, 9,
 		uint16(FlowDirection), 1, uint16(EgressInterface), 2, uint16(ICMPTypeCodeIPv6), 2,
 		uint16(SourceIPv6Address), 16, uint16(DestinationIPv6Address), 16, uint16(ProtocolIdentifier), 1,

@@ -40,6 +40,7 @@ func hexLines(t *testing.T, s string) []byte {
 // The first message of a stream, byte by byte: the header, the template
 // set with the three templates, and a data set with one IPv4 TCP record.
 func TestMessageBytes(t *testing.T) {
+	t.Parallel()
 	want := hexLines(t, `
 		000a 0109 66322ec2 00000000 00000007 # header: version 10, length 265, export time 2024-05-01T12:00:02Z, sequence 0, domain 7
 		0002 00b8                            # template set, 184 octets
@@ -105,6 +106,7 @@ func TestMessageBytes(t *testing.T) {
 // A stream's records come back from the Decoder as they were sent, and the
 // templates come once.
 func TestRoundTripStream(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	e, err := NewExporter(&out, &Config{ObservationDomain: 1})
 	if err != nil {
@@ -150,6 +152,7 @@ func TestRoundTripStream(t *testing.T) {
 // templates first, then every TemplateRefreshMessages messages and after
 // TemplateRefresh, and number the records.
 func TestDatagrams(t *testing.T) {
+	t.Parallel()
 	now := testStart
 	var d datagrams
 	e, err := NewExporter(&d, &Config{Datagram: true, MaxMessageSize: 512, TemplateRefreshMessages: 5,
@@ -220,6 +223,7 @@ func TestDatagrams(t *testing.T) {
 // fall due while a message is being filled and do not fit beside its
 // records, they go in a message of their own, before them.
 func TestTemplatesAlone(t *testing.T) {
+	t.Parallel()
 	now := testStart
 	var d datagrams
 	e, err := NewExporter(&d, &Config{Datagram: true, MaxMessageSize: 300, TemplateRefresh: time.Minute, Now: fixedClock(&now)})
@@ -255,6 +259,7 @@ func TestTemplatesAlone(t *testing.T) {
 // The Sequence Number wraps modulo 2^32, and nfcapd agrees (see
 // TestNfcapd).
 func TestSequenceWraps(t *testing.T) {
+	t.Parallel()
 	var d datagrams
 	e, err := NewExporter(&d, &Config{Datagram: true, MaxMessageSize: 300})
 	if err != nil {
@@ -284,6 +289,7 @@ func TestSequenceWraps(t *testing.T) {
 }
 
 func TestAddErrors(t *testing.T) {
+	t.Parallel()
 	good := testFlows()[0]
 	tests := []struct {
 		name string
@@ -331,6 +337,7 @@ func TestAddErrors(t *testing.T) {
 }
 
 func TestNewExporterErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Config{
 		{MaxMessageSize: 100}, {MaxMessageSize: 1 << 16}, {MaxMessageSize: -1},
 		{TemplateRefresh: -time.Second}, {TemplateRefreshMessages: -1},
@@ -348,6 +355,7 @@ func TestNewExporterErrors(t *testing.T) {
 // with the templates again and the sequence past the lost records; in a
 // stream it is sticky.
 func TestWriteErrors(t *testing.T) {
+	t.Parallel()
 	f := testFlows()[0]
 	var d datagrams
 	e, err := NewExporter(&d, &Config{Datagram: true})
@@ -393,6 +401,7 @@ func TestWriteErrors(t *testing.T) {
 
 // A UDP net.Conn makes a datagram exporter: each message one datagram.
 func TestUDPConn(t *testing.T) {
+	t.Parallel()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -141,6 +141,7 @@ func parseFixbuf(t *testing.T, out string) fixbufDump {
 // templates once, at the start, as Templates says, and every record with
 // the values sent, in messages numbered by their records.
 func TestIpfixDump(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "ipfixDump")
 	path := filepath.Join(t.TempDir(), "flows.ipfix")
 	file, err := os.Create(path)

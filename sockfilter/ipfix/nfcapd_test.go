@@ -222,6 +222,7 @@ func runNfdump(t *testing.T, dir string) []string {
 // sequence error and no bad packet, across a sequence number that wraps
 // past 2^32.
 func TestNfcapd(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "nfcapd", "nfdump")
 	n := startNfcapd(t)
 	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", n.port))

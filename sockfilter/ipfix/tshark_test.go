@@ -203,6 +203,7 @@ func appendFlows(recs []string, fields []pdmlField) []string {
 // packet, a data set without its template, or an unexpected sequence
 // number — and shows in each record the values the Exporter sent.
 func TestTshark(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "tshark")
 	var d datagrams
 	e, err := NewExporter(&d, &Config{Datagram: true, MaxMessageSize: 400, TemplateRefreshMessages: 4, ObservationDomain: 3})

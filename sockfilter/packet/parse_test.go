@@ -21,6 +21,7 @@ var (
 // TestParse checks the Record for every frame in testdata/frames
 // against what the frame's comments say it holds.
 func TestParse(t *testing.T) {
+	t.Parallel()
 	want := map[string]Record{
 		"tcp4": {Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
 			Src: addrPort("10.0.0.1:40000"), Dst: addrPort("10.0.0.2:80"), DontFragment: true, FragID: 0x1234,
@@ -169,6 +170,7 @@ func TestParse(t *testing.T) {
 // TestParseInfo checks what Parse takes from an Info, and
 // that a capture cut by a snap length decodes while its headers last.
 func TestParseInfo(t *testing.T) {
+	t.Parallel()
 	tcp4 := testutil.NamedFrame(t, "tcp4").Data      // 74 bytes: headers end at 54
 	vlan := testutil.NamedFrame(t, "vlan_tcp4").Data // VLAN 100 in the frame
 	ts := time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
@@ -233,6 +235,7 @@ func TestParseInfo(t *testing.T) {
 // the header and its offset, and that the Record says so: its Status and
 // ErrLayer, and nothing left of the Record it overwrote.
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	// edit returns a copy of the named test frame changed by f.
 	edit := func(name string, f func(b []byte) []byte) []byte { return f(testutil.FrameCopy(t, name)) }
 	put16 := func(b []byte, off int, v uint16) { binary.BigEndian.PutUint16(b[off:], v) }
@@ -341,6 +344,7 @@ func TestParseErrors(t *testing.T) {
 // TestParseLengthZero checks that an IP length field of 0, as Linux
 // gives BIG TCP packets, stands for the rest of the frame.
 func TestParseLengthZero(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		frame string
 		off   int // of the length field
@@ -364,6 +368,7 @@ func TestParseLengthZero(t *testing.T) {
 }
 
 func TestTCPFlagsString(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		f    TCPFlags
 		want string
@@ -387,6 +392,7 @@ func TestTCPFlagsString(t *testing.T) {
 }
 
 func TestProtoString(t *testing.T) {
+	t.Parallel()
 	for p, want := range map[Proto]string{
 		ProtoUnknown: "unknown", ProtoTCP: "TCP", ProtoUDP: "UDP", ProtoICMP: "ICMP",
 		ProtoICMPv6: "ICMPv6", ProtoARP: "ARP", ProtoIPv4: "IPv4", ProtoIPv6: "IPv6",
@@ -401,6 +407,7 @@ func TestProtoString(t *testing.T) {
 // TestParseReuse checks that nothing of a previous frame stays in a
 // reused Record, whether the parse succeeds or fails.
 func TestParseReuse(t *testing.T) {
+	t.Parallel()
 	frames := testutil.Frames(t)
 	info := Info{Time: recordTestTime, Ifindex: 7, Direction: DirectionHost, HasVLAN: true, VLANTCI: 9}
 	parse := func(f testutil.Frame, data []byte, info Info, r *Record) error {
@@ -441,6 +448,7 @@ func TestParseReuse(t *testing.T) {
 // TestParseErrorRecord checks the Record Parse leaves for a frame it
 // cannot decode: the Info's fields, the Status and the layer at fault.
 func TestParseErrorRecord(t *testing.T) {
+	t.Parallel()
 	info := Info{Time: time.Unix(1700000000, 5), Ifindex: 3, Direction: DirectionOutgoing, Length: 90}
 	tests := []struct {
 		name  string

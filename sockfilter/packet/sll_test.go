@@ -79,6 +79,7 @@ func TestSLLHeader(t *testing.T) {
 }
 
 func TestSLLDirection(t *testing.T) {
+	t.Parallel()
 	for pkttype, want := range map[uint8]Direction{0: DirectionHost, 1: DirectionBroadcast, 2: DirectionMulticast,
 		3: DirectionOtherHost, 4: DirectionOutgoing, 5: DirectionUnknown, 255: DirectionUnknown} {
 		if got := (&SLLHeader{PacketType: pkttype}).Direction(); got != want {
@@ -90,6 +91,7 @@ func TestSLLDirection(t *testing.T) {
 // TestParseSLLInfo checks the precedence of Info over a cooked capture
 // header: what Info says wins, what it does not say the header gives.
 func TestParseSLLInfo(t *testing.T) {
+	t.Parallel()
 	f := testutil.NamedFrame(t, "sll2_udp6") // ifindex 2, outgoing
 	for _, tt := range []struct {
 		name    string
@@ -116,6 +118,7 @@ func TestParseSLLInfo(t *testing.T) {
 // are not EtherTypes, which tcpdump decodes as such (802.3, 802.2) or not
 // at all: the Record names the frame ProtoOther with the value.
 func TestParseSLLProtocols(t *testing.T) {
+	t.Parallel()
 	payload, _ := hex.DecodeString("424203000000000080000200000000010000")
 	for _, proto := range []uint16{0x0001, 0x0003, 0x0004, 0x000c, 0x000d, 0x05dc} {
 		for _, link := range []LinkType{LinkLinuxSLL, LinkLinuxSLL2} {

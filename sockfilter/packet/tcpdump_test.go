@@ -19,6 +19,7 @@ import (
 // ("length N") for TCP, UDP, ICMP and ICMPv6. It skips where tcpdump is
 // not installed; CI installs it.
 func TestTcpdumpText(t *testing.T) {
+	t.Parallel()
 	tcpdump, err := exec.LookPath("tcpdump")
 	if err != nil {
 		t.Skipf("tcpdump not installed: %v", err)

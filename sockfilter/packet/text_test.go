@@ -30,6 +30,7 @@ func parsedFrame(t testing.TB, name string) Record {
 }
 
 func TestAppendText(t *testing.T) {
+	t.Parallel()
 	const ts = "2025-03-04T05:06:07.890123456Z"
 	tests := map[string]string{
 		"tcp4":         "10.0.0.1\t40000\t10.0.0.2\t80\tTCP\t" + ts + "\t74\t74\tFlags [P.] seq 1000 ack 2000 win 502 length 20\n",
@@ -77,6 +78,7 @@ func TestAppendText(t *testing.T) {
 }
 
 func TestAppendTime(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		t    time.Time
 		want string
@@ -98,6 +100,7 @@ func TestAppendTime(t *testing.T) {
 }
 
 func TestAppendJSON(t *testing.T) {
+	t.Parallel()
 	r := parsedFrame(t, "tcp4")
 	const want = `{"time":"2025-03-04T05:06:07.890123456Z","ifindex":3,"dir":"host","proto":"TCP","ethertype":2048,` +
 		`"src":"10.0.0.1","sport":40000,"dst":"10.0.0.2","dport":80,"len":74,"caplen":74,` +
@@ -284,6 +287,7 @@ func TestNoAllocs(t *testing.T) {
 // TestAppendTimeMatchesFormat checks the hand-rolled time stamp against
 // time.Format across the range it covers and at its edges.
 func TestAppendTimeMatchesFormat(t *testing.T) {
+	t.Parallel()
 	for _, tm := range []time.Time{
 		time.Unix(0, 0), time.Unix(951782400, 1), time.Unix(1700000000, 123456789),
 		time.Date(2000, 2, 29, 23, 59, 59, 999999999, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)),
@@ -304,6 +308,7 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 }
 
 func TestAppendUint(t *testing.T) {
+	t.Parallel()
 	for _, v := range []uint64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65535, 1<<32 - 1, 1<<64 - 1, 123456789012345} {
 		if got, want := string(appendUint([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
 			t.Errorf("appendUint(%d) = %q, want %q", v, got, want)
@@ -321,6 +326,7 @@ func TestAppendUint(t *testing.T) {
 // over a stream whose records repeat, alternate and change their flows and
 // the seconds of their time stamps, years outside 0000–9999 included.
 func TestTextEncoder(t *testing.T) {
+	t.Parallel()
 	frames := testutil.Frames(t)
 	times := []time.Time{
 		recordTestTime,

@@ -354,6 +354,7 @@ func compareTshark(t *testing.T, r *packet.Record, row tsharkRow) {
 }
 
 func TestTshark(t *testing.T) {
+	t.Parallel()
 	frames := testutil.Frames(t)
 	golden, err := os.ReadFile(tsharkGolden(t))
 	if err != nil && !*updateTshark {

@@ -113,6 +113,7 @@ func readNg(t *testing.T, file []byte) ([]ngPacket, *Reader, error) {
 // sections, time stamp resolutions and offsets, the packet blocks, the
 // direction flag, and blocks and options it skips.
 func TestNgReader(t *testing.T) {
+	t.Parallel()
 	le, be := binary.LittleEndian, binary.BigEndian
 	p1, p2, p3 := []byte{1, 2, 3, 4, 5}, []byte{6, 7, 8}, bytes.Repeat([]byte{9}, 12)
 	t0 := time.Unix(1700000000, 123456789)
@@ -179,6 +180,7 @@ func TestNgReader(t *testing.T) {
 // TestNgReaderErrors checks that broken pcapng files give errors that say
 // where and what, wrapping io.ErrUnexpectedEOF where the file ends early.
 func TestNgReaderErrors(t *testing.T) {
+	t.Parallel()
 	le := binary.LittleEndian
 	good := func() *ngFile { return new(ngFile).section(le).iface(1, 0) }
 	withLen := func(f *ngFile, at int, n uint32) []byte {
@@ -242,6 +244,7 @@ func TestNgReaderErrors(t *testing.T) {
 // pcapng file, an interface for each, with directions, and reads them
 // back.
 func TestNgRoundTrip(t *testing.T) {
+	t.Parallel()
 	links := []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2}
 	var ifaces []Interface
 	for _, l := range links {
@@ -286,6 +289,7 @@ func TestNgRoundTrip(t *testing.T) {
 }
 
 func TestNgWriterErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := NewNgWriter(io.Discard); err == nil || !strings.Contains(err.Error(), "no interface") {
 		t.Errorf("NewNgWriter with no interface: %v", err)
 	}

@@ -109,6 +109,7 @@ func epochNano(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.N
 // interface, its name, direction and reception type, time stamp and
 // lengths.
 func TestNgTsharkReads(t *testing.T) {
+	t.Parallel()
 	links := []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2}
 	path, ifaces, pkts := writeNgFile(t, t.TempDir(), links...)
 	out := runTool(t, nil, "tshark", "-r", path, "-n", "-T", "fields", "-e", "frame.interface_id", "-e", "frame.interface_name",
@@ -133,6 +134,7 @@ func TestNgTsharkReads(t *testing.T) {
 // wrote: its type, packet count, nanosecond precision, application and
 // each interface's name and encapsulation.
 func TestNgCapinfos(t *testing.T) {
+	t.Parallel()
 	links := []packet.LinkType{packet.LinkEthernet, packet.LinkLinuxSLL2}
 	path, _, pkts := writeNgFile(t, t.TempDir(), links...)
 	out := runTool(t, nil, "capinfos", path)
@@ -156,6 +158,7 @@ func TestNgCapinfos(t *testing.T) {
 // that editcap converts it to pcap files, in nanoseconds and
 // microseconds, which the Reader reads with the same packets.
 func TestNgTcpdumpAndEditcapRead(t *testing.T) {
+	t.Parallel()
 	for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
 		t.Run(link.String(), func(t *testing.T) {
 			dir := t.TempDir()
@@ -245,6 +248,7 @@ func readFile(t *testing.T, path string, format Format) []toolPacket {
 // pcapng, tshark -w, mergecap of files of four link types (an interface
 // each) and editcap of a pcapng file with directions, which it keeps.
 func TestNgReadsWireshark(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	links := []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2}
 	var pcaps []string
@@ -334,6 +338,7 @@ func checkWithTshark(t *testing.T, path string, links []packet.LinkType) []toolP
 // TestNgReaderReadsDumpcap captures UDP datagrams on lo with dumpcap,
 // which writes pcapng, and reads the file as tshark does.
 func TestNgReaderReadsDumpcap(t *testing.T) {
+	t.Parallel()
 	testutil.RequirePrivileged(t)
 	dumpcap := lookPcapTool(t, "dumpcap")
 	const n = 4

@@ -39,6 +39,7 @@ func frameTime(i int) time.Time {
 }
 
 func TestPcapRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
 		t.Run(link.String(), func(t *testing.T) {
 			frames := testutil.FramesOf(t, uint16(link))
@@ -75,6 +76,7 @@ func TestPcapRoundTrip(t *testing.T) {
 // TestPcapSnaplen checks that the writer cuts frames to the snap length
 // and keeps the wire length, and that such a frame still decodes.
 func TestPcapSnaplen(t *testing.T) {
+	t.Parallel()
 	f := testutil.NamedFrame(t, "tcp4")
 	var file bytes.Buffer
 	pw, err := NewWriter(&file, packet.LinkEthernet, 54)
@@ -109,6 +111,7 @@ func TestPcapSnaplen(t *testing.T) {
 // into the frame written, for each link type that has a place for it, in
 // both formats.
 func TestWriteVLAN(t *testing.T) {
+	t.Parallel()
 	tcp4 := testutil.NamedFrame(t, "tcp4").Data
 	sll := testutil.NamedFrame(t, "sll_tcp4").Data
 	sll2 := testutil.NamedFrame(t, "sll2_udp6").Data
@@ -196,6 +199,7 @@ func pcapFile(order binary.AppendByteOrder, magic uint32, snaplen, link uint32, 
 }
 
 func TestPcapReaderFormats(t *testing.T) {
+	t.Parallel()
 	data := []byte{0x45, 0, 0, 20}
 	for _, tt := range []struct {
 		name  string
@@ -241,6 +245,7 @@ func TestPcapReaderFormats(t *testing.T) {
 }
 
 func TestPcapReaderErrors(t *testing.T) {
+	t.Parallel()
 	le := binary.LittleEndian
 	good := pcapFile(le, 0xa1b2c3d4, 100, 1)
 	for _, tt := range []struct {
@@ -283,6 +288,7 @@ func TestPcapReaderErrors(t *testing.T) {
 }
 
 func TestPcapWriterErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := NewWriter(io.Discard, packet.LinkEthernet, -1); err == nil {
 		t.Error("NewWriter accepted snaplen -1")
 	}
@@ -306,6 +312,7 @@ func TestPcapWriterErrors(t *testing.T) {
 // short, every later WritePacket fails with that error and writes
 // nothing, so the file is not continued past a broken record.
 func TestWriterErrorIsSticky(t *testing.T) {
+	t.Parallel()
 	f := testutil.NamedFrame(t, "tcp4")
 	info := packet.Info{Time: pcapTestTime, Length: len(f.Data)}
 	for _, tc := range []struct {
@@ -405,6 +412,7 @@ func TestPcapNoAllocs(t *testing.T) {
 // snap length is cut to it and the rest skipped, as libpcap reads such
 // files, and that the next record is read from the right place.
 func TestPcapCaplenOverSnaplen(t *testing.T) {
+	t.Parallel()
 	le := binary.LittleEndian
 	long := make([]byte, 101)
 	for i := range long {
@@ -435,6 +443,7 @@ func TestPcapCaplenOverSnaplen(t *testing.T) {
 }
 
 func TestPcapWriterSnaplenRange(t *testing.T) {
+	t.Parallel()
 	for _, snap := range []int{-1, wire.MaxSnapLen + 1, 1 << 30} {
 		if _, err := NewWriter(io.Discard, packet.LinkEthernet, snap); err == nil {
 			t.Errorf("snap length %d accepted", snap)

@@ -23,6 +23,7 @@ import (
 // tcpdump -r (and for pcapng capinfos and tshark) reads it to its end
 // without a "truncated dump file" complaint, as many packets as the Reader.
 func TestWriterFullTmpfs(t *testing.T) {
+	t.Parallel()
 	testutil.RequirePrivileged(t)
 	mount := lookPcapTool(t, "mount")
 	frames := testutil.FramesOf(t, testutil.LinkEthernet)

@@ -83,6 +83,7 @@ func newTestWriter(t *testing.T, format Format, w io.Writer) (*Writer, error) {
 // readable to the end without error. A file that cannot be cut back (a
 // pipe) keeps the part of a record, past Written.
 func TestWriterFullDisk(t *testing.T) {
+	t.Parallel()
 	frames := testutil.FramesOf(t, testutil.LinkEthernet)[:8]
 	write := func(t *testing.T, format Format, w io.Writer, buffer int) (*Writer, int, error) {
 		t.Helper()
@@ -160,6 +161,7 @@ func TestWriterFullDisk(t *testing.T) {
 // offset said 0 when the Writer began — so that a failed write cannot
 // destroy what the file held before.
 func TestWriterAppendedFileNotCut(t *testing.T) {
+	t.Parallel()
 	old := bytes.Repeat([]byte("earlier data "), 20)
 	f := &fakeFile{data: bytes.Clone(old), limit: len(old) + 100, appends: true}
 	pw, err := newTestWriter(t, FormatPcap, f)
@@ -182,6 +184,7 @@ func TestWriterAppendedFileNotCut(t *testing.T) {
 // only: one Write per record by default, and with SetBufferSize one per
 // that many bytes, none before, and what is held on Flush.
 func TestWriterBuffers(t *testing.T) {
+	t.Parallel()
 	f := testutil.NamedFrame(t, "tcp4") // records of 16+74 bytes in pcap
 	for _, format := range []Format{FormatPcap, FormatPcapng} {
 		file := &fakeFile{limit: 1 << 30}
@@ -280,6 +283,7 @@ func TestNgNoAllocs(t *testing.T) {
 // Reader takes, 16 MiB, in a short file costs the Reader no more than
 // the file's bytes, and that one claiming more is refused.
 func TestNgReaderBoundedMemory(t *testing.T) {
+	t.Parallel()
 	f := new(ngFile).section(binary.LittleEndian).iface(1, 0)
 	head := f.b
 	for _, typ := range []uint32{4, blockIDB, blockEPB, blockSHB} {

@@ -34,6 +34,7 @@ func lookPcapTool(t *testing.T, name string) string {
 // TestPcapTcpdumpReads checks that tcpdump reads the files Writer
 // writes, with each frame's nanosecond time, addresses, ports and flags.
 func TestPcapTcpdumpReads(t *testing.T) {
+	t.Parallel()
 	tcpdump := lookPcapTool(t, "tcpdump")
 	for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
 		t.Run(link.String(), func(t *testing.T) {
@@ -124,6 +125,7 @@ func tcpdumpWants(r *packet.Record, ts time.Time) [][]string {
 // writes without complaint and counts their frames. (TestTshark compares
 // the fields.)
 func TestPcapTsharkReads(t *testing.T) {
+	t.Parallel()
 	tshark := lookPcapTool(t, "tshark")
 	frames := testutil.FramesOf(t, uint16(packet.LinkEthernet))
 	path := filepath.Join(t.TempDir(), "frames.pcap")
@@ -158,6 +160,7 @@ func TestPcapTsharkReads(t *testing.T) {
 // TestPcapReaderReadsTcpdump captures UDP datagrams on lo with tcpdump,
 // in microsecond and in nanosecond files, and reads them back.
 func TestPcapReaderReadsTcpdump(t *testing.T) {
+	t.Parallel()
 	testutil.RequirePrivileged(t)
 	tcpdump := lookPcapTool(t, "tcpdump")
 	for _, nano := range []bool{false, true} {

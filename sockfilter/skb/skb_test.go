@@ -32,6 +32,7 @@ func Example() {
 }
 
 func TestLoads(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		got  asm.Instruction
@@ -53,6 +54,7 @@ func TestLoads(t *testing.T) {
 }
 
 func TestFieldString(t *testing.T) {
+	t.Parallel()
 	for f, want := range map[skb.Field]string{
 		skb.Len: "len", skb.PktType: "pkt_type", skb.Protocol: "protocol", skb.CB + 8: "cb[2]",
 		skb.Hash: "hash", skb.Field(3): "Field(3)",
