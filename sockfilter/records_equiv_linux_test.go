@@ -1,0 +1,159 @@
+package sockfilter
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/internal/testutil"
+	"github.com/purebpf/purebpf/internal/wire"
+	"github.com/purebpf/purebpf/sockfilter/internal/kparse"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+)
+
+// recordRig runs the record program on frames through BPF_PROG_TEST_RUN
+// and reads the records from its ring buffer.
+type recordRig struct {
+	link     packet.LinkType
+	prog     *Program
+	records  *Map
+	counters *Map
+	rd       *RingBufReader
+	clk      kparse.Clock
+}
+
+// newRecordRig loads the record program for link with filter in front,
+// made for the test run: the Ethernet header is before skb->data there.
+func newRecordRig(t testing.TB, filter asm.Instructions, link packet.LinkType, ringSize uint32) *recordRig {
+	t.Helper()
+	r := &recordRig{link: link}
+	var err error
+	if r.records, err = NewMap(&MapSpec{Type: RingBuf, MaxEntries: ringSize}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.records.Close() })
+	if r.counters, err = NewMap(&MapSpec{Type: PerCPUArray, ValueSize: kparse.RecordCountersSize, MaxEntries: 1}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.counters.Close() })
+	clock, err := kernelClock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.clk, err = clockOffset(clock); err != nil {
+		t.Fatal(err)
+	}
+	if filter == nil {
+		filter = acceptEvery
+	}
+	base := 0
+	if link == packet.LinkEthernet {
+		base = wire.EthernetHeaderLen
+	}
+	if r.prog, err = loadRecordProgram(filter, link, base, r.records, r.counters, false, 0, clock); err != nil {
+		t.Fatalf("%+v", err)
+	}
+	t.Cleanup(func() { r.prog.Close() })
+	if r.rd, err = NewRingBufReader(r.records); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.rd.Close() })
+	return r
+}
+
+// run runs the program on frame and returns the record it wrote, if any.
+// A frame the test run refuses gives an error.
+func (r *recordRig) run(t testing.TB, frame []byte) (rec packet.Record, info packet.Info, ok bool, err error) {
+	t.Helper()
+	v, err := r.prog.Test(frame, r.link)
+	if err != nil {
+		return rec, info, false, err
+	}
+	if v != 0 {
+		t.Fatalf("the record program returned %d, not 0", v)
+	}
+	r.rd.SetReadDeadline(time.Now().Add(2 * time.Second))
+	raw, err := r.rd.Next()
+	if err != nil {
+		return rec, info, false, nil
+	}
+	if err := kparse.Decode(raw, r.clk, &rec, &info); err != nil {
+		t.Fatal(err)
+	}
+	return rec, info, true, nil
+}
+
+// recordDiff lists the fields in which a and b differ.
+func recordDiff(a, b packet.Record) string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var diffs []string
+	for i := range va.NumField() {
+		fa, fb := va.Field(i).Interface(), vb.Field(i).Interface()
+		if !reflect.DeepEqual(fa, fb) {
+			diffs = append(diffs, fmt.Sprintf("%s: kernel %v, Parse %v", va.Type().Field(i).Name, fa, fb))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// onlyParsed clears the fields Parse does not know without an Info.
+func onlyParsed(r packet.Record) packet.Record {
+	r.Time, r.Ifindex, r.Direction = time.Time{}, 0, packet.DirectionUnknown
+	return r
+}
+
+// TestRecordsEquivalence runs the record program on every frame of the
+// corpus (Ethernet and raw IP; the cooked captures are no link a socket
+// reads) and on generated frames, through BPF_PROG_TEST_RUN, and compares
+// each record, field by field, with packet.Parse's of the same bytes. The
+// test run sees a frame as a whole frame of its bytes, so a frame the
+// corpus has captured short is compared as such.
+func TestRecordsEquivalence(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	cases := []struct {
+		link   packet.LinkType
+		frames [][]byte
+		names  []string
+	}{{link: packet.LinkEthernet}, {link: packet.LinkRawIP}}
+	for i := range cases {
+		for _, f := range testutil.FramesOf(t, uint16(cases[i].link)) {
+			cases[i].frames = append(cases[i].frames, f.Data)
+			cases[i].names = append(cases[i].names, f.Name)
+		}
+	}
+	for j, f := range testutil.GenFrames(14, 5000) {
+		cases[0].frames = append(cases[0].frames, f)
+		cases[0].names = append(cases[0].names, fmt.Sprint("generated ", j))
+	}
+	for _, c := range cases {
+		t.Run(c.link.String(), func(t *testing.T) {
+			rig := newRecordRig(t, nil, c.link, 1<<16)
+			diffs, refused := 0, 0
+			for i, frame := range c.frames {
+				got, _, ok, err := rig.run(t, frame)
+				if err != nil {
+					refused++
+					continue
+				}
+				if !ok {
+					t.Fatalf("%s: no record", c.names[i])
+				}
+				var want packet.Record
+				packet.Parse(frame, c.link, nil, &want)
+				if onlyParsed(got) != want {
+					diffs++
+					if diffs <= 20 {
+						t.Errorf("%s (% x): %s", c.names[i], frame, recordDiff(onlyParsed(got), want))
+					}
+				}
+			}
+			t.Logf("%d frames, %d refused by the test run, %d differences", len(c.frames), refused, diffs)
+			if diffs != 0 {
+				t.Errorf("%d of %d records differ from packet.Parse's", diffs, len(c.frames)-refused)
+			}
+		})
+	}
+}
