@@ -2,6 +2,8 @@ package sockfilter
 
 import (
 	"fmt"
+
+	"golang.org/x/sys/unix"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/internal/wire"
 	"github.com/purebpf/purebpf/sockfilter/internal/kparse"
+	"github.com/purebpf/purebpf/sockfilter/internal/ringbuf"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
@@ -21,7 +24,7 @@ type recordRig struct {
 	prog     *Program
 	records  *Map
 	counters *Map
-	rd       *RingBufReader
+	ring     *ringbuf.Ring
 	clk      kparse.Clock
 }
 
@@ -57,10 +60,16 @@ func newRecordRig(t testing.TB, filter asm.Instructions, link packet.LinkType, r
 		t.Fatalf("%+v", err)
 	}
 	t.Cleanup(func() { r.prog.Close() })
-	if r.rd, err = NewRingBufReader(r.records); err != nil {
+	fd, err := dupFD(r.records)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.rd.Close() })
+	mapping, ring, err := ringbuf.Map(fd, int(ringSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ring = ring
+	t.Cleanup(func() { mapping.Unmap(); unix.Close(fd) })
 	return r
 }
 
@@ -75,13 +84,20 @@ func (r *recordRig) run(t testing.TB, frame []byte) (rec packet.Record, info pac
 	if v != 0 {
 		t.Fatalf("the record program returned %d, not 0", v)
 	}
-	r.rd.SetReadDeadline(time.Now().Add(2 * time.Second))
-	raw, err := r.rd.Next()
+	// The record is committed before the run returns.
+	raw, ok, err := r.ring.Next()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
 		return rec, info, false, nil
 	}
+	defer r.ring.Release()
 	if err := kparse.Decode(raw, r.clk, &rec, &info); err != nil {
 		t.Fatal(err)
+	}
+	if _, more, _ := r.ring.Next(); more {
+		t.Fatal("the program wrote two records for a frame")
 	}
 	return rec, info, true, nil
 }

@@ -68,11 +68,13 @@ func labelTargets(filter asm.Instructions) (asm.Instructions, error) {
 	for i, s := range slots {
 		bySlot[s] = i
 	}
-	for i := range insns {
-		ins := &insns[i]
+	for i, ins := range insns {
 		if strings.HasPrefix(ins.Label, LabelPrefix) || strings.HasPrefix(ins.Target, LabelPrefix) {
 			return nil, fmt.Errorf("%w: instruction %d uses a label starting with %q, which the spliced code uses", ErrFilter, i, LabelPrefix)
 		}
+	}
+	for i := range insns {
+		ins := &insns[i]
 		rel, ok := offsetTarget(*ins)
 		if !ok || ins.Target != "" {
 			continue

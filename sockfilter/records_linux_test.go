@@ -1,0 +1,266 @@
+package sockfilter
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/internal/testutil"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
+)
+
+// recordVeth listens for records with cfg on end A of a new veth pair and
+// returns the RecordConn and a sender of frames out of end B.
+func recordVeth(t *testing.T, filter asm.Instructions, cfg *RecordConfig) (*RecordConn, func([]byte)) {
+	t.Helper()
+	v := testutil.NewVeth(t)
+	var rc *RecordConn
+	var send func([]byte)
+	v.NS.Do(t, func() {
+		var err error
+		if rc, err = ListenRecords(v.A, filter, cfg); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rc.Close() })
+		send = frameSender(t, v.B)
+	})
+	return rc, send
+}
+
+// TestRecordsLost fills the record buffer without reading it and checks
+// that every frame is either read or counted lost: exactly.
+func TestRecordsLost(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	page := os.Getpagesize()
+	tests := []struct {
+		name string
+		cfg  RecordConfig
+		fits int // records the buffer holds
+	}{
+		{"ringbuf", RecordConfig{RingSize: page, Watermark: -1}, page / 112},
+		{"perf", RecordConfig{Perf: true, PerfBufferSize: page, Watermark: -1}, 0},
+	}
+	frame := testutil.NamedFrame(t, "udp4").Data
+	const sent = 500
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, send := recordVeth(t, nil, &tt.cfg)
+			if rc.PerfBuffers() != tt.cfg.Perf {
+				t.Fatalf("PerfBuffers() = %v", rc.PerfBuffers())
+			}
+			pinned(t, func() {
+				for range sent {
+					send(frame)
+				}
+			})
+			time.Sleep(50 * time.Millisecond)
+			recs := kernelRecords(t, rc, 100*time.Millisecond)
+			st, err := rc.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d read, %+v", len(recs), st)
+			if uint64(len(recs))+st.Lost != sent || st.Records != uint64(len(recs)) {
+				t.Errorf("%d records read, %d counted lost, of %d frames", len(recs), st.Lost, sent)
+			}
+			if tt.fits > 0 && len(recs) != tt.fits {
+				t.Errorf("%d records read from a ring of %d bytes; want %d", len(recs), page, tt.fits)
+			}
+			if st.Lost == 0 {
+				t.Error("no record lost: the buffer did not fill up")
+			}
+		})
+	}
+}
+
+// TestRecordsNoAllocs pins NextRecords at zero allocations while records
+// are waiting, with and without infos.
+func TestRecordsNoAllocs(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	rc, send := recordVeth(t, nil, nil)
+	frame := testutil.NamedFrame(t, "tcp4").Data
+	for range 1000 {
+		send(frame)
+	}
+	time.Sleep(50 * time.Millisecond)
+	recs := make([]packet.Record, 4)
+	infos := make([]packet.Info, 4)
+	rc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, withInfos := range []bool{true, false} {
+		var in []packet.Info
+		if withInfos {
+			in = infos
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if n, err := rc.NextRecords(recs, in); err != nil || n == 0 {
+				t.Fatal(n, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("NextRecords (infos %v): %v allocations a call; want 0", withInfos, allocs)
+		}
+	}
+}
+
+// TestRecordsClose checks that Close wakes a blocked read with ErrClosed,
+// is idempotent, and that the methods fail with ErrClosed afterwards.
+func TestRecordsClose(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	rc, _ := recordVeth(t, nil, nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := rc.NextRecords(make([]packet.Record, 8), nil)
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := rc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("blocked NextRecords: %v; want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake a blocked NextRecords")
+	}
+	if err := rc.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := rc.NextRecords(make([]packet.Record, 1), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("NextRecords after Close: %v", err)
+	}
+	if _, err := rc.NextRecords(nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("empty NextRecords after Close: %v", err)
+	}
+	if _, err := rc.Stats(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Stats after Close: %v", err)
+	}
+	if err := rc.SetReadDeadline(time.Now()); !errors.Is(err, ErrClosed) {
+		t.Errorf("SetReadDeadline after Close: %v", err)
+	}
+}
+
+// TestRecordsDeadlineContext checks the read deadline and the context of
+// NextRecordsContext, and that records below the watermark are read
+// within the timeout.
+func TestRecordsDeadlineContext(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	rc, send := recordVeth(t, nil, &RecordConfig{Timeout: 20 * time.Millisecond})
+	recs := make([]packet.Record, 8)
+
+	rc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	start := time.Now()
+	if _, err := rc.NextRecords(recs, nil); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("NextRecords with nothing to read: %v; want a deadline error", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Errorf("deadline passed after %v", d)
+	}
+	rc.SetReadDeadline(time.Time{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := rc.NextRecordsContext(ctx, recs, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("NextRecordsContext: %v; want context.DeadlineExceeded", err)
+	}
+	// A record now, one of 112 bytes in a ring of 4 MiB: far below the
+	// watermark, so only the timeout wakes the reader.
+	send(testutil.NamedFrame(t, "udp4").Data)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	start = time.Now()
+	n, err := rc.NextRecordsContext(ctx2, recs, nil)
+	if err != nil || n != 1 || recs[0].Proto != packet.ProtoUDP {
+		t.Fatalf("NextRecordsContext = %d, %v (%+v)", n, err, recs[0])
+	}
+	t.Logf("a record below the watermark read after %v", time.Since(start))
+}
+
+// TestRecordsFilterSplice runs the record program with compiled filters in
+// front of it on generated frames through BPF_PROG_TEST_RUN: it writes a
+// record exactly for the frames the filter alone accepts. Each expression
+// costs a verification of the whole program (about 0.1 s): with -short
+// it takes one expression in four.
+func TestRecordsFilterSplice(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	frames := testutil.GenFrames(16, 400)
+	for i, expr := range testutil.Expressions(t) {
+		if testing.Short() && i%4 != 0 {
+			continue
+		}
+		insns, err := pcapfilter.Compile(expr, packet.LinkEthernet)
+		if err != nil {
+			continue // expressions the compiler refuses have their own tests
+		}
+		plain, err := Load(insns, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		rig := newRecordRig(t, insns, packet.LinkEthernet, 1<<20)
+		diffs := 0
+		for _, f := range frames {
+			v, err := plain.Test(f, packet.LinkEthernet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, got, err := rig.run(t, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != (v != 0) {
+				diffs++
+			}
+		}
+		plain.Close()
+		if diffs != 0 {
+			t.Errorf("%q: %d of %d frames recorded where the filter's verdict says otherwise", expr, diffs, len(frames))
+		}
+	}
+}
+
+// TestListenRecordsErrors checks the configuration and filter errors.
+func TestListenRecordsErrors(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	tests := []struct {
+		name   string
+		ifname string
+		filter asm.Instructions
+		cfg    *RecordConfig
+		want   string
+	}{
+		{"no interface", "pbnone0", nil, nil, "no such network interface"},
+		{"ring size", "lo", nil, &RecordConfig{RingSize: 5000}, "power-of-two multiple of the page size"},
+		{"watermark", "lo", nil, &RecordConfig{Watermark: 1 << 30}, "watermark"},
+		{"timeout", "lo", nil, &RecordConfig{Timeout: -time.Second}, "negative"},
+		{"r6", "lo", asm.Instructions{asm.Mov.Imm(asm.R6, 0), asm.Mov.Imm(asm.R0, -1), asm.Exit()}, nil, "writes r6"},
+		{"label", "lo", asm.Instructions{asm.Mov.Imm(asm.R0, -1).WithLabel("kparse.x"), asm.Exit()}, nil, "label"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			ns.Do(t, func() {
+				var rc *RecordConn
+				if rc, err = ListenRecords(tt.ifname, tt.filter, tt.cfg); err == nil {
+					rc.Close()
+				}
+			})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ListenRecords: %v; want an error saying %q", err, tt.want)
+			}
+		})
+	}
+	var err error
+	ns.Do(t, func() { _, err = ListenRecords("pbnone0", nil, nil) })
+	if !errors.Is(err, unix.ENODEV) {
+		t.Errorf("missing interface: %v; want ENODEV", err)
+	}
+}
