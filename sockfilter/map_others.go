@@ -198,3 +198,6 @@ func (r *PerfReader) CPUs() []int { return nil }
 
 // Close returns nil.
 func (r *PerfReader) Close() error { return nil }
+
+// LookupAndDelete returns an error.
+func (m *Map) LookupAndDelete(key, value []byte) error { return m.err("lookup and delete in map") }

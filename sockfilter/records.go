@@ -3,6 +3,8 @@ package sockfilter
 import (
 	"strconv"
 	"time"
+
+	"github.com/purebpf/purebpf/sockfilter/flow"
 )
 
 // KernelClock names the clock the kernel stamps records and flows with:
@@ -110,6 +112,13 @@ type RecordStats struct {
 	// program returns 0 for every frame, so the socket queues none and
 	// they stay zero: the frames are counted above instead.
 	Socket Stats
+}
+
+// FlowEntry is a flow of a FlowConn's table as it is: its key and its
+// counters, cumulative since the kernel made the entry.
+type FlowEntry struct {
+	Key flow.Key
+	flow.Counters
 }
 
 // DefaultMaxFlows is the size of a flow table unless FlowConfig says

@@ -19,4 +19,10 @@ func TestNotLinux(t *testing.T) {
 	if _, err := InterfaceLinkType("lo"); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("InterfaceLinkType: %v", err)
 	}
+	if _, err := ListenRecords("lo", nil, nil); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("ListenRecords: %v", err)
+	}
+	if _, err := ListenFlows("lo", nil, nil); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("ListenFlows: %v", err)
+	}
 }

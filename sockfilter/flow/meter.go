@@ -132,6 +132,22 @@ func (m *Meter) IdleTimeout() time.Duration { return m.idle }
 // Stats returns what the Meter has counted so far.
 func (m *Meter) Stats() Stats { return m.stats }
 
+// Pending returns the packets and bytes the table's entries have counted
+// that no record has exported yet, as the last reading showed them: what
+// Expire and Flush will export of them, unless an entry is lost first. A
+// flow table that also counts every packet in a total can tell from it
+// what was lost with evicted entries: the total less Stats' Packets, less
+// Pending.
+func (m *Meter) Pending() (packets, bytes uint64) {
+	for _, e := range m.entries {
+		if !e.gone {
+			packets += e.seen.Packets - e.base.Packets
+			bytes += e.seen.Bytes - e.base.Bytes
+		}
+	}
+	return packets, bytes
+}
+
 // Len returns the number of table entries the Meter keeps state for,
 // tombstones of recently ended ones included.
 func (m *Meter) Len() int { return len(m.entries) }

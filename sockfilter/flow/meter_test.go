@@ -329,3 +329,46 @@ func BenchmarkMeterReading(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
 }
+
+// TestMeterPending follows what the table counted and no record holds:
+// it grows with the readings, drops to what a record left of it, and to
+// nothing when the flow ends, evicted or not.
+func TestMeterPending(t *testing.T) {
+	m, err := NewMeter(&Config{ActiveTimeout: 10 * time.Second, IdleTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, packets, bytes uint64) {
+		t.Helper()
+		if p, b := m.Pending(); p != packets || b != bytes {
+			t.Errorf("%s: Pending() = %d, %d; want %d, %d", step, p, b, packets, bytes)
+		}
+	}
+	check("empty", 0, 0)
+	c := Counters{Packets: 5, Bytes: 500, First: sec(0), Last: sec(1)}
+	m.Observe(udpKey, c)
+	m.Observe(tcpKey, Counters{Packets: 2, Bytes: 120, First: sec(0), Last: sec(1)})
+	m.Expire(sec(1), nil, nil)
+	check("first reading", 7, 620)
+	c.Packets, c.Bytes, c.Last = 8, 800, sec(9)
+	m.Observe(udpKey, c)
+	// tcpKey is not in this reading: evicted, its 2 packets exported.
+	m.Expire(sec(9), nil, nil)
+	check("evicted", 8, 800)
+	c.Packets, c.Bytes, c.Last = 9, 900, sec(10)
+	m.Observe(udpKey, c)
+	flows := m.Expire(sec(10), nil, nil) // the active timeout
+	if len(flows) != 1 || flows[0].Packets != 9 {
+		t.Fatalf("active timeout: %+v", flows)
+	}
+	check("after an active timeout", 0, 0)
+	c.Packets, c.Bytes, c.Last = 10, 1000, sec(11)
+	m.Observe(udpKey, c)
+	m.Expire(sec(11), nil, nil)
+	check("after more", 1, 100)
+	m.Flush(sec(12), nil, nil)
+	check("flushed", 0, 0)
+	if st := m.Stats(); st.Packets != 12 || st.Evicted != 1 {
+		t.Errorf("Stats = %+v; want 12 packets exported, 1 evicted", st)
+	}
+}
