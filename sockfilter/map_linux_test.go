@@ -361,3 +361,26 @@ func TestMapConstants(t *testing.T) {
 		}
 	}
 }
+
+func TestMapLookupIntoNoAllocs(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	m := newTestMap(t, MapSpec{Type: Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+	key, value := ne32(1), ne64(7)
+	if err := m.Update(key, value, UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]byte, 4)
+	if a := testing.AllocsPerRun(100, func() {
+		if err := m.LookupInto(key, value); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Update(key, value, UpdateExist); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.NextKeyInto(nil, next); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("LookupInto, Update and NextKeyInto allocate %v times", a)
+	}
+}

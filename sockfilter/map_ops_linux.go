@@ -64,7 +64,7 @@ func (m *Map) splitPerCPU(buf []byte) [][]byte {
 // BPF_MAP_UPDATE_ELEM). Value must have ValueBufSize bytes; for a per-CPU
 // map see UpdatePerCPU. UpdateNoExist on a key in the map gives an error
 // matching ErrKeyExist, UpdateExist on one that is not ErrKeyNotExist; a
-// full Hash fails with E2BIG.
+// full Hash fails with E2BIG. It does not allocate.
 func (m *Map) Update(key, value []byte, flags UpdateFlags) error {
 	const op = "update map"
 	if err := m.checkElem(op, key, value, true); err != nil {
