@@ -232,6 +232,10 @@ func TestMapBadBuffers(t *testing.T) {
 	if _, err := rb.Lookup(nil); err == nil || !strings.Contains(err.Error(), "NewRingBufReader") {
 		t.Errorf("Lookup in a ring buffer: %v, want a hint to NewRingBufReader", err)
 	}
+	perf := newTestMap(t, MapSpec{Type: PerfEventArray})
+	if _, err := perf.Lookup(ne32(0)); err == nil || !strings.Contains(err.Error(), "does not do this from user space") {
+		t.Errorf("Lookup in a perf event array: %v", err)
+	}
 	var zero Map
 	if err := zero.Update(nil, nil, UpdateAny); err == nil {
 		t.Error("Update on the zero Map succeeded")

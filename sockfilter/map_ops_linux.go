@@ -183,6 +183,8 @@ func (m *Map) opError(op string, err error) error {
 		return fmt.Errorf("%s %s: the map is full (%d entries): %w", op, m.describe(), m.maxEntries, err)
 	case errors.Is(err, unix.EPERM):
 		return fmt.Errorf("%s %s: needs CAP_BPF, or the map's fd does not allow it (MapReadOnly, MapWriteOnly): %w", op, m.describe(), err)
+	case errors.Is(err, errNotSupported):
+		return fmt.Errorf("%s %s: a %v does not do this from user space (ENOTSUPP): %w", op, m.describe(), m.typ, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, m.describe(), err)
 }
