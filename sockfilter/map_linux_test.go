@@ -232,6 +232,10 @@ func TestMapBadBuffers(t *testing.T) {
 	if _, err := rb.Lookup(nil); err == nil || !strings.Contains(err.Error(), "NewRingBufReader") {
 		t.Errorf("Lookup in a ring buffer: %v, want a hint to NewRingBufReader", err)
 	}
+	perf := newTestMap(t, MapSpec{Type: PerfEventArray})
+	if _, err := perf.Lookup(ne32(0)); err == nil || !strings.Contains(err.Error(), "does not do this from user space") {
+		t.Errorf("Lookup in a perf event array: %v", err)
+	}
 	var zero Map
 	if err := zero.Update(nil, nil, UpdateAny); err == nil {
 		t.Error("Update on the zero Map succeeded")
@@ -359,5 +363,28 @@ func TestMapConstants(t *testing.T) {
 		if typ.String() != name {
 			t.Errorf("MapType(%d).String() = %q, want %q", typ, typ.String(), name)
 		}
+	}
+}
+
+func TestMapLookupIntoNoAllocs(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	m := newTestMap(t, MapSpec{Type: Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+	key, value := ne32(1), ne64(7)
+	if err := m.Update(key, value, UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]byte, 4)
+	if a := testing.AllocsPerRun(100, func() {
+		if err := m.LookupInto(key, value); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Update(key, value, UpdateExist); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.NextKeyInto(nil, next); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("LookupInto, Update and NextKeyInto allocate %v times", a)
 	}
 }

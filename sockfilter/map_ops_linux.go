@@ -64,7 +64,7 @@ func (m *Map) splitPerCPU(buf []byte) [][]byte {
 // BPF_MAP_UPDATE_ELEM). Value must have ValueBufSize bytes; for a per-CPU
 // map see UpdatePerCPU. UpdateNoExist on a key in the map gives an error
 // matching ErrKeyExist, UpdateExist on one that is not ErrKeyNotExist; a
-// full Hash fails with E2BIG.
+// full Hash fails with E2BIG. It does not allocate.
 func (m *Map) Update(key, value []byte, flags UpdateFlags) error {
 	const op = "update map"
 	if err := m.checkElem(op, key, value, true); err != nil {
@@ -183,6 +183,8 @@ func (m *Map) opError(op string, err error) error {
 		return fmt.Errorf("%s %s: the map is full (%d entries): %w", op, m.describe(), m.maxEntries, err)
 	case errors.Is(err, unix.EPERM):
 		return fmt.Errorf("%s %s: needs CAP_BPF, or the map's fd does not allow it (MapReadOnly, MapWriteOnly): %w", op, m.describe(), err)
+	case errors.Is(err, errNotSupported):
+		return fmt.Errorf("%s %s: a %v does not do this from user space (ENOTSUPP): %w", op, m.describe(), m.typ, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, m.describe(), err)
 }

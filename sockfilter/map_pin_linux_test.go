@@ -241,3 +241,53 @@ func TestMapFDsDoNotLeak(t *testing.T) {
 		t.Errorf("%d open fds before %d map create/close cycles, %d after", before, cycles, after)
 	}
 }
+
+// countMappings returns the number of memory mappings of the process.
+func countMappings(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
+}
+
+// TestReadersDoNotLeak opens and closes ring buffer and perf readers 2,000
+// times: no descriptor and no mapping may stay behind.
+func TestReadersDoNotLeak(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	rb := newTestMap(t, MapSpec{Type: RingBuf, MaxEntries: uint32(os.Getpagesize())})
+	perf := newTestMap(t, MapSpec{Type: PerfEventArray})
+	cycle := func(i int) error {
+		if i%2 == 0 {
+			r, err := NewRingBufReader(rb)
+			if err != nil {
+				return err
+			}
+			return r.Close()
+		}
+		r, err := NewPerfReader(perf, &PerfReaderOptions{BufferSize: os.Getpagesize()})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
+	for i := range 2 {
+		if err := cycle(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fds, maps := countFDs(t), countMappings(t)
+	for i := range 2000 {
+		if err := cycle(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := countFDs(t); got != fds {
+		t.Errorf("%d open fds before 2,000 reader cycles, %d after", fds, got)
+	}
+	// The runtime maps memory of its own now and then: allow for a few.
+	if got := countMappings(t); got > maps+8 {
+		t.Errorf("%d mappings before 2,000 reader cycles, %d after", maps, got)
+	}
+}

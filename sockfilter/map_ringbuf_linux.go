@@ -155,8 +155,9 @@ func (r *RingBufReader) nextLocked() ([]byte, error) {
 			return nil, r.readError(err)
 		}
 	}
-	// The records the last read returned are the caller's no longer.
-	r.ring.Release()
+	// The records the last read returned are the caller's no longer; their
+	// space goes back to the producers with this store or a later one.
+	r.ring.ReleaseLazy()
 	for {
 		rec, ok, err := r.ring.Next()
 		if err != nil {

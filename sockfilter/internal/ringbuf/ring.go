@@ -56,6 +56,10 @@ const (
 	DiscardBit = 1 << 30 // BPF_RINGBUF_DISCARD_BIT
 )
 
+// maxLazy bounds how many bytes of records ReleaseLazy keeps from the
+// producers.
+const maxLazy = 64 << 10
+
 // ErrCorrupt is wrapped by the error of a ring whose positions or headers
 // are impossible: the kernel never writes them, so the ring is not what
 // the reader thinks it is.
@@ -68,6 +72,7 @@ type Ring struct {
 	prod *uintptr // producer_pos
 	data []byte   // the data pages, twice: 2*size bytes
 	mask uintptr  // size-1
+	lazy uintptr  // how far ReleaseLazy lets the reader run ahead of consumer_pos
 
 	pos      uintptr // position of the next header to read
 	prodSeen uintptr // producer_pos as last loaded
@@ -94,7 +99,7 @@ func New(cons, prod *uintptr, data []byte) (*Ring, error) {
 	if uintptr(unsafe.Pointer(unsafe.SliceData(data)))%HeaderSize != 0 {
 		return nil, fmt.Errorf("%w: data not 8-byte aligned", ErrCorrupt)
 	}
-	r := &Ring{cons: cons, prod: prod, data: data, mask: size - 1}
+	r := &Ring{cons: cons, prod: prod, data: data, mask: size - 1, lazy: min(size/16, maxLazy)}
 	r.pos = atomic.LoadUintptr(cons)
 	r.stored, r.prodSeen = r.pos, r.pos
 	if r.pos%HeaderSize != 0 {
@@ -180,6 +185,18 @@ func (r *Ring) Release() {
 // intptr is the signed difference of two positions.
 type intptr = int
 
+// ReleaseLazy is Release when the reader has read at least a sixteenth of
+// the ring (at most 64 KiB) since consumer_pos: a reader that reads many
+// records in a row stores consumer_pos, a sequentially consistent store
+// that costs as much as reading a record, once for many of them. The
+// records stay valid until the store. A reader about to sleep must
+// Release: the producers wake it only once they see it caught up.
+func (r *Ring) ReleaseLazy() {
+	if r.pos-r.stored >= r.lazy {
+		r.Release()
+	}
+}
+
 // Ready reports whether Next has something to say: a committed or
 // discarded record at the reader's position, or corruption. Call it after
 // Release and before sleeping: it loads producer_pos after the store, so
@@ -202,7 +219,7 @@ func (r *Ring) Ready() bool {
 }
 
 // Lent returns where in data the records Next returned since the last
-// Release are: the offsets [from, hi), and [0, lo) if the ring wrapped
+// store of consumer_pos are: the offsets [from, hi), and [0, lo) if the ring wrapped
 // (lo is 0 if not); ok is false if there are none.
 func (r *Ring) Lent() (from, hi, lo int, ok bool) {
 	return int(r.lentFrom), int(r.lentHi), int(r.lentLo), r.lent

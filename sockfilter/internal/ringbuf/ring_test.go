@@ -266,3 +266,29 @@ func TestRingReleaseNeverRewinds(t *testing.T) {
 		t.Errorf("consumer position %d after reading on, want 48", f.cons)
 	}
 }
+
+// TestRingReleaseLazy: ReleaseLazy stores consumer_pos once the reader is
+// a sixteenth of the ring ahead of it, and Lent covers every record since.
+func TestRingReleaseLazy(t *testing.T) {
+	f := newFakeRing(512) // lazy: 32 bytes, four empty records
+	r := f.reader(t)
+	for i := range 4 {
+		f.output(nil)
+		if _, ok := next(t, r); !ok {
+			t.Fatal("no record")
+		}
+		r.ReleaseLazy()
+		want := uintptr(0)
+		if i == 3 {
+			want = 32
+		}
+		if f.cons != want {
+			t.Errorf("after %d records consumer_pos is %d, want %d", i+1, f.cons, want)
+		}
+		if i == 2 {
+			if from, hi, _, ok := r.Lent(); !ok || from != 0 || hi != 3*HeaderSize {
+				t.Errorf("Lent = %d, %d, %v; want the three records", from, hi, ok)
+			}
+		}
+	}
+}
