@@ -3,6 +3,7 @@ package sockfilter
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -40,26 +41,25 @@ func TestTestRunRepeatNotRetried(t *testing.T) {
 		asm.Exit(),
 	}, &LoadOptions{Maps: map[string]*Map{"runs": counter}})
 
-	// Interrupt the thread making the call, again and again, with a
-	// signal the runtime ignores (SIGURG, as its own preemption does).
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				unix.Kill(unix.Getpid(), syscall.SIGURG)
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	// Interrupt the thread making the call once, in the middle of the
+	// run, with a signal the runtime takes in stride (SIGURG, as its own
+	// preemption does). The run then stops with EINTR; a retry would run
+	// every repeat again, undisturbed, and count more than the repeats.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	interrupt := func() (wait func()) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(5 * time.Millisecond)
+			unix.Tgkill(unix.Getpid(), tid, syscall.SIGURG)
+		}()
+		return func() { <-done }
+	}
 
 	frame := udpFrame(53, "x")
-	const repeat = 2_000_000
+	const repeat = 5_000_000 // about a quarter of a second
 	key := make([]byte, 4)
 	interrupted, whole := 0, 0
 	for range 10 {
@@ -67,7 +67,9 @@ func TestTestRunRepeatNotRetried(t *testing.T) {
 			t.Fatal(err)
 		}
 		attr := sys.ProgTestRunAttr{ProgFD: uint32(prog.FD()), DataSizeIn: uint32(len(frame)), DataIn: sys.SlicePointer(frame), Repeat: repeat}
+		wait := interrupt()
 		err := sys.ProgTestRun(&attr)
+		wait()
 		v, lerr := counter.Lookup(key)
 		if lerr != nil {
 			t.Fatal(lerr)
@@ -89,4 +91,7 @@ func TestTestRunRepeatNotRetried(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs interrupted, %d whole", interrupted, whole)
+	if interrupted == 0 {
+		t.Error("no test run was interrupted: the test did not test anything")
+	}
 }
