@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,20 +10,17 @@ import (
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
 )
-
-// snapLen is the most of a frame lo-capture keeps and the snap length of
-// the pcap files it writes: libpcap's default, enough for any frame lo
-// carries (its MTU is 65536).
-const snapLen = 262144
 
 // flushEvery bounds how long a record may wait in the output buffer while
 // the capture is idle.
 const flushEvery = 100 * time.Millisecond
 
 // compile compiles opts.expr for link and loads it.
-func compile(opts options, link sockfilter.LinkType, stderr io.Writer) (asm.Instructions, *sockfilter.Program, error) {
-	insns, err := sockfilter.Compile(opts.expr, link)
+func compile(opts options, link packet.LinkType, stderr io.Writer) (asm.Instructions, *sockfilter.Program, error) {
+	insns, err := pcapfilter.Compile(opts.expr, link)
 	if err != nil {
 		return nil, nil, fmt.Errorf("filter %q: %w", opts.expr, err)
 	}
@@ -75,23 +71,15 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	}
 	defer conn.Close()
 
-	out := newRecordWriter(stdout, opts.json, conn.LinkType())
+	out, err := openOutputs(opts, stdout, conn.LinkType())
+	if err != nil {
+		return err
+	}
 	defer func() {
-		if ferr := out.Flush(); err == nil && ferr != nil {
-			err = ferr
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = cerr
 		}
 	}()
-	var pw *pcapOutput
-	if opts.write != "" {
-		if pw, err = createPcap(opts.write, conn.LinkType()); err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := pw.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-		}()
-	}
 
 	fmt.Fprintf(stderr, "listening on %s, link-type %s (%s), filter %q, %d instructions\n",
 		opts.iface, conn.LinkType(), conn.LinkType().Description(), opts.expr, slots(insns))
@@ -115,17 +103,12 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopWake()
 
-	records, err := readLoop(ctx, conn, opts, out, pw)
+	records, err := readLoop(ctx, conn, opts, out)
 	if err != nil {
 		return err
 	}
 	if err := out.Flush(); err != nil {
 		return err
-	}
-	if pw != nil {
-		if err := pw.Flush(); err != nil {
-			return err
-		}
 	}
 	stats, err := conn.Stats()
 	if err != nil {
@@ -141,14 +124,14 @@ const readBatch = 64
 
 // readLoop reads and prints records until opts.count, the context's end,
 // or an error; it returns the number of records printed.
-func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *recordWriter, pw *pcapOutput) (int, error) {
+func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *outputs) (int, error) {
 	records := 0
 	if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
 		return 0, err
 	}
 	var (
 		frames [readBatch][]byte
-		infos  [readBatch]sockfilter.FrameInfo
+		infos  [readBatch]packet.Info
 	)
 	for opts.count == 0 || records < opts.count {
 		// The frames are read in place, in the Conn's ring: they stay
@@ -162,7 +145,7 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 			if ctx.Err() != nil {
 				return records, nil
 			}
-			if err := out.Flush(); err != nil {
+			if err := out.records.Flush(); err != nil {
 				return records, err
 			}
 			if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
@@ -177,11 +160,6 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *rec
 			n = min(n, opts.count-records)
 		}
 		for i := range n {
-			if pw != nil {
-				if err := pw.WriteFrame(infos[i], frames[i]); err != nil {
-					return records, err
-				}
-			}
 			if err := out.Write(frames[i], &infos[i]); err != nil {
 				return records, err
 			}
@@ -199,44 +177,4 @@ func slots(insns asm.Instructions) int {
 		n += ins.Slots()
 	}
 	return n
-}
-
-// pcapOutput is a pcap file being written through a buffer.
-type pcapOutput struct {
-	f  *os.File
-	bw *bufio.Writer
-	pw *sockfilter.PcapWriter
-}
-
-// createPcap creates the pcap file name for frames of link.
-func createPcap(name string, link sockfilter.LinkType) (*pcapOutput, error) {
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	pw, err := sockfilter.NewPcapWriter(bw, link, snapLen)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &pcapOutput{f: f, bw: bw, pw: pw}, nil
-}
-
-// WriteFrame adds one frame.
-func (p *pcapOutput) WriteFrame(info sockfilter.FrameInfo, frame []byte) error {
-	return p.pw.WriteFrame(info, frame)
-}
-
-// Flush writes out what is buffered.
-func (p *pcapOutput) Flush() error { return p.bw.Flush() }
-
-// Close flushes and closes the file.
-func (p *pcapOutput) Close() error {
-	ferr := p.bw.Flush()
-	cerr := p.f.Close()
-	if ferr != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), ferr)
-	}
-	return cerr
 }

@@ -9,6 +9,9 @@ import (
 	"os"
 
 	"github.com/purebpf/purebpf/sockfilter"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfile"
+	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
 )
 
 // readFile prints the records of the frames in the pcap file opts.read that
@@ -21,7 +24,7 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer f.Close()
-	pr, err := sockfilter.NewPcapReader(bufio.NewReaderSize(f, 1<<20))
+	pr, err := pcapfile.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", opts.read, err)
 	}
@@ -32,35 +35,29 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 	}
 	defer prog.Close()
 
-	out := newRecordWriter(stdout, opts.json, link)
+	out, err := openOutputs(opts, stdout, link)
+	if err != nil {
+		return err
+	}
 	defer func() {
-		if ferr := out.Flush(); err == nil && ferr != nil {
-			err = ferr
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = cerr
 		}
 	}()
-	var pw *pcapOutput
-	if opts.write != "" {
-		if pw, err = createPcap(opts.write, link); err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := pw.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-		}()
-	}
 
 	fmt.Fprintf(stderr, "reading from file %s, link-type %s (%s), filter %q, %d instructions\n",
 		opts.read, link, link.Description(), opts.expr, slots(insns))
 
-	var buf []byte
+	var (
+		buf  []byte
+		info packet.Info
+	)
 	frames, records, untested := 0, 0, 0
 	for opts.count == 0 || records < opts.count {
 		if ctx.Err() != nil {
 			break
 		}
-		var info sockfilter.FrameInfo
-		buf, info, err = pr.ReadPacket(buf)
+		buf, err = pr.ReadPacket(buf, &info)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -68,7 +65,7 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 			return fmt.Errorf("read %s: %w", opts.read, err)
 		}
 		frames++
-		verdict, err := prog.TestLink(buf, link)
+		verdict, err := prog.Test(buf, link)
 		if err != nil {
 			// The kernel's test run refuses frames too short to hold
 			// their network header; a live socket would see them, so
@@ -82,11 +79,6 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 		frame := buf
 		if uint64(len(frame)) > uint64(verdict) {
 			frame = frame[:verdict]
-		}
-		if pw != nil {
-			if err := pw.WriteFrame(info, frame); err != nil {
-				return err
-			}
 		}
 		if err := out.Write(frame, &info); err != nil {
 			return err
@@ -107,13 +99,13 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 // dumpProgram prints the program opts.expr compiles to, one instruction
 // per line in the kernel's syntax, numbered like tcpdump -d.
 func dumpProgram(opts options, stdout io.Writer) error {
-	link := sockfilter.LinkEthernet
+	link := packet.LinkEthernet
 	if opts.read != "" {
 		f, err := os.Open(opts.read)
 		if err != nil {
 			return err
 		}
-		pr, err := sockfilter.NewPcapReader(f)
+		pr, err := pcapfile.NewReader(f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("read %s: %w", opts.read, err)
@@ -125,7 +117,7 @@ func dumpProgram(opts options, stdout io.Writer) error {
 			return err
 		}
 	}
-	insns, err := sockfilter.Compile(opts.expr, link)
+	insns, err := pcapfilter.Compile(opts.expr, link)
 	if err != nil {
 		return fmt.Errorf("filter %q: %w", opts.expr, err)
 	}

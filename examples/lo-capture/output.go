@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"os"
 
-	"github.com/purebpf/purebpf/sockfilter"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfile"
 )
 
 // recordWriter prints one record per frame, as a table or as JSON lines.
@@ -13,11 +17,11 @@ import (
 type recordWriter struct {
 	w      io.Writer
 	json   bool
-	link   sockfilter.LinkType
+	link   packet.LinkType
 	header bool // the table's header line is still to be written
 	buf    []byte
-	rec    sockfilter.Record
-	text   sockfilter.TextEncoder // the table's lines, cached per flow and second
+	rec    packet.Record
+	text   packet.TextEncoder // the table's lines, cached per flow and second
 }
 
 // recordBufferSize is the size of a recordWriter's buffer; it is written
@@ -27,7 +31,7 @@ const (
 	maxRecordLine    = 1 << 10
 )
 
-func newRecordWriter(w io.Writer, json bool, link sockfilter.LinkType) *recordWriter {
+func newRecordWriter(w io.Writer, json bool, link packet.LinkType) *recordWriter {
 	return &recordWriter{
 		w:      w,
 		json:   json,
@@ -39,13 +43,13 @@ func newRecordWriter(w io.Writer, json bool, link sockfilter.LinkType) *recordWr
 
 // Write prints the record of one frame. A frame that does not parse still
 // gets its line: its protocol says that it is truncated or malformed.
-func (rw *recordWriter) Write(frame []byte, info *sockfilter.FrameInfo) error {
+func (rw *recordWriter) Write(frame []byte, info *packet.Info) error {
 	if rw.header {
 		rw.header = false
-		rw.buf = append(rw.buf, sockfilter.TextHeader...)
+		rw.buf = append(rw.buf, packet.TextHeader...)
 	}
-	if err := sockfilter.ParseFrameInfo(frame, rw.link, *info, &rw.rec); err != nil {
-		rw.rec = sockfilter.UnparsedRecord(frame, *info, err)
+	if err := packet.Parse(frame, rw.link, info, &rw.rec); err != nil {
+		rw.rec = packet.Unparsed(frame, info, err)
 	}
 	if rw.json {
 		rw.buf = rw.rec.AppendJSON(rw.buf)
@@ -63,7 +67,7 @@ func (rw *recordWriter) Write(frame []byte, info *sockfilter.FrameInfo) error {
 func (rw *recordWriter) Flush() error {
 	if rw.header {
 		rw.header = false
-		rw.buf = append(rw.buf, sockfilter.TextHeader...)
+		rw.buf = append(rw.buf, packet.TextHeader...)
 	}
 	return rw.writeOut()
 }
@@ -75,4 +79,87 @@ func (rw *recordWriter) writeOut() error {
 	_, err := rw.w.Write(rw.buf)
 	rw.buf = rw.buf[:0]
 	return err
+}
+
+// outputs are where lo-capture's records go: the table or JSON lines, and
+// the pcap file of -w.
+type outputs struct {
+	records *recordWriter
+	pcap    *pcapOutput // nil without -w
+}
+
+// openOutputs opens the outputs opts asks for, for frames of link.
+func openOutputs(opts options, stdout io.Writer, link packet.LinkType) (*outputs, error) {
+	out := &outputs{records: newRecordWriter(stdout, opts.json, link)}
+	if opts.write != "" {
+		var err error
+		if out.pcap, err = createPcap(opts.write, link); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Write writes one frame to every output.
+func (o *outputs) Write(frame []byte, info *packet.Info) error {
+	if o.pcap != nil {
+		if err := o.pcap.pw.WritePacket(frame, info); err != nil {
+			return err
+		}
+	}
+	return o.records.Write(frame, info)
+}
+
+// Flush writes out what is buffered.
+func (o *outputs) Flush() error {
+	if err := o.records.Flush(); err != nil {
+		return err
+	}
+	if o.pcap != nil {
+		return o.pcap.bw.Flush()
+	}
+	return nil
+}
+
+// Close flushes the outputs and closes the pcap file.
+func (o *outputs) Close() error {
+	err := o.records.Flush()
+	if o.pcap != nil {
+		if cerr := o.pcap.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// pcapOutput is a pcap file being written through a buffer.
+type pcapOutput struct {
+	f  *os.File
+	bw *bufio.Writer
+	pw *pcapfile.Writer
+}
+
+// createPcap creates the pcap file name for frames of link.
+func createPcap(name string, link packet.LinkType) (*pcapOutput, error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	pw, err := pcapfile.NewWriter(bw, link, pcapfile.DefaultSnaplen)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &pcapOutput{f: f, bw: bw, pw: pw}, nil
+}
+
+// Close flushes and closes the file.
+func (p *pcapOutput) Close() error {
+	ferr := p.bw.Flush()
+	cerr := p.f.Close()
+	if ferr != nil {
+		return fmt.Errorf("write %s: %w", p.f.Name(), ferr)
+	}
+	return cerr
 }

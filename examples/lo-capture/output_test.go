@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/purebpf/purebpf/sockfilter"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfile"
 )
 
 // udpFrame is what the capture benchmark floods lo with: an Ethernet frame
@@ -35,12 +36,12 @@ func mustHex(s string) []byte {
 // reader (internal/bench/capture/minimal), which writes the pcap record
 // alone.
 func BenchmarkFramePath(b *testing.B) {
-	info := sockfilter.FrameInfo{Time: time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC), Ifindex: 1, Length: len(udpFrame)}
+	info := packet.Info{Time: time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC), Ifindex: 1, Length: len(udpFrame)}
 	for _, mode := range []string{"pcap", "text+pcap", "json+pcap"} {
 		b.Run(mode, func(b *testing.B) {
-			out := newRecordWriter(io.Discard, mode == "json+pcap", sockfilter.LinkEthernet)
+			out := newRecordWriter(io.Discard, mode == "json+pcap", packet.LinkEthernet)
 			bw := bufio.NewWriterSize(io.Discard, 1<<20)
-			pw, err := sockfilter.NewPcapWriter(bw, sockfilter.LinkEthernet, snapLen)
+			pw, err := pcapfile.NewWriter(bw, packet.LinkEthernet, pcapfile.DefaultSnaplen)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -48,7 +49,7 @@ func BenchmarkFramePath(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				info.Time = info.Time.Add(1800 * time.Nanosecond) // 550,000 frames a second
-				if err := p.WriteFrame(info, udpFrame); err != nil {
+				if err := p.pw.WritePacket(udpFrame, &info); err != nil {
 					b.Fatal(err)
 				}
 				if mode == "pcap" {
@@ -65,18 +66,18 @@ func BenchmarkFramePath(b *testing.B) {
 // TestRecordWriter checks the table and the JSON lines recordWriter writes
 // for the benchmark's frame against AppendText and AppendJSON.
 func TestRecordWriter(t *testing.T) {
-	info := sockfilter.FrameInfo{Time: time.Date(2026, 12, 1, 18, 0, 0, 5, time.UTC), Ifindex: 1, Length: len(udpFrame)}
-	var r sockfilter.Record
-	if err := sockfilter.ParseFrameInfo(udpFrame, sockfilter.LinkEthernet, info, &r); err != nil {
+	info := packet.Info{Time: time.Date(2026, 12, 1, 18, 0, 0, 5, time.UTC), Ifindex: 1, Length: len(udpFrame)}
+	var r packet.Record
+	if err := packet.Parse(udpFrame, packet.LinkEthernet, &info, &r); err != nil {
 		t.Fatal(err)
 	}
 	const want = "127.0.0.1\t40000\t127.0.0.1\t31337\tUDP\t2026-12-01T18:00:00.000000005Z\t106\t106\t-\n"
-	if got := string(r.AppendText(nil)); got != want {
+	if got := string(r.AppendLine(nil)); got != want {
 		t.Fatalf("AppendText = %q, want %q", got, want)
 	}
 	for _, json := range []bool{false, true} {
 		var sb strings.Builder
-		rw := newRecordWriter(&sb, json, sockfilter.LinkEthernet)
+		rw := newRecordWriter(&sb, json, packet.LinkEthernet)
 		for range 3 {
 			if err := rw.Write(udpFrame, &info); err != nil {
 				t.Fatal(err)
@@ -91,7 +92,7 @@ func TestRecordWriter(t *testing.T) {
 		}
 		exp := strings.Repeat(line, 3)
 		if !json {
-			exp = sockfilter.TextHeader + exp
+			exp = packet.TextHeader + exp
 		}
 		if sb.String() != exp {
 			t.Errorf("json %v: wrote\n%q\nwant\n%q", json, sb.String(), exp)

@@ -1,45 +1,25 @@
 package bench
 
 import (
-	"encoding/hex"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-
-	"github.com/purebpf/purebpf/sockfilter"
+	"github.com/purebpf/purebpf/internal/testutil"
+	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
 // benchFrames are the five frames of the comparison, from
-// sockfilter/testdata/frames: Ethernet + IPv4 + TCP with 20 bytes of
+// testdata/frames: Ethernet + IPv4 + TCP with 20 bytes of
 // payload; + UDP with 64 bytes; Ethernet + 802.1Q + IPv4 + TCP; Ethernet +
 // IPv6 + UDP; Ethernet + IPv4 with a 4-byte option + TCP.
 var benchFrames = []string{"tcp4", "udp4", "vlan_tcp4", "udp6", "ipopt_tcp4"}
 
-// loadFrame reads a frame from sockfilter/testdata/frames: hex digits
-// with white space and #-comments ignored.
+// loadFrame reads a frame from testdata/frames.
 func loadFrame(tb testing.TB, name string) []byte {
 	tb.Helper()
-	text, err := os.ReadFile(filepath.Join("..", "..", "sockfilter", "testdata", "frames", name+".hex"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var digits strings.Builder
-	for line := range strings.Lines(string(text)) {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		digits.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(digits.String())
-	if err != nil {
-		tb.Fatalf("%s: %v", name, err)
-	}
-	return b
+	return testutil.NamedFrame(tb, name).Data
 }
 
 // fields are what both decoders extract from a frame.
@@ -47,15 +27,15 @@ type fields struct {
 	proto              uint8 // IP protocol
 	src, dst           netip.AddrPort
 	ipPayload, payload int
-	flags              uint16 // TCP flags, as sockfilter.TCPFlags
+	flags              uint16 // TCP flags, as packet.TCPFlags
 	seq, ack           uint32
 	win                uint16
 }
 
-// fromRecord sets f from the fields of a sockfilter.Record, one at a time
+// fromRecord sets f from the fields of a packet.Record, one at a time
 // as decode does: building a struct value and copying it would cost a
 // store-forwarding stall that has nothing to do with decoding.
-func (f *fields) fromRecord(r *sockfilter.Record) {
+func (f *fields) fromRecord(r *packet.Record) {
 	f.proto = r.IPProto
 	f.src, f.dst = r.Src, r.Dst
 	f.ipPayload, f.payload = r.IPPayloadLen, r.PayloadLen
@@ -131,8 +111,8 @@ func TestSameFields(t *testing.T) {
 	for _, name := range benchFrames {
 		t.Run(name, func(t *testing.T) {
 			frame := loadFrame(t, name)
-			var r sockfilter.Record
-			if err := sockfilter.ParseFrame(frame, sockfilter.LinkEthernet, &r); err != nil {
+			var r packet.Record
+			if err := packet.Parse(frame, packet.LinkEthernet, nil, &r); err != nil {
 				t.Fatal(err)
 			}
 			var g fields
@@ -158,10 +138,10 @@ func BenchmarkDecode(b *testing.B) {
 		frame := loadFrame(b, name)
 		b.Run(name+"/ParseFrame", func(b *testing.B) {
 			b.ReportAllocs()
-			var r sockfilter.Record
+			var r packet.Record
 			var f fields
 			for b.Loop() {
-				if err := sockfilter.ParseFrame(frame, sockfilter.LinkEthernet, &r); err != nil {
+				if err := packet.Parse(frame, packet.LinkEthernet, nil, &r); err != nil {
 					b.Fatal(err)
 				}
 				f.fromRecord(&r)

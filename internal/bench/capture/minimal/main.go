@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/purebpf/purebpf/sockfilter"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfile"
+	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
 )
-
-// snapLen is the snap length of the pcap file, libpcap's default.
-const snapLen = 262144
 
 func main() {
 	iface := flag.String("i", "lo", "interface to capture on")
@@ -51,7 +51,7 @@ func capture(ctx context.Context, iface, expr, write string) (err error) {
 	if err != nil {
 		return err
 	}
-	insns, err := sockfilter.Compile(expr, link)
+	insns, err := pcapfilter.Compile(expr, link)
 	if err != nil {
 		return fmt.Errorf("filter %q: %w", expr, err)
 	}
@@ -76,7 +76,7 @@ func capture(ctx context.Context, iface, expr, write string) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	pw, err := sockfilter.NewPcapWriter(bw, link, snapLen)
+	pw, err := pcapfile.NewWriter(bw, link, pcapfile.DefaultSnaplen)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func capture(ctx context.Context, iface, expr, write string) (err error) {
 	records := 0
 	var (
 		frames [64][]byte
-		infos  [64]sockfilter.FrameInfo
+		infos  [64]packet.Info
 	)
 	for {
 		n, err := conn.NextFrames(frames[:], infos[:])
@@ -104,7 +104,7 @@ func capture(ctx context.Context, iface, expr, write string) (err error) {
 			return err
 		}
 		for i, frame := range frames[:n] {
-			if err := pw.WritePacket(infos[i].Time, frame, infos[i].Length); err != nil {
+			if err := pw.WritePacket(frame, &infos[i]); err != nil {
 				return err
 			}
 		}

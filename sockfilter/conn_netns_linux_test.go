@@ -1,0 +1,203 @@
+package sockfilter
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/purebpf/purebpf/internal/testutil"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"golang.org/x/sys/unix"
+)
+
+// connVethPair listens with prog on v's end A, inside v's namespace, and
+// opens a packet socket to send raw frames out of end B: it returns the
+// Conn, the sending socket and B's interface index.
+func connVethPair(t *testing.T, v *testutil.Veth, prog *Program, cfg *Config) (c *Conn, sender, senderIndex int) {
+	t.Helper()
+	v.NS.Do(t, func() {
+		c = connListen(t, v.A, prog, cfg)
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		ifi, err := net.InterfaceByName(v.B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, senderIndex = fd, ifi.Index
+	})
+	return c, sender, senderIndex
+}
+
+// TestConnVLAN sends VLAN-tagged frames into one end of a veth pair and
+// reads them on the other, where the receive path takes the tag out of the
+// frame into the skb's metadata (skb_vlan_untag) before packet sockets see
+// it; the reader gets it back through PACKET_AUXDATA.
+func TestConnVLAN(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	v := testutil.NewVeth(t)
+	prog := connLoad(t, connAcceptAll)
+	c, sender, senderIndex := connVethPair(t, v, prog, nil)
+
+	tests := []struct {
+		name string
+		tpid uint16
+		tci  uint16 // priority 3, and the VLAN id
+	}{
+		{"802.1Q", 0x8100, 3<<13 | 100},
+		{"802.1ad", 0x88a8, 3<<13 | 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			frame := make([]byte, 64)
+			copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // broadcast
+			copy(frame[6:], []byte{0x02, 0, 0, 0, 0, 0x01})         // a local source address
+			binary.BigEndian.PutUint16(frame[12:], tt.tpid)
+			binary.BigEndian.PutUint16(frame[14:], tt.tci)
+			binary.BigEndian.PutUint16(frame[16:], 0x88b5) // local experimental ethertype
+			copy(frame[18:], "tagged")
+			if err := unix.Sendto(sender, frame, 0, &unix.SockaddrLinklayer{Ifindex: senderIndex}); err != nil {
+				t.Fatalf("send tagged frame: %v", err)
+			}
+			buf := make([]byte, 1500)
+			if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			n, info, err := c.ReadFrame(buf)
+			if err != nil {
+				t.Fatalf("ReadFrame: %v", err)
+			}
+			if !info.HasVLAN || info.VLANTCI != tt.tci || info.VLANID() != tt.tci&0xfff || info.VLANTPID != tt.tpid {
+				t.Errorf("info = %+v; want VLAN TCI %#x, TPID %#x", info, tt.tci, tt.tpid)
+			}
+			if info.Ifindex != c.Ifindex() || info.Direction != packet.DirectionBroadcast {
+				t.Errorf("info = %+v; want ifindex %d, broadcast", info, c.Ifindex())
+			}
+			// The frame comes without its tag: 4 bytes shorter.
+			want := append(append([]byte(nil), frame[:12]...), frame[16:]...)
+			if string(buf[:n]) != string(want) || info.Length != len(want) {
+				t.Errorf("frame %x (length %d); want %x", buf[:n], info.Length, want)
+			}
+		})
+	}
+}
+
+// TestConnRawIPLink reads from a tun device, whose frames have no
+// link-layer header.
+func TestConnRawIPLink(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	const name = "pbtun0"
+	var tun *os.File
+	ns.Do(t, func() {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("open /dev/net/tun: %v", err)
+		}
+		tun = os.NewFile(uintptr(fd), "/dev/net/tun")
+		t.Cleanup(func() { tun.Close() })
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			t.Fatalf("TUNSETIFF: %v", err)
+		}
+	})
+	ns.IP(t, "link", "set", name, "up")
+	var c *Conn
+	ns.Do(t, func() { c = connListen(t, name, connLoad(t, connAcceptAll), nil) })
+	if c.LinkType() != packet.LinkRawIP {
+		t.Fatalf("LinkType = %v; want RAW", c.LinkType())
+	}
+
+	// An IPv4 UDP datagram, 10.199.9.2:1234 -> 10.199.9.1:5678, written
+	// into the tun device so that the kernel receives it.
+	ipPacket := []byte{
+		0x45, 0x00, 0x00, 0x20, // version 4, IHL 5; total length 32
+		0x00, 0x01, 0x00, 0x00, // id 1; no fragmentation
+		0x40, 0x11, 0x00, 0x00, // TTL 64, UDP; checksum below
+		10, 199, 9, 2, // source
+		10, 199, 9, 1, // destination
+		0x04, 0xd2, 0x16, 0x2e, // ports 1234 -> 5678
+		0x00, 0x0c, 0x00, 0x00, // length 12, no checksum
+		'r', 'a', 'w', '!',
+	}
+	binary.BigEndian.PutUint16(ipPacket[10:], connIPChecksum(ipPacket[:20]))
+	if _, err := tun.Write(ipPacket); err != nil {
+		t.Fatalf("write to tun: %v", err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, info, err := c.ReadFrame(buf)
+	if err != nil {
+		t.Fatalf("ReadFrame: %v", err)
+	}
+	if string(buf[:n]) != string(ipPacket) || info.Length != len(ipPacket) || info.Direction != packet.DirectionHost {
+		t.Errorf("read %x, %+v; want %x, whole, incoming", buf[:n], info, ipPacket)
+	}
+}
+
+// connIPChecksum returns the Internet checksum (RFC 1071) of an IPv4
+// header whose checksum field is zero.
+func connIPChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+func TestConnInterfaceDown(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	ns.IP(t, "link", "add", "pbdown0", "type", "veth", "peer", "name", "pbdown1")
+	prog := connLoad(t, connAcceptAll)
+	var err error
+	ns.Do(t, func() {
+		var c *Conn
+		if c, err = Listen("pbdown0", prog, connConfig(nil)); err == nil {
+			c.Close()
+		}
+	})
+	t.Log(err)
+	if !errors.Is(err, unix.ENETDOWN) || !strings.Contains(err.Error(), "ip link set pbdown0 up") {
+		t.Errorf("Listen on a down interface: %v; want ENETDOWN saying how to bring it up", err)
+	}
+}
+
+func TestConnPromiscuous(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	v := testutil.NewVeth(t)
+	prog := connLoad(t, connAcceptAll)
+	promiscuity := func() string {
+		out := v.NS.IP(t, "-d", "link", "show", "dev", v.A)
+		f := strings.Fields(out[strings.Index(out, "promiscuity"):])
+		return f[1]
+	}
+	var plain, promisc *Conn
+	v.NS.Do(t, func() {
+		plain = connListen(t, v.A, prog, nil)
+		promisc = connListen(t, v.A, prog, &Config{Promiscuous: true})
+	})
+	if got := promiscuity(); got != "1" {
+		t.Errorf("promiscuity with a promiscuous Conn open: %s; want 1", got)
+	}
+	promisc.Close()
+	if got := promiscuity(); got != "0" {
+		t.Errorf("promiscuity after Close: %s; want 0", got)
+	}
+	plain.Close()
+}

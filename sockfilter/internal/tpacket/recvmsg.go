@@ -1,0 +1,162 @@
+package tpacket
+
+import (
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/purebpf/purebpf/internal/wire"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"golang.org/x/sys/unix"
+)
+
+// The read path behind a Conn is a Reader, or a RecvmsgReader where no
+// ring could be had. Each fills a *packet.Info that the Conn passes down;
+// the Conn calls them directly rather than through an interface, so that
+// the pointer does not escape (and a read allocate), and so that the 56
+// bytes of an Info are written once instead of copied up through each
+// call's results.
+
+// RecvmsgReader reads one frame per recvmsg(2). Its message header, address
+// and control buffer are allocated once, with the Conn, so that a read
+// allocates nothing.
+type RecvmsgReader struct {
+	rc   syscall.RawConn
+	recv func(fd uintptr) bool // r.recvmsg, bound once: a method value allocates
+
+	msg unix.Msghdr
+	iov unix.Iovec
+	sa  unix.RawSockaddrLinklayer
+	// oob receives the control messages: SCM_TIMESTAMPNS (a timespec) and
+	// PACKET_AUXDATA (a tpacket_auxdata), 72 bytes on 64-bit machines. It is
+	// made of uint64s so that cmsghdrs in it are aligned.
+	oob [16]uint64
+
+	n     int
+	errno syscall.Errno
+
+	// own is the buffer next reads into, made on first use.
+	own []byte
+}
+
+// recvmsgBufLen is the size of the buffer Next reads into: libpcap's
+// largest snap length, more than any frame on lo (whose MTU is 65536).
+const recvmsgBufLen = wire.MaxSnapLen
+
+func NewRecvmsgReader(rc syscall.RawConn) *RecvmsgReader {
+	r := &RecvmsgReader{rc: rc}
+	r.recv = r.recvmsg
+	r.msg.Name = (*byte)(unsafe.Pointer(&r.sa))
+	r.msg.Iov = &r.iov
+	r.msg.SetIovlen(1)
+	r.msg.Control = (*byte)(unsafe.Pointer(&r.oob[0]))
+	return r
+}
+
+// recvmsg is the callback rc.Read runs with the socket's descriptor: it
+// reports true when it got a frame or an error, false to wait for the
+// socket to become readable.
+func (r *RecvmsgReader) recvmsg(fd uintptr) bool {
+	for {
+		// The kernel overwrites these with the lengths it used.
+		r.msg.Namelen = unix.SizeofSockaddrLinklayer
+		r.msg.SetControllen(len(r.oob) * 8)
+		r.msg.Flags = 0
+		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
+		switch errno {
+		case 0:
+			r.n, r.errno = int(n), 0
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		r.n, r.errno = 0, errno
+		return true
+	}
+}
+
+// Next reads the next frame into the reader's own buffer, valid until the
+// next call.
+func (r *RecvmsgReader) Next(info *packet.Info) ([]byte, error) {
+	if r.own == nil {
+		r.own = make([]byte, recvmsgBufLen)
+	}
+	n, err := r.ReadFrame(r.own, info)
+	if err != nil {
+		return nil, err
+	}
+	return r.own[:n:n], nil
+}
+
+// ReadFrame reads the next frame into buf and what the kernel said about it
+// into info. The poller checks the read deadline on every read.
+func (r *RecvmsgReader) ReadFrame(buf []byte, info *packet.Info) (int, error) {
+	if len(buf) > 0 {
+		r.iov.Base = &buf[0]
+	}
+	r.iov.SetLen(len(buf))
+	err := r.rc.Read(r.recv)
+	r.iov.Base = nil // keep no reference to the caller's buffer
+	if err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, os.NewSyscallError("recvmsg", r.errno)
+	}
+	*info = packet.Info{
+		Ifindex:   int(r.sa.Ifindex),
+		Direction: Direction(r.sa.Pkttype),
+		Length:    r.n,
+	}
+	r.parseControl(info)
+	return r.n, nil
+}
+
+// parseControl fills info from the control messages of the last recvmsg.
+func (r *RecvmsgReader) parseControl(info *packet.Info) {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&r.oob[0])), len(r.oob)*8)
+	b = b[:min(uint64(r.msg.Controllen), uint64(len(b)))]
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		if uint64(h.Len) < unix.SizeofCmsghdr || uint64(h.Len) > uint64(len(b)) {
+			return
+		}
+		data := b[unix.CmsgLen(0):h.Len]
+		switch {
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
+			info.Time = time.Unix(int64(ts.Sec), int64(ts.Nsec))
+		case h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_AUXDATA && len(data) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})):
+			aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&data[0]))
+			// tp_len is the frame's length before the filter's return
+			// value cut it (tp_snaplen is after); the buffer may have cut
+			// it further.
+			info.Length = int(aux.Len)
+			if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+				info.HasVLAN = true
+				info.VLANTCI = aux.Vlan_tci
+				info.VLANTPID = unix.ETH_P_8021Q
+				if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+					info.VLANTPID = aux.Vlan_tpid
+				}
+			}
+		}
+		next := unix.CmsgSpace(int(h.Len) - unix.CmsgLen(0))
+		if next > len(b) {
+			return
+		}
+		b = b[next:]
+	}
+}
+
+// Direction converts the kernel's sll_pkttype (PACKET_* in
+// linux/if_packet.h) to a packet.Direction.
+func Direction(pkttype uint8) packet.Direction {
+	if pkttype > unix.PACKET_OUTGOING {
+		return packet.DirectionUnknown
+	}
+	return packet.Direction(pkttype + 1)
+}

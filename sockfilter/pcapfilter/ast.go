@@ -1,0 +1,238 @@
+package pcapfilter
+
+import (
+	"strconv"
+	"strings"
+)
+
+// The parser turns an expression into a tree of predicates (pred) over
+// values (val), with libpcap's meaning already spelled out: `tcp port 80`
+// becomes the ethertype, protocol, fragment and port tests libpcap's
+// gencode.c would generate, in the same order, so that loads past the end
+// of a truncated frame happen on the same paths.
+
+// pred is a boolean predicate: *predTest, *predAnd, *predOr, *predNot or
+// predConst.
+type pred interface{ isPred() }
+
+type (
+	predAnd   struct{ a, b pred }
+	predOr    struct{ a, b pred }
+	predNot   struct{ x pred }
+	predConst bool
+	// predTest compares a value with a constant (r == nil) or another
+	// value, unsigned on 32 bits, as classic BPF's jumps do.
+	predTest struct {
+		v  *val
+		op cmpOp
+		k  uint32
+		r  *val
+	}
+)
+
+func (*predAnd) isPred()  {}
+func (*predOr) isPred()   {}
+func (*predNot) isPred()  {}
+func (predConst) isPred() {}
+func (*predTest) isPred() {}
+
+// cmpOp is a comparison of classic BPF's jump instructions.
+type cmpOp uint8
+
+const (
+	cmpEq  cmpOp = iota // v == k
+	cmpGt               // v > k
+	cmpGe               // v >= k
+	cmpSet              // v & k != 0
+)
+
+var cmpNames = [...]string{"==", ">", ">=", "&"}
+
+// and returns the conjunction of ps, evaluated left to right; nil entries
+// are skipped.
+func and(ps ...pred) pred {
+	var r pred
+	for _, p := range ps {
+		switch {
+		case p == nil:
+		case r == nil:
+			r = p
+		default:
+			r = &predAnd{r, p}
+		}
+	}
+	if r == nil {
+		return predConst(true)
+	}
+	return r
+}
+
+// or returns the disjunction of ps, evaluated left to right.
+func or(ps ...pred) pred {
+	var r pred
+	for _, p := range ps {
+		if r == nil {
+			r = p
+		} else {
+			r = &predOr{r, p}
+		}
+	}
+	if r == nil {
+		return predConst(false)
+	}
+	return r
+}
+
+func not(p pred) pred { return &predNot{p} }
+
+// test returns the predicate v op k.
+func test(v *val, op cmpOp, k uint32) pred { return &predTest{v: v, op: op, k: k} }
+
+// valKind is the kind of a val.
+type valKind uint8
+
+const (
+	valConst valKind = iota // k
+	valLoad                 // the size bytes at base + off (+ idx)
+	valLen                  // the frame length from the link-layer header
+	valALU                  // a alu b
+	valNeg                  // -a
+)
+
+// loadBase says what the offset of a load is relative to.
+type loadBase uint8
+
+const (
+	baseLink loadBase = iota // the first byte of the link-layer header
+	baseIPv4                 // the IPv4 payload: the IPv4 header at nl plus 4*IHL
+)
+
+// aluOp is an arithmetic operator of the expression grammar.
+type aluOp uint8
+
+const (
+	aluAdd aluOp = iota
+	aluSub
+	aluMul
+	aluDiv
+	aluMod
+	aluAnd
+	aluOr
+	aluXor
+	aluLsh
+	aluRsh
+)
+
+var aluNames = [...]string{"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"}
+
+// val is a 32-bit unsigned value computed from the frame.
+type val struct {
+	kind valKind
+	k    uint32 // valConst
+
+	base loadBase // valLoad
+	nl   int32    // valLoad from baseIPv4: offset of the IPv4 header
+	off  int32    // valLoad: constant offset
+	idx  *val     // valLoad: variable index, or nil
+	size uint8    // valLoad: 1, 2 or 4
+
+	op   aluOp // valALU
+	a, b *val  // valALU, valNeg (a)
+}
+
+func constVal(k uint32) *val { return &val{kind: valConst, k: k} }
+
+// linkLoad returns the size bytes at off from the link-layer header.
+func linkLoad(off int32, size uint8) *val {
+	return &val{kind: valLoad, base: baseLink, off: off, size: size}
+}
+
+// ipv4PayloadLoad returns the size bytes at off in the payload of the IPv4
+// header at nl.
+func ipv4PayloadLoad(nl, off int32, size uint8) *val {
+	return &val{kind: valLoad, base: baseIPv4, nl: nl, off: off, size: size}
+}
+
+func aluVal(op aluOp, a, b *val) *val { return &val{kind: valALU, op: op, a: a, b: b} }
+
+// isSimpleLoad reports whether v is a load at a constant offset.
+func (v *val) isSimpleLoad() bool { return v.kind == valLoad && v.idx == nil }
+
+// maskedLoad splits v into a simple load and a mask when v is one, or a
+// simple load ANDed with a constant.
+func (v *val) maskedLoad() (load *val, mask uint32, ok bool) {
+	if v.isSimpleLoad() {
+		return v, 0xffffffff, true
+	}
+	if v.kind == valALU && v.op == aluAnd && v.a.isSimpleLoad() && v.b.kind == valConst {
+		return v.a, v.b.k, true
+	}
+	return nil, 0, false
+}
+
+// key returns a canonical text for v: equal keys mean equal values.
+func (v *val) key() string {
+	var b strings.Builder
+	v.appendKey(&b)
+	return b.String()
+}
+
+func (v *val) appendKey(b *strings.Builder) {
+	switch v.kind {
+	case valConst:
+		b.WriteString("#")
+		b.WriteString(strconv.FormatUint(uint64(v.k), 10))
+	case valLen:
+		b.WriteString("len")
+	case valLoad:
+		if v.base == baseIPv4 {
+			b.WriteString("ip4pl")
+			b.WriteString(strconv.Itoa(int(v.nl)))
+		} else {
+			b.WriteString("ll")
+		}
+		b.WriteString("[")
+		if v.idx != nil {
+			v.idx.appendKey(b)
+			b.WriteString("+")
+		}
+		b.WriteString(strconv.Itoa(int(v.off)))
+		b.WriteString(":")
+		b.WriteString(strconv.Itoa(int(v.size)))
+		b.WriteString("]")
+	case valALU:
+		b.WriteString("(")
+		v.a.appendKey(b)
+		b.WriteString(aluNames[v.op])
+		v.b.appendKey(b)
+		b.WriteString(")")
+	case valNeg:
+		b.WriteString("-(")
+		v.a.appendKey(b)
+		b.WriteString(")")
+	}
+}
+
+// testKey returns a canonical text for a test: equal keys mean equal
+// outcomes.
+func (t *predTest) key() string {
+	k := t.v.key() + cmpNames[t.op]
+	if t.r != nil {
+		return k + t.r.key()
+	}
+	return k + "#" + strconv.FormatUint(uint64(t.k), 10)
+}
+
+// eval returns the outcome of op on x and k.
+func (op cmpOp) eval(x, k uint32) bool {
+	switch op {
+	case cmpEq:
+		return x == k
+	case cmpGt:
+		return x > k
+	case cmpGe:
+		return x >= k
+	default:
+		return x&k != 0
+	}
+}

@@ -1,0 +1,98 @@
+package pcapfilter
+
+import (
+	"fmt"
+
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+)
+
+// Compile compiles a filter expression in pcap-filter syntax (see
+// pcap-filter(7)) into an eBPF socket filter for frames of link type link,
+// with libpcap 1.10's meaning: the program accepts exactly the frames
+// libpcap's program for the same expression and link type accepts.
+//
+// The program returns skb.AcceptAll for a frame it accepts and 0 for one it
+// rejects. It reads an Ethernet frame relative to its link-layer header
+// (SKF_LL_OFF) and a raw IP frame relative to its network header
+// (SKF_NET_OFF), so it gives the same verdict attached to a packet socket
+// (Conn), where skb->data is the link-layer header, and under
+// Program.Test or Program.TestLink (BPF_PROG_TEST_RUN), where skb->data is
+// the network header.
+// As in classic BPF, a load past the end of the frame rejects it. It needs
+// Linux 5.1 (32-bit jumps).
+//
+// The grammar: the protocols ip, ip6, arp, rarp, tcp, udp, sctp, icmp,
+// icmp6 and igmp; `ip proto N`, `ip6 proto N`, `proto N` and `ether proto
+// N` (N a number or an escaped name such as \tcp); host, net (a.b.c.d/len,
+// a.b.c.d mask m, partial a.b, IPv6 prefixes), port and portrange, each with
+// src, dst, `src or dst` or `src and dst` and a protocol qualifier; `ether
+// host`, `ether src`, `ether dst`; `vlan` and `vlan ID`, which make
+// everything after them in the expression look 4 bytes further into the
+// frame; `less N`, `greater N`; comparisons of arithmetic on `len`,
+// numbers, named constants (tcpflags, tcp-syn, icmptype, icmp-echo,
+// icmp6type, ...) and packet accesses proto[expr] and proto[expr:size];
+// `and` (&&), `or` (||), which have equal precedence and associate to the
+// left, `not` (!) and parentheses. A bare value after `and` or `or` takes
+// the qualifiers of the primitive before it: `port 80 or 443`. Host names
+// are not resolved: addresses must be numeric. The empty expression
+// accepts every frame.
+//
+// VLAN tags are matched in the frame's bytes, as libpcap's programs do for
+// capture files: `vlan` tests the ethertype at the current offset. A tag
+// the device or the receive path has already taken out of the frame
+// (skb->vlan_present; on lo, skb_vlan_untag moves the outer tag of received
+// frames) is not seen, and the frame is matched as untagged. libpcap's live
+// captures test SKF_AD_VLAN_TAG_PRESENT instead; that ancillary data does
+// not exist under BPF_PROG_TEST_RUN, so such programs could not give the
+// same verdict both ways. FrameInfo.HasVLAN reports a removed tag.
+//
+// `len` is the frame length from the link-layer header: skb->len on a
+// packet socket, skb->len + 14 under sockfilter's Program.Test (see frameLenInsns); on
+// a raw IP link, skb->len both ways (under Program.TestLink). It
+// needs a linear socket buffer when skb->data is past the link-layer
+// header, as for SOCK_DGRAM packet sockets.
+//
+// Unlike libpcap, Compile does not refuse expressions that reject every
+// frame (`ip and arp`): their program returns 0.
+//
+// An expression it cannot compile returns an *Error giving the column
+// and what was expected. It never accepts what it does not compile.
+//
+// For example,
+//
+//	insns, err := sockfilter.Compile("tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0", sockfilter.LinkEthernet)
+func Compile(expr string, link packet.LinkType) (asm.Instructions, error) {
+	if link != packet.LinkEthernet && link != packet.LinkRawIP {
+		return nil, fmt.Errorf("compile %q: link type %s is not supported", expr, link)
+	}
+	toks, err := lex(expr)
+	if err != nil {
+		return nil, fmt.Errorf("compile %q: %w", expr, err)
+	}
+	p := &parser{toks: toks, link: link}
+	x, err := p.parse()
+	if err != nil {
+		return nil, fmt.Errorf("compile %q: %w", expr, err)
+	}
+	insns, err := compilePred(x, link)
+	if err != nil {
+		return nil, fmt.Errorf("compile %q: %w", expr, err)
+	}
+	return insns, nil
+}
+
+func compilePred(x pred, link packet.LinkType) (asm.Instructions, error) {
+	g, err := newGraph(x)
+	if err != nil {
+		return nil, err
+	}
+	g.optimize()
+	g.dropImplied()
+	g.fuseFragment()
+	g.shareTails()
+	g.mergeTails()
+	g.widenLoads()
+	g.markIndexR0()
+	return emitGraph(g, link)
+}
