@@ -1,0 +1,226 @@
+package vm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/purebpf/purebpf/internal/wire"
+	"github.com/purebpf/purebpf/sockfilter/skb"
+)
+
+// The sizes of struct __sk_buff and of the part of struct bpf_sock a
+// socket filter may read (include/uapi/linux/bpf.h).
+const (
+	ctxSize  = 192
+	sockSize = 80
+)
+
+// Offsets in struct __sk_buff the skb package does not name, and in
+// struct bpf_sock.
+const (
+	ctxSk = 168 // __bpf_md_ptr(struct bpf_sock *, sk)
+
+	sockFamily         = 4
+	sockSrcIP4         = 24
+	sockSrcIP6         = 28
+	sockDstIP4         = 52
+	sockDstIP6         = 56
+	sockState          = 72
+	sockRxQueueMapping = 76
+)
+
+// Which sizes of access (bit n for an access of n bytes) a socket filter
+// may make at each offset of its context and of the socket in a test run,
+// as the verifier allows them on Linux 6.18 (sk_filter_is_valid_access,
+// bpf_skb_is_valid_access, bpf_sock_common_is_valid_access).
+var (
+	ctxRead, ctxWrite [ctxSize]uint8
+	sockRead          [sockSize]uint8
+)
+
+func init() {
+	// narrow allows the loads of 1, 2 and 4 bytes inside the u32 at off.
+	narrow := func(t []uint8, off int) {
+		for i := range 4 {
+			t[off+i] |= 1
+		}
+		t[off] |= 2 | 4
+		t[off+2] |= 2
+	}
+	// whole allows the loads of 1, 2 and 4 bytes at the start of the u32
+	// at off only.
+	whole := func(t []uint8, off int) { t[off] |= 1 | 2 | 4 }
+	for off := skb.Len; off < skb.Hash+4; off += 4 {
+		narrow(ctxRead[:], int(off))
+	}
+	for _, f := range []skb.Field{skb.NapiID, skb.GSOSegs, skb.GSOSize} {
+		narrow(ctxRead[:], int(f))
+	}
+	for off := skb.CB; off < skb.CB+20; off += 4 {
+		narrow(ctxWrite[:], int(off))
+	}
+	for _, off := range []skb.Field{skb.CB, skb.CB + 8} {
+		ctxRead[off] |= 8
+		ctxWrite[off] |= 8
+	}
+	ctxRead[ctxSk] |= 8
+
+	sockRead[0] |= 4 // bound_dev_if
+	whole(sockRead[:], sockFamily)
+	for off := sockSrcIP4; off < sockSrcIP6+16; off += 4 {
+		narrow(sockRead[:], off)
+	}
+	whole(sockRead[:], 44) // src_port
+	sockRead[48] |= 1 | 2 | 4
+	sockRead[49] |= 1 // dst_port
+	for off := sockDstIP4; off < sockDstIP6+16; off += 4 {
+		narrow(sockRead[:], off)
+	}
+	whole(sockRead[:], sockState)
+	whole(sockRead[:], sockRxQueueMapping)
+}
+
+// fillCtx builds struct __sk_buff for the frame, with the values the
+// kernel's conversions of context loads read (convert_ctx_access in
+// net/core/filter.c): the __be16 fields hold the bytes in network order.
+func (e *Env) fillCtx() {
+	if e.ctxReady {
+		return
+	}
+	c := &e.ctx
+	clear(c[:])
+	le.PutUint32(c[skb.Len:], e.skbLen)
+	le.PutUint32(c[skb.PktType:], uint32(e.pktType))
+	binary.BigEndian.PutUint16(c[skb.Protocol:], e.protocol)
+	if e.hasVLAN {
+		c[skb.VLANPresent] = 1
+		le.PutUint16(c[skb.VLANTCI:], e.vlanTCI)
+		binary.BigEndian.PutUint16(c[skb.VLANProto:], e.vlanTPID)
+	}
+	le.PutUint32(c[skb.IngressIfindex:], e.inIf)
+	le.PutUint32(c[skb.Ifindex:], e.ifindex)
+	if e.test {
+		le.PutUint64(c[ctxSk:], sockAddr)
+	}
+	e.ctxReady = true
+}
+
+// fillSock builds the struct bpf_sock of the socket the test run makes
+// for the frame (bpf_prog_test_run_skb): AF_INET or AF_INET6 with the
+// addresses of the IP header when the frame holds it, and TCP_CLOSE.
+func (e *Env) fillSock() {
+	s := &e.sock
+	clear(s[:])
+	ip := e.pkt[wire.EthernetHeaderLen:]
+	switch e.protocol {
+	case wire.EtherTypeIPv4:
+		s[sockFamily] = 2 // AF_INET
+		if len(ip) >= wire.IPv4HeaderLen {
+			copy(s[sockSrcIP4:sockSrcIP4+4], ip[12:16])
+			copy(s[sockDstIP4:sockDstIP4+4], ip[16:20])
+		}
+	case wire.EtherTypeIPv6:
+		s[sockFamily] = 10 // AF_INET6
+		if len(ip) >= wire.IPv6HeaderLen {
+			copy(s[sockSrcIP6:sockSrcIP6+16], ip[8:24])
+			copy(s[sockDstIP6:sockDstIP6+16], ip[24:40])
+		}
+	}
+	s[sockState] = 7 // TCP_CLOSE
+	le.PutUint32(s[sockRxQueueMapping:], 0xffffffff)
+}
+
+// The skb->protocol of IEEE 802.3 frames, whose EtherType field holds a
+// length (linux/if_ether.h).
+const (
+	ethP8023 = 0x0001 // ETH_P_802_3: raw 802.3, as Novell's IPX used it
+	ethP8022 = 0x0004 // ETH_P_802_2: 802.2 LLC
+)
+
+// ethProtocol returns skb->protocol as eth_type_trans sets it for an
+// Ethernet frame.
+func ethProtocol(f []byte) uint16 {
+	if len(f) < wire.EthernetHeaderLen {
+		return 0
+	}
+	t := binary.BigEndian.Uint16(f[wire.EtherTypeOff:])
+	switch {
+	case t >= wire.EtherTypeMin:
+		return t
+	case len(f) >= wire.EthernetHeaderLen+2 && f[14] == 0xff && f[15] == 0xff:
+		return ethP8023
+	}
+	return ethP8022
+}
+
+// ipProtocol returns the EtherType of a raw IP frame from its version, or
+// 0 when it is neither IPv4 nor IPv6.
+func ipProtocol(f []byte) uint16 {
+	if len(f) == 0 {
+		return 0
+	}
+	switch f[0] >> 4 {
+	case 4:
+		return wire.EtherTypeIPv4
+	case 6:
+		return wire.EtherTypeIPv6
+	}
+	return 0
+}
+
+// loPktType returns the packet type eth_type_trans gives a frame on the
+// loopback device, whose address and broadcast address are all zeros:
+// PACKET_HOST for that address, PACKET_MULTICAST for group addresses
+// (ff:ff:ff:ff:ff:ff included: it is not lo's broadcast address), else
+// PACKET_OTHERHOST.
+func loPktType(f []byte) uint8 {
+	if [6]byte(f[:6]) == [6]byte{} {
+		return 0
+	}
+	if f[0]&1 != 0 {
+		return 2
+	}
+	return 3
+}
+
+// pktLoad reads the legacy load's value at byte o of the frame, size 0, 1
+// or 2 for u8, u16 and u32, in network byte order.
+func (e *Env) pktLoad(o int, size op) (uint64, bool) {
+	n := 1 << size
+	if o < 0 || o+n > len(e.pkt) {
+		return 0, false
+	}
+	switch size {
+	case 0:
+		return uint64(e.pkt[o]), true
+	case 1:
+		return uint64(binary.BigEndian.Uint16(e.pkt[o:])), true
+	}
+	return uint64(binary.BigEndian.Uint32(e.pkt[o:])), true
+}
+
+// indOffset returns the byte of the frame the legacy load at offset k
+// (skb->data + k, or a header + k - SKF_NET_OFF or SKF_LL_OFF) reads, as
+// bpf_skb_load_helper and bpf_internal_load_pointer_neg_helper find it.
+func (e *Env) indOffset(k int32) (int, bool) {
+	switch {
+	case k >= 0:
+		return e.base[baseData] + int(k), true
+	case k >= skb.NetOff:
+		return e.base[baseNet] + int(k-skb.NetOff), true
+	case k >= skb.LLOff:
+		return e.base[baseMAC] + int(k-skb.LLOff), true
+	}
+	return 0, false
+}
+
+var errNoSkb = errors.New("a legacy packet load needs the socket buffer in r6 (r6 = r1 at the start of the program)")
+
+// noSkb says why a legacy packet load cannot run.
+func (e *Env) noSkb() error {
+	if !e.hasSkb {
+		return fmt.Errorf("%w: there is none: RunMemory gives no socket buffer", ErrCall)
+	}
+	return fmt.Errorf("%w: %v", ErrCall, errNoSkb)
+}
