@@ -1,6 +1,7 @@
 package vm_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/purebpf/purebpf/asm"
@@ -92,4 +93,59 @@ func TestKernelExpressions(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs compared, %d frames the kernel's test run refused", runs, skipped)
+}
+
+// randomPrograms is the number of random programs TestKernelRandomPrograms
+// generates, and randomFrames the frames each runs on.
+const (
+	randomPrograms = 5000
+	randomFrames   = 8
+)
+
+// TestKernelRandomPrograms generates random programs (progGen); those the
+// kernel's verifier accepts run in the kernel and in the VM on random
+// frames, and r0 must agree.
+func TestKernelRandomPrograms(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	frames := testutil.GenFrames(11, 400)
+	loaded, refused, runs, bad := 0, 0, 0, 0
+	refusals := map[string]int{}
+	for seed := range uint64(randomPrograms) {
+		insns := newProgGen(seed).generate()
+		prog, err := sockfilter.Load(insns, nil)
+		if err != nil {
+			refused++
+			msg := err.Error()
+			if i := strings.LastIndex(msg, ": "); i >= 0 {
+				msg = msg[i+2:]
+			}
+			refusals[msg]++
+			continue
+		}
+		loaded++
+		v, err := vm.New(insns, &vm.Options{Kernel: true})
+		if err != nil {
+			t.Fatalf("seed %d: the kernel loads it, vm.New refuses it: %v\n%v", seed, err, insns)
+		}
+		for i := range randomFrames {
+			f := frames[(int(seed)*randomFrames+i)%len(frames)]
+			want, err := prog.Test(f, packet.LinkEthernet)
+			if err != nil {
+				continue
+			}
+			runs++
+			got, err := v.RunTest(f, packet.LinkEthernet)
+			if err != nil || got != want {
+				if bad++; bad <= 5 {
+					t.Errorf("seed %d, frame % x: VM %#x, %v; kernel %#x\n%v", seed, f, got, err, want, insns)
+				}
+			}
+		}
+		prog.Close()
+	}
+	t.Logf("%d programs loaded, %d refused by the verifier; %d runs compared, %d disagreements", loaded, refused, runs, bad)
+	t.Logf("refusals: %v", refusals)
+	if loaded < randomPrograms/2 {
+		t.Errorf("the verifier refused %d of %d programs: %v", refused, randomPrograms, refusals)
+	}
 }

@@ -94,15 +94,12 @@ func (e *Env) slowLoad(a, n uint64) (uint64, error) {
 			return 0, e.fault("read", a, n)
 		}
 		e.fillCtx()
-		return readLE(e.ctx[o:], n), nil
+		return narrowLoad(e.ctx[:], ctxTarget[:], o, n), nil
 	case id == regionSock && e.regions[id].kind == kindSock:
 		if o+n > sockSize || sockRead[o]&uint8(n) == 0 {
 			return 0, e.fault("read", a, n)
 		}
-		if o == sockRxQueueMapping && n > 1 {
-			return 0xffffffff, nil // the kernel's conversion of NO_QUEUE_MAPPING
-		}
-		return readLE(e.sock[o:], n), nil
+		return narrowLoad(e.sock[:], sockTarget[:], o, n), nil
 	}
 	return 0, e.fault("read", a, n)
 }

@@ -81,6 +81,39 @@ func init() {
 	whole(sockRead[:], sockRxQueueMapping)
 }
 
+// The size of the load the kernel's conversion makes for each u32 of
+// struct __sk_buff and struct bpf_sock, by offset/4: a narrow load of
+// fewer bytes shifts and masks the field's value, one of as many bytes or
+// more gets the whole value whatever its offset in the u32
+// (convert_ctx_accesses, bpf_convert_ctx_access,
+// bpf_sock_convert_ctx_access). 0 marks the control block, plain memory.
+var ctxTarget = [ctxSize / 4]uint8{
+	skb.Len / 4: 4, skb.PktType / 4: 1, skb.Mark / 4: 4, skb.QueueMapping / 4: 2,
+	skb.Protocol / 4: 2, skb.VLANPresent / 4: 4, skb.VLANTCI / 4: 2, skb.VLANProto / 4: 2,
+	skb.Priority / 4: 4, skb.IngressIfindex / 4: 4, skb.Ifindex / 4: 4, skb.TCIndex / 4: 2,
+	skb.Hash / 4: 4, skb.NapiID / 4: 4, skb.GSOSegs / 4: 2, skb.GSOSize / 4: 2,
+}
+
+var sockTarget = [sockSize / 4]uint8{
+	0: 4, sockFamily / 4: 2, sockSrcIP4 / 4: 4, 7: 4, 8: 4, 9: 4, 10: 4, 11: 2, 12: 2,
+	sockDstIP4 / 4: 4, 14: 4, 15: 4, 16: 4, 17: 4, sockState / 4: 1, sockRxQueueMapping / 4: 2,
+}
+
+// narrowLoad reads n bytes at offset o of a structure b whose u32 fields
+// the kernel loads with the sizes of target, as the kernel's conversion of
+// the load does.
+func narrowLoad(b []byte, target []uint8, o, n uint64) uint64 {
+	t := target[o/4]
+	if t == 0 || n == 8 {
+		return readLE(b[o:], n)
+	}
+	v := uint64(le.Uint32(b[o&^3:]))
+	if n < uint64(t) {
+		v = v >> (8 * (o & 3)) & (1<<(8*n) - 1)
+	}
+	return v
+}
+
 // fillCtx builds struct __sk_buff for the frame, with the values the
 // kernel's conversions of context loads read (convert_ctx_access in
 // net/core/filter.c): the __be16 fields hold the bytes in network order.
