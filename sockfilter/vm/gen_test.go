@@ -18,12 +18,12 @@ import (
 // pointer arithmetic, no loops. The value returned folds every scalar and
 // the stack into r0.
 type progGen struct {
-	r       *rand.Rand
-	insns   asm.Instructions
-	regs    []asm.Register // the scalar registers
-	packet  bool           // legacy loads, context and helpers: r1 to r5 are scratch
-	jumps   []genJump
-	labels  int
+	r      *rand.Rand
+	insns  asm.Instructions
+	regs   []asm.Register // the scalar registers
+	packet bool           // legacy loads, context and helpers: r1 to r5 are scratch
+	jumps  []genJump
+	labels int
 }
 
 // genJump is a forward jump waiting for its target.
