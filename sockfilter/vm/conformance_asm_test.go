@@ -342,8 +342,9 @@ func confReg(s string) (uint8, error) {
 
 // confAddr reads [%rN], [%rN+off] or [%rN-off].
 func confAddr(s string) (uint8, int16, error) {
-	inner, ok := strings.CutPrefix(s, "[")
-	if inner, ok = strings.CutSuffix(inner, "]"); !ok {
+	inner, ok1 := strings.CutPrefix(s, "[")
+	inner, ok2 := strings.CutSuffix(inner, "]")
+	if !ok1 || !ok2 {
 		return 0, 0, fmt.Errorf("invalid memory operand %q", s)
 	}
 	i := strings.IndexAny(inner, "+-")

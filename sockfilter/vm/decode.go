@@ -229,8 +229,8 @@ func (v *VM) decodeCall(ins *asm.Instruction, in insn, target func(int64) int32)
 		return in, fmt.Errorf("%w: kfunc calls need the kernel's BTF", ErrUnsupported)
 	default:
 		fn := asm.HelperFunc(ins.Constant)
-		if err := helperError(fn, v.custom); err != nil {
-			return in, err
+		if why := helperError(fn, v.custom); why != "" {
+			return in, fmt.Errorf("%w: %s", ErrUnsupported, why)
 		}
 		in.op, in.aux = opCall, helperBuiltin
 		if h := v.custom[fn]; h != nil {

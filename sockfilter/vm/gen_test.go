@@ -2,6 +2,7 @@ package vm_test
 
 import (
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/skb"
@@ -108,7 +109,7 @@ func (g *progGen) land(force bool) {
 		}
 		if label == "" {
 			g.labels++
-			label = "L" + itoa(g.labels)
+			label = "L" + strconv.Itoa(g.labels)
 		}
 		g.insns[j.from].Target = label
 	}
@@ -116,13 +117,6 @@ func (g *progGen) land(force bool) {
 	if label != "" {
 		g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithLabel(label))
 	}
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // step emits one random operation, placing the labels of jumps that land

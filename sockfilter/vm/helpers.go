@@ -52,17 +52,17 @@ func init() {
 	}
 }
 
-// helperError says why a program may not call fn, or returns nil.
-func helperError(fn asm.HelperFunc, custom map[asm.HelperFunc]Helper) error {
+// helperError says why a program may not call fn, or returns "".
+func helperError(fn asm.HelperFunc, custom map[asm.HelperFunc]Helper) string {
 	switch {
 	case custom[fn] != nil, builtins[fn]:
-		return nil
+		return ""
 	case fn.String() == "unknown":
-		return fmt.Errorf("%w: call of helper %d, which the kernel does not have", ErrUnsupported, int32(fn))
+		return fmt.Sprintf("call of helper %d, which the kernel does not have", int32(fn))
 	case !socketFilterHelpers[fn]:
-		return fmt.Errorf("%w: call of %v#%d, which socket filters may not call", ErrUnsupported, fn, int32(fn))
+		return fmt.Sprintf("call of %v#%d, which socket filters may not call", fn, int32(fn))
 	}
-	return fmt.Errorf("%w: call of %v#%d: the VM does not implement it; Options.Helpers can provide it", ErrUnsupported, fn, int32(fn))
+	return fmt.Sprintf("call of %v#%d: the VM does not implement it; Options.Helpers can provide it", fn, int32(fn))
 }
 
 // The kinds of helper call, in insn.aux.
@@ -89,8 +89,8 @@ func (v *VM) callX(e *Env, n uint64, r *[16]uint64) (uint64, error) {
 	if h := v.custom[fn]; h != nil {
 		return callCustom(e, fn, h, r)
 	}
-	if err := helperError(fn, nil); err != nil {
-		return 0, fmt.Errorf("%w: callx: %w", ErrCall, errors.Unwrap(err))
+	if why := helperError(fn, nil); why != "" {
+		return 0, fmt.Errorf("%w: callx: %s", ErrCall, why)
 	}
 	return v.builtin(e, fn, r)
 }
