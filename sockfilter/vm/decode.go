@@ -37,6 +37,16 @@ func (v *VM) decode(opts *Options) error {
 		v.code[i] = in
 	}
 	v.stackZero = st.zero()
+	v.fuse()
+	v.pure = true
+	for _, in := range v.code {
+		switch {
+		case in.op >= opAdd64K && in.op <= opNop, in.op >= opJeq64K && in.op <= opJa,
+			in.op == opExit, in.op >= opLdAbsB && in.op <= opRet:
+		default:
+			v.pure = false
+		}
+	}
 	return nil
 }
 
@@ -385,4 +395,43 @@ func (st *stackUse) zero() int {
 		return StackSize
 	}
 	return (st.depth + 7) &^ 7
+}
+
+// fuse makes superinstructions of a legacy load at a constant offset, or
+// a 32-bit AND with a constant, followed by a 32-bit test for equality or
+// inequality of the same register with a constant (see opLdAbsBJeq); of
+// `r0 = imm; exit` in a program without BPF-to-BPF calls (opRet); and of
+// a first instruction r6 = r1 (VM.prologue).
+func (v *VM) fuse() {
+	calls := false
+	for _, in := range v.code {
+		calls = calls || in.op == opCallPC
+	}
+	first := v.insns[0]
+	v.prologue = first.OpCode == asm.Mov.Reg(asm.R6, asm.R1).OpCode && first.Dst == asm.R6 && first.Src == asm.R1 && first.Offset == 0
+	for i := 0; i+1 < len(v.code); i++ {
+		a, b := &v.code[i], &v.code[i+1]
+		if a.op == opMov64K && a.dst == 0 && b.op == opExit && !calls {
+			a.op = opRet
+			continue
+		}
+		eq := b.op == opJeq32K
+		if !eq && b.op != opJne32K {
+			continue
+		}
+		switch {
+		case a.op >= opLdAbsB && a.op <= opLdAbsW && b.dst == 0:
+			f := opLdAbsBJeq + (a.op - opLdAbsB)
+			if !eq {
+				f += opLdAbsBJne - opLdAbsBJeq
+			}
+			a.op, a.imm, a.off = f, uint64(uint32(b.imm))|uint64(uint32(a.off))<<32, b.off
+		case a.op == opAnd32K && a.dst == b.dst:
+			f := opAnd32KJeq
+			if !eq {
+				f = opAnd32KJne
+			}
+			a.op, a.imm, a.off = f, uint64(uint32(b.imm))|uint64(uint32(a.imm))<<32, b.off
+		}
+	}
 }

@@ -1,26 +1,123 @@
 package vm
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
+
+	"github.com/purebpf/purebpf/internal/wire"
+)
+
+// machine is the state of a run: the registers, the budget, the Env and
+// the socket buffer. It lives on the stack of the Run method.
+type machine struct {
+	r      [16]uint64
+	budget int // instructions left
+	start  int // where the straight run being counted started
+	// e is nil for programs that use no memory (VM.pure). The frame is
+	// not kept here: a *frameCtx stored in a struct that also points to
+	// the Env would escape with it to the heap.
+	e *Env
+}
+
+// status says why loop returned.
+type status uint8
+
+const (
+	stExit    status = iota // exit from the main program: r0 is the result
+	stReject                // a legacy load past the end: the result is 0
+	stSlow                  // the instruction needs slow: a call, an atomic, an access to the context, a fault
+	stNoSkb                 // a legacy load without the socket buffer in r6
+	stBudget                // the budget is spent
+	stInvalid               // an operation the VM does not know: a bug
 )
 
 // run runs the program from its first instruction with r1 and r2 set, and
-// returns r0.
+// returns r0. It alternates loop, which runs the instructions that need
+// nothing but the registers, the stack and the frame, and slow, which
+// runs the others.
+func (v *VM) run(e *Env, fc *frameCtx, r1, r2 uint64) (uint64, error) {
+	var m machine
+	m.e, m.budget = e, v.budget
+	if e != nil {
+		e.start(fc)
+	}
+	m.r[1], m.r[2], m.r[10] = r1, r2, stackTop
+	pc := 0
+	if v.prologue {
+		// The program starts with r6 = r1, done here.
+		m.r[6], pc = r1, 1
+	}
+	for {
+		var st status
+		switch pc, st = v.loop(&m, fc.pkt, &fc.base, pc); st {
+		case stExit:
+			return m.r[0], nil
+		case stSlow:
+			next, err := v.slow(&m, fc, pc)
+			if err != nil {
+				return 0, v.fail(pc, err)
+			}
+			pc = next
+		default:
+			return 0, v.stopped(pc, st, fc)
+		}
+	}
+}
+
+// The offsets of skb->data, the link-layer header and the network
+// header in the frame, for each link type and view.
+var (
+	ethBases  = [4]int{baseData: 0, baseMAC: 0, baseNet: wire.EthernetHeaderLen}
+	rawBases  = [4]int{}
+	testBases = [4]int{baseData: wire.EthernetHeaderLen, baseMAC: 0, baseNet: wire.EthernetHeaderLen}
+)
+
+// runPure is run for a program without an Env (VM.pure) on frame, whose
+// headers base gives, as short as it can be.
+func (v *VM) runPure(frame []byte, base *[4]int) (uint32, error) {
+	var m machine
+	m.budget = v.budget
+	m.r[1], m.r[10] = ctxAddr, stackTop
+	pc := 0
+	if v.prologue {
+		m.r[6], pc = ctxAddr, 1
+	}
+	pc, st := v.loop(&m, frame, base, pc)
+	if st == stExit {
+		return uint32(m.r[0]), nil
+	}
+	return 0, v.stopped(pc, st, &frameCtx{hasSkb: true})
+}
+
+// stopped returns the error of a run that stopped at pc with st, or nil
+// for a legacy load past the end.
+func (v *VM) stopped(pc int, st status, fc *frameCtx) error {
+	switch st {
+	case stReject:
+		return nil
+	case stNoSkb:
+		return v.fail(pc, noSkb(fc.hasSkb))
+	case stBudget:
+		return v.fail(pc, v.budgetError())
+	}
+	return v.fail(pc, fmt.Errorf("internal error: operation %d in %v", v.code[pc].op, st))
+}
+
+// loop runs instructions from pc until one it cannot run by itself, and
+// returns where it stopped and why.
 //
 // It is one function with one switch, longer than the guide's hundred
 // lines, because that is what makes it fast: the switch over the dense
-// internal operations compiles to a jump table, the registers stay in a
-// local array, and a taken jump is a goto to the shared code that counts
-// the instructions run since the last one against the budget, so that
-// instructions that do not jump cost nothing for it.
-func (v *VM) run(e *Env, r1, r2 uint64) (uint64, error) {
-	e.start()
-	var r [16]uint64
-	r[1], r[2], r[10] = r1, r2, stackTop
+// internal operations compiles to a jump table; nothing in it calls a
+// function (the rare cases return to run), so that the compiler keeps the
+// program counter and the pointers it uses in machine registers; and a
+// taken jump is a goto to the shared code that counts instructions against
+// the budget when it jumps back, so that straight code and forward jumps
+// cost nothing for it.
+func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
+	r := &m.r
 	code := v.code
-	budget := v.budget
-	pc, start := 0, 0 // the instruction, and the first of the straight run it is in
 	for {
 		in := &code[pc]
 		d, s := in.dst&15, in.src&15
@@ -370,172 +467,302 @@ func (v *VM) run(e *Env, r1, r2 uint64) (uint64, error) {
 		case opJa:
 			goto taken
 		case opMayGoto:
-			if e.mayGoto[e.depth] == 0 {
+			if e := m.e; e.mayGoto[e.depth] == 0 {
 				goto taken
+			} else {
+				e.mayGoto[e.depth]--
 			}
-			e.mayGoto[e.depth]--
-
-		case opCall:
-			e.pc = pc
-			x, err := v.call(e, in, &r)
-			if err != nil {
-				return 0, v.fail(pc, err)
-			}
-			r[0] = x
-		case opCallX:
-			e.pc = pc
-			x, err := v.callX(e, r[d], &r)
-			if err != nil {
-				return 0, v.fail(pc, err)
-			}
-			r[0] = x
-		case opCallPC:
-			if e.depth+1 >= MaxFrames {
-				return 0, v.fail(pc, fmt.Errorf("%w: the call would make %d frames, more than %d", ErrCall, e.depth+2, MaxFrames))
-			}
-			f := &e.frames[e.depth]
-			f.ret, f.regs = pc+1, [4]uint64{r[6], r[7], r[8], r[9]}
-			e.depth++
-			r[10] -= StackSize
-			e.regions[regionStack].lo -= StackSize
-			e.clearStack(e.depth)
-			e.mayGoto[e.depth] = mayGotoLoops
-			goto taken
-		case opExit:
-			if e.depth == 0 {
-				return r[0], nil
-			}
-			e.depth--
-			f := &e.frames[e.depth]
-			r[6], r[7], r[8], r[9] = f.regs[0], f.regs[1], f.regs[2], f.regs[3]
-			r[10] += StackSize
-			e.regions[regionStack].lo += StackSize
-			budget -= pc + 1 - start
-			if budget < 0 {
-				return 0, v.fail(pc, v.budgetError())
-			}
-			pc, start = f.ret, f.ret
-			continue
 
 		case opLdxB:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 1); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 1); p != nil {
 				r[d] = uint64(p[0])
-			} else if x, err := e.slowLoad(a, 1); err == nil {
-				r[d] = x
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
 		case opLdxH:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 2); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 2); p != nil {
 				r[d] = uint64(le.Uint16(p))
-			} else if x, err := e.slowLoad(a, 2); err == nil {
-				r[d] = x
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
 		case opLdxW:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 4); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 4); p != nil {
 				r[d] = uint64(le.Uint32(p))
-			} else if x, err := e.slowLoad(a, 4); err == nil {
-				r[d] = x
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
 		case opLdxDW:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 8); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 8); p != nil {
 				r[d] = le.Uint64(p)
-			} else if x, err := e.slowLoad(a, 8); err == nil {
-				r[d] = x
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
 		case opLdxsB:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 1); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 1); p != nil {
 				r[d] = uint64(int64(int8(p[0])))
-			} else if x, err := e.slowLoad(a, 1); err == nil {
-				r[d] = uint64(int64(int8(x)))
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
 		case opLdxsH:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 2); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 2); p != nil {
 				r[d] = uint64(int64(int16(le.Uint16(p))))
-			} else if x, err := e.slowLoad(a, 2); err == nil {
-				r[d] = uint64(int64(int16(x)))
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
 		case opLdxsW:
-			a := r[s] + uint64(int64(in.off))
-			if p := e.load(a, 4); p != nil {
+			if p := m.e.load(r[s]+uint64(int64(in.off)), 4); p != nil {
 				r[d] = uint64(int64(int32(le.Uint32(p))))
-			} else if x, err := e.slowLoad(a, 4); err == nil {
-				r[d] = uint64(int64(int32(x)))
 			} else {
-				return 0, v.fail(pc, err)
+				return pc, stSlow
 			}
-		case opStB, opStH, opStW, opStDW:
-			if err := e.storeValue(r[d]+uint64(int64(in.off)), 1<<(in.op-opStB), in.imm); err != nil {
-				return 0, v.fail(pc, err)
+		case opStB, opStxB:
+			x := in.imm
+			if in.op == opStxB {
+				x = r[s]
 			}
-		case opStxB, opStxH, opStxW, opStxDW:
-			if err := e.storeValue(r[d]+uint64(int64(in.off)), 1<<(in.op-opStxB), r[s]); err != nil {
-				return 0, v.fail(pc, err)
+			if p := m.e.store(r[d]+uint64(int64(in.off)), 1); p != nil {
+				p[0] = byte(x)
+			} else {
+				return pc, stSlow
 			}
-		case opAtomic32, opAtomic64:
-			if err := e.atomic(in, &r); err != nil {
-				return 0, v.fail(pc, err)
+		case opStH, opStxH:
+			x := in.imm
+			if in.op == opStxH {
+				x = r[s]
 			}
-
-		case opLdAbsB, opLdAbsH, opLdAbsW:
-			if r[6] != ctxAddr || !e.hasSkb {
-				return 0, v.fail(pc, e.noSkb())
+			if p := m.e.store(r[d]+uint64(int64(in.off)), 2); p != nil {
+				le.PutUint16(p, uint16(x))
+			} else {
+				return pc, stSlow
 			}
-			o := e.base[in.aux&3] + int(in.off)
-			x, ok := e.pktLoad(o, in.op-opLdAbsB)
-			if !ok {
-				return 0, nil
+		case opStW, opStxW:
+			x := in.imm
+			if in.op == opStxW {
+				x = r[s]
 			}
-			r[0] = x
+			if p := m.e.store(r[d]+uint64(int64(in.off)), 4); p != nil {
+				le.PutUint32(p, uint32(x))
+			} else {
+				return pc, stSlow
+			}
+		case opStDW, opStxDW:
+			x := in.imm
+			if in.op == opStxDW {
+				x = r[s]
+			}
+			if p := m.e.store(r[d]+uint64(int64(in.off)), 8); p != nil {
+				le.PutUint64(p, x)
+			} else {
+				return pc, stSlow
+			}
+		case opCall, opCallX, opCallPC, opAtomic32, opAtomic64:
+			return pc, stSlow
+		case opExit:
+			if m.e == nil || m.e.depth == 0 {
+				return pc, stExit
+			}
+			return pc, stSlow
+		case opLdAbsB:
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.off)
+			if o >= uint(len(pkt)) {
+				return pc, stReject
+			}
+			r[0] = uint64(pkt[o])
+		case opLdAbsH:
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.off)
+			if o+2 > uint(len(pkt)) || o+2 < o {
+				return pc, stReject
+			}
+			r[0] = uint64(binary.BigEndian.Uint16(pkt[o:]))
+		case opLdAbsW:
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.off)
+			if o+4 > uint(len(pkt)) || o+4 < o {
+				return pc, stReject
+			}
+			r[0] = uint64(binary.BigEndian.Uint32(pkt[o:]))
 		case opLdIndB, opLdIndH, opLdIndW:
-			if r[6] != ctxAddr || !e.hasSkb {
-				return 0, v.fail(pc, e.noSkb())
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
 			}
-			o, ok := e.indOffset(int32(uint32(r[s] + in.imm)))
+			o, ok := indOffset(base, int32(uint32(r[s]+in.imm)))
 			if !ok {
-				return 0, nil
+				return pc, stReject
 			}
-			x, ok := e.pktLoad(o, in.op-opLdIndB)
+			x, ok := pktLoad(pkt, o, in.op-opLdIndB)
 			if !ok {
-				return 0, nil
+				return pc, stReject
 			}
 			r[0] = x
 		case opLdFail:
-			if r[6] != ctxAddr || !e.hasSkb {
-				return 0, v.fail(pc, e.noSkb())
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
 			}
-			return 0, nil
-		case opInvalid:
-			return 0, v.fail(pc, fmt.Errorf("internal error: operation %d", in.op))
+			return pc, stReject
+		case opLdAbsBJeq, opLdAbsBJne:
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.imm>>32)
+			if o >= uint(len(pkt)) {
+				return pc, stReject
+			}
+			r[0] = uint64(pkt[o])
+			pc++
+			if (uint32(r[0]) == uint32(in.imm)) == (in.op == opLdAbsBJeq) {
+				goto taken
+			}
+		case opLdAbsHJeq, opLdAbsHJne:
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.imm>>32)
+			if o+2 > uint(len(pkt)) || o+2 < o {
+				return pc, stReject
+			}
+			r[0] = uint64(binary.BigEndian.Uint16(pkt[o:]))
+			pc++
+			if (uint32(r[0]) == uint32(in.imm)) == (in.op == opLdAbsHJeq) {
+				goto taken
+			}
+		case opLdAbsWJeq, opLdAbsWJne:
+			if r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.imm>>32)
+			if o+4 > uint(len(pkt)) || o+4 < o {
+				return pc, stReject
+			}
+			r[0] = uint64(binary.BigEndian.Uint32(pkt[o:]))
+			pc++
+			if (uint32(r[0]) == uint32(in.imm)) == (in.op == opLdAbsWJeq) {
+				goto taken
+			}
+		case opAnd32KJeq, opAnd32KJne:
+			r[d] = uint64(uint32(r[d]) & uint32(in.imm>>32))
+			pc++
+			if (uint32(r[d]) == uint32(in.imm)) == (in.op == opAnd32KJeq) {
+				goto taken
+			}
+		case opRet:
+			r[0] = in.imm
+			return pc, stExit
+		default: // opInvalid, or a bug
+			return pc, stInvalid
 		}
 		pc++
 		continue
 
 	taken:
-		// A jump or call to in.off: count the straight run that ends here.
-		budget -= pc + 1 - start
-		if budget < 0 {
-			return 0, v.fail(pc, v.budgetError())
+		// A jump or call to in.off. Only a jump back can make a loop: it
+		// counts the instructions from the last such target to here,
+		// those forward jumps skipped included, against the budget.
+		if next := int(in.off); next > pc {
+			pc = next
+		} else {
+			m.budget -= pc + 1 - m.start
+			if m.budget < 0 {
+				return pc, stBudget
+			}
+			pc, m.start = next, next
 		}
-		pc = int(in.off)
-		start = pc
 	}
+}
+
+// slow runs the instruction at pc that loop could not, and returns the
+// next one: calls and returns from subprograms, atomics, and the loads
+// and stores that are not plain memory (the context, the test run's
+// socket) or fail.
+func (v *VM) slow(m *machine, fc *frameCtx, pc int) (int, error) {
+	in := &v.code[pc]
+	e, r := m.e, &m.r
+	d, s := in.dst&15, in.src&15
+	switch in.op {
+	case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxsB, opLdxsH, opLdxsW:
+		n := uint64(1) << ((in.op - opLdxB) & 3)
+		if in.op >= opLdxsB {
+			n = uint64(1) << (in.op - opLdxsB)
+		}
+		x, err := e.slowLoad(fc, r[s]+uint64(int64(in.off)), n)
+		if err != nil {
+			return 0, err
+		}
+		switch in.op {
+		case opLdxsB:
+			x = uint64(int64(int8(x)))
+		case opLdxsH:
+			x = uint64(int64(int16(x)))
+		case opLdxsW:
+			x = uint64(int64(int32(x)))
+		}
+		r[d] = x
+	case opStB, opStH, opStW, opStDW:
+		if err := e.storeValue(fc, r[d]+uint64(int64(in.off)), 1<<(in.op-opStB), in.imm); err != nil {
+			return 0, err
+		}
+	case opStxB, opStxH, opStxW, opStxDW:
+		if err := e.storeValue(fc, r[d]+uint64(int64(in.off)), 1<<(in.op-opStxB), r[s]); err != nil {
+			return 0, err
+		}
+	case opAtomic32, opAtomic64:
+		if err := e.atomic(in, r); err != nil {
+			return 0, err
+		}
+	case opCall, opCallX:
+		e.pc = pc
+		var x uint64
+		var err error
+		if in.op == opCall {
+			x, err = v.call(e, fc, in, r)
+		} else {
+			x, err = v.callX(e, fc, r[d], r)
+		}
+		if err != nil {
+			return 0, err
+		}
+		r[0] = x
+	case opCallPC:
+		if e.depth+1 >= MaxFrames {
+			return 0, fmt.Errorf("%w: the call would make %d frames, more than %d", ErrCall, e.depth+2, MaxFrames)
+		}
+		f := &e.frames[e.depth]
+		f.ret, f.regs = pc+1, [4]uint64{r[6], r[7], r[8], r[9]}
+		e.depth++
+		r[10] -= StackSize
+		e.regions[regionStack].lo -= StackSize
+		e.clearStack(e.depth)
+		e.mayGoto[e.depth] = mayGotoLoops
+		next := int(in.off)
+		if next <= pc {
+			if m.budget -= pc + 1 - m.start; m.budget < 0 {
+				return 0, v.budgetError()
+			}
+			m.start = next
+		}
+		return next, nil
+	case opExit: // from a subprogram
+		e.depth--
+		f := &e.frames[e.depth]
+		r[6], r[7], r[8], r[9] = f.regs[0], f.regs[1], f.regs[2], f.regs[3]
+		r[10] += StackSize
+		e.regions[regionStack].lo += StackSize
+		if m.budget -= pc + 1 - m.start; m.budget < 0 {
+			return 0, v.budgetError()
+		}
+		m.start = f.ret
+		return f.ret, nil
+	default:
+		return 0, fmt.Errorf("internal error: operation %d has no slow path", in.op)
+	}
+	return pc + 1, nil
 }
 
 // fail returns the *Error of instruction pc.
@@ -548,10 +775,10 @@ func (v *VM) budgetError() error {
 }
 
 // storeValue writes the n low bytes of x at a.
-func (e *Env) storeValue(a, n, x uint64) error {
+func (e *Env) storeValue(fc *frameCtx, a, n, x uint64) error {
 	p := e.store(a, n)
 	if p == nil {
-		return e.slowStore(a, n, x)
+		return e.slowStore(fc, a, n, x)
 	}
 	writeLE(p, n, x)
 	return nil

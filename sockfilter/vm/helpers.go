@@ -72,16 +72,16 @@ const (
 )
 
 // call runs the helper of an opCall.
-func (v *VM) call(e *Env, in *insn, r *[16]uint64) (uint64, error) {
+func (v *VM) call(e *Env, fc *frameCtx, in *insn, r *[16]uint64) (uint64, error) {
 	fn := asm.HelperFunc(int32(in.imm))
 	if in.aux == helperCustom {
 		return callCustom(e, fn, v.helpers[in.off], r)
 	}
-	return v.builtin(e, fn, r)
+	return v.builtin(e, fc, fn, r)
 }
 
 // callX runs the helper whose number callx found in a register.
-func (v *VM) callX(e *Env, n uint64, r *[16]uint64) (uint64, error) {
+func (v *VM) callX(e *Env, fc *frameCtx, n uint64, r *[16]uint64) (uint64, error) {
 	fn := asm.HelperFunc(int32(n))
 	if uint64(fn) != n {
 		return 0, fmt.Errorf("%w: callx of helper %#x, which no helper has", ErrCall, n)
@@ -92,7 +92,7 @@ func (v *VM) callX(e *Env, n uint64, r *[16]uint64) (uint64, error) {
 	if why := helperError(fn, nil); why != "" {
 		return 0, fmt.Errorf("%w: callx: %s", ErrCall, why)
 	}
-	return v.builtin(e, fn, r)
+	return v.builtin(e, fc, fn, r)
 }
 
 func callCustom(e *Env, fn asm.HelperFunc, h Helper, r *[16]uint64) (uint64, error) {
@@ -113,7 +113,7 @@ const (
 )
 
 // builtin runs a helper of the VM's own.
-func (v *VM) builtin(e *Env, fn asm.HelperFunc, r *[16]uint64) (uint64, error) {
+func (v *VM) builtin(e *Env, fc *frameCtx, fn asm.HelperFunc, r *[16]uint64) (uint64, error) {
 	switch fn {
 	case asm.FnKtimeGetNs, asm.FnKtimeGetBootNs, asm.FnKtimeGetCoarseNs, asm.FnKtimeGetTaiNs:
 		return v.clock(), nil
@@ -124,18 +124,18 @@ func (v *VM) builtin(e *Env, fn asm.HelperFunc, r *[16]uint64) (uint64, error) {
 	case asm.FnTracePrintk:
 		return v.tracePrintk(e, r)
 	}
-	if r[1] != ctxAddr || !e.hasSkb {
+	if r[1] != ctxAddr || !fc.hasSkb {
 		return 0, fmt.Errorf("%w: %v takes the socket buffer (the context pointer) in r1", ErrCall, fn)
 	}
 	switch fn {
 	case asm.FnSkbLoadBytes:
-		return e.skbLoadBytes(r[2], r[3], r[4])
+		return e.skbLoadBytes(fc, r[2], r[3], r[4])
 	case asm.FnSkbLoadBytesRelative:
-		return e.skbLoadBytesRelative(r[2], r[3], r[4], r[5])
+		return e.skbLoadBytesRelative(fc, r[2], r[3], r[4], r[5])
 	case asm.FnGetSocketCookie:
 		// A packet socket's frames have no socket; the test run's has a
 		// cookie of its own.
-		if !e.test {
+		if !fc.test {
 			return 0, nil
 		}
 		if e.cookie == 0 {
@@ -143,7 +143,7 @@ func (v *VM) builtin(e *Env, fn asm.HelperFunc, r *[16]uint64) (uint64, error) {
 		}
 		return e.cookie, nil
 	case asm.FnGetSocketUID:
-		if e.test {
+		if fc.test {
 			return 0, nil
 		}
 		return overflowUID, nil
@@ -154,23 +154,23 @@ func (v *VM) builtin(e *Env, fn asm.HelperFunc, r *[16]uint64) (uint64, error) {
 // skbLoadBytes is bpf_skb_load_bytes(skb, offset, to, len): it copies len
 // bytes from offset after skb->data to the program's memory at to, and
 // returns 0, or clears to and returns -EFAULT when the frame is too short.
-func (e *Env) skbLoadBytes(offset, to, n uint64) (uint64, error) {
+func (e *Env) skbLoadBytes(fc *frameCtx, offset, to, n uint64) (uint64, error) {
 	dst, err := e.Memory(to, uint64(uint32(n)), true)
 	if err != nil {
 		return 0, fmt.Errorf("bpf_skb_load_bytes: %w", err)
 	}
 	off := uint32(offset)
-	if off > 1<<31-1 || uint64(off)+uint64(len(dst)) > uint64(e.skbLen) {
+	if off > 1<<31-1 || uint64(off)+uint64(len(dst)) > uint64(fc.skbLen) {
 		clear(dst)
 		return efault, nil
 	}
-	return e.copyPkt(dst, e.base[baseData]+int(off))
+	return fc.copyPkt(dst, fc.base[baseData]+int(off))
 }
 
 // skbLoadBytesRelative is bpf_skb_load_bytes_relative(skb, offset, to,
 // len, start_header): bpf_skb_load_bytes from the link-layer header
 // (BPF_HDR_START_MAC) or the network header (BPF_HDR_START_NET).
-func (e *Env) skbLoadBytesRelative(offset, to, n, start uint64) (uint64, error) {
+func (e *Env) skbLoadBytesRelative(fc *frameCtx, offset, to, n, start uint64) (uint64, error) {
 	dst, err := e.Memory(to, uint64(uint32(n)), true)
 	if err != nil {
 		return 0, fmt.Errorf("bpf_skb_load_bytes_relative: %w", err)
@@ -179,9 +179,9 @@ func (e *Env) skbLoadBytesRelative(offset, to, n, start uint64) (uint64, error) 
 	var base int
 	switch skb.HeaderStart(uint32(start)) {
 	case skb.HeaderMAC:
-		base = e.base[baseMAC]
+		base = fc.base[baseMAC]
 	case skb.HeaderNet:
-		base = e.base[baseNet]
+		base = fc.base[baseNet]
 	default:
 		clear(dst)
 		return efault, nil
@@ -190,16 +190,16 @@ func (e *Env) skbLoadBytesRelative(offset, to, n, start uint64) (uint64, error) 
 		clear(dst)
 		return efault, nil
 	}
-	return e.copyPkt(dst, base+int(off))
+	return fc.copyPkt(dst, base+int(off))
 }
 
 // copyPkt copies the frame's bytes from o to dst, or clears dst and
 // returns -EFAULT when they are not all there.
-func (e *Env) copyPkt(dst []byte, o int) (uint64, error) {
-	if o+len(dst) > len(e.pkt) {
+func (fc *frameCtx) copyPkt(dst []byte, o int) (uint64, error) {
+	if o+len(dst) > len(fc.pkt) {
 		clear(dst)
 		return efault, nil
 	}
-	copy(dst, e.pkt[o:])
+	copy(dst, fc.pkt[o:])
 	return 0, nil
 }

@@ -20,7 +20,7 @@ type isaCase struct {
 }
 
 // newVM parses src and makes a VM of it with opts.
-func newVM(t *testing.T, src string, opts *vm.Options) *vm.VM {
+func newVM(t testing.TB, src string, opts *vm.Options) *vm.VM {
 	t.Helper()
 	insns, err := asm.Parse(src)
 	if err != nil {

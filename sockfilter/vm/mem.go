@@ -86,19 +86,20 @@ func (e *Env) store(a, n uint64) []byte {
 
 // slowLoad reads n bytes at a from the context or the socket, field by
 // field, or fails.
-func (e *Env) slowLoad(a, n uint64) (uint64, error) {
+func (e *Env) slowLoad(fc *frameCtx, a, n uint64) (uint64, error) {
 	o := a & 0xffffffff
 	switch id := a >> 32; {
 	case id == regionCtx && e.regions[id].kind == kindCtx:
 		if o+n > ctxSize || ctxRead[o]&uint8(n) == 0 {
 			return 0, e.fault("read", a, n)
 		}
-		e.fillCtx()
+		e.fillCtx(fc)
 		return narrowLoad(e.ctx[:], ctxTarget[:], o, n), nil
 	case id == regionSock && e.regions[id].kind == kindSock:
 		if o+n > sockSize || sockRead[o]&uint8(n) == 0 {
 			return 0, e.fault("read", a, n)
 		}
+		e.fillSock(fc)
 		return narrowLoad(e.sock[:], sockTarget[:], o, n), nil
 	}
 	return 0, e.fault("read", a, n)
@@ -106,10 +107,10 @@ func (e *Env) slowLoad(a, n uint64) (uint64, error) {
 
 // slowStore writes the n low bytes of v at a in the context, where a
 // socket filter may write only the control block, or fails.
-func (e *Env) slowStore(a, n, v uint64) error {
+func (e *Env) slowStore(fc *frameCtx, a, n, v uint64) error {
 	o := a & 0xffffffff
 	if a>>32 == regionCtx && e.regions[regionCtx].kind == kindCtx && o+n <= ctxSize && ctxWrite[o]&uint8(n) != 0 {
-		e.fillCtx()
+		e.fillCtx(fc)
 		writeLE(e.ctx[o:], n, v)
 		return nil
 	}
@@ -212,6 +213,7 @@ func (e *Env) Expose(b []byte, writable bool) (uint64, error) {
 		if writable {
 			r.kind = kindRW
 		}
+		e.exposed = true
 		return uint64(id) << 32, nil
 	}
 	return 0, fmt.Errorf("%w: no room to expose more memory in this run", ErrCall)

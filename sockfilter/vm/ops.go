@@ -11,7 +11,7 @@ type op uint8
 // of the variant constants, and the conditional jumps likewise: decode
 // computes an operation as base + 4*index + variant.
 const (
-	opInvalid op = iota
+	opInvalid op = iota // the zero op, never decoded
 
 	opAdd64K
 	opAdd64X
@@ -161,6 +161,23 @@ const (
 	opLdIndH
 	opLdIndW
 	opLdFail // a legacy load that cannot succeed: the program returns 0
+
+	// Superinstructions, which decode makes of an instruction and the
+	// 32-bit equality test of its result after it, the commonest pairs of
+	// compiled filters: imm holds the test's constant in its low half and
+	// the instruction's own constant (a legacy load's offset, an AND's
+	// mask) in its high half; off is the jump's target. The test stays in
+	// the code on its own, for jumps that land on it.
+	opLdAbsBJeq
+	opLdAbsHJeq
+	opLdAbsWJeq
+	opLdAbsBJne
+	opLdAbsHJne
+	opLdAbsWJne
+	opAnd32KJeq
+	opAnd32KJne
+	// opRet is `r0 = imm; exit` in a program without BPF-to-BPF calls.
+	opRet
 )
 
 // The variants of an arithmetic operation or conditional jump.
@@ -199,3 +216,5 @@ type insn struct {
 	off int32  // memory offset, or absolute index of a jump or call target
 	imm uint64 // the immediate, prepared for the operation
 }
+
+var _ = opInvalid // the interpreter's default case catches it

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/purebpf/purebpf/internal/wire"
 	"github.com/purebpf/purebpf/sockfilter/skb"
@@ -117,36 +118,46 @@ func narrowLoad(b []byte, target []uint8, o, n uint64) uint64 {
 // fillCtx builds struct __sk_buff for the frame, with the values the
 // kernel's conversions of context loads read (convert_ctx_access in
 // net/core/filter.c): the __be16 fields hold the bytes in network order.
-func (e *Env) fillCtx() {
+func (e *Env) fillCtx(fc *frameCtx) {
 	if e.ctxReady {
 		return
 	}
+	// The other fields stay zero from newEnv: only these change, and the
+	// control block the program may write.
 	c := &e.ctx
-	clear(c[:])
-	le.PutUint32(c[skb.Len:], e.skbLen)
-	le.PutUint32(c[skb.PktType:], uint32(e.pktType))
-	binary.BigEndian.PutUint16(c[skb.Protocol:], e.protocol)
-	if e.hasVLAN {
-		c[skb.VLANPresent] = 1
-		le.PutUint16(c[skb.VLANTCI:], e.vlanTCI)
-		binary.BigEndian.PutUint16(c[skb.VLANProto:], e.vlanTPID)
+	le.PutUint32(c[skb.Len:], fc.skbLen)
+	le.PutUint32(c[skb.PktType:], uint32(fc.pktType))
+	le.PutUint32(c[skb.Protocol:], uint32(bits.ReverseBytes16(fc.protocol)))
+	var present uint32
+	if fc.hasVLAN {
+		present = 1
 	}
-	le.PutUint32(c[skb.IngressIfindex:], e.inIf)
-	le.PutUint32(c[skb.Ifindex:], e.ifindex)
-	if e.test {
-		le.PutUint64(c[ctxSk:], sockAddr)
+	le.PutUint32(c[skb.VLANPresent:], present)
+	le.PutUint32(c[skb.VLANTCI:], uint32(fc.vlanTCI)*present)
+	le.PutUint32(c[skb.VLANProto:], uint32(bits.ReverseBytes16(fc.vlanTPID))*present)
+	le.PutUint32(c[skb.IngressIfindex:], fc.inIf)
+	le.PutUint32(c[skb.Ifindex:], fc.ifindex)
+	clear(c[skb.CB : skb.CB+20])
+	var sk uint64
+	if fc.test {
+		sk = sockAddr
 	}
+	le.PutUint64(c[ctxSk:], sk)
 	e.ctxReady = true
 }
 
 // fillSock builds the struct bpf_sock of the socket the test run makes
 // for the frame (bpf_prog_test_run_skb): AF_INET or AF_INET6 with the
 // addresses of the IP header when the frame holds it, and TCP_CLOSE.
-func (e *Env) fillSock() {
+func (e *Env) fillSock(fc *frameCtx) {
+	if e.sockReady {
+		return
+	}
+	e.sockReady = true
 	s := &e.sock
 	clear(s[:])
-	ip := e.pkt[wire.EthernetHeaderLen:]
-	switch e.protocol {
+	ip := fc.pkt[wire.EthernetHeaderLen:]
+	switch fc.protocol {
 	case wire.EtherTypeIPv4:
 		s[sockFamily] = 2 // AF_INET
 		if len(ip) >= wire.IPv4HeaderLen {
@@ -217,33 +228,33 @@ func loPktType(f []byte) uint8 {
 	return 3
 }
 
-// pktLoad reads the legacy load's value at byte o of the frame, size 0, 1
+// pktLoad reads the legacy load's value at byte o of pkt, size 0, 1
 // or 2 for u8, u16 and u32, in network byte order.
-func (e *Env) pktLoad(o int, size op) (uint64, bool) {
+func pktLoad(pkt []byte, o int, size op) (uint64, bool) {
 	n := 1 << size
-	if o < 0 || o+n > len(e.pkt) {
+	if o < 0 || o+n > len(pkt) {
 		return 0, false
 	}
 	switch size {
 	case 0:
-		return uint64(e.pkt[o]), true
+		return uint64(pkt[o]), true
 	case 1:
-		return uint64(binary.BigEndian.Uint16(e.pkt[o:])), true
+		return uint64(binary.BigEndian.Uint16(pkt[o:])), true
 	}
-	return uint64(binary.BigEndian.Uint32(e.pkt[o:])), true
+	return uint64(binary.BigEndian.Uint32(pkt[o:])), true
 }
 
 // indOffset returns the byte of the frame the legacy load at offset k
 // (skb->data + k, or a header + k - SKF_NET_OFF or SKF_LL_OFF) reads, as
 // bpf_skb_load_helper and bpf_internal_load_pointer_neg_helper find it.
-func (e *Env) indOffset(k int32) (int, bool) {
+func indOffset(base *[4]int, k int32) (int, bool) {
 	switch {
 	case k >= 0:
-		return e.base[baseData] + int(k), true
+		return base[baseData] + int(k), true
 	case k >= skb.NetOff:
-		return e.base[baseNet] + int(k-skb.NetOff), true
+		return base[baseNet] + int(k-skb.NetOff), true
 	case k >= skb.LLOff:
-		return e.base[baseMAC] + int(k-skb.LLOff), true
+		return base[baseMAC] + int(k-skb.LLOff), true
 	}
 	return 0, false
 }
@@ -251,8 +262,8 @@ func (e *Env) indOffset(k int32) (int, bool) {
 var errNoSkb = errors.New("a legacy packet load needs the socket buffer in r6 (r6 = r1 at the start of the program)")
 
 // noSkb says why a legacy packet load cannot run.
-func (e *Env) noSkb() error {
-	if !e.hasSkb {
+func noSkb(hasSkb bool) error {
+	if !hasSkb {
 		return fmt.Errorf("%w: there is none: RunMemory gives no socket buffer", ErrCall)
 	}
 	return fmt.Errorf("%w: %v", ErrCall, errNoSkb)

@@ -44,7 +44,9 @@ type Options struct {
 	Kernel bool
 	// Budget is the number of instructions a run may execute; 0 means
 	// DefaultBudget. A run that would execute more stops with an *Error
-	// wrapping ErrBudget.
+	// wrapping ErrBudget. The VM counts when a jump goes back (and when a
+	// subprogram returns), and counts the instructions a forward jump
+	// skips as executed: straight code costs nothing for it.
 	Budget int
 	// Helpers adds helper functions, or replaces the built-in ones, by
 	// number: map helpers, for instance, once the program's maps exist
@@ -80,12 +82,19 @@ type VM struct {
 	// its deepest access when it uses r10 only with constant offsets,
 	// StackSize otherwise.
 	stackZero int
-	clock     func() uint64
-	rand      func() uint32
-	trace     io.Writer
-	traceMu   sync.Mutex
-	envs      sync.Pool     // *Env
-	cookies   atomic.Uint64 // the socket cookies of test runs
+	// pure is set for programs that address no memory and call nothing,
+	// which run without an Env.
+	pure bool
+	// prologue is set when the first instruction is r6 = r1: the run
+	// does it and starts at the second.
+	prologue bool
+	clock    func() uint64
+	rand     func() uint32
+	trace    io.Writer
+	traceMu  sync.Mutex
+	envs     sync.Pool           // *Env
+	env      atomic.Pointer[Env] // an Env kept at hand: cheaper than the pool
+	cookies  atomic.Uint64       // the socket cookies of test runs
 }
 
 // Errors of New and of runs, wrapped with details.
@@ -163,7 +172,7 @@ func New(insns asm.Instructions, opts *Options) (*VM, error) {
 	if err := v.decode(opts); err != nil {
 		return nil, fmt.Errorf("new vm: %w", err)
 	}
-	v.envs.New = func() any { return &Env{vm: v} }
+	v.envs.New = func() any { return newEnv(v) }
 	return v, nil
 }
 
@@ -183,6 +192,9 @@ func monotonic() uint64 { return uint64(time.Since(epoch)) }
 // load past the end of the frame ends the program returning 0, as in the
 // kernel. frame is only read.
 func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
+	if v.pure && link == packet.LinkEthernet {
+		return v.runPure(frame, &ethBases)
+	}
 	return v.RunFrameInfo(frame, link, nil)
 }
 
@@ -196,12 +208,23 @@ func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
 // capture with a snap length): loads past the bytes present then fail as
 // past the end. info.Time is not used. A nil info is RunFrame.
 func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info) (uint32, error) {
-	e := v.getEnv()
-	defer v.putEnv(e)
-	if err := e.liveFrame(frame, link, info); err != nil {
+	if v.pure {
+		// A program that reads neither the context nor memory needs the
+		// frame and its headers only.
+		switch link {
+		case packet.LinkEthernet:
+			return v.runPure(frame, &ethBases)
+		case packet.LinkRawIP:
+			return v.runPure(frame, &rawBases)
+		}
+	}
+	var fc frameCtx
+	if err := fc.live(frame, link, info); err != nil {
 		return 0, err
 	}
-	r0, err := v.run(e, ctxAddr, 0)
+	e := v.getEnv()
+	defer v.putEnv(e)
+	r0, err := v.run(e, &fc, ctxAddr, 0)
 	return uint32(r0), err
 }
 
@@ -219,12 +242,20 @@ func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info)
 // the kernel instruction for instruction; unlike the kernel, it takes
 // frames of any length from 14 bytes up.
 func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
+	var fc frameCtx
+	if v.pure && link == packet.LinkEthernet {
+		if _, err := fc.setTest(frame, link, nil); err != nil {
+			return 0, err
+		}
+		return v.runPure(frame, &testBases)
+	}
 	e := v.getEnv()
 	defer v.putEnv(e)
-	if err := e.testFrame(frame, link); err != nil {
+	var err error
+	if e.buf, err = fc.setTest(frame, link, e.buf); err != nil {
 		return 0, err
 	}
-	r0, err := v.run(e, ctxAddr, 0)
+	r0, err := v.run(e, &fc, ctxAddr, 0)
 	return uint32(r0), err
 }
 
@@ -237,12 +268,22 @@ func (v *VM) RunMemory(mem []byte) (uint64, error) {
 	e := v.getEnv()
 	defer v.putEnv(e)
 	e.memory(mem)
-	return v.run(e, memAddr, uint64(len(mem)))
+	var fc frameCtx
+	return v.run(e, &fc, memAddr, uint64(len(mem)))
 }
 
-func (v *VM) getEnv() *Env { return v.envs.Get().(*Env) }
+// getEnv returns an Env for a run: the one kept at hand, or one from the
+// pool when a concurrent run has it.
+func (v *VM) getEnv() *Env {
+	if e := v.env.Swap(nil); e != nil {
+		return e
+	}
+	return v.envs.Get().(*Env)
+}
 
 func (v *VM) putEnv(e *Env) {
 	e.reset()
-	v.envs.Put(e)
+	if !v.env.CompareAndSwap(nil, e) {
+		v.envs.Put(e)
+	}
 }
