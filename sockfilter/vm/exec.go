@@ -655,7 +655,9 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 		case opRet:
 			r[0] = in.imm
 			return pc, stExit
-		default: // opInvalid, or a bug
+		case opInvalid:
+			return pc, stInvalid
+		default: // a bug
 			return pc, stInvalid
 		}
 		pc++

@@ -216,5 +216,3 @@ type insn struct {
 	off int32  // memory offset, or absolute index of a jump or call target
 	imm uint64 // the immediate, prepared for the operation
 }
-
-var _ = opInvalid // the interpreter's default case catches it
