@@ -25,7 +25,7 @@ func dnsFilter() asm.Instructions {
 		skb.LoadLink(14, asm.Byte), // r0 = version, IHL
 		asm.And.Imm(asm.R0, 0x0f),
 		asm.LSh.Imm(asm.R0, 2),
-		asm.Mov.Reg(asm.R7, asm.R0), // r7 = IPv4 header length
+		asm.Mov.Reg(asm.R7, asm.R0),             // r7 = IPv4 header length
 		skb.LoadLinkInd(asm.R7, 14+2, asm.Half), // r0 = UDP destination port
 		asm.JNE.Imm(asm.R0, 53, "drop"),
 		asm.Mov.Imm(asm.R0, -1), // keep the whole frame: skb.AcceptAll
