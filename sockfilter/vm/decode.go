@@ -40,6 +40,7 @@ func (v *VM) decode(opts *Options) error {
 	v.fuse()
 	v.pure = true
 	for _, in := range v.code {
+		v.loads = v.loads || in.op >= opLdxB && in.op <= opLdxsW
 		switch {
 		case in.op >= opAdd64K && in.op <= opNop, in.op >= opJeq64K && in.op <= opJa,
 			in.op == opExit, in.op >= opLdAbsB && in.op <= opRet:

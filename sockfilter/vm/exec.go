@@ -41,6 +41,9 @@ func (v *VM) run(e *Env, fc *frameCtx, r1, r2 uint64) (uint64, error) {
 	m.e, m.budget = e, v.budget
 	if e != nil {
 		e.start(fc)
+		if fc.hasSkb && v.loads {
+			e.fillCtx(fc)
+		}
 	}
 	m.r[1], m.r[2], m.r[10] = r1, r2, stackTop
 	pc := 0
@@ -486,8 +489,13 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 				return pc, stSlow
 			}
 		case opLdxW:
-			if p := m.e.load(r[s]+uint64(int64(in.off)), 4); p != nil {
+			a := r[s] + uint64(int64(in.off))
+			if p := m.e.load(a, 4); p != nil {
 				r[d] = uint64(le.Uint32(p))
+			} else if o := a & 0xffffffff; a>>32 == regionCtx && m.e.ctxReady && o < ctxSize && ctxRead[o]&4 != 0 {
+				// A field of the context, which start built: a u32
+				// load reads the whole field.
+				r[d] = uint64(le.Uint32(m.e.ctx[o:]))
 			} else {
 				return pc, stSlow
 			}

@@ -85,6 +85,9 @@ type VM struct {
 	// pure is set for programs that address no memory and call nothing,
 	// which run without an Env.
 	pure bool
+	// loads is set for programs with loads from memory, which may read
+	// the context: runs build it as they start.
+	loads bool
 	// prologue is set when the first instruction is r6 = r1: the run
 	// does it and starts at the second.
 	prologue bool
