@@ -32,6 +32,17 @@ func (insns Instructions) Offsets() []int {
 	return offs
 }
 
+// Slots returns the number of 8-byte slots insns take: the instruction
+// count the kernel, its verifier log and tcpdump -d give, where LD_IMM64
+// counts twice.
+func (insns Instructions) Slots() int {
+	n := 0
+	for _, ins := range insns {
+		n += ins.Slots()
+	}
+	return n
+}
+
 // Assemble encodes insns in little-endian byte order, the order of the
 // machines purebpf runs on, resolving labels as Resolve does. It returns an
 // error, and no bytes, if a label cannot be resolved or an instruction is

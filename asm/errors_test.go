@@ -293,7 +293,7 @@ func TestHelperNames(t *testing.T) {
 			t.Errorf("HelperFunc(%d).String() = %q, want %q", int32(fn), got, want)
 		}
 	}
-	if FnCgrpStorageDelete != 211 || FnSkbLoadBytesRel != 68 {
+	if FnCgrpStorageDelete != 211 || FnSkbLoadBytesRelative != 68 {
 		t.Error("helper numbers moved")
 	}
 }

@@ -72,7 +72,7 @@ func FuzzParse(f *testing.F) {
 	for _, fm := range allForms() {
 		f.Add(fm.text)
 	}
-	f.Add(labelsProgram().insns.String())
+	f.Add(labelsProgram().String())
 	f.Fuzz(func(t *testing.T, src string) {
 		insns, err := Parse(src)
 		if err != nil {

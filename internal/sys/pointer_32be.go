@@ -1,4 +1,4 @@
-//go:build mips
+//go:build linux && mips
 
 package sys
 

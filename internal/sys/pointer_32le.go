@@ -1,4 +1,4 @@
-//go:build 386 || arm || mipsle
+//go:build linux && (386 || arm || mipsle)
 
 package sys
 

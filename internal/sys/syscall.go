@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package sys is purebpf's raw bpf(2) layer: the attribute structs of the
 // commands purebpf uses, laid out as the kernel's union bpf_attr
 // (include/uapi/linux/bpf.h, Linux 6.18) with Go-cased field names, and

@@ -10,7 +10,7 @@ import (
 )
 
 // The code generator turns the predicate tree into a control-flow graph of
-// tests (as libpcap's blocks), optimises it (expr_opt.go), lays it out and
+// tests (as libpcap's blocks), optimises it (opt.go), lays it out and
 // emits eBPF:
 //
 //	r6       the context (struct __sk_buff *), as the packet loads need

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package tpacket is the mechanics of reading frames from an AF_PACKET
 // socket: the TPACKET_V3 receive ring (packet(7),
 // Documentation/networking/packet_mmap.rst) — its geometry, its setup and

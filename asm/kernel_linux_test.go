@@ -45,19 +45,6 @@ func formsProgram() kernelProgram {
 	return p
 }
 
-// labelsProgram has jumps in both directions, resolved from labels.
-func labelsProgram() kernelProgram {
-	return kernelProgram{name: "labels", insns: Instructions{
-		Mov.Imm(R0, 0),
-		JEq.Imm(R1, 0, "mid"),
-		Add.Imm(R0, 1).WithLabel("loop"),
-		JLT.Imm32(R0, 10, "loop"),
-		GotoL("out"),
-		Goto("out").WithLabel("mid"),
-		Exit().WithLabel("out"),
-	}}
-}
-
 // pseudoProgram holds the forms whose kernel text depends on the running
 // kernel: LD_IMM64 of maps (the verifier prints the address it put in
 // their place), a kfunc call (it prints the name from BTF), LoadFunc and a
@@ -270,7 +257,7 @@ func TestKernelText(t *testing.T) {
 	fmt.Fprintf(&golden, "# slot: (opcode) text, as the kernel printed them; in program pseudo, map\n")
 	fmt.Fprintf(&golden, "# addresses are replaced by 0xADDR and the kfunc's BTF id by ID.\n")
 	fmt.Fprintf(&golden, "# Regenerate as root: go test ./asm -run TestKernelText -update\n")
-	for _, p := range []kernelProgram{formsProgram(), labelsProgram(), pseudoProgram(t)} {
+	for _, p := range []kernelProgram{formsProgram(), kernelProgram{name: "labels", insns: labelsProgram()}, pseudoProgram(t)} {
 		lines := checkListing(t, p, kernelListing(t, p))
 		fmt.Fprintf(&golden, "program %s\n", p.name)
 		for _, l := range lines {
@@ -302,7 +289,7 @@ func TestKernelTextGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []kernelProgram{formsProgram(), labelsProgram()} {
+	for _, p := range []kernelProgram{formsProgram(), kernelProgram{name: "labels", insns: labelsProgram()}} {
 		lines, ok := golden[p.name]
 		if !ok {
 			t.Fatalf("%s has no program %s", goldenFile, p.name)
