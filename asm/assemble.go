@@ -51,20 +51,11 @@ func (insns Instructions) Slots() int {
 // do the RFC's forms it refuses (callx, a shift by an immediate out of
 // range, a division by an immediate 0).
 func (insns Instructions) Assemble() ([]byte, error) {
-	b, err := insns.AppendAssembled(make([]byte, 0, insns.slots()*8), binary.LittleEndian)
+	b, err := insns.AppendAssembled(make([]byte, 0, insns.Slots()*8), binary.LittleEndian)
 	if err != nil {
 		return nil, err
 	}
 	return b, nil
-}
-
-// slots returns the number of 8-byte slots of insns.
-func (insns Instructions) slots() int {
-	n := 0
-	for _, ins := range insns {
-		n += ins.Slots()
-	}
-	return n
 }
 
 // AppendAssembled appends insns encoded in order (binary.LittleEndian or

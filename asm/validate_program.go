@@ -114,7 +114,7 @@ type shape struct {
 
 func newShape(insns Instructions) *shape {
 	s := &shape{slots: insns.Offsets(), start: make([]bool, len(insns))}
-	s.index = make([]int, 0, insns.slots())
+	s.index = make([]int, 0, insns.Slots())
 	for i, ins := range insns {
 		s.index = append(s.index, i)
 		if ins.IsLoadImm64() {

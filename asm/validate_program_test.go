@@ -16,7 +16,7 @@ func TestInstructionsValidate(t *testing.T) {
 		rfc   string // what ValidateRFC says, if it differs
 	}{
 		{"straight", ok(Mov.Imm(R0, 0), Exit()), 0, "", ""},
-		{"labels", labelsProgram().insns, 0, "", ""},
+		{"labels", labelsProgram(), 0, "", ""},
 		{"subprogram", ok(CallLabel("f"), Exit(), Mov.Imm(R0, 1).WithLabel("f"), Exit()), 0, "", ""},
 		{"exit not last", ok(Mov.Imm(R1, 0), Goto("l2"), Mov.Imm(R2, 0).WithLabel("l1"), Exit(),
 			Mov.Imm(R0, 0).WithLabel("l2"), Goto("l1")), 0, "", ""},
