@@ -37,6 +37,12 @@ func (v *VM) decode(opts *Options) error {
 		v.code[i] = in
 	}
 	v.stackZero = st.zero()
+	v.r6ctx = v.insns[0].OpCode == asm.Mov.Reg(asm.R6, asm.R1).OpCode && v.insns[0].Dst == asm.R6 && v.insns[0].Src == asm.R1 && v.insns[0].Offset == 0
+	for i := 1; i < len(v.insns); i++ {
+		if writesReg(&v.insns[i], asm.R6) {
+			v.r6ctx = false
+		}
+	}
 	v.fuse()
 	v.pure = true
 	for _, in := range v.code {
@@ -435,4 +441,35 @@ func (v *VM) fuse() {
 			a.op, a.imm, a.off = f, uint64(uint32(b.imm))|uint64(uint32(a.imm))<<32, b.off
 		}
 	}
+}
+
+// writesReg reports whether ins may write r. A call of a subprogram may:
+// its code is checked on its own, and the caller's r6 to r9 come back.
+func writesReg(ins *asm.Instruction, r asm.Register) bool {
+	opc := ins.OpCode
+	switch opc.Class() {
+	case asm.ALUClass, asm.ALU64Class, asm.LdXClass:
+		return ins.Dst == r
+	case asm.LdClass:
+		return ins.IsLoadImm64() && ins.Dst == r || r == asm.R0 || r >= asm.R1 && r <= asm.R5
+	case asm.StXClass:
+		if opc.Mode() != asm.AtomicMode {
+			return false
+		}
+		switch a := asm.AtomicOp(ins.Constant); {
+		case a == asm.LoadAcq:
+			return ins.Dst == r
+		case a == asm.CmpXchg:
+			return r == asm.R0
+		case a == asm.StoreRel:
+			return false
+		case a&1 != 0: // fetch
+			return ins.Src == r
+		}
+	case asm.JumpClass:
+		if opc.JumpOp() == asm.CallOp {
+			return r <= asm.R5
+		}
+	}
+	return false
 }

@@ -53,7 +53,7 @@ func (v *VM) run(e *Env, fc *frameCtx, r1, r2 uint64) (uint64, error) {
 	}
 	for {
 		var st status
-		switch pc, st = v.loop(&m, fc.pkt, &fc.base, pc); st {
+		switch pc, st = v.loop(&m, fc.pkt, &fc.base, pc, v.r6ctx && r1 == ctxAddr); st {
 		case stExit:
 			return m.r[0], nil
 		case stSlow:
@@ -86,11 +86,11 @@ func (v *VM) runPure(frame []byte, base *[4]int) (uint32, error) {
 	if v.prologue {
 		m.r[6], pc = ctxAddr, 1
 	}
-	pc, st := v.loop(&m, frame, base, pc)
+	pc, st := v.loop(&m, frame, base, pc, v.r6ctx)
 	if st == stExit {
 		return uint32(m.r[0]), nil
 	}
-	return 0, v.stopped(pc, st, &frameCtx{hasSkb: true})
+	return 0, v.stopped(pc, st, nil)
 }
 
 // stopped returns the error of a run that stopped at pc with st, or nil
@@ -100,7 +100,7 @@ func (v *VM) stopped(pc int, st status, fc *frameCtx) error {
 	case stReject:
 		return nil
 	case stNoSkb:
-		return v.fail(pc, noSkb(fc.hasSkb))
+		return v.fail(pc, noSkb(fc == nil || fc.hasSkb))
 	case stBudget:
 		return v.fail(pc, v.budgetError())
 	}
@@ -118,7 +118,11 @@ func (v *VM) stopped(pc int, st status, fc *frameCtx) error {
 // taken jump is a goto to the shared code that counts instructions against
 // the budget when it jumps back, so that straight code and forward jumps
 // cost nothing for it.
-func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
+//
+// ctxInR6 says that r6 holds the context pointer whenever a legacy load
+// runs (VM.r6ctx, and the run has a socket buffer), so that the loads need
+// not check.
+func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (int, status) {
 	r := &m.r
 	code := v.code
 	for {
@@ -571,7 +575,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 			}
 			return pc, stSlow
 		case opLdAbsB:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.off)
@@ -580,7 +584,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 			}
 			r[0] = uint64(pkt[o])
 		case opLdAbsH:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.off)
@@ -589,7 +593,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 			}
 			r[0] = uint64(binary.BigEndian.Uint16(pkt[o:]))
 		case opLdAbsW:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.off)
@@ -598,7 +602,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 			}
 			r[0] = uint64(binary.BigEndian.Uint32(pkt[o:]))
 		case opLdIndB, opLdIndH, opLdIndW:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o, ok := indOffset(base, int32(uint32(r[s]+in.imm)))
@@ -611,12 +615,12 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 			}
 			r[0] = x
 		case opLdFail:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			return pc, stReject
 		case opLdAbsBJeq, opLdAbsBJne:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.imm>>32)
@@ -629,7 +633,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 				goto taken
 			}
 		case opLdAbsHJeq, opLdAbsHJne:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.imm>>32)
@@ -642,7 +646,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int) (int, status) {
 				goto taken
 			}
 		case opLdAbsWJeq, opLdAbsWJne:
-			if r[6] != ctxAddr {
+			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.imm>>32)

@@ -85,6 +85,9 @@ type VM struct {
 	// pure is set for programs that address no memory and call nothing,
 	// which run without an Env.
 	pure bool
+	// r6ctx is set when r6 = r1 is the first instruction and nothing
+	// else writes r6: r6 then holds the context whenever r1 did.
+	r6ctx bool
 	// loads is set for programs with loads from memory, which may read
 	// the context: runs build it as they start.
 	loads bool
