@@ -588,7 +588,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.off)
-			if o+2 > uint(len(pkt)) || o+2 < o {
+			if o+2 > uint(len(pkt)) {
 				return pc, stReject
 			}
 			r[0] = uint64(binary.BigEndian.Uint16(pkt[o:]))
@@ -597,7 +597,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.off)
-			if o+4 > uint(len(pkt)) || o+4 < o {
+			if o+4 > uint(len(pkt)) {
 				return pc, stReject
 			}
 			r[0] = uint64(binary.BigEndian.Uint32(pkt[o:]))
@@ -619,7 +619,7 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 				return pc, stNoSkb
 			}
 			return pc, stReject
-		case opLdAbsBJeq, opLdAbsBJne:
+		case opLdAbsBJeq:
 			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
@@ -629,39 +629,84 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 			}
 			r[0] = uint64(pkt[o])
 			pc++
-			if (uint32(r[0]) == uint32(in.imm)) == (in.op == opLdAbsBJeq) {
+			if uint32(r[0]) == uint32(in.imm) {
 				goto taken
 			}
-		case opLdAbsHJeq, opLdAbsHJne:
+		case opLdAbsBJne:
 			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.imm>>32)
-			if o+2 > uint(len(pkt)) || o+2 < o {
+			if o >= uint(len(pkt)) {
+				return pc, stReject
+			}
+			r[0] = uint64(pkt[o])
+			pc++
+			if uint32(r[0]) != uint32(in.imm) {
+				goto taken
+			}
+		case opLdAbsHJeq:
+			if !ctxInR6 && r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.imm>>32)
+			if o+2 > uint(len(pkt)) {
 				return pc, stReject
 			}
 			r[0] = uint64(binary.BigEndian.Uint16(pkt[o:]))
 			pc++
-			if (uint32(r[0]) == uint32(in.imm)) == (in.op == opLdAbsHJeq) {
+			if uint32(r[0]) == uint32(in.imm) {
 				goto taken
 			}
-		case opLdAbsWJeq, opLdAbsWJne:
+		case opLdAbsHJne:
 			if !ctxInR6 && r[6] != ctxAddr {
 				return pc, stNoSkb
 			}
 			o := uint(base[in.aux&3]) + uint(in.imm>>32)
-			if o+4 > uint(len(pkt)) || o+4 < o {
+			if o+2 > uint(len(pkt)) {
+				return pc, stReject
+			}
+			r[0] = uint64(binary.BigEndian.Uint16(pkt[o:]))
+			pc++
+			if uint32(r[0]) != uint32(in.imm) {
+				goto taken
+			}
+		case opLdAbsWJeq:
+			if !ctxInR6 && r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.imm>>32)
+			if o+4 > uint(len(pkt)) {
 				return pc, stReject
 			}
 			r[0] = uint64(binary.BigEndian.Uint32(pkt[o:]))
 			pc++
-			if (uint32(r[0]) == uint32(in.imm)) == (in.op == opLdAbsWJeq) {
+			if uint32(r[0]) == uint32(in.imm) {
 				goto taken
 			}
-		case opAnd32KJeq, opAnd32KJne:
+		case opLdAbsWJne:
+			if !ctxInR6 && r[6] != ctxAddr {
+				return pc, stNoSkb
+			}
+			o := uint(base[in.aux&3]) + uint(in.imm>>32)
+			if o+4 > uint(len(pkt)) {
+				return pc, stReject
+			}
+			r[0] = uint64(binary.BigEndian.Uint32(pkt[o:]))
+			pc++
+			if uint32(r[0]) != uint32(in.imm) {
+				goto taken
+			}
+		case opAnd32KJeq:
 			r[d] = uint64(uint32(r[d]) & uint32(in.imm>>32))
 			pc++
-			if (uint32(r[d]) == uint32(in.imm)) == (in.op == opAnd32KJeq) {
+			if uint32(r[d]) == uint32(in.imm) {
+				goto taken
+			}
+		case opAnd32KJne:
+			r[d] = uint64(uint32(r[d]) & uint32(in.imm>>32))
+			pc++
+			if uint32(r[d]) != uint32(in.imm) {
 				goto taken
 			}
 		case opRet:
