@@ -24,9 +24,11 @@
 // base64, divmul32, divmul64 with SDiv and SMod, atomic32 and atomic64 with
 // the fetch variants, Xchg and CmpXchg, and the legacy packet loads), and
 // the kernel's: sign-extending moves and loads, BSwap, ToBE and ToLE, JMP32
-// (Imm32, Reg32), GotoL, LD_IMM64 with each pseudo source (LoadMapFD,
-// LoadMapValue, LoadMapIdx, LoadMapIdxValue, LoadBTFID, LoadFunc), helper,
-// BPF-to-BPF and kfunc calls, LoadAcquire and StoreRelease.
+// (Imm32, Reg32), GotoL, MayGoto, LD_IMM64 with each pseudo source
+// (LoadMapFD, LoadMapValue, LoadMapIdx, LoadMapIdxValue, LoadBTFID,
+// LoadFunc), helper, BPF-to-BPF and kfunc calls, LoadAcquire and
+// StoreRelease; and CallX, the callx of the conformance suites, which the
+// kernel does not load.
 //
 // # Labels
 //
