@@ -60,7 +60,7 @@ func (fc *frameCtx) live(f []byte, link packet.LinkType, info *packet.Info) erro
 // loIfindex is the loopback device's index.
 const loIfindex = 1
 
-// test sets fc up for a frame as BPF_PROG_TEST_RUN sees it. A raw IP
+// setTest sets fc up for a frame as BPF_PROG_TEST_RUN sees it. A raw IP
 // frame gets an Ethernet header in buf, which it returns.
 func (fc *frameCtx) setTest(f []byte, link packet.LinkType, buf []byte) ([]byte, error) {
 	switch link {
