@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/purebpf/purebpf/asm"
@@ -40,7 +41,7 @@ import (
 // maxTests bounds the size of the graph of tests, which keeps compilation
 // time and the program's size (the verifier's limit is 1,000,000
 // instructions for privileged loaders, 4,096 otherwise) in check.
-const maxTests = 1000
+const maxTests = 1 << 14
 
 // maxSpill is the deepest nesting of arithmetic operands kept on the stack.
 const maxSpill = 60
@@ -55,11 +56,16 @@ type node struct {
 	accept bool
 	jt, jf *node
 
-	key  string // t.key()
-	vkey string // t.v.key()
-	lkey string // key of the plain load under a mask, or ""
-	mask uint32
-	inR0 bool // the value is in r0 on every path in: merged by mergeTails
+	// The test's keys, with canonical values (see interner): key is the
+	// whole test, vkey its value, lkey the plain load under a mask (nil if
+	// the value is not a plain or masked load), setKey the load ANDed with
+	// mask & k, which a false `&` test knows is 0.
+	key    testKey
+	vkey   *val
+	lkey   *val
+	setKey *val
+	mask   uint32
+	inR0   bool // the value is in r0 on every path in: merged by mergeTails
 
 	// v6 marks a node with no test that sets r7 to 40, the length of the
 	// fixed IPv6 header at nl6, and goes on to jt, tests of the IPv4
@@ -80,12 +86,13 @@ func (n *node) terminal() bool { return n.t == nil && !n.v6 }
 type graph struct {
 	root, accept, reject *node
 	nodes                []*node
+	in                   *interner
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
 // of the tree becomes exactly one node.
 func newGraph(p pred) (*graph, error) {
-	g := &graph{}
+	g := &graph{in: newInterner()}
 	g.accept = g.newNode(nil, nil, nil)
 	g.accept.accept = true
 	g.reject = g.newNode(nil, nil, nil)
@@ -98,17 +105,35 @@ func newGraph(p pred) (*graph, error) {
 }
 
 func (g *graph) newNode(t *predTest, jt, jf *node) *node {
-	n := &node{id: len(g.nodes), t: t, jt: jt, jf: jf}
+	n := &node{id: len(g.nodes), jt: jt, jf: jf}
 	if t != nil {
-		n.key = t.key()
-		n.vkey = t.v.key()
-		n.mask = 0xffffffff
-		if l, m, ok := t.v.maskedLoad(); ok && t.r == nil {
-			n.lkey, n.mask = l.key(), m
-		}
+		g.setTest(n, t)
 	}
 	g.nodes = append(g.nodes, n)
 	return n
+}
+
+// setTest makes t, with its values made canonical, n's test, and sets the
+// keys the optimiser and the emitter look n up by.
+func (g *graph) setTest(n *node, t *predTest) {
+	c := &predTest{v: g.in.canon(t.v), op: t.op, k: t.k, r: g.in.canon(t.r)}
+	n.t = c
+	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
+	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
+	if l, m, ok := c.v.maskedLoad(); ok && c.r == nil {
+		n.lkey, n.mask = l, m
+		if c.op == cmpSet {
+			n.setKey = g.maskKey(l, m&c.k)
+		}
+	}
+}
+
+// maskKey returns the canonical value of the load l ANDed with m.
+func (g *graph) maskKey(l *val, m uint32) *val {
+	if m == 0xffffffff {
+		return l
+	}
+	return g.in.canon(aluVal(aluAnd, l, constVal(m)))
 }
 
 func (g *graph) build(p pred, t, f *node) (*node, error) {
@@ -148,20 +173,30 @@ func (g *graph) order() []*node {
 	// A v6 node jumps into its tail, which falls through from one of its
 	// other predecessors at best: visit the paths to v6 nodes last, so
 	// that the tail is laid out after another way into it.
-	toV6 := make(map[*node]bool)
+	const (
+		unknown = iota
+		no
+		yes
+	)
+	toV6 := make([]uint8, len(g.nodes))
 	var reach func(n *node) bool
 	reach = func(n *node) bool {
-		if r, ok := toV6[n]; ok || n.terminal() {
-			return r
+		if n.terminal() {
+			return false
 		}
-		toV6[n] = n.v6 || reach(n.jt) || reach(n.jf)
-		return toV6[n]
+		if toV6[n.id] == unknown {
+			toV6[n.id] = no
+			if n.v6 || reach(n.jt) || reach(n.jf) {
+				toV6[n.id] = yes
+			}
+		}
+		return toV6[n.id] == yes
 	}
-	seen := make(map[*node]bool)
+	seen := make([]bool, len(g.nodes))
 	var post []*node
 	var visit func(n *node)
 	visit = func(n *node) {
-		seen[n] = true
+		seen[n.id] = true
 		if !n.terminal() {
 			first, last := n.jt, n.jf
 			switch {
@@ -172,8 +207,8 @@ func (g *graph) order() []*node {
 				// are visited first.
 				first, last = n.jf, n.jt
 			}
-			for _, c := range []*node{first, last} {
-				if !seen[c] {
+			for _, c := range [2]*node{first, last} {
+				if !seen[c.id] {
 					visit(c)
 				}
 			}
@@ -181,23 +216,21 @@ func (g *graph) order() []*node {
 		post = append(post, n)
 	}
 	visit(g.root)
-	for i, j := 0, len(post)-1; i < j; i, j = i+1, j-1 {
-		post[i], post[j] = post[j], post[i]
-	}
+	slices.Reverse(post)
 	return post
 }
 
 // regState is what the registers are known to hold.
 type regState struct {
-	r0    string // key of the value in r0, or ""
-	ihl   int32  // the nl whose 4*IHL is in r7, or -1
-	len   bool   // r8 holds the frame length
-	ctxR1 bool   // r1 still holds the context, as at the start
+	r0    *val  // the canonical value in r0, or nil
+	ihl   int32 // the nl whose 4*IHL is in r7, or -1
+	len   bool  // r8 holds the frame length
+	ctxR1 bool  // r1 still holds the context, as at the start
 }
 
 func meet(a, b regState) regState {
 	if a.r0 != b.r0 {
-		a.r0 = ""
+		a.r0 = nil
 	}
 	if a.ihl != b.ihl {
 		a.ihl = -1
@@ -216,6 +249,7 @@ type emitter struct {
 	// header is where the frame starts).
 	base   int32
 	raw    bool
+	in     *interner // makes the values the emitter builds canonical
 	insns  asm.Instructions
 	st     regState
 	usesR6 bool
@@ -268,7 +302,7 @@ func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, error) {
 	inV6 := make(map[*node]regState)
 	hasV6 := make(map[*node]bool)
 	alias := make(map[string]string) // labels of tails with no r7 prologue
-	e := &emitter{base: skb.LLOff}
+	e := &emitter{base: skb.LLOff, in: g.in}
 	if link == packet.LinkRawIP {
 		e.base, e.raw = skb.NetOff, true
 	}
@@ -327,7 +361,7 @@ func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, error) {
 		case n.v6 && n.jt.idxR0 != nil:
 			e.usesR6 = true // the tail loads
 			e.emit(asm.Mov.Imm(asm.R0, 40), asm.Goto(tailLabel(n.jt)))
-			e.st.r0 = ""
+			e.st.r0 = nil
 		case n.v6:
 			e.usesR6 = true // the tail loads
 			e.emit(asm.Mov.Imm(asm.R7, 40))
@@ -347,7 +381,7 @@ func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, error) {
 				e.ihlR0(nl)
 			}
 			e.st = meet(e.st, inV6[n])
-			e.st.r0 = ""
+			e.st.r0 = nil
 			e.offsetR0 = true
 			tail = len(e.insns)
 		case hasV6[n] && e.st.ihl == inV6[n].ihl:
@@ -453,7 +487,7 @@ func foldV6(order []*node, reject *node, indeg map[*node]int, in map[*node]regSt
 	for k < len(order) && order[k] != t {
 		p := order[k]
 		if p.jt != t || k > 0 && (order[k-1].jf != p || indeg[p] != 1) ||
-			p.t == nil || p.t.r != nil || p.lkey == "" {
+			p.t == nil || p.t.r != nil || p.lkey == nil {
 			return 0
 		}
 		if l := p.t.v.a0(); l.base != baseLink || l.idx != nil {
@@ -465,7 +499,7 @@ func foldV6(order []*node, reject *node, indeg map[*node]int, in map[*node]regSt
 		return 0
 	}
 	p, n := order[k-1], order[k+1]
-	if n.t == nil || n.t.r != nil || n.lkey == "" {
+	if n.t == nil || n.t.r != nil || n.lkey == nil {
 		return 0
 	}
 	l := p.t.v.a0()
@@ -584,7 +618,7 @@ func (e *emitter) test(n *node, next *node) {
 		e.unspill(asm.R0)
 		e.st.r0 = n.vkey
 		reg = true
-	case n.lkey != "":
+	case n.lkey != nil:
 		if n.inR0 {
 			e.st.r0 = n.lkey
 		}
@@ -662,7 +696,7 @@ func (e *emitter) load(v *val) {
 	if off >= maxFrameOffset {
 		// Past the end of any frame: the load fails, as in libpcap.
 		e.emit(asm.LoadAbs(pastEnd, asm.Size(v.size)))
-		e.st.r0 = ""
+		e.st.r0 = nil
 		return
 	}
 	switch {
@@ -677,7 +711,7 @@ func (e *emitter) load(v *val) {
 	default:
 		e.emit(asm.LoadAbs(e.base+int32(off), asm.Size(v.size)))
 	}
-	e.st.r0 = v.key()
+	e.st.r0 = v
 }
 
 // maxFrameOffset bounds the link-layer offsets the program reads: the
@@ -701,7 +735,7 @@ func (e *emitter) ihl(nl int32) {
 		asm.And.Imm32(asm.R7, 0xf),
 		asm.LSh.Imm32(asm.R7, 2))
 	e.st.ihl = nl
-	e.st.r0 = linkLoad(nl, 1).key()
+	e.st.r0 = e.in.canon(linkLoad(nl, 1))
 }
 
 // ihlR0 puts 4 * IHL of the IPv4 header at nl in r0 (3 instructions where
@@ -711,7 +745,7 @@ func (e *emitter) ihlR0(nl int32) {
 	e.emit(asm.LoadAbs(e.base+nl, asm.Byte),
 		asm.And.Imm32(asm.R0, 0xf),
 		asm.LSh.Imm32(asm.R0, 2))
-	e.st.r0 = ""
+	e.st.r0 = nil
 }
 
 // frameLen makes r8 hold the frame length from the link-layer header (see
@@ -729,13 +763,12 @@ func (e *emitter) frameLen() {
 	e.usesR6 = e.usesR6 || usesR6
 	e.emit(frameLenInsns(asm.R8, ctx, e.raw)...)
 	e.st.len = true
-	e.st.r0 = ""
+	e.st.r0 = nil
 }
 
 // value emits the computation of v into r0, on 32 bits.
 func (e *emitter) value(v *val) {
-	key := v.key()
-	if e.st.r0 == key {
+	if e.st.r0 == v {
 		return
 	}
 	switch v.kind {
@@ -771,7 +804,7 @@ func (e *emitter) value(v *val) {
 		}
 		e.emit(aluOps[v.op].Reg32(asm.R0, asm.R1))
 	}
-	e.st.r0 = key
+	e.st.r0 = v
 }
 
 var aluOps = [...]asm.ALUOp{
