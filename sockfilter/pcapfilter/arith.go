@@ -52,7 +52,7 @@ func (p *parser) mayStartArith(t token) bool {
 		return p.toks[p.i+1].isOp("[")
 	}
 	_, isConst := exprConstants[t.text]
-	_, isNum := parseNumber(t.text)
+	_, isNum, _ := scanNumber(t.text)
 	return isConst || isNum
 }
 
@@ -76,7 +76,7 @@ func (p *parser) parseRelation() (x pred, committed bool, err *Error) {
 	}
 	p.next()
 	if p.peek().kind == tokEOF || !p.mayStartArith(p.peek()) {
-		return nil, true, p.fail(p.peek(), "expected an arithmetic expression after %q, found %s", op.text, p.peek())
+		return nil, true, p.fail(p.peek(), "expected an arithmetic expression after %s, found %s", quote(op.text), p.peek())
 	}
 	r, err := p.parseArith()
 	if err != nil {
@@ -143,15 +143,15 @@ func (p *parser) parseLevel(level int) (*val, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		if a, err = p.arith(t, arithOps[t.text], a, b); err != nil {
+		if a, err = p.arithOp(t, arithOps[t.text], a, b); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// arith returns a op b, folding constants, and rejects what libpcap
+// arithOp returns a op b, folding constants, and rejects what libpcap
 // rejects: division by a constant zero and shifts by more than 31.
-func (p *parser) arith(t token, op aluOp, a, b *val) (*val, *Error) {
+func (p *parser) arithOp(t token, op aluOp, a, b *val) (*val, *Error) {
 	if b.kind == valConst {
 		switch {
 		case (op == aluDiv || op == aluMod) && b.k == 0:
@@ -189,6 +189,9 @@ func (p *parser) arith(t token, op aluOp, a, b *val) (*val, *Error) {
 		}
 		return constVal(r), nil
 	}
+	if err := p.count(t); err != nil {
+		return nil, err
+	}
 	return aluVal(op, a, b), nil
 }
 
@@ -209,6 +212,9 @@ func (p *parser) parseUnary() (*val, *Error) {
 		if a.kind == valConst {
 			return constVal(-a.k), nil
 		}
+		if err := p.count(t); err != nil {
+			return nil, err
+		}
 		return &val{kind: valNeg, a: a}, nil
 	case t.isOp("("):
 		a, err := p.parseLevel(0)
@@ -221,6 +227,9 @@ func (p *parser) parseUnary() (*val, *Error) {
 		return a, nil
 	case t.kind != tokWord:
 	case t.text == "len":
+		if err := p.count(t); err != nil {
+			return nil, err
+		}
 		return &val{kind: valLen}, nil
 	case accessProtos[t.text] && p.peek().isOp("["):
 		return p.parseAccess(t)
@@ -230,6 +239,10 @@ func (p *parser) parseUnary() (*val, *Error) {
 		}
 		if k, ok := parseNumber(t.text); ok {
 			return constVal(k), nil
+		}
+		if isBigNumber(t.text) {
+			p.fatal = true
+			return nil, p.fail(t, "%s", errBigNumber(t.text))
 		}
 	}
 	return nil, p.fail(t, "expected a number, \"len\" or a packet access such as tcp[13], found %s", t)
@@ -247,6 +260,10 @@ func (p *parser) parseAccess(t token) (*val, *Error) {
 		p.next()
 		n := p.next()
 		v, ok := parseNumber(n.text)
+		if n.kind == tokWord && isBigNumber(n.text) {
+			p.fatal = true
+			return nil, p.fail(n, "data size must be 1, 2, or 4, not %s", trunc(n.text))
+		}
 		if n.kind != tokWord || !ok {
 			return nil, p.fail(n, `expected a size (1, 2 or 4) after ":", found %s`, n)
 		}
@@ -262,6 +279,9 @@ func (p *parser) parseAccess(t token) (*val, *Error) {
 	v, check, err := p.access(t, idx, size)
 	if err != nil {
 		p.fatal = true
+		return nil, err
+	}
+	if err := p.count(t); err != nil {
 		return nil, err
 	}
 	if check != nil {
@@ -304,5 +324,5 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 		check := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 58))
 		return load(baseLink, nl+40), check, nil
 	}
-	return nil, nil, p.fail(t, "%q cannot be indexed", t.text)
+	return nil, nil, p.fail(t, "%s cannot be indexed", quote(t.text))
 }

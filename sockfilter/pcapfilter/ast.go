@@ -11,9 +11,18 @@ package pcapfilter
 type pred interface{ isPred() }
 
 type (
-	predAnd   struct{ a, b pred }
-	predOr    struct{ a, b pred }
-	predNot   struct{ x pred }
+	predAnd struct {
+		a, b pred
+		n    int // tests in the tree
+	}
+	predOr struct {
+		a, b pred
+		n    int
+	}
+	predNot struct {
+		x pred
+		n int
+	}
 	predConst bool
 	// predTest compares a value with a constant (r == nil) or another
 	// value, unsigned on 32 bits, as classic BPF's jumps do.
@@ -53,7 +62,7 @@ func and(ps ...pred) pred {
 		case r == nil:
 			r = p
 		default:
-			r = &predAnd{r, p}
+			r = &predAnd{r, p, size(r) + size(p)}
 		}
 	}
 	if r == nil {
@@ -69,7 +78,7 @@ func or(ps ...pred) pred {
 		if r == nil {
 			r = p
 		} else {
-			r = &predOr{r, p}
+			r = &predOr{r, p, size(r) + size(p)}
 		}
 	}
 	if r == nil {
@@ -78,7 +87,23 @@ func or(ps ...pred) pred {
 	return r
 }
 
-func not(p pred) pred { return &predNot{p} }
+func not(p pred) pred { return &predNot{p, size(p)} }
+
+// size returns the number of tests in the tree p, each of which the graph
+// builder makes a node.
+func size(p pred) int {
+	switch p := p.(type) {
+	case *predAnd:
+		return p.n
+	case *predOr:
+		return p.n
+	case *predNot:
+		return p.n
+	case *predTest:
+		return 1
+	}
+	return 0
+}
 
 // test returns the predicate v op k.
 func test(v *val, op cmpOp, k uint32) pred { return &predTest{v: v, op: op, k: k} }

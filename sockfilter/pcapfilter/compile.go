@@ -64,25 +64,34 @@ import (
 //	insns, err := sockfilter.Compile("tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0", sockfilter.LinkEthernet)
 func Compile(expr string, link packet.LinkType) (asm.Instructions, error) {
 	if link != packet.LinkEthernet && link != packet.LinkRawIP {
-		return nil, fmt.Errorf("compile %q: link type %s is not supported", expr, link)
+		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet or packet.LinkRawIP", link)
 	}
-	toks, err := lex(expr)
+	insns, err := compile(expr, link)
 	if err != nil {
-		return nil, fmt.Errorf("compile %q: %w", expr, err)
-	}
-	p := &parser{toks: toks, link: link}
-	x, err := p.parse()
-	if err != nil {
-		return nil, fmt.Errorf("compile %q: %w", expr, err)
-	}
-	insns, err := compilePred(x, link)
-	if err != nil {
-		return nil, fmt.Errorf("compile %q: %w", expr, err)
+		err.Expr = expr
+		return nil, err
 	}
 	return insns, nil
 }
 
-func compilePred(x pred, link packet.LinkType) (asm.Instructions, error) {
+// compile lexes, parses, optimises and emits expr.
+func compile(expr string, link packet.LinkType) (asm.Instructions, *Error) {
+	toks, err := lex(expr)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{toks: toks, link: link}
+	x, err := p.parse()
+	if err != nil {
+		return nil, err
+	}
+	return compilePred(x, link)
+}
+
+// compilePred compiles the predicate tree x: it builds the graph of its
+// tests, runs the optimiser's passes in order (see opt.go), emits the
+// program and checks that the kernel can load it.
+func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
 	g, err := newGraph(x)
 	if err != nil {
 		return nil, err
@@ -94,5 +103,12 @@ func compilePred(x pred, link packet.LinkType) (asm.Instructions, error) {
 	g.mergeTails()
 	g.widenLoads()
 	g.markIndexR0()
-	return emitGraph(g, link)
+	insns, err := emitGraph(g, link)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := checkJumps(insns); !ok {
+		return nil, tooComplex(0, "its program needs a jump across %d instructions once the kernel has expanded them, farther than the 32767 a jump reaches", d)
+	}
+	return insns, nil
 }

@@ -24,7 +24,7 @@ func TestCompileErrors(t *testing.T) {
 		{"port 80 or 99999", 12, "port 99999 is greater than 65535"},
 		{"portrange 90-80", 11, "port range 90-80 starts above its end: write 80-90"},
 		{"portrange 90", 11, "expected a port range such as 1-1024"},
-		{"net 10.0.0.1/33", 14, "expected a prefix length from 0 to 32"},
+		{"net 10.0.0.1/33", 14, "prefix length 33 is greater than 32"},
 		{"net 10.0.0.1/8", 5, `non-network bits set in "10.0.0.1/8"`},
 		{"net 10.0.0.1 mask 255.0.0.0", 5, "non-network bits set"},
 		{"net fe80::1/10", 5, "non-network bits set"},

@@ -1,7 +1,6 @@
 package pcapfilter
 
 import (
-	"errors"
 	"slices"
 	"strconv"
 
@@ -38,15 +37,8 @@ import (
 // block (`r0 = -1; exit`). crossJump then replaces instructions that
 // repeat those before a jump target with a jump to it.
 
-// maxTests bounds the size of the graph of tests, which keeps compilation
-// time and the program's size (the verifier's limit is 1,000,000
-// instructions for privileged loaders, 4,096 otherwise) in check.
-const maxTests = 1 << 14
-
 // maxSpill is the deepest nesting of arithmetic operands kept on the stack.
 const maxSpill = 60
-
-var errTooComplex = errors.New("expression too complex")
 
 // node is a block of the graph: a test with a successor for each outcome,
 // or a terminal (t == nil) that accepts or rejects.
@@ -87,11 +79,12 @@ type graph struct {
 	root, accept, reject *node
 	nodes                []*node
 	in                   *interner
+	byKey                map[mergeKey]*node // merge's table, kept across rounds
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
 // of the tree becomes exactly one node.
-func newGraph(p pred) (*graph, error) {
+func newGraph(p pred) (*graph, *Error) {
 	g := &graph{in: newInterner()}
 	g.accept = g.newNode(nil, nil, nil)
 	g.accept.accept = true
@@ -136,9 +129,10 @@ func (g *graph) maskKey(l *val, m uint32) *val {
 	return g.in.canon(aluVal(aluAnd, l, constVal(m)))
 }
 
-func (g *graph) build(p pred, t, f *node) (*node, error) {
+func (g *graph) build(p pred, t, f *node) (*node, *Error) {
 	if len(g.nodes) > maxTests {
-		return nil, errTooComplex
+		// The parser counts the tests: this is its backstop.
+		return nil, tooComplex(0, "more than %d tests", maxTests)
 	}
 	switch p := p.(type) {
 	case predConst:
@@ -193,7 +187,7 @@ func (g *graph) order() []*node {
 		return toV6[n.id] == yes
 	}
 	seen := make([]bool, len(g.nodes))
-	var post []*node
+	post := make([]*node, 0, len(g.nodes))
 	var visit func(n *node)
 	visit = func(n *node) {
 		seen[n.id] = true
@@ -255,7 +249,7 @@ type emitter struct {
 	usesR6 bool
 	reject bool // something jumps to "reject" outside the graph's edges
 	depth  int  // stack slots in use by arithmetic
-	err    error
+	err    *Error
 
 	cur      *node // the node being emitted
 	offsetR0 bool  // r0 holds the offset of the transport header for cur's load
@@ -276,13 +270,16 @@ func label(n *node) string {
 func (e *emitter) emit(ins ...asm.Instruction) {
 	e.insns = append(e.insns, ins...)
 	e.st.ctxR1 = false
+	if len(e.insns) > maxInsns && e.err == nil {
+		e.err = tooComplex(0, "its program would have more than %d instructions", maxInsns)
+	}
 }
 
 // emitGraph lays out and emits g: the tests in g.order(), then the
 // reject block, then the accept block, so that the last test falls through
 // to one of them and the reject block falls through to the accept block's
 // exit (see rejectInsn).
-func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, error) {
+func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, *Error) {
 	var order []*node
 	hasAccept, hasReject := false, false
 	for _, n := range g.order() {
@@ -406,7 +403,7 @@ func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, error) {
 			case tail < 0:
 				alias[tailLabel(n)] = label(n)
 			case tail == len(e.insns):
-				return nil, errors.New("internal error: a shared tail emits no code")
+				return nil, &Error{Msg: "internal error: a shared tail emits no code; please report the expression"}
 			default:
 				e.insns[tail] = e.insns[tail].WithLabel(tailLabel(n))
 			}
@@ -844,7 +841,9 @@ func (e *emitter) indexed(v *val) {
 func (e *emitter) spill() {
 	e.depth++
 	if e.depth > maxSpill {
-		e.err = errTooComplex
+		if e.err == nil {
+			e.err = tooComplex(0, "arithmetic nested more than %d deep", maxSpill)
+		}
 		e.depth = maxSpill
 	}
 	e.emit(asm.StoreMem(asm.RFP, int16(-8-8*e.depth), asm.R0, asm.Word))

@@ -3,23 +3,10 @@ package pcapfilter
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
-
-// Error is the error Compile returns for an expression it cannot
-// compile: a syntax error, an unknown keyword, or a value out of range.
-type Error struct {
-	// Column is the 1-based column, in bytes, of the token at fault.
-	Column int
-	// Msg says what is wrong and, for syntax errors, what was expected.
-	Msg string
-}
-
-// Error returns the message followed by the column: `expected a port
-// number after "port" at column 10`.
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s at column %d", e.Msg, e.Column)
-}
 
 // tokKind is the kind of a lexical token of a filter expression.
 type tokKind uint8
@@ -43,7 +30,7 @@ func (t token) String() string {
 	if t.kind == tokEOF {
 		return "end of expression"
 	}
-	return fmt.Sprintf("%q", t.text)
+	return quote(t.text)
 }
 
 // isWordByte reports whether c may appear in a word. Words take '-', '.',
@@ -58,7 +45,7 @@ func isWordByte(c byte) bool {
 // lex splits expr into tokens. A word containing ':' that is neither an
 // IPv6 address (with an optional /prefix) nor a MAC address ends before its
 // first ':', so that `tcp[2:2]` lexes as `2`, `:`, `2`.
-func lex(expr string) ([]token, error) {
+func lex(expr string) ([]token, *Error) {
 	var toks []token
 	for i := 0; i < len(expr); {
 		c := expr[i]
@@ -102,7 +89,7 @@ func lex(expr string) ([]token, error) {
 			}
 			if op == "" {
 				if !strings.ContainsRune("()[]:+-*/%&|^=<>!", rune(c)) {
-					return nil, &Error{Column: i + 1, Msg: fmt.Sprintf("unexpected character %q", c)}
+					return nil, &Error{Column: i + 1, Msg: unexpected(expr[i:])}
 				}
 				op = expr[i : i+1]
 			}
@@ -111,6 +98,16 @@ func lex(expr string) ([]token, error) {
 		}
 	}
 	return append(toks, token{tokEOF, "", len(expr)}), nil
+}
+
+// unexpected returns the message for the character s starts with, which
+// no token can start with.
+func unexpected(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size == 1 {
+		return fmt.Sprintf("unexpected byte %#02x: the expression is not valid UTF-8", s[0])
+	}
+	return "unexpected character " + strconv.QuoteRune(r)
 }
 
 // isColonWord reports whether w is a word in which ':' belongs: an IPv6
@@ -180,6 +177,19 @@ func hexDigit(c byte) (byte, bool) {
 // parseNumber parses an unsigned 32-bit number as libpcap does: 0x for
 // hexadecimal, a leading 0 for octal, decimal otherwise.
 func parseNumber(w string) (uint32, bool) {
+	v, ok, big := scanNumber(w)
+	return v, ok && !big
+}
+
+// isBigNumber reports whether w is a number that does not fit 32 bits.
+func isBigNumber(w string) bool {
+	_, ok, big := scanNumber(w)
+	return ok && big
+}
+
+// scanNumber parses w as parseNumber does; ok reports whether w is a
+// number, big whether it does not fit 32 bits (v is then 0).
+func scanNumber(w string) (v uint32, ok, big bool) {
 	base := uint64(10)
 	s := w
 	switch {
@@ -189,18 +199,26 @@ func parseNumber(w string) (uint32, bool) {
 		base, s = 8, s[1:]
 	}
 	if s == "" {
-		return 0, false
+		return 0, false, false
 	}
-	var v uint64
+	var x uint64
 	for _, c := range []byte(s) {
 		d, ok := hexDigit(c)
 		if !ok || uint64(d) >= base {
-			return 0, false
+			return 0, false, false
 		}
-		v = v*base + uint64(d)
-		if v > 0xffffffff {
-			return 0, false
+		if !big {
+			x = x*base + uint64(d)
+			big = x > 0xffffffff
 		}
 	}
-	return uint32(v), true
+	if big {
+		return 0, true, true
+	}
+	return uint32(x), true, false
+}
+
+// errBigNumber is the message for a number that does not fit 32 bits.
+func errBigNumber(w string) string {
+	return "number " + trunc(w) + " is out of range (max 4294967295)"
 }

@@ -1,5 +1,7 @@
 package pcapfilter
 
+import "slices"
+
 // The optimiser does what libpcap's optimizer.c does to the same graphs,
 // so that the programs are as short and read the frame as libpcap's:
 //
@@ -60,20 +62,45 @@ func (g *graph) thread(t *threader) bool {
 	in := make([]*fact, len(g.nodes)) // the facts on every edge into a node so far
 	has := make([]bool, len(g.nodes))
 	changed := false
+	// runs[{n, facts}] is where a walk from n with the facts of content
+	// facts (threader.signature) ends: the walks from the many edges of a
+	// long chain of terms that know the same (every `not IP` edge of a
+	// chain of `port N`) take the way to its end once.
+	type runKey struct {
+		n     *node
+		facts int32
+	}
+	runs := make(map[runKey]*node)
+	var walked []*node
 	follow := func(f *fact, n *node) *node {
+		sig := int32(-1)
+		walked = walked[:0]
 		for ; !n.terminal() && steps > 0; steps-- {
 			if n.jt == n.jf {
 				n = n.jt
 				continue
 			}
-			o, ok := decide(f, n)
+			o, ok, _ := t.decide(f, n)
 			if !ok {
 				break
 			}
+			if sig < 0 {
+				sig = t.signature(f)
+			}
+			if to, ok := runs[runKey{n, sig}]; ok {
+				n = to
+				break
+			}
+			walked = append(walked, n)
 			if o {
 				n = n.jt
 			} else {
 				n = n.jf
+			}
+		}
+		if len(runs) < 4*len(g.nodes) {
+			for _, w := range walked {
+				runs[runKey{w, sig}] = n
 			}
 		}
 		return n
@@ -111,11 +138,11 @@ func (g *graph) thread(t *threader) bool {
 func (g *graph) merge() bool {
 	order := g.order()
 	canon := make([]*node, len(g.nodes))
-	type mergeKey struct {
-		t      testKey
-		jt, jf *node
+	if g.byKey == nil {
+		g.byKey = make(map[mergeKey]*node, len(order))
 	}
-	byKey := make(map[mergeKey]*node)
+	byKey := g.byKey
+	clear(byKey)
 	changed := false
 	for i := len(order) - 1; i >= 0; i-- {
 		n := order[i]
@@ -139,6 +166,12 @@ func (g *graph) merge() bool {
 		g.root, changed = c, true
 	}
 	return changed
+}
+
+// mergeKey identifies the nodes merge makes one.
+type mergeKey struct {
+	t      testKey
+	jt, jf *node
 }
 
 // preds returns the predecessors of every node reachable from the root,
@@ -368,37 +401,94 @@ func (g *graph) fuseFragment() {
 // `skb[nl + 40 + off]`: the same bytes, so the same truncated frames fail.
 // libpcap cannot do this: classic BPF jumps only forward by constants,
 // and its X register is not kept across the IPv6 tests.
+//
+// It looks at the IPv6 tests a in topological order, and for each at the
+// IPv4 tests b that test the same field the same way (found by their
+// signature), first in order first. A test whose every way in has gone
+// to an earlier shared tail is unreachable and skipped (live counts the
+// edges into each node from reachable ones).
 func (g *graph) shareTails() {
-	for {
-		in, order := g.preds()
-		shared := false
-		for _, a := range order {
-			if a.terminal() || a.v6 || len(in[a.id]) == 0 || !a.transportCandidate(baseLink) {
-				continue
-			}
-			for _, b := range order {
-				if b == a || b.terminal() || b.v6 || !b.transportCandidate(baseIPv4) {
-					continue
-				}
-				nl := int32(-1)
-				mapped := 0
-				if !sameTail(a, b, &nl, &mapped, make(map[[2]*node]bool)) || mapped < 1 {
-					continue
-				}
-				t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
-				g.nodes = append(g.nodes, t)
-				g.redirect(in[a.id], a, t)
-				shared = true
-				break
-			}
-			if shared {
-				break
-			}
+	in, order := g.preds()
+	type signature struct {
+		op      cmpOp
+		k, mask uint32
+		size    uint8
+		off     int32 // from the link-layer header, with 40 for the IPv6 header
+	}
+	sig := func(n *node, base loadBase) (signature, bool) {
+		if n.terminal() || n.v6 || !n.transportCandidate(base) {
+			return signature{}, false
 		}
-		if !shared {
-			return
+		l := n.t.v.a0()
+		off := l.off
+		if base == baseIPv4 {
+			off += l.nl + 40
+		}
+		return signature{n.t.op, n.t.k, n.mask, l.size, off}, true
+	}
+	byField := make(map[signature][]*node)
+	live := make([]int, len(g.nodes))
+	live[g.root.id]++
+	for _, n := range order {
+		if s, ok := sig(n, baseIPv4); ok {
+			byField[s] = append(byField[s], n)
+		}
+		if !n.terminal() {
+			live[n.jt.id]++
+			live[n.jf.id]++
 		}
 	}
+	var kill func(n *node)
+	kill = func(n *node) {
+		if n.terminal() {
+			return
+		}
+		for _, s := range [2]*node{n.jt, n.jf} {
+			if live[s.id]--; live[s.id] == 0 {
+				kill(s)
+			}
+		}
+	}
+	st := &tailMatch{failed: make(map[tailPair]bool)}
+	for _, a := range order {
+		s, ok := sig(a, baseLink)
+		if !ok || len(in[a.id]) == 0 || live[a.id] == 0 {
+			continue
+		}
+		for _, b := range byField[s] {
+			if b == a || live[b.id] == 0 {
+				continue
+			}
+			nl := int32(-1)
+			clear(st.seen)
+			if !st.same(a, b, &nl) {
+				continue
+			}
+			t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
+			g.nodes = append(g.nodes, t)
+			live = append(live, live[a.id])
+			live[a.id] = 0
+			live[b.id] += 2
+			g.redirect(in[a.id], a, t)
+			kill(a)
+			break
+		}
+	}
+}
+
+// tailPair is a pair sameTail compares, with the nl it was given.
+type tailPair struct {
+	a, b *node
+	nl   int32
+}
+
+// tailMatch holds what shareTails knows of the tails it has compared:
+// the pairs that were not the same (a shared tail only ever turns a pair
+// that was the same into one that is not, so these stay so) and the pairs
+// of the current comparison.
+type tailMatch struct {
+	failed map[tailPair]bool
+	seen   map[[2]*node]bool
 }
 
 // transportCandidate reports whether n tests a simple, possibly masked,
@@ -411,21 +501,42 @@ func (n *node) transportCandidate(base loadBase) bool {
 	return l.base == base && l.idx == nil
 }
 
-// sameTail reports whether the tests from a on and those from b on give
-// the same outcomes when r7 is 40 on the way into b: where a loads
+// same reports whether the tests from a on and those from b on give the
+// same outcomes when r7 is 40 on the way into b: where a loads
 // `skb[nl + 40 + off]`, b loads `skb[r7 + nl + off]`, with one nl, which
-// it sets; every other test is the same, or the two paths join. It
-// counts the pairs of transport loads in mapped.
-func sameTail(a, b *node, nl *int32, mapped *int, seen map[[2]*node]bool) bool {
+// it sets; every other test is the same, or the two paths join.
+func (st *tailMatch) same(a, b *node, nl *int32) bool {
 	if a == b {
 		return true
 	}
 	if a.terminal() || b.terminal() || a.v6 || b.v6 {
 		return false
 	}
-	if seen[[2]*node{a, b}] {
+	if st.seen == nil {
+		st.seen = make(map[[2]*node]bool)
+	}
+	if st.seen[[2]*node{a, b}] {
 		return true
 	}
+	key := tailPair{a, b, *nl}
+	if st.failed[key] {
+		return false
+	}
+	if !st.sameTest(a, b, nl) {
+		st.failed[key] = true
+		return false
+	}
+	st.seen[[2]*node{a, b}] = true
+	if !st.same(a.jt, b.jt, nl) || !st.same(a.jf, b.jf, nl) {
+		st.failed[key] = true
+		return false
+	}
+	return true
+}
+
+// sameTest reports whether a and b test the same bytes the same way, b's
+// relative to the IPv4 header at nl (which it sets if it is -1).
+func (st *tailMatch) sameTest(a, b *node, nl *int32) bool {
 	ta, tb := a.t, b.t
 	if ta.r != nil || tb.r != nil || ta.op != tb.op || ta.k != tb.k ||
 		a.lkey == nil || b.lkey == nil || a.mask != b.mask {
@@ -435,22 +546,13 @@ func sameTail(a, b *node, nl *int32, mapped *int, seen map[[2]*node]bool) bool {
 	if la.size != lb.size || la.idx != nil || lb.idx != nil || la.base != baseLink {
 		return false
 	}
-	switch lb.base {
-	case baseLink:
-		if la.off != lb.off {
-			return false
-		}
-	default:
-		if *nl < 0 {
-			*nl = lb.nl
-		}
-		if lb.nl != *nl || la.off != lb.nl+40+lb.off {
-			return false
-		}
-		*mapped++
+	if lb.base == baseLink {
+		return la.off == lb.off
 	}
-	seen[[2]*node{a, b}] = true
-	return sameTail(a.jt, b.jt, nl, mapped, seen) && sameTail(a.jf, b.jf, nl, mapped, seen)
+	if *nl < 0 {
+		*nl = lb.nl
+	}
+	return lb.nl == *nl && la.off == lb.nl+40+lb.off
 }
 
 // markIndexR0 marks the tests with one load relative to an IPv4 header,
@@ -564,24 +666,47 @@ func (n *node) plainEq() bool {
 // true: `if w0 == 0x86dd goto reject; if w0 != 0x800 goto reject` is the
 // second test alone. The second test loads what the first did, so the
 // same truncated frames fail.
+//
+// It looks at the tests in topological order; when it drops one, the
+// tests that led to it have a new successor, so it looks at them again
+// (before going on: they come first in the order).
 func (g *graph) dropImplied() {
-	for changed := true; changed; {
-		changed = false
-		in, order := g.preds()
-		for _, a := range order {
+	in, order := g.preds()
+	t := newThreader(g)
+	implied := func(a *node) bool {
+		b := a.jf
+		if a.terminal() || a.v6 || b.terminal() || b.v6 || a.t.r != nil || b.t.r != nil ||
+			a.t.op != cmpEq || a.lkey == nil || a.lkey != b.lkey {
+			return false
+		}
+		o, ok, _ := t.decide(t.add(nil, a, true), b)
+		return ok && (o && b.jt == a.jt || !o && b.jf == a.jt)
+	}
+	dropped := make([]bool, len(g.nodes))
+	var stack []*node
+	for _, n := range order {
+		stack = append(stack[:0], n)
+		for len(stack) > 0 {
+			a := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if dropped[a.id] || !implied(a) {
+				continue
+			}
 			b := a.jf
-			if a.terminal() || a.v6 || b.terminal() || b.v6 || a.t.r != nil || b.t.r != nil ||
-				a.t.op != cmpEq || a.lkey == nil || a.lkey != b.lkey {
-				continue
+			preds := in[a.id]
+			g.redirect(preds, a, b)
+			dropped[a.id] = true
+			in[b.id] = slices.DeleteFunc(in[b.id], func(p *node) bool { return p == a })
+			for _, p := range preds {
+				if !slices.Contains(in[b.id], p) {
+					in[b.id] = append(in[b.id], p)
+				}
 			}
-			var t *threader // records every fact
-			o, ok := decide(t.add(nil, a, true), b)
-			if !ok || o && b.jt != a.jt || !o && b.jf != a.jt {
-				continue
+			// Look again at the tests that led to a, first in order
+			// first.
+			for i := len(preds) - 1; i >= 0; i-- {
+				stack = append(stack, preds[i])
 			}
-			g.redirect(in[a.id], a, b)
-			changed = true
-			break
 		}
 	}
 }

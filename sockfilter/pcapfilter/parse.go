@@ -23,6 +23,9 @@ type parser struct {
 	checks      []pred // protocol checks of the packet accesses of a relation
 	fatal       bool   // the arithmetic error is not a syntax error: no backtracking
 	arithFailed bool   // the relation failed inside its arithmetic
+
+	arith int    // arithmetic operations and accesses so far (see maxArith)
+	limit *Error // a limit was hit: the parse stops with this error
 }
 
 // qual is the qualifiers of a primitive (proto, dir, type), which a bare
@@ -87,11 +90,14 @@ func (t token) isNot() bool { return t.isOp("!") || t.isWord("not") }
 
 // parse parses a whole expression. The empty expression matches every
 // frame, as in libpcap.
-func (p *parser) parse() (pred, error) {
+func (p *parser) parse() (pred, *Error) {
 	if p.peek().kind == tokEOF {
 		return predConst(true), nil
 	}
 	e, _, err := p.parseExpr()
+	if p.limit != nil {
+		return nil, p.limit
+	}
 	if err != nil {
 		return nil, p.bestErr(err)
 	}
@@ -138,7 +144,22 @@ func (p *parser) parseExpr() (pred, qual, *Error) {
 			left = or(left, right)
 		}
 		q = rq
+		if size(left) > maxTests {
+			p.limit = tooComplex(t.pos+1, "more than %d tests", maxTests)
+			return nil, q, p.limit
+		}
 	}
+}
+
+// count counts an arithmetic operation or packet access at t, and returns
+// the error of the limit when there are more than maxArith.
+func (p *parser) count(t token) *Error {
+	p.arith++
+	if p.arith > maxArith && p.limit == nil {
+		p.fatal = true
+		p.limit = tooComplex(t.pos+1, "more than %d arithmetic operations", maxArith)
+	}
+	return p.limit
 }
 
 // parseTerm parses a negation, a parenthesised expression, a relation or a
@@ -163,15 +184,15 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 		return not(x), q, nil
 	}
 	if p.mayStartArith(t) {
-		start, savedErr := p.i, p.err
+		start, savedErr, savedArith := p.i, p.err, p.arith
 		r, committed, err := p.parseRelation()
 		if err == nil {
 			return r, qual{}, nil
 		}
-		if committed {
+		if committed || p.limit != nil {
 			return nil, qual{}, err
 		}
-		p.i = start
+		p.i, p.arith = start, savedArith
 		if !p.arithFailed {
 			p.err = savedErr
 		} else {
@@ -241,8 +262,11 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "less", "greater":
 		n := p.peek()
 		v, ok := parseNumber(n.text)
+		if n.kind == tokWord && isBigNumber(n.text) {
+			return nil, qual{}, p.fail(n, "length %s is out of range (max 4294967295)", trunc(n.text))
+		}
 		if n.kind != tokWord || !ok {
-			return nil, qual{}, p.fail(n, "expected a length after %q, found %s", t.text, n)
+			return nil, qual{}, p.fail(n, "expected a length after %s, found %s", quote(t.text), n)
 		}
 		p.next()
 		if t.text == "less" {
@@ -257,7 +281,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
 		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
 		"atalk", "aarp", "sca", "link", "mask":
-		return nil, qual{}, p.fail(t, "%q is not supported by this compiler", t.text)
+		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
 	var q qual
 	last := t // the last qualifier, for messages
@@ -271,7 +295,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 			return x, qual{}, err
 		case n.isWord("src", "dst", "host", "net", "port", "portrange"):
 		case q.proto == "ether" && n.isWord("broadcast", "multicast"):
-			return nil, qual{}, p.fail(n, "%q is not supported by this compiler", n.text)
+			return nil, qual{}, p.fail(n, "%s is not supported by this compiler", quote(n.text))
 		default:
 			x, err := p.protoAbbrev(t)
 			return x, qual{}, err
@@ -314,7 +338,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		if q.typ == "" && q.dir == "" && q.proto == "" {
 			return nil, q, p.fail(t, "unknown keyword %s", t)
 		}
-		return nil, q, p.fail(t, "expected %s after %q, found %s", what, last.text, t)
+		return nil, q, p.fail(t, "expected %s after %s, found %s", what, quote(last.text), t)
 	}
 	if q.typ == "" && q.dir == "" && q.proto == "" && !isName(t.text) {
 		return nil, q, p.fail(t, `expected a qualifier such as "host", "net" or "port" before %s`, t)
@@ -326,15 +350,18 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 // parseVLAN parses `vlan [ID]` after the keyword at t.
 func (p *parser) parseVLAN(t token) (pred, *Error) {
 	if p.link != packet.LinkEthernet {
-		return nil, p.fail(t, "%q needs an Ethernet link", t.text)
+		return nil, p.fail(t, "%s needs an Ethernet link", quote(t.text))
 	}
 	nl := p.nl()
 	tpid := linkLoad(12+p.shift, 2)
 	x := or(test(tpid, cmpEq, wire.EtherTypeVLAN), test(tpid, cmpEq, wire.EtherTypeQinQ), test(tpid, cmpEq, wire.EtherTypeQinQv1))
 	if n := p.peek(); n.kind == tokWord && !keywords[n.text] {
 		id, ok := parseNumber(n.text)
+		if isBigNumber(n.text) {
+			return nil, p.fail(n, "VLAN ID %s is greater than 4095", trunc(n.text))
+		}
 		if !ok {
-			return nil, p.fail(n, "expected a VLAN ID after %q, found %s", t.text, n)
+			return nil, p.fail(n, "expected a VLAN ID after %s, found %s", quote(t.text), n)
 		}
 		if id > 4095 {
 			return nil, p.fail(n, "VLAN ID %d is greater than 4095", id)
@@ -368,15 +395,24 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 			v, ok = ipProtoNames[n.text]
 		}
 		if !ok {
-			return nil, p.fail(n, "unknown protocol %q", n.text)
+			return nil, p.fail(n, "unknown protocol %s", quote(n.text))
 		}
 	}
-	if !ok {
-		return nil, p.fail(n, "expected a protocol number after %q, found %s", t.text, n)
+	big := n.kind == tokWord && isBigNumber(n.text)
+	switch {
+	case big && proto == "ether":
+		return nil, p.fail(n, "ether proto %s is greater than 65535", trunc(n.text))
+	case big:
+		return nil, p.fail(n, "IP protocol %s is greater than 255", trunc(n.text))
+	case !ok:
+		return nil, p.fail(n, "expected a protocol number after %s, found %s", quote(t.text), n)
 	}
 	switch proto {
 	case "ether":
-		if v <= 1500 || v > 0xffff {
+		if v > 0xffff {
+			return nil, p.fail(n, "ether proto %d is greater than 65535", v)
+		}
+		if v <= 1500 {
 			return nil, p.fail(n, "ether proto %d is not supported: the value must be an ethertype above 1500", v)
 		}
 		return p.linkType(uint16(v)), nil
@@ -392,7 +428,7 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 		}
 		return or(p.ipProto(uint8(v)), p.ip6Proto(uint8(v))), nil
 	}
-	return nil, p.fail(t, "%q cannot qualify %q", proto, t.text)
+	return nil, p.fail(t, "%s cannot qualify %s", quote(proto), quote(t.text))
 }
 
 // IP protocol numbers by name, for `proto \tcp`.
@@ -420,7 +456,7 @@ func (p *parser) protoAbbrev(t token) (pred, *Error) {
 	case "icmp6":
 		return p.ip6Proto(58), nil
 	}
-	return nil, p.fail(t, "expected a qualifier after %q", t.text)
+	return nil, p.fail(t, "expected a qualifier after %s", quote(t.text))
 }
 
 // isName reports whether w is a word that starts with a letter and is not

@@ -24,7 +24,7 @@ func (g *graph) pullup() bool {
 			continue
 		}
 		for _, sc := range scans {
-			if g.pullupAt(b, in[b.id], dom, sc, dirty) {
+			if g.pullupAt(b, in, dom, sc, dirty) {
 				changed = true
 				break
 			}
@@ -39,7 +39,8 @@ func (g *graph) pullup() bool {
 // rearrangements of the round have changed: the round's facts about them
 // are stale, so a chain that touches one is left for the next round; the
 // nodes this one changes are added to it.
-func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, sc *pullupScan, dirty map[*node]bool) bool {
+func (g *graph) pullupAt(b *node, in [][]*node, dom func(d, n *node) bool, sc *pullupScan, dirty map[*node]bool) bool {
+	preds := in[b.id]
 	val := preds[0].vkey
 	for _, p := range preds[1:] {
 		if p.vkey != val {
@@ -86,16 +87,7 @@ func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, sc *
 	if !after.terminal() && dirty[after] {
 		return false
 	}
-	var same, other []*node
-	for _, c := range chain {
-		if c.vkey == val {
-			same = append(same, c)
-		} else {
-			other = append(other, c)
-		}
-	}
-	// The leading tests of val keep their place; so do the others.
-	moved := append(same, other...)
+	moved := group(chain, val, in)
 	for i, c := range moved {
 		if i+1 < len(moved) {
 			*sc.along(c) = moved[i+1]
@@ -114,6 +106,40 @@ func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, sc *
 		dirty[after] = true
 	}
 	return true
+}
+
+// group returns the tests of chain with those of v first, in their
+// order, then the others in theirs. Where every test after the first has
+// only the one before it as predecessor, it does what the pullups of the
+// rounds after would do to the chain: each test is followed by the later
+// tests of its value, so the chain is grouped by value in the order each
+// value first comes.
+func group(chain []*node, v *val, in [][]*node) []*node {
+	straight := true
+	for _, c := range chain[1:] {
+		straight = straight && len(in[c.id]) == 1
+	}
+	index := map[*val]int{v: 0}
+	groups := [][]*node{nil}
+	for _, c := range chain {
+		i, ok := index[c.vkey]
+		if !ok {
+			i = 1
+			if straight {
+				i = len(groups)
+				index[c.vkey] = i
+			}
+		}
+		if i == len(groups) {
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], c)
+	}
+	var moved []*node
+	for _, g := range groups {
+		moved = append(moved, g...)
+	}
+	return moved
 }
 
 // pullupScan holds what pullup needs to find, in time linear in the size
