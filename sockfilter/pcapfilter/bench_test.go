@@ -28,6 +28,16 @@ var hugeShapes = []struct {
 	{"bytes", func(n int) string {
 		return chain(n, func(i int) string { return "ip[" + strconv.Itoa(i%1500) + "] = " + strconv.Itoa(i%256) })
 	}},
+	{"mixed", func(n int) string {
+		return chain(n, func(i int) string {
+			return "(tcp port " + strconv.Itoa(i%65536) + " and not src net 10." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + ".0/24)"
+		})
+	}},
+	{"ranges", func(n int) string { return chain(n, func(i int) string { return "portrange " + strconv.Itoa(i%60000) + "-" + strconv.Itoa(i%60000+5) }) }},
+	{"vlans", func(n int) string { return chain(n, func(i int) string { return "vlan " + strconv.Itoa(i%4096) + " and udp" }) }},
+	{"groups", func(n int) string {
+		return chain(n, func(int) string { return strings.Repeat("(", 150) + "tcp" + strings.Repeat(")", 150) })
+	}},
 	{"parens", func(n int) string { return strings.Repeat("(", n) + "tcp" + strings.Repeat(")", n) }},
 	{"not", func(n int) string { return strings.Repeat("not ", n) + "tcp" }},
 	{"keyword", func(n int) string { return strings.Repeat("x", n) }},

@@ -76,11 +76,14 @@ func Compile(expr string, link packet.LinkType) (asm.Instructions, error) {
 
 // compile lexes, parses, optimises and emits expr.
 func compile(expr string, link packet.LinkType) (asm.Instructions, *Error) {
-	toks, err := lex(expr)
+	if len(expr) > maxExpr {
+		return nil, tooComplex(0, "shorten it", "longer than %d bytes", maxExpr)
+	}
+	lex, err := newLexer(expr)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks, link: link}
+	p := &parser{lex: lex, link: link}
 	x, err := p.parse()
 	if err != nil {
 		return nil, err
@@ -108,7 +111,7 @@ func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
 		return nil, err
 	}
 	if d, ok := checkJumps(insns); !ok {
-		return nil, tooComplex(0, "its program needs a jump across %d instructions once the kernel has expanded them, farther than the 32767 a jump reaches", d)
+		return nil, tooComplex(0, hintTests, "its program needs a jump across %d instructions once the kernel has expanded them, farther than the 32767 a jump reaches", d)
 	}
 	return insns, nil
 }

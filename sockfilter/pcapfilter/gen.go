@@ -132,7 +132,7 @@ func (g *graph) maskKey(l *val, m uint32) *val {
 func (g *graph) build(p pred, t, f *node) (*node, *Error) {
 	if len(g.nodes) > maxTests {
 		// The parser counts the tests: this is its backstop.
-		return nil, tooComplex(0, "more than %d tests", maxTests)
+		return nil, tooComplex(0, hintTests, "more than %d tests", maxTests)
 	}
 	switch p := p.(type) {
 	case predConst:
@@ -271,7 +271,7 @@ func (e *emitter) emit(ins ...asm.Instruction) {
 	e.insns = append(e.insns, ins...)
 	e.st.ctxR1 = false
 	if len(e.insns) > maxInsns && e.err == nil {
-		e.err = tooComplex(0, "its program would have more than %d instructions", maxInsns)
+		e.err = tooComplex(0, hintTests, "its program would have more than %d instructions", maxInsns)
 	}
 }
 
@@ -531,7 +531,10 @@ func crossJump(insns asm.Instructions) asm.Instructions {
 		return ins, true
 	}
 	fresh := 0
-	for changed := true; changed; {
+	// Each round finds the first goto it can shorten and starts over, in
+	// time linear in the program: maxCrossJumps rounds keep the whole
+	// linear. (No test program has more than a few.)
+	for changed, rounds := true, 0; changed && rounds < maxCrossJumps; rounds++ {
 		changed = false
 		at := make(map[string]int)
 		for i, ins := range insns {
@@ -583,6 +586,9 @@ func crossJump(insns asm.Instructions) asm.Instructions {
 	}
 	return insns
 }
+
+// maxCrossJumps bounds the gotos crossJump shortens.
+const maxCrossJumps = 256
 
 // tailLabel returns the label where v6 nodes jump into n.
 func tailLabel(n *node) string { return label(n) + ".tail" }
@@ -842,7 +848,7 @@ func (e *emitter) spill() {
 	e.depth++
 	if e.depth > maxSpill {
 		if e.err == nil {
-			e.err = tooComplex(0, "arithmetic nested more than %d deep", maxSpill)
+			e.err = tooComplex(0, hintArith, "arithmetic nested more than %d deep", maxSpill)
 		}
 		e.depth = maxSpill
 	}

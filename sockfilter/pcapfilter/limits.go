@@ -13,6 +13,8 @@ import (
 // Compile returns an *Error wrapping ErrTooComplex, which says which limit
 // was hit. The test expressions stay far below them.
 const (
+	// maxExpr bounds the length of an expression, in bytes.
+	maxExpr = 4 << 20
 	// maxTests bounds the tests of the predicate tree, before
 	// optimisation (`port 80` is 13 tests, `host 10.0.0.1` 9): the graph
 	// the optimiser works on has one node a test.
@@ -25,13 +27,18 @@ const (
 	maxInsns = 1 << 16
 )
 
-// simplifyHint ends the messages of the limits.
-const simplifyHint = "; simplify it (a portrange for many ports, a net for many hosts)"
+// Hints of what to do about a limit.
+const (
+	hintTests = "simplify it (a portrange for many ports, a net for many hosts)"
+	hintArith = "simplify the arithmetic"
+	hintNest  = "remove parentheses or negations"
+)
 
 // tooComplex returns the Error of a limit hit at column col (0 for the
-// whole expression).
-func tooComplex(col int, format string, args ...any) *Error {
-	return &Error{Column: col, Msg: ErrTooComplex.Error() + ": " + fmt.Sprintf(format, args...) + simplifyHint, Err: ErrTooComplex}
+// whole expression): what the limit is, and the hint.
+func tooComplex(col int, hint, format string, args ...any) *Error {
+	msg := ErrTooComplex.Error() + ": " + fmt.Sprintf(format, args...) + "; " + hint
+	return &Error{Column: col, Msg: msg, Err: ErrTooComplex}
 }
 
 // xlatedLen returns an upper bound of the number of instructions the

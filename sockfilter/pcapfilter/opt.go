@@ -625,32 +625,52 @@ func (v *val) ipv4Bases(s map[int32]bool) {
 // `half[o+2] == b` is `word[o] == a<<16 | b` (`tcp src and dst port 80`).
 // The wider load fails where either narrower one fails, and every such
 // frame is rejected either way. Legacy loads are at most 4 bytes wide.
+//
+// It looks at the tests in topological order; when it widens one, it looks
+// again at the tests that lead to it, then at it.
 func (g *graph) widenLoads() {
-	for changed := true; changed; {
-		changed = false
-		in, order := g.preds()
-		for _, a := range order {
-			b := a.jt
-			if !a.plainEq() || !b.plainEq() || a.jf != g.reject || b.jf != g.reject ||
-				len(in[b.id]) != 1 || b.jt.inR0 {
+	in, order := g.preds()
+	widen := func(a *node) bool {
+		b := a.jt
+		if !a.plainEq() || !b.plainEq() || a.jf != g.reject || b.jf != g.reject ||
+			len(in[b.id]) != 1 || b.jt.inR0 {
+			return false
+		}
+		la, lb := a.t.v, b.t.v
+		if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 {
+			return false
+		}
+		lo, hi := a, b // lo reads the lower offset
+		if lb.off+int32(lb.size) == la.off {
+			lo, hi = b, a
+		} else if la.off+int32(la.size) != lb.off {
+			return false
+		}
+		w := *lo.t.v
+		w.size *= 2
+		g.setTest(a, &predTest{v: &w, op: cmpEq, k: lo.t.k<<(8*uint32(la.size)) | hi.t.k})
+		a.jt = b.jt
+		if s := b.jt; !s.terminal() {
+			in[s.id] = slices.DeleteFunc(in[s.id], func(p *node) bool { return p == b })
+			if !slices.Contains(in[s.id], a) {
+				in[s.id] = append(in[s.id], a)
+			}
+		}
+		return true
+	}
+	var stack []*node
+	for _, n := range order {
+		stack = append(stack[:0], n)
+		for len(stack) > 0 {
+			a := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if a.terminal() || !widen(a) {
 				continue
 			}
-			la, lb := a.t.v, b.t.v
-			if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 {
-				continue
+			stack = append(stack, a)
+			for i := len(in[a.id]) - 1; i >= 0; i-- {
+				stack = append(stack, in[a.id][i])
 			}
-			lo, hi := a, b // lo reads the lower offset
-			if lb.off+int32(lb.size) == la.off {
-				lo, hi = b, a
-			} else if la.off+int32(la.size) != lb.off {
-				continue
-			}
-			w := *lo.t.v
-			w.size *= 2
-			g.setTest(a, &predTest{v: &w, op: cmpEq, k: lo.t.k<<(8*uint32(la.size)) | hi.t.k})
-			a.jt = b.jt
-			changed = true
-			break
 		}
 	}
 }

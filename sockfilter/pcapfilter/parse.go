@@ -13,7 +13,7 @@ import (
 // goes, as libpcap's parser calls gencode: the `vlan` keyword shifts the
 // offsets of everything parsed after it, in textual order.
 type parser struct {
-	toks  []token
+	lex   *lexer
 	i     int
 	link  packet.LinkType
 	shift int32  // bytes added to the link-layer payload offset by `vlan`
@@ -21,11 +21,13 @@ type parser struct {
 	depth int    // nesting depth, bounded to keep the stack small
 
 	checks      []pred // protocol checks of the packet accesses of a relation
+	relStart    int    // the first token of the relation being parsed
 	fatal       bool   // the arithmetic error is not a syntax error: no backtracking
 	arithFailed bool   // the relation failed inside its arithmetic
 
-	arith int    // arithmetic operations and accesses so far (see maxArith)
-	limit *Error // a limit was hit: the parse stops with this error
+	arith  int            // arithmetic operations and accesses so far (see maxArith)
+	failed []arithFailure // see parseOperand
+	limit  *Error         // a limit was hit: the parse stops with this error
 }
 
 // qual is the qualifiers of a primitive (proto, dir, type), which a bare
@@ -41,17 +43,17 @@ const maxDepth = 200
 
 // fail records an error at token t and returns it.
 func (p *parser) fail(t token, format string, args ...any) *Error {
-	e := &Error{Column: t.pos + 1, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{Column: t.column(), Msg: fmt.Sprintf(format, args...)}
 	if p.err == nil || e.Column >= p.err.Column {
 		p.err = e
 	}
 	return e
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
+func (p *parser) peek() token { return p.lex.at(p.i) }
 
 func (p *parser) next() token {
-	t := p.toks[p.i]
+	t := p.lex.at(p.i)
 	if t.kind != tokEOF {
 		p.i++
 	}
@@ -121,7 +123,7 @@ func (p *parser) parseExpr() (pred, qual, *Error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
-		return nil, qual{}, p.fail(p.peek(), "expression nested too deeply")
+		return nil, qual{}, p.nestLimit(p.peek())
 	}
 	left, q, err := p.parseTerm(qual{})
 	if err != nil {
@@ -145,10 +147,19 @@ func (p *parser) parseExpr() (pred, qual, *Error) {
 		}
 		q = rq
 		if size(left) > maxTests {
-			p.limit = tooComplex(t.pos+1, "more than %d tests", maxTests)
+			p.limit = tooComplex(t.column(), hintTests, "more than %d tests", maxTests)
 			return nil, q, p.limit
 		}
 	}
+}
+
+// nestLimit returns the error of nesting deeper than maxDepth at t.
+func (p *parser) nestLimit(t token) *Error {
+	if p.limit == nil {
+		p.fatal = true
+		p.limit = tooComplex(t.column(), hintNest, "nested more than %d deep", maxDepth)
+	}
+	return p.limit
 }
 
 // count counts an arithmetic operation or packet access at t, and returns
@@ -157,7 +168,7 @@ func (p *parser) count(t token) *Error {
 	p.arith++
 	if p.arith > maxArith && p.limit == nil {
 		p.fatal = true
-		p.limit = tooComplex(t.pos+1, "more than %d arithmetic operations", maxArith)
+		p.limit = tooComplex(t.column(), hintArith, "more than %d arithmetic operations", maxArith)
 	}
 	return p.limit
 }
@@ -175,7 +186,7 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 		p.depth++
 		defer func() { p.depth-- }()
 		if p.depth > maxDepth {
-			return nil, qual{}, p.fail(t, "expression nested too deeply")
+			return nil, qual{}, p.nestLimit(t)
 		}
 		x, q, err := p.parseTerm(prev)
 		if err != nil {
@@ -217,7 +228,7 @@ func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *Error) {
 			return nil, q, err
 		}
 		if c := p.peek(); !c.isOp(")") {
-			return nil, q, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.pos+1, c)
+			return nil, q, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
 		}
 		p.next()
 		return e, q, nil
@@ -305,7 +316,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	if t.isWord("src", "dst") {
 		q.dir = t.text
 		if n := p.peek(); n.isAnd() || n.isOr() {
-			if nn := p.toks[p.i+1]; nn.isWord("src", "dst") && nn.text != t.text {
+			if nn := p.lex.at(p.i + 1); nn.isWord("src", "dst") && nn.text != t.text {
 				p.next()
 				t = p.next()
 				q.dir = "src or dst"
@@ -339,6 +350,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 			return nil, q, p.fail(t, "unknown keyword %s", t)
 		}
 		return nil, q, p.fail(t, "expected %s after %s, found %s", what, quote(last.text), t)
+	}
+	if q.typ == "" && q.dir == "" && q.proto == "" && isBigNumber(t.text) {
+		return nil, q, p.fail(t, "%s", errBigNumber(t.text))
 	}
 	if q.typ == "" && q.dir == "" && q.proto == "" && !isName(t.text) {
 		return nil, q, p.fail(t, `expected a qualifier such as "host", "net" or "port" before %s`, t)
