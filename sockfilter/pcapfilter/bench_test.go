@@ -33,8 +33,12 @@ var hugeShapes = []struct {
 			return "(tcp port " + strconv.Itoa(i%65536) + " and not src net 10." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + ".0/24)"
 		})
 	}},
-	{"ranges", func(n int) string { return chain(n, func(i int) string { return "portrange " + strconv.Itoa(i%60000) + "-" + strconv.Itoa(i%60000+5) }) }},
-	{"vlans", func(n int) string { return chain(n, func(i int) string { return "vlan " + strconv.Itoa(i%4096) + " and udp" }) }},
+	{"ranges", func(n int) string {
+		return chain(n, func(i int) string { return "portrange " + strconv.Itoa(i%60000) + "-" + strconv.Itoa(i%60000+5) })
+	}},
+	{"vlans", func(n int) string {
+		return chain(n, func(i int) string { return "vlan " + strconv.Itoa(i%4096) + " and udp" })
+	}},
 	{"groups", func(n int) string {
 		return chain(n, func(int) string { return strings.Repeat("(", 150) + "tcp" + strings.Repeat(")", 150) })
 	}},

@@ -54,9 +54,9 @@ func isWordByte(c byte) bool {
 // that `tcp[2:2]` lexes as `2`, `:`, `2`.
 type lexer struct {
 	expr   string
-	next   int        // where the next token not yet made starts
+	next   int          // where the next token not yet made starts
 	chunks [][]lexToken // the tokens made, in chunks of chunkLen that never move
-	n      int        // the number of tokens made
+	n      int          // the number of tokens made
 }
 
 // chunkLen is the number of tokens in a chunk of lexer.chunks.
