@@ -110,7 +110,7 @@ func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := checkJumps(insns); !ok {
+	if i, d := farJump(insns); i >= 0 {
 		return nil, tooComplex(0, hintTests, "its program needs a jump across %d instructions once the kernel has expanded them, farther than the 32767 a jump reaches", d)
 	}
 	return insns, nil

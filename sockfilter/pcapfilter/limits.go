@@ -89,10 +89,11 @@ func xlatedLen(ins asm.Instruction) int {
 	return 1
 }
 
-// checkJumps returns an Error if a jump of insns would not fit 16 bits
-// once the kernel has expanded the instructions (see xlatedLen). Labels
-// must be resolvable: insns are a program Compile or FromClassic emitted.
-func checkJumps(insns asm.Instructions) (far int, ok bool) {
+// farJump returns the index of a jump of insns that would not fit 16 bits
+// once the kernel has expanded the instructions (see xlatedLen), and the
+// distance it would have to jump; -1 if every jump fits. A jump to a label
+// insns do not define is left for Assemble to report.
+func farJump(insns asm.Instructions) (index, distance int) {
 	at := make(map[string]int) // label → position in the expanded program
 	pos := make([]int, len(insns)+1)
 	for i, ins := range insns {
@@ -110,8 +111,8 @@ func checkJumps(insns asm.Instructions) (far int, ok bool) {
 			continue // Assemble reports it
 		}
 		if d := t - pos[i] - 1; d > math.MaxInt16 || d < math.MinInt16 {
-			return d, false
+			return i, d
 		}
 	}
-	return 0, true
+	return -1, 0
 }
