@@ -72,8 +72,7 @@ func TestCompileHuge(t *testing.T) {
 			case err == nil:
 				t.Errorf("%s, %d terms: compiled to %d instructions; want it refused", s.name, n, len(insns))
 			case s.name == "keyword":
-				var ee *Error
-				if !errors.As(err, &ee) {
+				if _, ok := errors.AsType[*Error](err); !ok {
 					t.Errorf("%s: error %v is not an *Error", s.name, err)
 				}
 			case !errors.Is(err, ErrTooComplex):

@@ -193,7 +193,7 @@ func parseMAC(w string) ([6]byte, bool) {
 	case strings.Count(w, "-") == 5:
 		parts = strings.Split(w, "-")
 	case strings.Count(w, ".") == 2 && len(w) == 14:
-		for _, g := range strings.Split(w, ".") {
+		for g := range strings.SplitSeq(w, ".") {
 			if len(g) != 4 {
 				return mac, false
 			}

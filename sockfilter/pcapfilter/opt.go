@@ -144,8 +144,7 @@ func (g *graph) merge() bool {
 	byKey := g.byKey
 	clear(byKey)
 	changed := false
-	for i := len(order) - 1; i >= 0; i-- {
-		n := order[i]
+	for _, n := range slices.Backward(order) {
 		if n.terminal() {
 			continue
 		}
@@ -299,8 +298,7 @@ func (g *graph) mergeTails() {
 		jt, jf  *node
 	}
 	byKey := make(map[tailKey]*node)
-	for i := len(order) - 1; i >= 0; i-- {
-		n := order[i]
+	for _, n := range slices.Backward(order) {
 		if n.terminal() {
 			continue
 		}
@@ -668,8 +666,8 @@ func (g *graph) widenLoads() {
 				continue
 			}
 			stack = append(stack, a)
-			for i := len(in[a.id]) - 1; i >= 0; i-- {
-				stack = append(stack, in[a.id][i])
+			for _, p := range slices.Backward(in[a.id]) {
+				stack = append(stack, p)
 			}
 		}
 	}
@@ -724,8 +722,8 @@ func (g *graph) dropImplied() {
 			}
 			// Look again at the tests that led to a, first in order
 			// first.
-			for i := len(preds) - 1; i >= 0; i-- {
-				stack = append(stack, preds[i])
+			for _, p := range slices.Backward(preds) {
+				stack = append(stack, p)
 			}
 		}
 	}

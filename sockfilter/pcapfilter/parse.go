@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/purebpf/purebpf/internal/wire"
@@ -65,12 +66,7 @@ func (t token) isOp(ops ...string) bool {
 	if t.kind != tokOp {
 		return false
 	}
-	for _, op := range ops {
-		if t.text == op {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(ops, t.text)
 }
 
 // isWord reports whether t is one of the keywords ws.
@@ -78,12 +74,7 @@ func (t token) isWord(ws ...string) bool {
 	if t.kind != tokWord {
 		return false
 	}
-	for _, w := range ws {
-		if t.text == w {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(ws, t.text)
 }
 
 func (t token) isAnd() bool { return t.isOp("&&") || t.isWord("and") }
@@ -245,7 +236,7 @@ func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *Error) {
 var keywords = map[string]bool{}
 
 func init() {
-	for _, w := range strings.Fields(`and or not ether ip ip6 arp rarp tcp udp icmp icmp6 sctp igmp
+	for w := range strings.FieldsSeq(`and or not ether ip ip6 arp rarp tcp udp icmp icmp6 sctp igmp
 		src dst host net port portrange proto mask vlan less greater len link gateway broadcast multicast
 		ah esp pim vrrp carp decnet lat moprc mopdl iso stp ipx netbeui atalk aarp sca llc mpls pppoed pppoes geneve`) {
 		keywords[w] = true

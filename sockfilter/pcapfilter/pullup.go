@@ -1,5 +1,7 @@
 package pcapfilter
 
+import "slices"
+
 // pullup does libpcap's or_pullup and and_pullup: in a chain of tests
 // that share their true successor (or_pullup; their false successor for
 // and_pullup), entered with r0 holding the value all the chain's
@@ -189,8 +191,7 @@ func newPullupScan(order []*node, preds [][]*node, isOr bool) *pullupScan {
 	}
 	// Runs of one value, from the end of the order: a test's next comes
 	// after it.
-	for i := len(order) - 1; i >= 0; i-- {
-		c := order[i]
+	for _, c := range slices.Backward(order) {
 		n, ok := sc.next[c]
 		switch {
 		case !ok:
