@@ -50,8 +50,6 @@ const (
 	cmpSet              // v & k != 0
 )
 
-var cmpNames = [...]string{"==", ">", ">=", "&"}
-
 // and returns the conjunction of ps, evaluated left to right; nil entries
 // are skipped.
 func and(ps ...pred) pred {
@@ -142,8 +140,6 @@ const (
 	aluLsh
 	aluRsh
 )
-
-var aluNames = [...]string{"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"}
 
 // val is a 32-bit unsigned value computed from the frame.
 type val struct {

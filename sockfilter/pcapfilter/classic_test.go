@@ -203,6 +203,7 @@ func TestFromClassicKernelReading(t *testing.T) {
 }
 
 func TestFromClassicErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		insns []bpf.Instruction
@@ -242,6 +243,7 @@ func TestFromClassicErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			insns, err := FromClassic(tt.insns)
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("FromClassic = %v, %v; want an error with %q", insns, err, tt.msg)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestCompileErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		expr   string
 		column int
@@ -83,6 +84,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
+			t.Parallel()
 			insns, err := Compile(tt.expr, packet.LinkEthernet)
 			if err == nil {
 				t.Fatalf("compiled to\n%v\nwant an error", insns)
@@ -106,6 +108,7 @@ func TestCompileErrors(t *testing.T) {
 // where it is cut, and the tokens it names cut too, so that a 100 KB
 // keyword does not make a 300 KB line (issue 11).
 func TestCompileErrorText(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 100_000)
 	tests := []struct {
 		name, expr string
@@ -141,6 +144,7 @@ func TestCompileErrorText(t *testing.T) {
 }
 
 func TestCompileRawIPErrors(t *testing.T) {
+	t.Parallel()
 	for _, expr := range []string{"vlan", "ether host 00:11:22:33:44:55"} {
 		if _, err := Compile(expr, packet.LinkRawIP); err == nil {
 			t.Errorf("%q on a raw-IP link compiled, want an error", expr)
@@ -154,6 +158,7 @@ func TestCompileRawIPErrors(t *testing.T) {
 // TestCompileEquivalent checks the grammar's rules by compiling
 // expressions that must give the same program.
 func TestCompileEquivalent(t *testing.T) {
+	t.Parallel()
 	tests := [][2]string{
 		// A bare value repeats the previous primitive's qualifiers.
 		{"port 80 or 443", "port 80 or port 443"},
@@ -183,6 +188,7 @@ func TestCompileEquivalent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt[0], func(t *testing.T) {
+			t.Parallel()
 			a, err := Compile(tt[0], packet.LinkEthernet)
 			if err != nil {
 				t.Fatal(err)

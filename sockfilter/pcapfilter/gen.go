@@ -29,10 +29,12 @@ import (
 // the program returning 0, as classic BPF does; the reject block is such
 // a load (rejectInsn).
 //
-// The layout: the tests in the order of graph.order, each falling through
-// to a successor where it can, then the reject block, then the accept
-// block (`r0 = -1; exit`). crossJump then replaces instructions that
-// repeat those before a jump target with a jump to it.
+// emit.go lays the graph out and emits it (emitGraph): the tests in the
+// order of graph.order, each falling through to a successor where it can,
+// then the reject block, then the accept block (`r0 = -1; exit`);
+// crossJump (crossjump.go) then replaces instructions that repeat those
+// before a jump target with a jump to it. This file has the graph and the
+// emission of one test (emitter.test) and of its value (emitter.value).
 
 // maxSpill is the deepest nesting of arithmetic operands kept on the stack.
 const maxSpill = 60

@@ -3,21 +3,33 @@ package pcapfilter
 import "slices"
 
 // The optimiser does what libpcap's optimizer.c does to the same graphs,
-// so that the programs are as short and read the frame as libpcap's:
+// so that the programs are as short and read the frame as libpcap's
+// (optimize, in rounds):
 //
-//   - jump threading: an edge into a test whose outcome is known on that
-//     edge (the same test, or a test of a value known from an equality,
-//     was passed on every path to it) goes straight to the successor of
-//     that outcome. The skipped test's loads were all done before, so no
-//     load past the end of a frame is added or removed.
-//   - tests whose two successors are the same are removed.
-//   - equal tests with equal successors are merged.
+//   - jump threading (thread): an edge into a test whose outcome is known
+//     on that edge (the same test, or a test of a value known from an
+//     equality, was passed on every path to it) goes straight to the
+//     successor of that outcome. The skipped test's loads were all done
+//     before, so no load past the end of a frame is added or removed. The
+//     facts on each edge are persistent lists (facts.go).
+//   - tests whose two successors are the same are removed, and equal
+//     tests with equal successors merged (merge).
+//   - when neither changes anything: libpcap's or_pullup and and_pullup
+//     (pullup.go), which move the tests of the value already in r0 ahead
+//     in a chain.
 //
-// After it, passes that do what classic BPF cannot (compile runs them in
-// this order): dropImplied, fuseFragment (protocol and fragment offset in
-// one masked word), shareTails (IPv6 jumps into the IPv4 transport tests
-// with r7 = 40), mergeTails, widenLoads (one wider load for two adjacent
-// equality tests), markIndexR0.
+// Then, once each, passes that do what classic BPF cannot (compilePred
+// runs them in this order): dropImplied (a test the next test of the same
+// load implies), fuseFragment (protocol and fragment offset in one masked
+// word), shareTails (IPv6 jumps into the IPv4 transport tests with r7 =
+// 40), mergeTails (tests of whatever r0 holds), widenLoads (one wider load
+// for two adjacent equality tests), markIndexR0 (the last transport load
+// takes 4*IHL from r0).
+//
+// Every pass takes time linear, or n log n, in the size of the graph:
+// each is one pass in topological order that looks again only at what a
+// change touched, and the rounds of optimize have a budget (roundBudget)
+// that no expression of the test list comes near.
 
 // optimize threads jumps, removes useless tests and merges equal ones
 // until nothing changes, and then pulls tests up (pullup) and starts over,
