@@ -146,12 +146,13 @@ func scanToken(expr string, i int) (token, int, *Error) {
 		}
 		return token{kind: tokWord, text: w, pos: int32(i)}, j, nil
 	}
-	for _, o := range [...]string{"&&", "||", "==", "!=", "<=", ">=", "<<", ">>"} {
-		if strings.HasPrefix(expr[i:], o) {
-			return token{kind: tokOp, text: o, pos: int32(i)}, i + len(o), nil
+	if i+1 < len(expr) {
+		switch o := expr[i : i+2]; o {
+		case "&&", "||", "==", "!=", "<=", ">=", "<<", ">>":
+			return token{kind: tokOp, text: o, pos: int32(i)}, i + 2, nil
 		}
 	}
-	if !strings.ContainsRune("()[]:+-*/%&|^=<>!", rune(c)) {
+	if strings.IndexByte("()[]:+-*/%&|^=<>!", c) < 0 {
 		return token{}, 0, &Error{Column: i + 1, Msg: unexpected(expr[i:])}
 	}
 	return token{kind: tokOp, text: expr[i : i+1], pos: int32(i)}, i + 1, nil
