@@ -22,7 +22,7 @@ const flushEvery = 100 * time.Millisecond
 func compile(opts options, link packet.LinkType, stderr io.Writer) (asm.Instructions, *sockfilter.Program, error) {
 	insns, err := pcapfilter.Compile(opts.expr, link)
 	if err != nil {
-		return nil, nil, fmt.Errorf("filter %q: %w", opts.expr, err)
+		return nil, nil, err // a *pcapfilter.Error quotes the expression and gives the column
 	}
 	lo := &sockfilter.LoadOptions{Name: "lo_capture"}
 	if opts.verbose {

@@ -119,7 +119,7 @@ func dumpProgram(opts options, stdout io.Writer) error {
 	}
 	insns, err := pcapfilter.Compile(opts.expr, link)
 	if err != nil {
-		return fmt.Errorf("filter %q: %w", opts.expr, err)
+		return err // a *pcapfilter.Error quotes the expression and gives the column
 	}
 	resolved, err := insns.Resolve()
 	if err != nil {
