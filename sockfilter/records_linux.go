@@ -38,6 +38,7 @@ type RecordConn struct {
 	src   recordSource
 	poll  *poller.Poller
 	timer int // the timerfd that wakes the reader every Timeout
+	ticks [8]byte
 
 	readMu sync.Mutex // serialises reads; Close takes it to wait for them
 	clk    kparse.Clock

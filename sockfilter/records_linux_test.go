@@ -3,6 +3,7 @@ package sockfilter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -262,5 +263,36 @@ func TestListenRecordsErrors(t *testing.T) {
 	ns.Do(t, func() { _, err = ListenRecords("pbnone0", nil, nil) })
 	if !errors.Is(err, unix.ENODEV) {
 		t.Errorf("missing interface: %v; want ENODEV", err)
+	}
+}
+
+// TestRecordsTimeoutWakes sends a record to a reader that is asleep, five
+// times: each time only the timeout can wake it, for the record is far
+// below the watermark. (A timerfd that is not read wakes an epoll set's
+// poller once only: this is the test of the reader reading it.)
+func TestRecordsTimeoutWakes(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	rc, send := recordVeth(t, nil, &RecordConfig{Timeout: 10 * time.Millisecond})
+	frame := testutil.NamedFrame(t, "udp4").Data
+	recs := make([]packet.Record, 8)
+	for i := range 5 {
+		got := make(chan error, 1)
+		go func() {
+			rc.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := rc.NextRecords(recs, nil)
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%d records", n)
+			}
+			got <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // the reader sleeps through a few ticks
+		start := time.Now()
+		send(frame)
+		if err := <-got; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("record %d read %v after it was sent; the timeout is 10 ms", i, d)
+		}
 	}
 }

@@ -165,8 +165,16 @@ func (c *RecordConn) startReader(cfg *RecordConfig) error {
 			return os.NewSyscallError("epoll_ctl", err)
 		}
 	}
-	c.poll, err = poller.New(epfd, "records:"+c.sock.ifname, c.src.ready)
+	c.poll, err = poller.New(epfd, "records:"+c.sock.ifname, c.ready)
 	return err
+}
+
+// ready reports whether there are records to read. It first reads the
+// timerfd's count of expirations: a timerfd left readable in the epoll
+// set wakes the runtime poller once, not at every later expiry.
+func (c *RecordConn) ready() bool {
+	unix.Read(c.timer, c.ticks[:])
+	return c.src.ready()
 }
 
 // open opens a perf buffer on each online CPU and puts it in m.

@@ -14,6 +14,19 @@
 #   minimal-pcap     ./minimal -i lo -f 'udp dst port PORT' -w /dev/null: the
 #                    least a capturer on purebpf's ring does (NextFrame into a
 #                    buffered PcapWriter), the floor lo-capture can reach
+#   records          ./records -i lo -f 'udp dst port PORT': records built in
+#                    the kernel (sockfilter.ListenRecords), read from a BPF
+#                    ring buffer with NextRecords; no frame is copied
+#   flows            ./flows -i lo -f 'udp dst port PORT': the kernel counts
+#                    each datagram in a flow table (sockfilter.ListenFlows),
+#                    read every second; no frame is copied
+#
+# and, when -modes names them: records-text (./records -o FILE: each
+# record's line of lo-capture's table, to a file), records-perf (./records
+# -perf: per-CPU perf event buffers instead of a ring buffer) and
+# flows-percpu (./flows -percpu: a per-CPU flow table). The record and flow
+# modes compare with tcpdump-pcap, records-text with tcpdump-text; their
+# "captured" is the records read, or the packets in flow records.
 #
 # A capturer is started and its "listening on" line awaited before the
 # flood; after the flood the script waits DRAIN seconds (tcpdump's ring
@@ -51,7 +64,7 @@ port=$((20000 + RANDOM % 40000))
 drain=1.2
 outdir=
 locapture=
-modes=(baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap)
+modes=(baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap records flows)
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) n=$2; shift 2 ;;
@@ -84,8 +97,9 @@ if [ -n "$locapture" ]; then
 else
 	(cd "$root" && go build -o "$bin/lo-capture" ./examples/lo-capture) || die "cannot build ./examples/lo-capture"
 fi
-(cd "$root/internal/bench" && go build -o "$bin/flood" ./capture/flood && go build -o "$bin/minimal" ./capture/minimal) ||
-	die "cannot build ./capture/flood and ./capture/minimal in internal/bench"
+(cd "$root/internal/bench" && go build -o "$bin/flood" ./capture/flood && go build -o "$bin/minimal" ./capture/minimal &&
+	go build -o "$bin/records" ./capture/records && go build -o "$bin/flows" ./capture/flows) ||
+	die "cannot build ./capture/flood, minimal, records and flows in internal/bench"
 
 tck=$(getconf CLK_TCK)
 # busy prints the machine's busy time so far, in ns.
@@ -108,6 +122,7 @@ softirqd_cpu() {
 for m in "${modes[@]}"; do
 	case $m in
 	baseline | tcpdump-pcap | lo-capture-pcap | tcpdump-text | lo-capture-text | minimal-pcap) ;;
+	records | records-text | records-perf | flows | flows-percpu) ;;
 	*) die "unknown mode $m" ;;
 	esac
 done
@@ -126,6 +141,11 @@ run_mode() {
 	tcpdump-text) cmd=(tcpdump -n -i lo "$filter"); out=$outdir/tcpdump.txt ;;
 	lo-capture-text) cmd=("$bin/lo-capture" -i lo -f "$filter"); out=$outdir/lo-capture.txt ;;
 	minimal-pcap) cmd=("$bin/minimal" -i lo -f "$filter" -w /dev/null) ;;
+	records) cmd=("$bin/records" -i lo -f "$filter") ;;
+	records-text) cmd=("$bin/records" -i lo -f "$filter" -o "$outdir/records.txt") ;;
+	records-perf) cmd=("$bin/records" -i lo -f "$filter" -perf) ;;
+	flows) cmd=("$bin/flows" -i lo -f "$filter") ;;
+	flows-percpu) cmd=("$bin/flows" -i lo -f "$filter" -percpu) ;;
 	esac
 	: >"$err"
 	if [ ${#cmd[@]} -gt 0 ]; then
@@ -161,7 +181,7 @@ run_mode() {
 		received=$(awk '/packets received by filter/ { print $1 }' "$err")
 		dropped=$(awk '/packets dropped by kernel/ { print $1 }' "$err")
 		;;
-	lo-capture-* | minimal-*)
+	lo-capture-* | minimal-* | records* | flows*)
 		# "N records, N frames received by filter, N dropped by kernel"
 		read -r captured received dropped < <(sed -n 's/^\([0-9]*\) records, \([0-9]*\) frames received by filter, \([0-9]*\) dropped by kernel$/\1 \2 \3/p' "$err")
 		;;
@@ -191,8 +211,8 @@ NR == 1 { next }
 END {
 	# tcpdump first, so that lo-capture can be compared with it.
 	nm = 0
-	split("baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap", all, " ")
-	for (i = 1; i <= 6; i++) if ((" " modelist " ") ~ (" " all[i] " ")) modes[++nm] = all[i]
+	na = split("baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap records records-perf records-text flows flows-percpu", all, " ")
+	for (i = 1; i <= na; i++) if ((" " modelist " ") ~ (" " all[i] " ")) modes[++nm] = all[i]
 	printf "| mode | captured (median, min) | kernel drops (max) | machine busy ns/datagram | machine overhead ns/datagram (median, min–max) | vs tcpdump | attributed overhead ns/datagram (median, min–max) | vs tcpdump | capturer CPU ns/datagram |\n"
 	printf "|---|---|---|---|---|---|---|---|---|\n"
 	for (m = 1; m <= nm; m++) {
@@ -220,8 +240,8 @@ END {
 			continue
 		}
 		ref = ""
-		if (mode == "lo-capture-pcap" || mode == "minimal-pcap") ref = "tcpdump-pcap"
-		if (mode == "lo-capture-text") ref = "tcpdump-text"
+		if (mode == "lo-capture-pcap" || mode == "minimal-pcap" || mode ~ /^(records|records-perf|flows|flows-percpu)$/) ref = "tcpdump-pcap"
+		if (mode == "lo-capture-text" || mode == "records-text") ref = "tcpdump-text"
 		ratio = "–"; aratio = "–"
 		if (ref != "" && ov[ref] > 0) ratio = sprintf("%.2f×", ov[mode] / ov[ref])
 		if (ref != "" && av[ref] > 0) aratio = sprintf("%.2f×", av[mode] / av[ref])
