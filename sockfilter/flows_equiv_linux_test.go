@@ -41,7 +41,7 @@ func newFlowRig(t testing.TB, filter asm.Instructions, link packet.LinkType, per
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.counters.Close() })
-	clock, err := kernelClock()
+	clock, err := kernelClock(0, preciseClocks...)
 	if err != nil {
 		t.Fatal(err)
 	}

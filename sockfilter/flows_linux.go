@@ -90,7 +90,7 @@ func listenFlows(ifname string, filter asm.Instructions, cfg *FlowConfig) (*Flow
 	if filter == nil {
 		filter = acceptEvery
 	}
-	clock, err := kernelClock()
+	clock, err := kernelClock(conf.Clock, flowClocks...)
 	if err != nil {
 		return nil, fmt.Errorf("find the kernel's clock: %w", err)
 	}

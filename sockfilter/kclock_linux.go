@@ -19,6 +19,8 @@ func (c KernelClock) helper() asm.HelperFunc {
 		return asm.FnKtimeGetTaiNs
 	case ClockBoot:
 		return asm.FnKtimeGetBootNs
+	case ClockCoarse:
+		return asm.FnKtimeGetCoarseNs
 	}
 	return asm.FnKtimeGetNs
 }
@@ -30,37 +32,78 @@ func (c KernelClock) clockid() int32 {
 		return unix.CLOCK_TAI
 	case ClockBoot:
 		return unix.CLOCK_BOOTTIME
+	case ClockCoarse:
+		return unix.CLOCK_MONOTONIC_COARSE
 	}
 	return unix.CLOCK_MONOTONIC
 }
 
+// since says which Linux has c's helper.
+func (c KernelClock) since() string {
+	switch c {
+	case ClockTAI:
+		return "6.1"
+	case ClockBoot:
+		return "5.8"
+	case ClockCoarse:
+		return "5.11"
+	}
+	return "4.1"
+}
+
 var (
-	clockMu    sync.Mutex
-	clockFound KernelClock
+	clockMu   sync.Mutex
+	clockHave = map[KernelClock]bool{}
 )
 
-// kernelClock returns the best clock socket filters may read on this
-// kernel: it loads a program calling each helper in turn until the
-// verifier takes one. A failure for want of privileges is not cached.
-func kernelClock() (KernelClock, error) {
+// haveClock reports whether socket filters may call c's helper on this
+// kernel: it loads a program that does, once. A failure for want of
+// privileges is not cached.
+func haveClock(c KernelClock) (bool, error) {
 	clockMu.Lock()
 	defer clockMu.Unlock()
-	if clockFound != 0 {
-		return clockFound, nil
+	if ok, known := clockHave[c]; known {
+		return ok, nil
 	}
-	for _, c := range []KernelClock{ClockTAI, ClockBoot, ClockMonotonic} {
-		p, err := Load(asm.Instructions{asm.Call(c.helper()), asm.Mov.Imm(asm.R0, 0), asm.Exit()}, nil)
-		if err == nil {
-			p.Close()
-			clockFound = c
-			return c, nil
+	p, err := Load(asm.Instructions{asm.Call(c.helper()), asm.Mov.Imm(asm.R0, 0), asm.Exit()}, nil)
+	if err == nil {
+		p.Close()
+	} else if errors.Is(err, unix.EPERM) {
+		return false, err
+	}
+	clockHave[c] = err == nil
+	return err == nil, nil
+}
+
+// kernelClock returns the clock want names, or for 0 the first of
+// fallbacks the kernel has.
+func kernelClock(want KernelClock, fallbacks ...KernelClock) (KernelClock, error) {
+	if want != 0 {
+		if want < ClockTAI || want > ClockCoarse {
+			return 0, fmt.Errorf("unknown clock %v", want)
 		}
-		if errors.Is(err, unix.EPERM) {
+		fallbacks = []KernelClock{want}
+	}
+	for _, c := range fallbacks {
+		ok, err := haveClock(c)
+		if err != nil {
 			return 0, err
 		}
+		if ok {
+			return c, nil
+		}
+	}
+	if want != 0 {
+		return 0, fmt.Errorf("the kernel has no %v clock for socket filters (%s needs Linux %s)", want, want.helper(), want.since())
 	}
 	return 0, errors.New("no clock helper: the kernel refuses bpf_ktime_get_ns, which Linux 4.1 has")
 }
+
+// The clocks ListenRecords and ListenFlows take by default, best first.
+var (
+	preciseClocks = []KernelClock{ClockTAI, ClockBoot, ClockMonotonic}
+	flowClocks    = []KernelClock{ClockCoarse, ClockTAI, ClockBoot, ClockMonotonic}
+)
 
 // clockOffset returns the conversion of c's stamps to wall-clock time.
 // CLOCK_TAI is CLOCK_REALTIME plus the kernel's TAI offset (adjtimex(2),

@@ -42,7 +42,7 @@ func newRecordRig(t testing.TB, filter asm.Instructions, link packet.LinkType, r
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.counters.Close() })
-	clock, err := kernelClock()
+	clock, err := kernelClock(0, preciseClocks...)
 	if err != nil {
 		t.Fatal(err)
 	}

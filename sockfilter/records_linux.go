@@ -130,7 +130,7 @@ func listenRecords(ifname string, filter asm.Instructions, cfg *RecordConfig) (*
 	if filter == nil {
 		filter = acceptEvery
 	}
-	clock, err := kernelClock()
+	clock, err := kernelClock(conf.Clock, preciseClocks...)
 	if err != nil {
 		return nil, fmt.Errorf("find the kernel's clock: %w", err)
 	}

@@ -36,13 +36,15 @@
 # /proc/stat (everything but idle and iowait; guest time is already in
 # user and nice), from just before the flood to the capturer's exit, so
 # the kernel's side of capturing (running the filter, copying frames)
-# counts. A capturer's overhead per datagram is its round's busy time less
-# the same round's baseline, divided by N; the table gives medians over the
-# rounds. Other work on the machine adds noise to that figure, so the table
+# counts; the capturer's start-up (compiling, verifying and loading its
+# program) does not. A capturer's overhead per datagram is its round's
+# busy time less the same round's baseline, divided by N; the table gives
+# medians over the rounds. Other work on the machine adds noise to that figure, so the table
 # also gives the overhead in CPU time attributed to the run: the sender's
 # (getrusage; the kernel's tick accounting charges it the softirq work of
 # delivering on lo), the capturer's threads' and ksoftirqd's (schedstat),
-# less the baseline's. "captured" is what the capturer says on exit:
+# less the baseline's; the capturer's from just before the flood until it
+# is stopped, not its start-up. "captured" is what the capturer says on exit:
 # tcpdump's "packets captured", lo-capture's "records".
 #
 # Run as root from anywhere in the repository:
@@ -160,7 +162,8 @@ run_mode() {
 		grep -q 'listening on' "$err" || die "$mode did not start in 10 s: $(cat "$err")"
 	fi
 	sleep 0.3
-	local b0 b1 cpu=0 s0 s1 fcpu
+	local b0 b1 cpu=0 cpu0=0 s0 s1 fcpu
+	[ -z "$pid" ] || cpu0=$(proc_cpu "$pid")
 	b0=$(busy)
 	s0=$(softirqd_cpu)
 	"$bin/flood" -n "$n" -port "$port" -timeout 120s 2>>"$outdir/flood.err" || die "flood failed: $(tail -1 "$outdir/flood.err")"
@@ -168,7 +171,7 @@ run_mode() {
 	[ -n "$fcpu" ] || die "no cpu figure from flood: $(tail -1 "$outdir/flood.err")"
 	sleep "$drain"
 	if [ -n "$pid" ]; then
-		cpu=$(proc_cpu "$pid")
+		cpu=$(($(proc_cpu "$pid") - cpu0))
 		kill -INT "$pid"
 		wait "$pid" || die "$mode exited with status $?: $(tail -3 "$err")"
 	fi

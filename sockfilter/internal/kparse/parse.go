@@ -70,9 +70,9 @@ func (o *Options) check() error {
 		return fmt.Errorf("link type %v: the kernel parser reads Ethernet and raw IP frames", o.Link)
 	}
 	switch o.Clock {
-	case asm.FnKtimeGetTaiNs, asm.FnKtimeGetBootNs, asm.FnKtimeGetNs:
+	case asm.FnKtimeGetTaiNs, asm.FnKtimeGetBootNs, asm.FnKtimeGetNs, asm.FnKtimeGetCoarseNs:
 	default:
-		return fmt.Errorf("clock helper %v: bpf_ktime_get_tai_ns, bpf_ktime_get_boot_ns or bpf_ktime_get_ns", o.Clock)
+		return fmt.Errorf("clock helper %v: bpf_ktime_get_tai_ns, bpf_ktime_get_boot_ns, bpf_ktime_get_ns or bpf_ktime_get_coarse_ns", o.Clock)
 	}
 	return nil
 }
