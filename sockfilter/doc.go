@@ -144,6 +144,63 @@
 // Maps and programs can be pinned on a bpf file system (Pin,
 // LoadPinnedMap, LoadPinnedProgram), so that they outlive the process.
 //
+// # Records and flows built in the kernel
+//
+// ListenRecords and ListenFlows splice the caller's filter in front of a
+// frame parser written in eBPF: each frame the filter accepts is decoded
+// in the kernel into what packet.Parse would make of it, and the program
+// returns 0, so that the socket queues nothing and no frame is copied. A
+// RecordConn gets each frame's record — 104 bytes, versioned — through a
+// BPF ring buffer (Linux 5.8; per-CPU perf buffers on older kernels), and
+// NextRecords decodes them into packet.Record and packet.Info values equal
+// to Parse's, field for field. A FlowConn's program counts each frame in
+// the flow flow.KeyOf gives it, in a BPF LRU hash map, and ReadFlows turns
+// the table into flow records with a flow.Meter, deleting the flows that
+// ended with BPF_MAP_LOOKUP_AND_DELETE_ELEM (Linux 5.14). The kernel
+// counts what it could not deliver — records the ring buffer had no room
+// for, packets lost with flows the LRU evicted — exactly, in per-CPU
+// arrays, and Stats reports it.
+//
+// Count TCP and UDP records by protocol on lo, with the filter compiled
+// from a tcpdump expression:
+//
+//	filter, err := pcapfilter.Compile("tcp or udp", packet.LinkEthernet)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	rc, err := sockfilter.ListenRecords("lo", filter, nil)
+//	if err != nil {
+//		log.Fatal(err) // needs CAP_BPF and CAP_NET_RAW
+//	}
+//	defer rc.Close()
+//	recs := make([]packet.Record, 64)
+//	for {
+//		n, err := rc.NextRecords(recs, nil) // decoded in place, no allocation
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		for i := range recs[:n] {
+//			fmt.Println(&recs[i]) // as Parse would decode the frame
+//		}
+//	}
+//
+// and the same traffic as flows, read every second:
+//
+//	fc, err := sockfilter.ListenFlows("lo", filter, nil)
+//	...
+//	for range time.Tick(time.Second) {
+//		flows, err := fc.ReadFlows(flows[:0]) // ended flows, and active ones every minute
+//		...
+//		for _, f := range flows {
+//			fmt.Println(f.Key, f.Packets, f.Bytes, f.EndReason)
+//		}
+//	}
+//
+// The records carry a time stamp from the kernel's clock (KernelClock):
+// CLOCK_TAI on Linux 6.1, converted to wall-clock time exactly; the flows
+// a coarse clock that costs the program less. Frames are read on
+// Ethernet-like and raw IP interfaces, as Listen reads them.
+//
 // # Privileges
 //
 // Loading a program needs CAP_BPF (or CAP_SYS_ADMIN; Linux 5.8 split

@@ -36,15 +36,16 @@ type FlowConn struct {
 	perCPU   bool
 	cpus     int // values per key: possible CPUs for a per-CPU table, else 1
 
-	mu     sync.Mutex // serialises readings and Close
-	closed atomic.Bool
-	meter  *flow.Meter
-	keys   []byte // batch buffers
-	values []byte
-	key    []byte // a key and a value for del
-	value  []byte
-	del    flow.DeleteFunc
-	stats  FlowStats
+	mu      sync.Mutex // serialises readings and Close
+	closed  atomic.Bool
+	meter   *flow.Meter
+	keys    []byte // batch buffers
+	values  []byte
+	noBatch bool   // the kernel has no BPF_MAP_LOOKUP_BATCH
+	key     []byte // a key and a value for del
+	value   []byte
+	del     flow.DeleteFunc
+	stats   FlowStats
 }
 
 // ListenFlows opens an AF_PACKET socket on the interface named ifname and
@@ -255,10 +256,18 @@ func (c *FlowConn) walk(fn func(flow.Key, *flow.Counters)) error {
 		c.keys = make([]byte, batch*kparse.FlowKeySize)
 		c.values = make([]byte, batch*vsize)
 	}
+	if c.noBatch {
+		return c.iterate(fn)
+	}
 	var cur MapCursor
 	var cnt flow.Counters
-	for {
+	for first := true; ; first = false {
 		n, err := c.flows.LookupBatch(&cur, c.keys, c.values)
+		if first && (errors.Is(err, unix.EINVAL) || errors.Is(err, errNotSupported)) {
+			// No batch operations before Linux 5.6: key by key.
+			c.noBatch = true
+			return c.iterate(fn)
+		}
 		if errors.Is(err, unix.ENOSPC) && n == 0 {
 			// A hash bucket holds more flows than the buffers: grow them.
 			c.keys = make([]byte, 2*len(c.keys))
@@ -285,6 +294,27 @@ func (c *FlowConn) walk(fn func(flow.Key, *flow.Counters)) error {
 			return err
 		}
 	}
+}
+
+// iterate calls fn for every flow of the table, read key by key
+// (BPF_MAP_GET_NEXT_KEY and BPF_MAP_LOOKUP_ELEM).
+func (c *FlowConn) iterate(fn func(flow.Key, *flow.Counters)) error {
+	var cnt flow.Counters
+	it := c.flows.Iterate()
+	for it.Next() {
+		k, err := kparse.DecodeKey(it.Key())
+		if err != nil {
+			return err
+		}
+		ok, err := kparse.DecodeValue(it.Value(), c.cpus, c.clk, &cnt)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fn(k, &cnt)
+		}
+	}
+	return it.Err()
 }
 
 // lookupAndDelete is the Meter's DeleteFunc: BPF_MAP_LOOKUP_AND_DELETE_ELEM.

@@ -192,8 +192,8 @@ func frameSender(t *testing.T, ifname string) func([]byte) {
 // end, where the frames arrive (host, broadcast, multicast or otherhost,
 // and their outer VLAN tags taken out by the receive path, which the
 // records count as Parse does from the Info), and on the sending end,
-// where they are outgoing. The records' time stamps must be within 50 ms
-// of the socket's.
+// where they are outgoing; and through perf buffers instead of the ring
+// buffer. The records' time stamps must be within 50 ms of the socket's.
 func TestRecordsLiveVeth(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	frames := [][]byte{}
@@ -201,17 +201,20 @@ func TestRecordsLiveVeth(t *testing.T) {
 		frames = append(frames, f.Data)
 	}
 	frames = append(frames, testutil.GenFrames(15, 2000)...)
-	for _, side := range []string{"receiving", "sending"} {
+	for _, side := range []string{"receiving", "sending", "receiving with perf buffers"} {
 		t.Run(side, func(t *testing.T) {
 			v := testutil.NewVeth(t)
 			var c *Conn
 			var rc *RecordConn
 			var send func([]byte)
 			v.NS.Do(t, func() {
-				if side == "receiving" {
+				switch side {
+				case "receiving":
 					c, rc = liveFrames(t, v.A, nil)
-				} else {
+				case "sending":
 					c, rc = liveFrames(t, v.B, &RecordConfig{Outgoing: true})
+				default:
+					c, rc = liveFrames(t, v.A, &RecordConfig{Perf: true, PerfBufferSize: 1 << 20})
 				}
 				send = frameSender(t, v.B)
 			})

@@ -100,14 +100,25 @@ const (
 	valFlags   = 32
 )
 
+// Registers of the flow update, besides rLen.
+const (
+	rNow   = asm.R8 // the time stamp
+	rFlags = asm.R9 // the TCP flags
+)
+
+// The labels of the flow update.
+const (
+	lblFound  = LabelPrefix + "found"
+	lblInsert = LabelPrefix + "insert"
+	lblFailed = LabelPrefix + "failed"
+	lblTotals = LabelPrefix + "totals"
+	lblRet    = LabelPrefix + "ret"
+)
+
 // emitFlowUpdate emits the end of a flow program: the key from the record,
 // the update of the table, and the totals.
 func emitFlowUpdate(b *builder, o *FlowOptions) {
-	const (
-		rNow   = asm.R8
-		rFlags = asm.R9
-	)
-	keyed, found, insert, totals := LabelPrefix+"keyed", LabelPrefix+"found", LabelPrefix+"insert", LabelPrefix+"totals"
+	keyed := LabelPrefix + "keyed"
 	emitKey(b, keyed)
 	b.mark(keyed)
 	b.emit(
@@ -118,50 +129,69 @@ func emitFlowUpdate(b *builder, o *FlowOptions) {
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackKey),
 		asm.Call(asm.FnMapLookupElem),
-		asm.JEq.Imm(asm.R0, 0, insert),
+		asm.JEq.Imm(asm.R0, 0, lblInsert),
 	)
-	b.mark(found)
+	b.mark(lblFound)
 	if o.PerCPU {
-		seen := LabelPrefix + "seen"
-		b.emit(
-			asm.LoadMem(asm.R1, asm.R0, valPackets, asm.DWord),
-			asm.JNE.Imm(asm.R1, 0, seen),
-			// This CPU's first packet of a flow another CPU made: a time
-			// stamp taken now is later than the flow's making, so the
-			// earliest First of the CPUs stays the flow's.
-			asm.Mov.Reg(asm.R9, asm.R0), // rFlags is reloaded below
-			asm.Call(o.Clock),
-			asm.Mov.Reg(rNow, asm.R0),
-			asm.Mov.Reg(asm.R0, asm.R9),
-			asm.StoreMem(asm.R0, valFirst, rNow, asm.DWord),
-			ldx(rFlags, stackRec+OffTCPFlags, asm.Half),
-			asm.LoadMem(asm.R1, asm.R0, valPackets, asm.DWord),
-		)
-		b.mark(seen)
-		b.emit(
-			asm.Add.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R0, valPackets, asm.R1, asm.DWord),
-			asm.LoadMem(asm.R1, asm.R0, valBytes, asm.DWord),
-			asm.Add.Reg(asm.R1, rLen),
-			asm.StoreMem(asm.R0, valBytes, asm.R1, asm.DWord),
-			asm.StoreMem(asm.R0, valLast, rNow, asm.DWord),
-			asm.LoadMem(asm.R1, asm.R0, valFlags, asm.Word),
-			asm.Or.Reg(asm.R1, rFlags),
-			asm.StoreMem(asm.R0, valFlags, asm.R1, asm.Word),
-			asm.Goto(totals),
-		)
+		emitAddPerCPU(b, o.Clock)
 	} else {
-		b.emit(
-			asm.Mov.Imm(asm.R1, 1),
-			asm.AtomicAdd.Mem(asm.R0, valPackets, asm.R1, asm.DWord),
-			asm.AtomicAdd.Mem(asm.R0, valBytes, rLen, asm.DWord),
-			asm.StoreMem(asm.R0, valLast, rNow, asm.DWord),
-			asm.JEq.Imm(rFlags, 0, totals),
-			asm.AtomicOr.Mem(asm.R0, valFlags, rFlags, asm.Word),
-			asm.Goto(totals),
-		)
+		emitAddShared(b)
 	}
-	b.mark(insert)
+	emitInsert(b)
+	emitTotals(b)
+}
+
+// emitAddShared emits the count of the packet in the flow r0 points to,
+// with atomic operations: other CPUs count in it too.
+func emitAddShared(b *builder) {
+	b.emit(
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AtomicAdd.Mem(asm.R0, valPackets, asm.R1, asm.DWord),
+		asm.AtomicAdd.Mem(asm.R0, valBytes, rLen, asm.DWord),
+		asm.StoreMem(asm.R0, valLast, rNow, asm.DWord),
+		asm.JEq.Imm(rFlags, 0, lblTotals),
+		asm.AtomicOr.Mem(asm.R0, valFlags, rFlags, asm.Word),
+		asm.Goto(lblTotals),
+	)
+}
+
+// emitAddPerCPU emits the count of the packet in this CPU's value of the
+// flow r0 points to.
+func emitAddPerCPU(b *builder, clock asm.HelperFunc) {
+	seen := LabelPrefix + "seen"
+	b.emit(
+		asm.LoadMem(asm.R1, asm.R0, valPackets, asm.DWord),
+		asm.JNE.Imm(asm.R1, 0, seen),
+		// This CPU's first packet of a flow another CPU made: a time
+		// stamp taken now is later than the flow's making, so the
+		// earliest First of the CPUs stays the flow's.
+		asm.Mov.Reg(rFlags, asm.R0), // rFlags is loaded again below
+		asm.Call(clock),
+		asm.Mov.Reg(rNow, asm.R0),
+		asm.Mov.Reg(asm.R0, rFlags),
+		asm.StoreMem(asm.R0, valFirst, rNow, asm.DWord),
+		ldx(rFlags, stackRec+OffTCPFlags, asm.Half),
+		asm.LoadMem(asm.R1, asm.R0, valPackets, asm.DWord),
+	)
+	b.mark(seen)
+	b.emit(
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, valPackets, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, valBytes, asm.DWord),
+		asm.Add.Reg(asm.R1, rLen),
+		asm.StoreMem(asm.R0, valBytes, asm.R1, asm.DWord),
+		asm.StoreMem(asm.R0, valLast, rNow, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, valFlags, asm.Word),
+		asm.Or.Reg(asm.R1, rFlags),
+		asm.StoreMem(asm.R0, valFlags, asm.R1, asm.Word),
+		asm.Goto(lblTotals),
+	)
+}
+
+// emitInsert emits the making of a new flow with the packet, and its count
+// if another CPU made the flow first.
+func emitInsert(b *builder) {
+	b.mark(lblInsert)
 	b.emit(
 		sti(stackValue+valPackets, 1, asm.DWord),
 		stx(stackValue+valBytes, rLen, asm.DWord),
@@ -176,25 +206,30 @@ func emitFlowUpdate(b *builder, o *FlowOptions) {
 		asm.Add.Imm(asm.R3, stackValue),
 		asm.Mov.Imm(asm.R4, bpfNoExist),
 		asm.Call(asm.FnMapUpdateElem),
-		asm.JEq.Imm(asm.R0, 0, totals),
-		asm.JNE.Imm(asm.R0, eexist, LabelPrefix+"failed"),
+		asm.JEq.Imm(asm.R0, 0, lblTotals),
+		asm.JNE.Imm(asm.R0, eexist, lblFailed),
 		// Another CPU made the flow since the lookup.
 		asm.LoadMapPtr(asm.R1, MapFlows),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackKey),
 		asm.Call(asm.FnMapLookupElem),
-		asm.JNE.Imm(asm.R0, 0, found),
+		asm.JNE.Imm(asm.R0, 0, lblFound),
 	)
-	b.mark(LabelPrefix + "failed")
+	b.mark(lblFailed)
 	b.emit(counterAdd(MapCounters, CounterFailed, 1)...)
-	b.mark(totals)
+}
+
+// emitTotals emits the count of the packet in this CPU's totals, and the
+// program's end.
+func emitTotals(b *builder) {
+	b.mark(lblTotals)
 	b.emit(
 		sti(stackIndex, 0, asm.Word),
 		asm.LoadMapPtr(asm.R1, MapCounters),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackIndex),
 		asm.Call(asm.FnMapLookupElem),
-		asm.JEq.Imm(asm.R0, 0, LabelPrefix+"ret"),
+		asm.JEq.Imm(asm.R0, 0, lblRet),
 		asm.LoadMem(asm.R1, asm.R0, CounterPackets, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, CounterPackets, asm.R1, asm.DWord),
@@ -202,7 +237,7 @@ func emitFlowUpdate(b *builder, o *FlowOptions) {
 		asm.Add.Reg(asm.R1, rLen),
 		asm.StoreMem(asm.R0, CounterBytes, asm.R1, asm.DWord),
 	)
-	b.mark(LabelPrefix + "ret")
+	b.mark(lblRet)
 	b.emit(asm.Mov.Imm(asm.R0, 0), asm.Exit())
 }
 
