@@ -23,8 +23,10 @@ type flowRig struct {
 }
 
 // newFlowRig loads the flow program for link with filter in front, made
-// for the test run, with a table of maxFlows flows.
-func newFlowRig(t testing.TB, filter asm.Instructions, link packet.LinkType, perCPU bool, maxFlows uint32) *flowRig {
+// for the test run, with a table of maxFlows flows; with live, the program
+// a live socket runs, to be run on frames behind an outer Ethernet header
+// (wrapFrame).
+func newFlowRig(t testing.TB, filter asm.Instructions, link packet.LinkType, perCPU, live bool, maxFlows uint32) *flowRig {
 	t.Helper()
 	r := &flowRig{link: link, cpus: 1}
 	typ := LRUHash
@@ -49,7 +51,7 @@ func newFlowRig(t testing.TB, filter asm.Instructions, link packet.LinkType, per
 		filter = acceptEvery
 	}
 	base := 0
-	if link == packet.LinkEthernet {
+	if link == packet.LinkEthernet && !live {
 		base = wire.EthernetHeaderLen
 	}
 	if r.prog, err = loadFlowProgram(filter, link, base, r.flows, r.counters, perCPU, clock); err != nil {
@@ -102,56 +104,70 @@ func TestFlowsEquivalence(t *testing.T) {
 	byLink[packet.LinkEthernet] = append(byLink[packet.LinkEthernet], testutil.GenFrames(17, 3000)...)
 	for _, perCPU := range []bool{false, true} {
 		for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
-			t.Run(fmt.Sprintf("%v/percpu=%v", link, perCPU), func(t *testing.T) {
-				rig := newFlowRig(t, nil, link, perCPU, 1<<16)
-				want := map[flow.Key]flow.Counters{}
-				packets := uint64(0)
-				for _, f := range byLink[link] {
-					for range 3 {
-						if _, err := rig.prog.Test(f, link); err != nil {
-							t.Fatal(err)
-						}
-						packets++
-					}
-					var r packet.Record
-					packet.Parse(f, link, nil, &r)
-					k := flow.KeyOf(&r)
-					c := want[k]
-					for range 3 {
-						c.Packets++
-						c.Bytes += uint64(r.Length)
-						c.TCPFlags |= r.TCPFlags
-					}
-					want[k] = c
-				}
-				got := rig.table(t)
-				diffs := 0
-				for k, w := range want {
-					if g := got[k]; g.Packets != w.Packets || g.Bytes != w.Bytes || g.TCPFlags != w.TCPFlags {
-						diffs++
-						if diffs <= 10 {
-							t.Errorf("flow %v: kernel %d packets, %d bytes, flags %v; KeyOf %d, %d, %v", k, g.Packets, g.Bytes, g.TCPFlags, w.Packets, w.Bytes, w.TCPFlags)
-						}
-					}
-				}
-				for k, g := range got {
-					if _, ok := want[k]; !ok {
-						diffs++
-						if diffs <= 20 {
-							t.Errorf("kernel flow %v (%d packets) that KeyOf never gives", k, g.Packets)
-						}
-					}
-				}
-				t.Logf("%d frames three times, %d flows, %d differences", len(byLink[link]), len(want), diffs)
-				if diffs != 0 {
-					t.Errorf("%d flows differ", diffs)
-				}
-				total, _ := rig.totals(t)
-				if total != packets {
-					t.Errorf("the kernel's total is %d packets; %d were run", total, packets)
-				}
-			})
+			for _, live := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%v/percpu=%v/live=%v", link, perCPU, live), func(t *testing.T) {
+					flowEquivalence(t, link, perCPU, live, byLink[link])
+				})
+			}
 		}
+	}
+}
+
+// flowEquivalence runs the flow program on frames, each three times, and
+// compares the table with KeyOf's.
+func flowEquivalence(t *testing.T, link packet.LinkType, perCPU, live bool, frames [][]byte) {
+	rig := newFlowRig(t, nil, link, perCPU, live, 1<<16)
+	want := map[flow.Key]flow.Counters{}
+	packets := uint64(0)
+	for _, f := range frames {
+		for range 3 {
+			var err error
+			if live {
+				_, err = rig.prog.Test(wrapFrame(f), packet.LinkEthernet)
+			} else {
+				_, err = rig.prog.Test(f, link)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			packets++
+		}
+		var r packet.Record
+		packet.Parse(f, link, nil, &r)
+		k := flow.KeyOf(&r)
+		c := want[k]
+		for range 3 {
+			c.Packets++
+			c.Bytes += uint64(r.Length)
+			c.TCPFlags |= r.TCPFlags
+		}
+		want[k] = c
+	}
+	got := rig.table(t)
+	diffs := 0
+	for k, w := range want {
+		if g := got[k]; g.Packets != w.Packets || g.Bytes != w.Bytes || g.TCPFlags != w.TCPFlags {
+			diffs++
+			if diffs <= 10 {
+				t.Errorf("flow %v: kernel %d packets, %d bytes, flags %v; KeyOf %d, %d, %v", k, g.Packets, g.Bytes, g.TCPFlags, w.Packets, w.Bytes, w.TCPFlags)
+			}
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			diffs++
+			if diffs <= 20 {
+				t.Errorf("kernel flow %v (%d packets) that KeyOf never gives", k, g.Packets)
+			}
+		}
+	}
+	t.Logf("%d frames three times, %d flows, %d differences", len(frames), len(want), diffs)
+	if diffs != 0 {
+		t.Errorf("%d flows differ", diffs)
+	}
+	total, _ := rig.totals(t)
+	if total != packets {
+		t.Errorf("the kernel's total is %d packets; %d were run", total, packets)
 	}
 }
 

@@ -3,6 +3,7 @@ package sockfilter
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,7 @@ import (
 	"github.com/purebpf/purebpf/sockfilter/internal/ringbuf"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
+	"github.com/purebpf/purebpf/sockfilter/skb"
 )
 
 // benchPort is the port of the datagrams of the kernel benchmarks, as the
@@ -60,6 +62,13 @@ func kernelRuns(b *testing.B, p *Program, frame []byte, repeat uint32) uint32 {
 // reported as kernel-ns/packet (the b.Loop's own ns/op is that of the
 // system call and of draining the ring buffer).
 //
+// The programs are those a live socket runs (Base 0), on the frame behind
+// an outer Ethernet header that the test run consumes (wrapFrame), so that
+// they see it as a live socket does; the filter's loads relative to the
+// link-layer header that the programs do not serve from their copy of the
+// frame become loads relative to skb->data, which is where the link-layer
+// header is on a live socket (dataRelative).
+//
 //   - empty: `r0 = 0; exit`, what a run costs the test run itself;
 //   - filter: 'udp dst port 40000' compiled, as the capture benchmark's;
 //   - records, records-perf: the filter, the parser and the record, to a
@@ -67,11 +76,8 @@ func kernelRuns(b *testing.B, p *Program, frame []byte, repeat uint32) uint32 {
 //   - flows, flows-percpu: the filter, the parser and the flow table's
 //     update (a hit: one flow), shared or per CPU, stamped with
 //     ClockCoarse as ListenFlows does; flows-tai with the records' clock;
-//   - records-rawip, flows-rawip: the same on the packet as a raw IP
-//     link's, which the test run gives as a live socket does (one copy of
-//     the frame's head) where the Ethernet programs under the test run
-//     copy the Ethernet header apart (bpf_skb_load_bytes_relative, about
-//     10 ns more than on a live socket).
+//   - records-rawip, flows-rawip: the programs of a raw IP link on the
+//     datagram's IP packet.
 //
 // Run it with internal/bench/capture/kernelcost.sh for medians and
 // spreads.
@@ -89,12 +95,12 @@ func BenchmarkKernelPrograms(b *testing.B) {
 	for _, tt := range []struct {
 		name string
 		link packet.LinkType
-		load func(filter asm.Instructions, link packet.LinkType, base int) (*Program, func())
+		load func(filter asm.Instructions, link packet.LinkType) (*Program, func())
 	}{
-		{"empty", packet.LinkEthernet, func(asm.Instructions, packet.LinkType, int) (*Program, func()) {
+		{"empty", packet.LinkEthernet, func(asm.Instructions, packet.LinkType) (*Program, func()) {
 			return benchLoad(b, asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Exit()}), nil
 		}},
-		{"filter", packet.LinkEthernet, func(f asm.Instructions, _ packet.LinkType, _ int) (*Program, func()) {
+		{"filter", packet.LinkEthernet, func(f asm.Instructions, _ packet.LinkType) (*Program, func()) {
 			return benchLoad(b, f), nil
 		}},
 		{"records", packet.LinkEthernet, benchRecords(b, clock, false)},
@@ -110,18 +116,23 @@ func BenchmarkKernelPrograms(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			base := 0
-			data := frame
-			if tt.link == packet.LinkEthernet {
-				base = wire.EthernetHeaderLen
-			} else {
-				// The test run takes a frame with an Ethernet header
-				// (zero addresses) and starts the data at the network
-				// header: the raw IP program's view.
-				data = append(make([]byte, 12), frame[12:]...)
+			data := wrapFrame(frame)
+			if tt.link == packet.LinkRawIP {
+				data = wrapFrame(frame[wire.EthernetHeaderLen:])
+			} else if filter, err = dataRelative(filter, tt.name == "filter"); err != nil {
+				b.Fatal(err)
 			}
-			p, drain := tt.load(filter, tt.link, base)
+			p, drain := tt.load(filter, tt.link)
+			if v, err := p.Test(data, packet.LinkEthernet); err != nil || (tt.name == "filter") != (v != 0) {
+				b.Fatalf("the program returns %d, %v", v, err)
+			}
 			const repeat = 10000
+			// A first run out of the count: the first use of a program
+			// and its maps is slower (caches, the TLB).
+			kernelRuns(b, p, data, repeat)
+			if drain != nil {
+				drain()
+			}
 			var total, runs uint64
 			b.ReportAllocs()
 			for b.Loop() {
@@ -136,6 +147,29 @@ func BenchmarkKernelPrograms(b *testing.B) {
 	}
 }
 
+// dataRelative returns filter with its indexed legacy packet loads (and
+// with all, its constant ones too) relative to the link-layer header
+// (SKF_LL_OFF) made relative to skb->data: the same bytes on a live
+// SOCK_RAW socket, and under the test run the bytes behind the outer
+// header of wrapFrame. The record and flow programs serve a filter's
+// constant loads from their copy of the frame, as on a live socket.
+func dataRelative(filter asm.Instructions, all bool) (asm.Instructions, error) {
+	out := append(asm.Instructions(nil), filter...)
+	for i := range out {
+		ins := &out[i]
+		if ins.OpCode.Class() != asm.LdClass || (ins.OpCode.Mode() != asm.IndMode && !(all && ins.OpCode.Mode() == asm.AbsMode)) {
+			continue
+		}
+		switch k := int32(ins.Constant); {
+		case k >= skb.LLOff && k < skb.NetOff:
+			ins.Constant = int64(k - skb.LLOff)
+		case k < 0:
+			return nil, fmt.Errorf("instruction %d (%v) reads relative to another header", i, ins)
+		}
+	}
+	return out, nil
+}
+
 func benchLoad(b *testing.B, insns asm.Instructions) *Program {
 	p, err := Load(insns, nil)
 	if err != nil {
@@ -147,8 +181,9 @@ func benchLoad(b *testing.B, insns asm.Instructions) *Program {
 
 // benchRecords returns the loader of a record program whose records the
 // returned function drains.
-func benchRecords(b *testing.B, clock KernelClock, perf bool) func(asm.Instructions, packet.LinkType, int) (*Program, func()) {
-	return func(filter asm.Instructions, link packet.LinkType, base int) (*Program, func()) {
+func benchRecords(b *testing.B, clock KernelClock, perf bool) func(asm.Instructions, packet.LinkType) (*Program, func()) {
+	return func(filter asm.Instructions, link packet.LinkType) (*Program, func()) {
+		const base = 0 // the live socket's program
 		counters, err := NewMap(&MapSpec{Type: PerCPUArray, ValueSize: kparse.RecordCountersSize, MaxEntries: 1})
 		if err != nil {
 			b.Fatal(err)
@@ -173,7 +208,9 @@ func benchRecords(b *testing.B, clock KernelClock, perf bool) func(asm.Instructi
 			b.Cleanup(func() { p.Close() })
 			return p, func() { drainPerf(rd) }
 		}
-		const size = 64 << 20
+		// The default ring buffer and watermark: a run's 10,000 records
+		// take 1.1 MB of it, and the drain after each run empties it.
+		const size = DefaultRecordRingSize
 		records, err := NewMap(&MapSpec{Type: RingBuf, MaxEntries: size})
 		if err != nil {
 			b.Fatal(err)
@@ -218,8 +255,9 @@ func drainPerf(rd *PerfReader) {
 }
 
 // benchFlows returns the loader of a flow program.
-func benchFlows(b *testing.B, clock KernelClock, perCPU bool) func(asm.Instructions, packet.LinkType, int) (*Program, func()) {
-	return func(filter asm.Instructions, link packet.LinkType, base int) (*Program, func()) {
+func benchFlows(b *testing.B, clock KernelClock, perCPU bool) func(asm.Instructions, packet.LinkType) (*Program, func()) {
+	return func(filter asm.Instructions, link packet.LinkType) (*Program, func()) {
+		const base = 0 // the live socket's program
 		typ := LRUHash
 		if perCPU {
 			typ = LRUPerCPUHash

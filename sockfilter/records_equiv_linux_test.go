@@ -31,6 +31,17 @@ type recordRig struct {
 // newRecordRig loads the record program for link with filter in front,
 // made for the test run: the Ethernet header is before skb->data there.
 func newRecordRig(t testing.TB, filter asm.Instructions, link packet.LinkType, ringSize uint32) *recordRig {
+	base := 0
+	if link == packet.LinkEthernet {
+		base = wire.EthernetHeaderLen
+	}
+	return newRecordRigBase(t, filter, link, base, ringSize)
+}
+
+// newRecordRigBase loads the record program made for frames base bytes
+// before skb->data: 0 is the program a live socket runs, which the test
+// run runs on the frame behind an outer Ethernet header (see wrapFrame).
+func newRecordRigBase(t testing.TB, filter asm.Instructions, link packet.LinkType, base int, ringSize uint32) *recordRig {
 	t.Helper()
 	r := &recordRig{link: link}
 	var err error
@@ -51,10 +62,6 @@ func newRecordRig(t testing.TB, filter asm.Instructions, link packet.LinkType, r
 	}
 	if filter == nil {
 		filter = acceptEvery
-	}
-	base := 0
-	if link == packet.LinkEthernet {
-		base = wire.EthernetHeaderLen
 	}
 	if r.prog, err = loadRecordProgram(filter, link, base, r.records, r.counters, false, 0, clock); err != nil {
 		t.Fatalf("%+v", err)
@@ -102,6 +109,21 @@ func (r *recordRig) run(t testing.TB, frame []byte) (rec packet.Record, info pac
 	return rec, info, true, nil
 }
 
+// wrapFrame puts frame behind an Ethernet header of EtherType 0x88b5 (IEEE
+// local experimental), which the test run consumes: skb->data is then the
+// frame's first byte and skb->len its length, as on a live SOCK_RAW
+// packet socket, and the program a live socket runs (Base 0) sees the
+// frame as it would live. The test run takes a frame of any length so.
+func wrapFrame(frame []byte) []byte {
+	return append(append(make([]byte, wire.EtherTypeOff), 0x88, 0xb5), frame...)
+}
+
+// runLive runs the live socket's program (a rig of Base 0) on frame, as
+// run does the test run's.
+func (r *recordRig) runLive(t testing.TB, frame []byte) (packet.Record, packet.Info, bool, error) {
+	return r.run(t, wrapFrame(frame))
+}
+
 // recordDiff lists the fields in which a and b differ.
 func recordDiff(a, b packet.Record) string {
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
@@ -124,9 +146,12 @@ func onlyParsed(r packet.Record) packet.Record {
 // TestRecordsEquivalence runs the record program on every frame of the
 // corpus (Ethernet and raw IP; the cooked captures are no link a socket
 // reads) and on generated frames, through BPF_PROG_TEST_RUN, and compares
-// each record, field by field, with packet.Parse's of the same bytes. The
-// test run sees a frame as a whole frame of its bytes, so a frame the
-// corpus has captured short is compared as such.
+// each record, field by field, with packet.Parse's of the same bytes: the
+// program made for the test run, and the very program a live socket runs,
+// on the frames behind an outer Ethernet header (wrapFrame), so that it
+// also meets frames the test run refuses bare (an IPv4 EtherType with
+// less than an IPv4 header). The test run sees a frame as a whole frame of
+// its bytes, so a frame the corpus has captured short is compared as such.
 func TestRecordsEquivalence(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	cases := []struct {
@@ -144,32 +169,65 @@ func TestRecordsEquivalence(t *testing.T) {
 		cases[0].frames = append(cases[0].frames, f)
 		cases[0].names = append(cases[0].names, fmt.Sprint("generated ", j))
 	}
+	// Every prefix of frames that reach each layer: a frame cut at every
+	// byte (the test run refuses the shortest bare).
+	for _, name := range []string{"tcp4", "ipopt_tcp4", "udp6", "ext6_tcp", "ah6_udp", "frag6_first", "frag4_first", "qinq_udp4", "vlan_tcp4", "arp_request", "icmp4_echo", "icmp6_echo"} {
+		f := testutil.NamedFrame(t, name).Data
+		for n := 1; n < len(f); n++ {
+			cases[0].frames = append(cases[0].frames, f[:n])
+			cases[0].names = append(cases[0].names, fmt.Sprintf("%s cut to %d bytes", name, n))
+		}
+	}
 	for _, c := range cases {
-		t.Run(c.link.String(), func(t *testing.T) {
-			rig := newRecordRig(t, nil, c.link, 1<<16)
-			diffs, refused := 0, 0
-			for i, frame := range c.frames {
-				got, _, ok, err := rig.run(t, frame)
-				if err != nil {
-					refused++
-					continue
-				}
-				if !ok {
-					t.Fatalf("%s: no record", c.names[i])
-				}
-				var want packet.Record
-				packet.Parse(frame, c.link, nil, &want)
-				if onlyParsed(got) != want {
-					diffs++
-					if diffs <= 20 {
-						t.Errorf("%s (% x): %s", c.names[i], frame, recordDiff(onlyParsed(got), want))
-					}
-				}
+		for _, live := range []bool{false, true} {
+			name := c.link.String() + "/test run's program"
+			if live {
+				name = c.link.String() + "/live socket's program"
 			}
-			t.Logf("%d frames, %d refused by the test run, %d differences", len(c.frames), refused, diffs)
-			if diffs != 0 {
-				t.Errorf("%d of %d records differ from packet.Parse's", diffs, len(c.frames)-refused)
+			t.Run(name, func(t *testing.T) { equivalence(t, c.link, live, c.frames, c.names) })
+		}
+	}
+}
+
+// equivalence runs the test run's program, or the live socket's behind
+// an outer header, on frames and compares the records with Parse's.
+func equivalence(t *testing.T, link packet.LinkType, live bool, frames [][]byte, names []string) {
+	base := 0
+	if !live && link == packet.LinkEthernet {
+		base = wire.EthernetHeaderLen
+	}
+	rig := newRecordRigBase(t, nil, link, base, 1<<16)
+	run := rig.run
+	if live {
+		// Behind the outer header the test run sees an Ethernet frame
+		// whose data is the whole frame, of any link type.
+		rig.link = packet.LinkEthernet
+		run = rig.runLive
+	}
+	diffs, refused := 0, 0
+	for i, frame := range frames {
+		got, _, ok, err := run(t, frame)
+		if err != nil {
+			refused++
+			continue
+		}
+		if !ok {
+			t.Fatalf("%s: no record", names[i])
+		}
+		var want packet.Record
+		packet.Parse(frame, link, nil, &want)
+		if onlyParsed(got) != want {
+			diffs++
+			if diffs <= 20 {
+				t.Errorf("%s (% x): %s", names[i], frame, recordDiff(onlyParsed(got), want))
 			}
-		})
+		}
+	}
+	t.Logf("%d frames, %d refused by the test run, %d differences", len(frames), refused, diffs)
+	if diffs != 0 {
+		t.Errorf("%d of %d records differ from packet.Parse's", diffs, len(frames)-refused)
+	}
+	if live && refused != 0 {
+		t.Errorf("the test run refused %d wrapped frames", refused)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
+	"github.com/purebpf/purebpf/sockfilter/skb"
 )
 
 // recordVeth listens for records with cfg on end A of a new veth pair and
@@ -293,6 +294,71 @@ func TestRecordsTimeoutWakes(t *testing.T) {
 		}
 		if d := time.Since(start); d > 500*time.Millisecond {
 			t.Errorf("record %d read %v after it was sent; the timeout is 10 ms", i, d)
+		}
+	}
+}
+
+// TestRecordsFilterLoads runs a filter that reads every offset of the
+// first 84 bytes of the frame with legacy loads of each size, relative to
+// the link-layer header, and hashes what it reads: it accepts the frame if
+// the hash is the one Go computes from the frame. The loads the first copy
+// of the frame covers read the copy (see kparse's hoist.go), the others
+// run as legacy loads, which end the program on a frame too short: a
+// record must come exactly for the frames long enough for every load, all
+// values right.
+func TestRecordsFilterLoads(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	const span = 84
+	filter := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1), asm.Mov.Imm(asm.R8, 0)}
+	for _, size := range []asm.Size{asm.Byte, asm.Half, asm.Word} {
+		for k := 0; k+size.Bytes() <= span; k++ {
+			filter = append(filter,
+				skb.LoadLink(uint16(k), size),
+				asm.Mul.Imm(asm.R8, 31),
+				asm.Add.Reg(asm.R8, asm.R0),
+			)
+		}
+	}
+	hash := func(frame []byte) (uint64, bool) {
+		var h uint64
+		for _, size := range []int{1, 2, 4} {
+			for k := 0; k+size <= span; k++ {
+				if k+size > len(frame) {
+					return 0, false
+				}
+				var v uint64
+				for _, c := range frame[k : k+size] {
+					v = v<<8 | uint64(c)
+				}
+				h = h*31 + v
+			}
+		}
+		return h, true
+	}
+	frames := [][]byte{testutil.FrameCopy(t, "ext6_tcp"), testutil.FrameCopy(t, "qinq_udp4")}
+	// Cut short: an 802.1ad frame, whose EtherType the test run takes at
+	// any length.
+	// (Each frame costs a verification of the 2,000-instruction program.)
+	for _, n := range []int{15, 33, 46, 59} {
+		frames = append(frames, testutil.FrameCopy(t, "qinq_udp4")[:n])
+	}
+	for _, f := range frames {
+		want, long := hash(f)
+		accept := append(append(asm.Instructions(nil), filter...),
+			asm.LoadImm64(asm.R1, int64(want)),
+			asm.JEq.Reg(asm.R8, asm.R1, "ok"),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Exit(),
+			asm.Mov.Imm(asm.R0, -1).WithLabel("ok"),
+			asm.Exit(),
+		)
+		rig := newRecordRig(t, accept, packet.LinkEthernet, 1<<16)
+		_, _, got, err := rig.run(t, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != long {
+			t.Errorf("frame of %d bytes: record %v, want %v", len(f), got, long)
 		}
 	}
 }

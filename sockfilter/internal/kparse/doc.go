@@ -12,12 +12,23 @@
 // # The program
 //
 //	r6 = r1                     the socket buffer, kept in r6
+//	[the first copy]            the frame's first 80 bytes, to the stack
 //	[the filter]                every exit of its main program becomes
 //	                            if w0 == 0 goto drop; goto accept
 //	drop:   r0 = 0; exit
 //	accept: [the parser]        the frame, decoded into a record on the stack
 //	done:   [the record's output, or the flow's update]; r0 = 0; exit
 //	[the filter's subprograms]
+//
+// The first copy of the frame, which the parser reads the headers from, is
+// made in front of the filter when the filter has no subprograms and uses
+// the stack only at fixed offsets above its bottom 104 bytes (hoistable):
+// then the filter's legacy loads at constant offsets relative to the
+// header the copy starts at (SKF_LL_OFF for Ethernet, SKF_NET_OFF for raw
+// IP) read the copy instead of calling into the kernel, each a helper call
+// less (about 7 ns). A load past what was copied stays the legacy load it
+// was, which ends the program returning 0 on a frame too short. Otherwise
+// the copy is the parser's first step, after the filter.
 //
 // The filter may be any socket filter that keeps the socket buffer in r6
 // (skb.Prologue does; the legacy packet loads need it): splice refuses one
@@ -33,7 +44,10 @@
 // sees the same bytes on a live SOCK_RAW socket (skb->data is the
 // link-layer header) and under BPF_PROG_TEST_RUN (skb->data is the network
 // header, the Ethernet header before it): Options.Base says how many
-// bytes come before skb->data, 0 for a live socket. It copies the first 80
+// bytes come before skb->data, 0 for a live socket. (The live socket's
+// program runs under the test run too, on a frame behind an Ethernet
+// header of its own that the test run consumes: sockfilter's tests run
+// both.) It copies the first 80
 // bytes of the frame to the stack with one bpf_skb_load_bytes (Linux 4.5,
 // which copies from the frame's pages too, where the legacy loads and
 // bpf_skb_load_bytes_relative see only the linear part) and reads the

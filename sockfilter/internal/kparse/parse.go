@@ -15,18 +15,24 @@ import (
 // is copied to where its network header is 8-byte aligned: with an
 // Ethernet header (14 bytes) in front, the copy starts 2 bytes past an
 // 8-byte boundary, and the IPv4 addresses, the IPv6 addresses and the
-// TCP sequence numbers then fall on their natural alignment.
+// TCP sequence numbers then fall on their natural alignment. The copy and
+// the two words beside it are at the bottom of the stack, where a filter
+// that uses little stack leaves them alone: then the copy is made before
+// the filter runs, and the filter's loads read it (see hoist).
 const (
-	stackRec   = -RecordSize     // the record being built
-	headLen    = 80              // bytes of the frame the first copy takes
-	stackFrame = -190            // byte k of the frame's first copy is at stackFrame+k
-	stackL3    = stackFrame + 14 // the network header
-	stackL4v4  = stackL3 + 20    // the transport header after an IPv4 header
-	stackL4v6  = stackL3 + 40    // the transport header after an IPv6 header
-	stackExt   = -200            // the first 8 bytes of an IPv6 extension header
-	stackKey   = -256            // a flow key (flows.go)
-	stackValue = -296            // a flow value (flows.go)
-	stackIndex = -304            // the u32 key 0 of a per-CPU counters array
+	headLen      = 80              // bytes of the frame the first copy takes
+	stackFrame   = -510            // byte k of the frame's first copy is at stackFrame+k
+	stackL3      = stackFrame + 14 // the network header
+	stackL4v4    = stackL3 + 20    // the transport header after an IPv4 header
+	stackL4v6    = stackL3 + 40    // the transport header after an IPv6 header
+	stackCopied  = -424            // u64: how many bytes the first copy took, from the frame's start
+	stackLength  = -416            // u64: the frame's length (rLen)
+	stackHoisted = -408            // the lowest byte a filter may use for the copy to be made before it
+	stackRec     = -RecordSize     // the record being built
+	stackExt     = -200            // the first 8 bytes of an IPv6 extension header
+	stackKey     = -256            // a flow key (flows.go)
+	stackValue   = -296            // a flow value (flows.go)
+	stackIndex   = -304            // the u32 key 0 of a per-CPU counters array
 	// l3Room is how much of the frame from the network header the stack
 	// holds: what is copied there when the network header is not at its
 	// place in the first copy.
@@ -170,7 +176,10 @@ func (p *parser) copyAt(off asm.Register, dst int16, max int32, skip string) {
 
 // loadBytes emits bpf_skb_load_bytes(skb, r2 - Base, r10 + dst, r4) with
 // r4 known to be at least 1, and the jump to unreadable if it fails.
-func (p *parser) loadBytes(dst int16) {
+func (p *parser) loadBytes(dst int16) { p.loadBytesOr(dst, p.unreadable) }
+
+// loadBytesOr is loadBytes jumping to failed if the copy fails.
+func (p *parser) loadBytesOr(dst int16, failed string) {
 	p.b.emit(asm.Mov.Reg(asm.R1, rCtx))
 	if p.o.Base != 0 {
 		p.b.emit(asm.Sub.Imm(asm.R2, int32(p.o.Base)))
@@ -179,19 +188,38 @@ func (p *parser) loadBytes(dst int16) {
 		asm.Mov.Reg(asm.R3, asm.R10),
 		asm.Add.Imm(asm.R3, int32(dst)),
 		asm.Call(asm.FnSkbLoadBytes),
-		asm.JNE.Imm(asm.R0, 0, p.unreadable),
+		asm.JNE.Imm(asm.R0, 0, failed),
 	)
 }
 
-// emit emits the whole parser.
-func (p *parser) emit() {
+// emit emits the whole parser. If hoisted, copyHead was emitted in front
+// of the filter, which may have used every register but r6 since.
+func (p *parser) emit(hoisted bool) {
+	if hoisted {
+		p.b.emit(ldx(rLen, stackLength, asm.DWord))
+	} else {
+		p.lengthOfFrame()
+	}
 	p.prologue()
+	if hoisted {
+		// The copy before the filter could not fail on a frame with bytes;
+		// if it did, say so now.
+		ok := p.b.label("copied")
+		p.b.emit(
+			ldx(asm.R0, stackCopied, asm.DWord),
+			asm.JNE.Imm(asm.R0, 0, ok),
+			asm.JNE.Imm(rLen, 0, p.unreadable),
+		)
+		p.b.mark(ok)
+	} else {
+		p.copyHead(p.unreadable)
+	}
+	p.b.emit(asm.JLT.Imm(rLen, 1, p.fail(packet.StatusTruncated, packet.LayerFrame)))
 	switch p.o.Link {
 	case packet.LinkEthernet:
-		p.headEthernet()
 		p.ethernet()
 	case packet.LinkRawIP:
-		p.headRawIP()
+		p.rawIP()
 	}
 	p.ipv4()
 	p.ipv6()
@@ -202,13 +230,19 @@ func (p *parser) emit() {
 	p.emitFails()
 }
 
+// lengthOfFrame emits rLen = the frame's length from its link-layer
+// header, and keeps it on the stack.
+func (p *parser) lengthOfFrame() {
+	p.b.emit(skb.Len.Load(rLen, rCtx))
+	if p.o.Base != 0 {
+		p.b.emit(asm.Add.Imm(rLen, int32(p.o.Base)))
+	}
+	p.b.emit(stx(stackLength, rLen, asm.DWord))
+}
+
 // prologue zeroes the record and fills in what the socket buffer says.
 func (p *parser) prologue() {
 	b := p.b
-	b.emit(skb.Len.Load(rLen, rCtx))
-	if p.o.Base != 0 {
-		b.emit(asm.Add.Imm(rLen, int32(p.o.Base)))
-	}
 	for off := int16(0); off < RecordSize; off += 8 {
 		b.emit(sti(stackRec+off, 0, asm.DWord))
 	}
@@ -232,49 +266,57 @@ func (p *parser) prologue() {
 	b.mark(noTag)
 }
 
-// headEthernet copies the first headLen bytes of the frame, or all of a
-// shorter one, to stackFrame.
-func (p *parser) headEthernet() {
-	b := p.b
-	in, empty := b.label("head"), b.label("empty")
-	b.emit(
-		asm.Mov.Reg(asm.R4, rLen),
-		asm.JLE.Imm(asm.R4, headLen, in),
-		asm.Mov.Imm(asm.R4, headLen),
-	)
-	b.mark(in)
-	if p.o.Base == 0 {
-		b.emit(asm.JLT.Imm(asm.R4, 1, empty), asm.Mov.Imm(asm.R2, 0))
-		p.loadBytes(stackFrame)
-		p.emptyFrame(empty)
-		return
+// frameBase returns where byte 0 of the frame is copied to: stackFrame
+// for Ethernet, stackL3 for raw IP, whose frames start with the network
+// header.
+func (o *Options) frameBase() int16 {
+	if o.Link == packet.LinkRawIP {
+		return stackL3
 	}
-	// Under the test run the Ethernet header is before skb->data: copy it
-	// relative to the link-layer header, and the rest from skb->data.
-	rest := b.label("rest")
-	b.emit(asm.Mov.Reg(rEnd, asm.R4))
-	b.emit(skb.LoadBytesRelative(rCtx, 0, stackFrame, int32(p.o.Base), skb.HeaderMAC)...)
-	b.emit(
-		asm.JNE.Imm(asm.R0, 0, p.unreadable),
-		asm.Mov.Reg(asm.R4, rEnd),
-		asm.Sub.Imm(asm.R4, int32(p.o.Base)),
-		asm.JSLT.Imm(asm.R4, 1, rest),
-		asm.Mov.Imm(asm.R2, int32(p.o.Base)),
-	)
-	p.loadBytes(stackFrame + int16(p.o.Base))
-	b.mark(rest)
-	b.emit(asm.JLT.Imm(rLen, 1, empty))
-	p.emptyFrame(empty)
+	return stackFrame
 }
 
-// emptyFrame emits, behind a jump over it, the end of the parse of an
-// empty frame at label empty.
-func (p *parser) emptyFrame(empty string) {
-	over := p.b.label("nonempty")
-	p.b.emit(asm.Goto(over))
-	p.b.mark(empty)
-	p.b.emit(asm.Goto(p.fail(packet.StatusTruncated, packet.LayerFrame)))
-	p.b.mark(over)
+// copyHead emits the copy of the first bytes of the frame (rLen long),
+// as many as the stack holds from frameBase, and stores their number at
+// stackCopied: 0 for an empty frame, or if a copy fails, when it also
+// jumps to failed if that is not "". It clobbers r0 to r5.
+func (p *parser) copyHead(failed string) {
+	b := p.b
+	room := int32(stackCopied - p.o.frameBase())
+	in, done, bad := b.label("head"), b.label("headdone"), b.label("headfailed")
+	b.emit(
+		sti(stackCopied, 0, asm.DWord),
+		asm.Mov.Reg(asm.R4, rLen),
+		asm.JLE.Imm(asm.R4, min(room, headLen), in),
+		asm.Mov.Imm(asm.R4, min(room, headLen)),
+	)
+	b.mark(in)
+	b.emit(asm.JLT.Imm(asm.R4, 1, done), stx(stackCopied, asm.R4, asm.DWord))
+	if p.o.Base == 0 {
+		b.emit(asm.Mov.Imm(asm.R2, 0))
+		p.loadBytesOr(p.o.frameBase(), bad)
+	} else {
+		// Under the test run the Ethernet header is before skb->data: copy
+		// it relative to the link-layer header, and the rest from
+		// skb->data.
+		b.emit(asm.Mov.Reg(rEnd, asm.R4))
+		b.emit(skb.LoadBytesRelative(rCtx, 0, stackFrame, int32(p.o.Base), skb.HeaderMAC)...)
+		b.emit(
+			asm.JNE.Imm(asm.R0, 0, bad),
+			asm.Mov.Reg(asm.R4, rEnd),
+			asm.Sub.Imm(asm.R4, int32(p.o.Base)),
+			asm.JSLT.Imm(asm.R4, 1, done),
+			asm.Mov.Imm(asm.R2, int32(p.o.Base)),
+		)
+		p.loadBytesOr(stackFrame+int16(p.o.Base), bad)
+	}
+	b.emit(asm.Goto(done))
+	b.mark(bad)
+	b.emit(sti(stackCopied, 0, asm.DWord))
+	if failed != "" {
+		b.emit(asm.Goto(failed))
+	}
+	b.mark(done)
 }
 
 // isVLAN emits a jump to yes if r1 is a VLAN tag's TPID.
@@ -340,21 +382,11 @@ func (p *parser) ethernet() {
 	)
 }
 
-// headRawIP copies the first bytes of a raw IP frame to stackL3, takes
-// the EtherType from the IP version, and jumps to the network layer's
-// parser.
-func (p *parser) headRawIP() {
+// rawIP takes the EtherType of a raw IP frame, copied to stackL3, from
+// the IP version, and jumps to the network layer's parser.
+func (p *parser) rawIP() {
 	b := p.b
-	in, empty, v6 := b.label("head"), b.label("empty"), b.label("v6")
-	b.emit(
-		asm.Mov.Reg(asm.R4, rLen),
-		asm.JLE.Imm(asm.R4, l3Room, in),
-		asm.Mov.Imm(asm.R4, l3Room),
-	)
-	b.mark(in)
-	b.emit(asm.JLT.Imm(asm.R4, 1, empty), asm.Mov.Imm(asm.R2, 0))
-	p.loadBytes(stackL3)
-	p.emptyFrame(empty)
+	v6 := b.label("v6")
 	b.emit(
 		asm.Mov.Imm(rOff, 0),
 		ldx(asm.R1, stackL3, asm.Byte),

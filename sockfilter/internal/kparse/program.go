@@ -88,15 +88,32 @@ func generate(filter asm.Instructions, o Options, unreadOff int16, epilogue func
 		return nil, err
 	}
 	b := &builder{}
-	b.emit(sp.main...)
-	b.mark(drop)
-	b.emit(asm.Mov.Imm(asm.R0, 0), asm.Exit())
-	b.mark(accept)
 	p := &parser{
 		b: b, o: o, done: LabelPrefix + "done", fails: map[uint16]string{},
 		unreadable: b.label("unreadable"), counters: MapCounters, unreadOff: unreadOff,
 	}
-	p.emit()
+	hoist := hoistable(sp)
+	b.emit(sp.main[0]) // r6 = r1
+	main := sp.main[1:]
+	if hoist {
+		// The first copy of the frame, before the filter, which reads it.
+		p.lengthOfFrame()
+		p.copyHead("")
+		b.emit(asm.Mov.Reg(asm.R1, rCtx))
+		for _, ins := range main {
+			if ins.OpCode.Class() == asm.LdClass && !ins.IsLoadImm64() {
+				p.emitLoad(ins)
+			} else {
+				b.emit(ins)
+			}
+		}
+	} else {
+		b.emit(main...)
+	}
+	b.mark(drop)
+	b.emit(asm.Mov.Imm(asm.R0, 0), asm.Exit())
+	b.mark(accept)
+	p.emit(hoist)
 	b.mark(p.done)
 	epilogue(b)
 	b.emit(sp.subprogs...)
