@@ -162,9 +162,9 @@ func liveness(code asm.Instructions) ([]regSet, error) {
 // interference is the graph of the virtual registers: edges[v] holds the
 // registers, virtual and physical, that v cannot share a register with.
 type interference struct {
-	edges map[asm.Register]regSet
-	used  regSet     // the virtual registers the code uses
-	across regSet    // the virtual registers live across a helper call
+	edges  map[asm.Register]regSet
+	used   regSet // the virtual registers the code uses
+	across regSet // the virtual registers live across a helper call
 }
 
 func newInterference(code asm.Instructions, live []regSet) *interference {
