@@ -21,6 +21,7 @@ import (
 
 // Program types (enum bpf_prog_type).
 const (
+	progKprobe        uint32 = 2
 	progSchedCLS      uint32 = 3
 	progXDP           uint32 = 6
 	progCgroupSKB     uint32 = 8
