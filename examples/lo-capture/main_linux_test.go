@@ -20,8 +20,8 @@ import (
 	"github.com/purebpf/purebpf/internal/testutil"
 )
 
-// binary is the lo-capture binary the tests run, built once.
-var binary struct {
+// builtBinary is the lo-capture binary the tests run, built once.
+var builtBinary struct {
 	once sync.Once
 	path string
 	err  error
@@ -31,32 +31,32 @@ var binary struct {
 // unprivileged test can run it too.
 func build(t *testing.T) string {
 	t.Helper()
-	binary.once.Do(func() {
+	builtBinary.once.Do(func() {
 		dir, err := os.MkdirTemp("", "lo-capture-test")
 		if err != nil {
-			binary.err = err
+			builtBinary.err = err
 			return
 		}
 		if err := os.Chmod(dir, 0o755); err != nil {
-			binary.err = err
+			builtBinary.err = err
 			return
 		}
-		binary.path = filepath.Join(dir, "lo-capture")
-		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+		builtBinary.path = filepath.Join(dir, "lo-capture")
+		out, err := exec.Command("go", "build", "-o", builtBinary.path, ".").CombinedOutput()
 		if err != nil {
-			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+			builtBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
+	if builtBinary.err != nil {
+		t.Fatal(builtBinary.err)
 	}
-	return binary.path
+	return builtBinary.path
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary.path != "" {
-		os.RemoveAll(filepath.Dir(binary.path))
+	if builtBinary.path != "" {
+		os.RemoveAll(filepath.Dir(builtBinary.path))
 	}
 	os.Exit(code)
 }

@@ -2,51 +2,103 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfile"
-	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
 )
 
-// readFile prints the records of the frames in the pcap file opts.read that
-// pass the filter. Each frame goes through the same eBPF program a live
-// capture would attach, run by the kernel (Program.Test), so the offline
-// verdicts are the live ones; records carry the file's timestamps.
-func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err error) {
-	f, err := os.Open(opts.read)
+// input is the pcap file -r reads: a file, or standard input for "-".
+type input struct {
+	name string
+	f    *os.File // nil for standard input
+	fi   os.FileInfo
+	pr   *pcapfile.Reader
+}
+
+// openInput opens the pcap file name ("-": standard input) and reads its
+// header.
+func openInput(name string) (*input, error) {
+	return openInputFrom(name, os.Stdin)
+}
+
+func openInputFrom(name string, stdin io.Reader) (*input, error) {
+	in := &input{name: name}
+	r := stdin
+	if name == "-" {
+		in.name = "standard input"
+		if f, ok := stdin.(*os.File); ok {
+			in.fi, _ = f.Stat()
+		}
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		in.f, r = f, f
+		if in.fi, err = f.Stat(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	pr, err := pcapfile.NewReader(bufio.NewReaderSize(r, 1<<20))
+	if err != nil {
+		in.Close()
+		return nil, fmt.Errorf("read %s: %w", in.name, err)
+	}
+	in.pr = pr
+	return in, nil
+}
+
+// Close closes the file.
+func (in *input) Close() error {
+	if in.f == nil {
+		return nil
+	}
+	return in.f.Close()
+}
+
+// readFile prints the records of the frames in -r's pcap file that pass
+// the filter, and writes them to -w's file. Each frame goes through the
+// same eBPF program a live capture would attach, run by the kernel
+// (Program.Test), so the offline verdicts are the live ones; a frame is
+// cut to the program's return value, as -s cuts it live. Records carry the
+// file's timestamps.
+func (s *session) readFile() (err error) {
+	opts := s.opts
+	in, err := openInputFrom(opts.read, s.std.stdin)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	pr, err := pcapfile.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", opts.read, err)
-	}
-	link := pr.LinkType()
-	insns, prog, err := compile(opts, link, stderr)
+	defer in.Close()
+	link := in.pr.LinkType()
+	insns, prog, err := compile(opts, link, s.stderr)
 	if err != nil {
 		return err
 	}
 	defer prog.Close()
 
-	out, err := openOutputs(opts, stdout, link)
+	out, err := openOutputs(s.ctx, opts, link, in.fi, s.std)
 	if err != nil {
 		return err
 	}
+	closed := false
 	defer func() {
-		if cerr := out.Close(); err == nil && cerr != nil {
-			err = cerr
+		if !closed {
+			if cerr := out.Close(s.sig.hard); err == nil {
+				err = cerr
+			}
 		}
 	}()
+	if err := s.relinquish(out); err != nil {
+		return err
+	}
 
-	fmt.Fprintf(stderr, "reading from file %s, link-type %s (%s), filter %q, %d instructions\n",
-		opts.read, link, link.Description(), opts.expr, insns.Slots())
+	fmt.Fprintf(s.stderr, "reading from file %s, link-type %s (%s), snapshot length %d, filter %q, %d instructions\n",
+		in.name, link, link.Description(), in.pr.Snaplen(), opts.expr, insns.Slots())
 
 	var (
 		buf  []byte
@@ -54,15 +106,18 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 	)
 	frames, records, untested := 0, 0, 0
 	for opts.count == 0 || records < opts.count {
-		if ctx.Err() != nil {
+		if s.ctx.Err() != nil {
 			break
 		}
-		buf, err = pr.ReadPacket(buf, &info)
+		if s.sig.infoRequested() {
+			fmt.Fprintf(s.stderr, "%d records, %d frames read from file so far\n", records, frames)
+		}
+		buf, err = in.pr.ReadPacket(buf, &info)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", opts.read, err)
+			return fmt.Errorf("read %s: %w", in.name, err)
 		}
 		frames++
 		verdict, err := prog.Test(buf, link)
@@ -81,45 +136,43 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 			frame = frame[:verdict]
 		}
 		if err := out.Write(frame, &info); err != nil {
-			return err
+			if err = stopped(err); errors.Is(err, errFileLimit) {
+				fmt.Fprintf(s.stderr, "Maximum file limit reached: %d\n", opts.fileCount)
+				break
+			}
+			if err != nil {
+				return err
+			}
+			break
 		}
 		records++
 	}
-	if err := out.Flush(); err != nil {
+	closed = true
+	if err := out.Close(s.sig.hard); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%d records, %d frames read from file", records, frames)
+	fmt.Fprintf(s.stderr, "%d records, %d frames read from file", records, frames)
 	if untested > 0 {
-		fmt.Fprintf(stderr, ", %d too short for the kernel's test run (skipped)", untested)
+		fmt.Fprintf(s.stderr, ", %d too short for the kernel's test run (skipped)", untested)
 	}
-	fmt.Fprintln(stderr)
+	fmt.Fprintln(s.stderr)
 	return nil
 }
 
-// dumpProgram prints the program opts.expr compiles to, one instruction
-// per line in the kernel's syntax, numbered like tcpdump -d.
-func dumpProgram(opts options, stdout io.Writer) error {
+// dumpProgram prints the program the filter compiles to (with -s's snap
+// length), one instruction per line in the kernel's syntax, numbered like
+// tcpdump -d. The link type is the -r file's, or the interface's.
+func dumpProgram(opts *options, stdout io.Writer) error {
 	link := packet.LinkEthernet
-	if opts.read != "" {
-		f, err := os.Open(opts.read)
-		if err != nil {
-			return err
-		}
-		pr, err := pcapfile.NewReader(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", opts.read, err)
-		}
-		link = pr.LinkType()
-	} else {
+	if opts.read != "" || opts.ifaceSet {
 		var err error
-		if link, err = sockfilter.InterfaceLinkType(opts.iface); err != nil {
+		if link, err = linkTypeFor(opts); err != nil {
 			return err
 		}
 	}
-	insns, err := pcapfilter.Compile(opts.expr, link)
+	insns, err := compileFilter(opts, link)
 	if err != nil {
-		return fmt.Errorf("filter %q: %w", opts.expr, err)
+		return err
 	}
 	resolved, err := insns.Resolve()
 	if err != nil {
