@@ -53,7 +53,9 @@ func TestParseArgs(t *testing.T) {
 		// -w - and -r -, with -U and --print.
 		{"-U -w -", base(func(o *options) { o.packetBuffered, o.write = true, "-" })},
 		{"-r - --print -w out.pcap", base(func(o *options) { o.read, o.print, o.write = "-", true, "out.pcap" })},
-		{"-l -e -q -p -A", base(func(o *options) { o.lineBuffered, o.linkHeader, o.quiet, o.noPromisc, o.ascii = true, true, true, true, 1 })},
+		{"-l -e -q -p -A", base(func(o *options) {
+			o.lineBuffered, o.linkHeader, o.quiet, o.noPromisc, o.ascii = true, true, true, true, 1
+		})},
 		{"-xx", base(func(o *options) { o.hex = 2 })},
 		{"-B 4096 -Q in", base(func(o *options) { o.bufferKiB, o.direction = 4096, "in" })},
 		{"--direction=out --buffer-size=64", base(func(o *options) { o.direction, o.bufferKiB = "out", 64 })},

@@ -28,9 +28,9 @@ type textFormat struct {
 	enc     packet.TextEncoder
 	// Scratch buffers for the line taken apart and the columns made.
 	line, linkBuf, timeBuf, ipBuf []byte
-	first   time.Time // for -ttttt
-	prev    time.Time // for -ttt
-	started bool
+	first                         time.Time // for -ttttt
+	prev                          time.Time // for -ttt
+	started                       bool
 }
 
 // dumpMode is what -A, -x and -X print under each record.
