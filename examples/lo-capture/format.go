@@ -101,19 +101,28 @@ func (tf *textFormat) appendRecord(b []byte, r *packet.Record, frame []byte, lin
 		}
 		b = tf.reshape(b, tf.line, tf.linkBuf, tf.timeBuf, tf.ipBuf, false)
 	}
+	return tf.appendDump(b, tf.dumpBytes(frame, link))
+}
+
+// appendDump appends data as -A, -x or -X prints it.
+func (tf *textFormat) appendDump(b, data []byte) []byte {
 	switch tf.dump {
 	case dumpASCII:
-		b = appendASCIIDump(b, tf.dumpBytes(frame, link))
+		return appendASCIIDump(b, data)
 	case dumpHex:
-		b = appendHexDump(b, tf.dumpBytes(frame, link))
+		return appendHexDump(b, data)
 	case dumpHexASCII:
-		b = appendHexASCIIDump(b, tf.dumpBytes(frame, link))
+		return appendHexASCIIDump(b, data)
 	}
 	return b
 }
 
 // dumpBytes returns what -A, -x and -X print of frame: everything after
-// the link-level header, or all of it when doubled (-XX).
+// the link-level header, or all of it when doubled (-XX). tcpdump also
+// dumps a frame whole when one of its protocol printers runs out of
+// captured data (it then ends the line with "[|proto]"; tcpdump(8): "-X
+// ... may have the same effect as -XX if the packet is truncated");
+// lo-capture has no such printers, and keeps to the rule.
 func (tf *textFormat) dumpBytes(frame []byte, link packet.LinkType) []byte {
 	if tf.dumpLink {
 		return frame

@@ -86,12 +86,16 @@ func appendMAC(b, mac []byte) []byte {
 
 // appendEtherType appends an EtherType as tcpdump -e prints it: its name
 // and its value, "IPv4 (0x0800)"; a length field (IEEE 802.3) as
-// "802.3".
+// "802.3"; 0x8870, which tcpdump prints as the LLC header that follows
+// it, as "LLC (0x8870)".
 func appendEtherType(b []byte, et uint16) []byte {
 	if et <= 1500 {
 		return append(b, "802.3"...)
 	}
 	name := etherTypeNames[et]
+	if et == 0x8870 { // jumbo frames: an LLC header follows, as with a length
+		name = "LLC"
+	}
 	if name == "" {
 		name = "Unknown"
 	}
@@ -102,30 +106,59 @@ func appendEtherType(b []byte, et uint16) []byte {
 	return append(b, ')')
 }
 
-// etherTypeNames are tcpdump's names for the EtherTypes most often seen
-// (TestLinkColumnsTcpdump checks each against tcpdump -e).
+// etherTypeNames are the names tcpdump 4.99 -e prints for EtherTypes;
+// others are "Unknown" (TestLinkColumnsTcpdump checks every EtherType
+// against tcpdump -e).
 var etherTypeNames = map[uint16]string{
+	0x0600: "NS",
+	0x0707: "GeoNet (old)",
 	0x0800: "IPv4",
 	0x0806: "ARP",
+	0x1000: "Trail",
+	0x1111: "CALM FAST",
+	0x6001: "MOP DL",
+	0x6002: "MOP RC",
+	0x6003: "DN",
+	0x6004: "LAT",
+	0x6007: "SCA",
+	0x6558: "TEB",
 	0x8035: "Reverse ARP",
+	0x8038: "Lanbridge",
+	0x803c: "DEC DNS",
+	0x803e: "DEC DTS",
+	0x805b: "VEXP",
+	0x805c: "VPROD",
 	0x809b: "Appletalk",
+	0x80f3: "Appletalk ARP",
 	0x8100: "802.1Q",
 	0x8137: "IPX",
 	0x86dd: "IPv6",
-	0x8808: "MAC control",
+	0x8808: "MPCP",
 	0x8809: "Slow Protocols",
+	0x880b: "PPP",
 	0x8847: "MPLS unicast",
 	0x8848: "MPLS multicast",
 	0x8863: "PPPoE D",
 	0x8864: "PPPoE S",
+	0x886f: "MS NLB heartbeat",
 	0x888e: "EAPOL",
+	0x8899: "Realtek protocols",
+	0x88a2: "AoE",
 	0x88a8: "802.1Q-QinQ",
+	0x88ca: "TIPC",
 	0x88cc: "LLDP",
+	0x88e5: "802.1AE MACsec",
 	0x88f7: "PTP",
-	0x8906: "FCoE",
+	0x8902: "CFM",
+	0x893a: "IEEE1905.1",
+	0x8947: "GeoNet",
+	0x894f: "NSH",
 	0x9000: "Loopback",
 	0x9100: "802.1Q-9100",
 	0x9200: "802.1Q-9200",
+	0xabcd: "CFM (old)",
+	0xd28b: "Arista Vendor Specific Protocol",
+	0xfefe: "OSI",
 }
 
 // appendIPVerbose appends what tcpdump -v prints of the IP header, in its
@@ -235,8 +268,9 @@ func appendHex(b []byte, v uint64, width int) []byte {
 	return append(b, s...)
 }
 
-// ipProtoNames are tcpdump's names of IP protocols (TestIPVerboseTcpdump
-// checks every number against tcpdump -v).
+// ipProtoNames are the names tcpdump 4.99 -v prints for IP protocols;
+// others are "unknown" (TestIPVerboseTcpdump checks every number against
+// tcpdump -v).
 var ipProtoNames = [256]string{
 	0:   "Options",
 	1:   "ICMP",
@@ -256,9 +290,7 @@ var ipProtoNames = [256]string{
 	51:  "AH",
 	55:  "Mobile IP",
 	58:  "ICMPv6",
-	59:  "none",
-	60:  "Destination Options",
-	62:  "Mobility Header (old)",
+	62:  "Mobile IP (old)",
 	88:  "EIGRP",
 	89:  "OSPF",
 	103: "PIM",
@@ -267,5 +299,5 @@ var ipProtoNames = [256]string{
 	113: "PGM",
 	132: "SCTP",
 	135: "Mobility",
-	240: "pfsync",
+	143: "Ethernet",
 }
