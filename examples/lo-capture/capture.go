@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/purebpf/purebpf/asm"
@@ -144,7 +145,7 @@ func (s *session) capture() (err error) {
 	closed := false
 	defer func() {
 		if !closed {
-			if cerr := out.Close(s.sig.hard); err == nil {
+			if _, cerr := out.Close(s.sig.ctx.Done(), s.sig.hard); err == nil {
 				err = cerr
 			}
 		}
@@ -176,7 +177,10 @@ func (s *session) capture() (err error) {
 	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopWake()
 
-	records, err := s.readLoop(ctx, conn, out)
+	var records atomic.Int64
+	s.sig.onInfo(func() { s.printCounts(conn, int(records.Load()), false) })
+	defer s.sig.onInfo(nil)
+	err = s.readLoop(ctx, conn, out, &records)
 	if errors.Is(err, errFileLimit) {
 		fmt.Fprintf(s.stderr, "Maximum file limit reached: %d\n", opts.fileCount)
 		err = nil
@@ -186,10 +190,20 @@ func (s *session) capture() (err error) {
 	}
 	// The file and the records first, the counts after them.
 	closed = true
-	if err := out.Close(s.sig.hard); err != nil {
+	if err := s.closeOutputs(out); err != nil {
 		return err
 	}
-	return s.printCounts(conn, records, true)
+	return s.printCounts(conn, int(records.Load()), true)
+}
+
+// closeOutputs closes the outputs at the end of a run, saying so when
+// standard output was given up on.
+func (s *session) closeOutputs(out *outputs) error {
+	warn, err := out.Close(s.sig.ctx.Done(), s.sig.hard)
+	if warn != "" {
+		fmt.Fprintf(s.stderr, "lo-capture: warning: %s\n", warn)
+	}
+	return err
 }
 
 // relinquish drops root for -Z, once the socket and the first -w file are
@@ -245,42 +259,38 @@ func plural(n uint64) string {
 const readBatch = 64
 
 // readLoop reads and writes records until -c's count, the context's end,
-// or an error; it returns the number of records written.
-func (s *session) readLoop(ctx context.Context, conn *sockfilter.Conn, out *outputs) (int, error) {
+// or an error, counting them in written.
+func (s *session) readLoop(ctx context.Context, conn *sockfilter.Conn, out *outputs, written *atomic.Int64) error {
 	count := s.opts.count
 	records := 0
+	defer func() { written.Store(int64(records)) }()
 	if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
-		return 0, err
+		return err
 	}
 	var (
 		frames [readBatch][]byte
 		infos  [readBatch]packet.Info
 	)
 	for count == 0 || records < count {
-		if s.sig.infoRequested() {
-			if err := s.printCounts(conn, records, false); err != nil {
-				return records, err
-			}
-		}
 		// The frames are read in place, in the Conn's ring: they stay
 		// valid until the next read, by which time they have been written
 		// out.
 		n, err := conn.NextFrames(frames[:], infos[:])
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				return records, err
+				return err
 			}
 			if ctx.Err() != nil {
-				return records, nil
+				return nil
 			}
 			if err := out.Flush(); err != nil {
-				return records, stopped(err)
+				return stopped(err)
 			}
 			if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
-				return records, err
+				return err
 			}
 			if ctx.Err() != nil { // it ended after the check above: its wake-up was overwritten
-				return records, nil
+				return nil
 			}
 			continue
 		}
@@ -289,12 +299,19 @@ func (s *session) readLoop(ctx context.Context, conn *sockfilter.Conn, out *outp
 		}
 		for i := range n {
 			if err := out.Write(frames[i], &infos[i]); err != nil {
-				return records, stopped(err)
+				if err = stopped(err); err == nil {
+					// A signal ended the wait for standard output to
+					// take the record; the frame is in the -w file, and
+					// its record queued.
+					records++
+				}
+				return err
 			}
 			records++
 		}
+		written.Store(int64(records))
 	}
-	return records, nil
+	return nil
 }
 
 // stopped turns the error of a write that a signal or the timeout

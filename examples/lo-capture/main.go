@@ -36,7 +36,7 @@ import (
 )
 
 func main() {
-	closed := fillClosedStdio()
+	closed := closedStdio()
 	std := stdio{stdout: os.Stdout, stdin: os.Stdin, stdoutClosed: closed[1], stdinClosed: closed[0]}
 	os.Exit(run(os.Args[1:], std, os.Stderr))
 }

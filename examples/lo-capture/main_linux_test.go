@@ -222,7 +222,7 @@ func TestCapture(t *testing.T) {
 
 	const datagrams = 5
 	// 5 datagrams, then the TCP handshake's three segments.
-	p := start(t, "-json", "-c", strconv.Itoa(datagrams+3), "-f", fmt.Sprintf("port %d", port), "-w", pcapFile)
+	p := start(t, "-json", "-c", strconv.Itoa(datagrams+3), "-f", fmt.Sprintf("port %d", port), "-w", pcapFile, "--print")
 	src := sendUDP(t, sink.LocalAddr().(*net.UDPAddr), datagrams)
 	sendUDP(t, other.LocalAddr().(*net.UDPAddr), 3) // filtered out
 	time.Sleep(200 * time.Millisecond)              // the UDP records come first
@@ -286,14 +286,14 @@ func TestCapture(t *testing.T) {
 	}
 
 	// -r with a narrower filter gives the UDP subset.
-	cmd := exec.Command(build(t), "-r", pcapFile, "-json", "-v", "-f", "udp")
+	cmd := exec.Command(build(t), "-r", pcapFile, "-json", "--verifier-log", "-f", "udp")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("-r: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "verifier log:") || !strings.Contains(stderr.String(), "processed ") {
-		t.Errorf("-v printed no verifier log:\n%s", stderr.String())
+		t.Errorf("--verifier-log printed no verifier log:\n%s", stderr.String())
 	}
 	sub := records(t, stdout.Bytes())
 	if len(sub) != datagrams {
@@ -397,7 +397,7 @@ func TestErrors(t *testing.T) {
 		priv   bool
 	}{
 		{"usage", []string{"-c", "x"}, 2, "invalid value", false},
-		{"extra argument", []string{"tcp"}, 2, "unexpected argument", false},
+		{"unknown flag", []string{"-k"}, 2, "unknown flag -k", false},
 		{"bad expression", []string{"-d", "-f", "tcp and port"}, 1, "column", false},
 		{"unknown interface", []string{"-i", "nope0"}, 1, `"nope0"`, true},
 		{"unreadable pcap", []string{"-r", bad}, 1, bad, false},

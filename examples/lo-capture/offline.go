@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfile"
@@ -88,7 +89,7 @@ func (s *session) readFile() (err error) {
 	closed := false
 	defer func() {
 		if !closed {
-			if cerr := out.Close(s.sig.hard); err == nil {
+			if _, cerr := out.Close(s.sig.ctx.Done(), s.sig.hard); err == nil {
 				err = cerr
 			}
 		}
@@ -105,12 +106,16 @@ func (s *session) readFile() (err error) {
 		info packet.Info
 	)
 	frames, records, untested := 0, 0, 0
+	var progress atomic.Int64 // records<<32 | frames, for SIGUSR1
+	s.sig.onInfo(func() {
+		p := progress.Load()
+		fmt.Fprintf(s.stderr, "%d records, %d frames read from file so far\n", p>>32, p&0xffffffff)
+	})
+	defer s.sig.onInfo(nil)
 	for opts.count == 0 || records < opts.count {
+		progress.Store(int64(records)<<32 | int64(frames)&0xffffffff)
 		if s.ctx.Err() != nil {
 			break
-		}
-		if s.sig.infoRequested() {
-			fmt.Fprintf(s.stderr, "%d records, %d frames read from file so far\n", records, frames)
 		}
 		buf, err = in.pr.ReadPacket(buf, &info)
 		if errors.Is(err, io.EOF) {
@@ -136,11 +141,13 @@ func (s *session) readFile() (err error) {
 			frame = frame[:verdict]
 		}
 		if err := out.Write(frame, &info); err != nil {
-			if err = stopped(err); errors.Is(err, errFileLimit) {
+			err = stopped(err)
+			switch {
+			case err == nil: // a signal ended a wait for standard output
+				records++
+			case errors.Is(err, errFileLimit):
 				fmt.Fprintf(s.stderr, "Maximum file limit reached: %d\n", opts.fileCount)
-				break
-			}
-			if err != nil {
+			default:
 				return err
 			}
 			break
@@ -148,7 +155,7 @@ func (s *session) readFile() (err error) {
 		records++
 	}
 	closed = true
-	if err := out.Close(s.sig.hard); err != nil {
+	if err := s.closeOutputs(out); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.stderr, "%d records, %d frames read from file", records, frames)

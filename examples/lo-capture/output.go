@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
@@ -177,22 +178,26 @@ func (o *outputs) wrap(err error) error {
 
 // Close flushes the -w file first — whatever standard output does, the
 // file is complete when Close returns — and then waits for standard
-// output to take the records still queued, as long as it makes progress
-// and stop stays open.
-func (o *outputs) Close(stop <-chan struct{}) error {
-	var err error
+// output to take the records still queued (see streamWriter.closeWait for
+// stop and hard). Standard output that a signal gave up on is not an
+// error: Close returns warn for it.
+func (o *outputs) Close(stop, hard <-chan struct{}) (warn string, err error) {
 	if o.save != nil {
-		err = o.wrap(o.save.close(stop))
+		err = o.wrap(o.save.close(stop, hard))
 	}
 	if o.records != nil {
 		o.records.finish()
 	}
 	if o.stdout != nil {
-		if serr := o.stdout.closeWait(stop); err == nil && serr != nil {
+		serr := o.stdout.closeWait(stop, hard)
+		switch {
+		case errors.Is(serr, errStalled):
+			warn = "standard output " + strings.TrimPrefix(serr.Error(), "the output ")
+		case err == nil && serr != nil:
 			err = &errOutput{serr}
 		}
 	}
-	return err
+	return warn, err
 }
 
 // errorLine returns the one line lo-capture prints for an error.

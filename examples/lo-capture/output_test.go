@@ -103,7 +103,7 @@ func collect(t *testing.T, opts *options, link packet.LinkType, frames [][]byte,
 		}
 	}
 	rw.finish()
-	if err := s.closeWait(nil); err != nil {
+	if err := s.closeWait(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	return sb.String()

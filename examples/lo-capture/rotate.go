@@ -209,12 +209,11 @@ func (sf *savefile) chown(uid, gid int) error {
 }
 
 // close flushes and closes the current file; the streams of files that
-// are not regular are waited for, as long as they make progress or until
-// stop is closed.
-func (sf *savefile) close(stop <-chan struct{}) error {
+// are not regular are waited for (see streamWriter.closeWait).
+func (sf *savefile) close(stop, hard <-chan struct{}) error {
 	err := sf.sink.close()
 	for i, s := range sf.streams {
-		if serr := s.closeWait(stop); err == nil && serr != nil {
+		if serr := s.closeWait(stop, hard); err == nil && serr != nil {
 			err = fmt.Errorf("write %s: %w", sf.files[i].Name(), serr)
 		}
 		sf.files[i].Close()

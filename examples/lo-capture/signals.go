@@ -11,14 +11,15 @@ import (
 // signals turns the signals lo-capture handles into what the capture
 // checks: ctx ends at the first SIGINT, SIGTERM or SIGHUP, which stop the
 // capture cleanly, as tcpdump stops; hard closes at the second, which
-// gives up waiting for a stuck standard output; info is set by SIGUSR1,
-// which asks for the counts without stopping. SIGPIPE is caught, so that
+// gives up waiting for a stuck standard output; SIGUSR1 calls the function
+// given to onInfo, which prints the counts, at once — even while the
+// capture waits for a stuck standard output. SIGPIPE is caught, so that
 // writes to a broken pipe fail with EPIPE instead of killing the process.
 type signals struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	hard   chan struct{}
-	info   atomic.Bool
+	info   atomic.Pointer[func()]
 	ch     chan os.Signal
 	once   sync.Once
 }
@@ -42,7 +43,9 @@ func (s *signals) run() {
 	for sig := range s.ch {
 		switch {
 		case infoSignal != nil && sig == infoSignal:
-			s.info.Store(true)
+			if f := s.info.Load(); f != nil && *f != nil {
+				(*f)()
+			}
 		case pipeSignal != nil && sig == pipeSignal:
 			// The write that raised it reports EPIPE.
 		default:
@@ -61,5 +64,6 @@ func (s *signals) stop() {
 	s.cancel()
 }
 
-// infoRequested reports, once, that SIGUSR1 asked for the counts.
-func (s *signals) infoRequested() bool { return s.info.Swap(false) }
+// onInfo sets what SIGUSR1 does (nil: nothing); f must be safe to call
+// from another goroutine.
+func (s *signals) onInfo(f func()) { s.info.Store(&f) }

@@ -126,13 +126,16 @@ func (s *streamWriter) put(b []byte) {
 }
 
 // closeWait stops taking chunks and waits for the queued ones to be
-// written, for as long as the stream makes progress (a chunk written
-// every drainPatience) and stop stays open. It returns the first write
-// error, or errStalled, or nil.
-func (s *streamWriter) closeWait(stop <-chan struct{}) error {
+// written. It waits as long as it takes — as a blocking write would —
+// until stop is closed (a signal asked lo-capture to stop); from then on
+// only as long as the stream makes progress, a chunk written every
+// drainPatience, and not at all once hard is closed (a second signal). It
+// returns the first write error, or errStalled if it gave up, or nil.
+func (s *streamWriter) closeWait(stop, hard <-chan struct{}) error {
 	s.closing.Do(func() { close(s.queue) })
 	t := time.NewTicker(drainPatience)
 	defer t.Stop()
+	stopped := false
 	last := s.written.Load()
 	for {
 		select {
@@ -140,14 +143,14 @@ func (s *streamWriter) closeWait(stop <-chan struct{}) error {
 			return s.Err()
 		case <-s.failed:
 			return s.Err()
+		case <-hard:
+			return errStalled
 		case <-stop:
-			return s.Err()
+			stopped, stop = true, nil
+			last = s.written.Load()
 		case <-t.C:
 			n := s.written.Load()
-			if n == last {
-				if err := s.Err(); err != nil {
-					return err
-				}
+			if stopped && n == last {
 				return errStalled
 			}
 			last = n

@@ -12,4 +12,4 @@ var (
 	pipeSignal  os.Signal
 )
 
-func fillClosedStdio() (closed [3]bool) { return closed }
+func closedStdio() (closed [3]bool) { return closed }

@@ -24,25 +24,24 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
 var pipeSignal os.Signal = syscall.SIGPIPE
 
-// fillClosedStdio opens /dev/null on each of the descriptors 0, 1 and 2
-// that is closed — as when run with >&- — so that no file or socket
-// opened later gets one of those numbers (and records written to
-// "standard output" land in the -w file or the capture socket). It
-// reports which were closed.
-func fillClosedStdio() (closed [3]bool) {
+// closedStdio reports which of the descriptors 0, 1 and 2 were closed
+// when lo-capture started (as with >&-). Go's runtime opens /dev/null,
+// read-write, on each of them that it finds closed, before main runs (so
+// that no file opened later takes their numbers): a descriptor that is
+// /dev/null opened O_RDWR is taken to be one of those. A shell's >/dev/null
+// opens it write-only, and <</dev/null read-only, so these are not.
+func closedStdio() (closed [3]bool) {
+	var null unix.Stat_t
+	if unix.Stat(os.DevNull, &null) != nil {
+		return closed
+	}
 	for fd := range 3 {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_ACCMODE != unix.O_RDWR {
 			continue
 		}
-		closed[fd] = true
-		nfd, err := unix.Open(os.DevNull, unix.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		if nfd != fd {
-			unix.Dup2(nfd, fd)
-			unix.Close(nfd)
-		}
+		var st unix.Stat_t
+		closed[fd] = unix.Fstat(fd, &st) == nil && st.Dev == null.Dev && st.Ino == null.Ino
 	}
 	return closed
 }
