@@ -17,6 +17,9 @@ var (
 	// ErrOffsetOverflow: the distance to a label does not fit the field
 	// that holds it (16 bits for a conditional jump).
 	ErrOffsetOverflow = errors.New("offset out of range")
+	// ErrUnresolvedMap: an instruction names a map (Instruction.Map) that
+	// no loader has replaced with a file descriptor.
+	ErrUnresolvedMap = errors.New("unresolved map reference")
 )
 
 // Offsets returns the slot of each instruction: its index in 8-byte units,
@@ -75,6 +78,9 @@ func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]b
 	big := isBigEndian(order)
 	for i := range insns {
 		ins := &insns[i]
+		if ins.Map != "" {
+			return b[:start], fmt.Errorf("instruction %d (%s): %w %q: load the program with the map (sockfilter.LoadOptions.Maps)", i, ins.String(), ErrUnresolvedMap, ins.Map)
+		}
 		var resolved Instruction
 		if ins.Target != "" {
 			if resolved, err = r.resolve(i, *ins); err != nil {

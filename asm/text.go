@@ -19,6 +19,9 @@ import (
 //     `r1 = map[fd:3][0]+8`, `r1 = map[idx:0]`, `r1 = map[idx:0][0]+8`,
 //     `r1 = btf[id:42]` (`btf[id:42,fd:5]` for a module's BTF) and
 //     `r1 = func[pc+3]` (or `r1 = func[label]`);
+//   - a map load that names its map (Instruction.Map) prints the name
+//     where the fd would be, `r1 = map[flows]` and `r1 = map[flows][0]+8`:
+//     without the `fd:` or `idx:` of the kernel's forms;
 //   - a kfunc call prints as the kernel prints it without BTF,
 //     `call kernel-function#42`, where the verifier names the function;
 //     a non-zero offset (the fd_array index of a module's BTF) follows as
@@ -238,6 +241,16 @@ func (ins Instruction) appendLd(b []byte) []byte {
 			b = append(b, "0x"...)
 			return strconv.AppendUint(b, uint64(ins.Constant), 16)
 		case PseudoMapFD, PseudoMapValue:
+			if ins.Map != "" {
+				b = append(b, "map["...)
+				b = append(b, ins.Map...)
+				b = append(b, ']')
+				if ins.Src == PseudoMapValue {
+					b = append(b, "[0]+"...)
+					b = strconv.AppendUint(b, hi, 10)
+				}
+				return b
+			}
 			b = append(b, "map[fd:"...)
 		case PseudoMapIdx, PseudoMapIdxValue:
 			b = append(b, "map[idx:"...)

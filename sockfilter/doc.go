@@ -127,10 +127,28 @@
 // broadcast address is all zeros) and PACKET_OTHERHOST for other unicast
 // addresses.
 //
+// # Maps
+//
+// A Map (NewMap) is kernel memory that programs and user space share:
+// arrays and hash maps, their per-CPU and LRU variants, a RingBuf that
+// programs send records through (read in place with a RingBufReader), and
+// a PerfEventArray for kernels older than Linux 5.8 (read with a
+// PerfReader). A program names the maps it uses, with asm.LoadMapPtr or
+// `r1 = map[counts]` in asm text, and Load resolves the names from
+// LoadOptions.Maps:
+//
+//	counts, err := sockfilter.NewMap(&sockfilter.MapSpec{Type: sockfilter.Array, ValueSize: 8, MaxEntries: 1})
+//	...
+//	prog, err := sockfilter.Load(insns, &sockfilter.LoadOptions{Maps: map[string]*sockfilter.Map{"counts": counts}})
+//
+// Maps and programs can be pinned on a bpf file system (Pin,
+// LoadPinnedMap, LoadPinnedProgram), so that they outlive the process.
+//
 // # Privileges
 //
 // Loading a program needs CAP_BPF (or CAP_SYS_ADMIN; Linux 5.8 split
 // CAP_BPF out of it), and opening a packet socket CAP_NET_RAW: in
 // practice, root. Without them Load fails with an error that says so and
-// matches unix.EPERM.
+// matches unix.EPERM, and so does NewMap; a PerfReader also needs
+// CAP_PERFMON (or CAP_SYS_ADMIN).
 package sockfilter

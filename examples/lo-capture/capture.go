@@ -138,7 +138,7 @@ func (s *session) capture() (err error) {
 	}
 	defer conn.Close()
 
-	out, err := openOutputs(s.ctx, opts, conn.LinkType(), nil, s.std)
+	out, err := openOutputs(s.ctx, s.sig.ctx.Done(), s.sig.hard, opts, conn.LinkType(), nil, s.std)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func (s *session) readFile() (err error) {
 	}
 	defer prog.Close()
 
-	out, err := openOutputs(s.ctx, opts, link, in.fi, s.std)
+	out, err := openOutputs(s.ctx, s.sig.ctx.Done(), s.sig.hard, opts, link, in.fi, s.std)
 	if err != nil {
 		return err
 	}

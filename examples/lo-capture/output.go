@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
@@ -55,9 +54,9 @@ func (rw *recordWriter) Write(frame []byte, info *packet.Info) error {
 		rw.header = false
 		rw.buf = rw.format.header(rw.buf)
 	}
-	if err := packet.Parse(frame, rw.link, info, &rw.rec); err != nil {
-		rw.rec = packet.Unparsed(frame, info, err)
-	}
+	// A frame Parse cannot decode wholly keeps what it could, with its
+	// Status and the layer at fault: the line still shows it.
+	packet.Parse(frame, rw.link, info, &rw.rec)
 	if rw.json {
 		rw.buf = rw.rec.AppendJSON(rw.buf)
 	} else {
@@ -114,8 +113,9 @@ func (e *errOutput) Unwrap() error { return e.err }
 
 // openOutputs opens what opts asks for, for frames of link. It is called
 // before anything is printed, so that a -w that cannot be opened is the
-// only thing said.
-func openOutputs(ctx context.Context, opts *options, link packet.LinkType, input os.FileInfo, stdio stdio) (*outputs, error) {
+// only thing said. ctx ends the waits for a slow standard output or -w
+// stream while capturing; stop and hard are the signals closeWait heeds.
+func openOutputs(ctx context.Context, stop, hard <-chan struct{}, opts *options, link packet.LinkType, input os.FileInfo, stdio stdio) (*outputs, error) {
 	out := &outputs{}
 	if opts.printRecords() || opts.write == "-" {
 		if stdio.stdoutClosed {
@@ -135,7 +135,7 @@ func openOutputs(ctx context.Context, opts *options, link packet.LinkType, input
 	}
 	if opts.write != "" {
 		var err error
-		if out.save, err = newSavefile(ctx, opts, link, input, out.stdout); err != nil {
+		if out.save, err = newSavefile(ctx, stop, hard, opts, link, input, out.stdout); err != nil {
 			return nil, err
 		}
 	}
@@ -182,8 +182,15 @@ func (o *outputs) wrap(err error) error {
 // stop and hard). Standard output that a signal gave up on is not an
 // error: Close returns warn for it.
 func (o *outputs) Close(stop, hard <-chan struct{}) (warn string, err error) {
+	const stalled = "standard output stopped taking data; what was still queued for it is dropped"
 	if o.save != nil {
-		err = o.wrap(o.save.close(stop, hard))
+		// A Write that a signal interrupted while standard output or a
+		// stream was stuck left the Writer its error: the capture was
+		// stopping anyway.
+		err = stopped(o.wrap(o.save.close()))
+		if errors.Is(err, errStalled) {
+			warn, err = stalled, nil
+		}
 	}
 	if o.records != nil {
 		o.records.finish()
@@ -192,7 +199,7 @@ func (o *outputs) Close(stop, hard <-chan struct{}) (warn string, err error) {
 		serr := o.stdout.closeWait(stop, hard)
 		switch {
 		case errors.Is(serr, errStalled):
-			warn = "standard output " + strings.TrimPrefix(serr.Error(), "the output ")
+			warn = stalled
 		case err == nil && serr != nil:
 			err = &errOutput{serr}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"time"
@@ -16,15 +17,24 @@ import (
 // which tcpdump reports as "Maximum file limit reached" and exits 0.
 var errFileLimit = errors.New("maximum file limit reached")
 
+// saveBuffer is how many bytes of whole records a -w file's
+// pcapfile.Writer keeps before it writes them out; with -U, or -C (whose
+// size check needs what is written), it writes each record at once.
+const saveBuffer = 1 << 20
+
 // savefile is -w's output: one pcap file, standard output, or — with -C,
 // -G and -W — a sequence of files that tcpdump would name the same way.
+// Its pcapfile.Writer hands the file whole records only, and cuts a
+// regular file back to its last whole record if a write fails (a full
+// disk); a stream (standard output, a pipe) goes through a streamWriter,
+// so that a reader that stops reading does not block the capture.
 type savefile struct {
-	template  string // -w's name
-	link      packet.LinkType
-	snaplen   int
-	follow    bool        // --follow-symlink
-	input     os.FileInfo // what -r reads, never to be written
-	immediate bool        // -U
+	template string // -w's name
+	link     packet.LinkType
+	snaplen  int
+	follow   bool        // --follow-symlink
+	input    os.FileInfo // what -r reads, never to be written
+	bufSize  int
 
 	rotateSeconds int64 // -G
 	fileSize      int64 // -C
@@ -35,33 +45,40 @@ type savefile struct {
 	cCount        int   // the number in the current -C name
 	now           func() time.Time
 
-	ctx     context.Context // for the streams' waits
-	stdout  *streamWriter   // for -w -
-	streams []*streamWriter // the streams of -w files that are not regular files
-	files   []*os.File      // their files, to close once drained
+	ctx    context.Context // ends the streams' waits while capturing
+	stop   <-chan struct{} // closed at a signal: see streamWriter.closeWait
+	hard   <-chan struct{} // closed at a second signal
+	stdout *streamWriter   // for -w -
 
 	name    string
-	created *os.File // the current file, when this run created it
-	sink    recordSink
+	f       *os.File      // the current file; nil for standard output
+	created bool          // this run created it
+	stream  *streamWriter // the current file's stream, when not a regular file
+	cw      *chunkWriter  // the Writer's way into stream or stdout
 	pw      *pcapfile.Writer
 }
 
 // newSavefile opens the first file of -w.
-func newSavefile(ctx context.Context, opts *options, link packet.LinkType, input os.FileInfo, stdout *streamWriter) (*savefile, error) {
+func newSavefile(ctx context.Context, stop, hard <-chan struct{}, opts *options, link packet.LinkType, input os.FileInfo, stdout *streamWriter) (*savefile, error) {
 	sf := &savefile{
 		template:      opts.write,
 		link:          link,
 		snaplen:       opts.snaplen,
 		follow:        opts.followSymlink,
 		input:         input,
-		immediate:     opts.packetBuffered,
+		bufSize:       saveBuffer,
 		rotateSeconds: int64(opts.rotateSeconds),
 		fileSize:      opts.fileSize,
 		fileCount:     opts.fileCount,
 		countDigits:   digitsFor(opts.fileCount),
 		now:           time.Now,
 		ctx:           ctx,
+		stop:          stop,
+		hard:          hard,
 		stdout:        stdout,
+	}
+	if opts.packetBuffered || opts.fileSize > 0 {
+		sf.bufSize = 0
 	}
 	sf.gTime = sf.now().Unix()
 	if opts.write == "-" {
@@ -109,12 +126,9 @@ func (sf *savefile) openStdout() error {
 			return errors.New("-w -: standard output is the file -r reads: refusing to overwrite the input")
 		}
 	}
-	sink, err := newStreamSink(sf.ctx, sf.stdout, "")
-	if err != nil {
-		return err
-	}
-	sf.name = "-"
-	return sf.start(sink)
+	sf.name = "standard output"
+	sf.cw = &chunkWriter{ctx: sf.ctx, s: sf.stdout, hard: sf.hard}
+	return sf.start(sf.cw)
 }
 
 // open opens the file name and writes its header.
@@ -123,31 +137,33 @@ func (sf *savefile) open(name string) error {
 	if err != nil {
 		return err
 	}
-	sf.name, sf.created = name, nil
-	if created {
-		sf.created = f
-	}
+	sf.name, sf.f, sf.created, sf.stream, sf.cw = name, f, created, nil, nil
 	if regular {
-		return sf.start(newFileSink(f, name))
+		return sf.start(f)
 	}
-	s := newStreamWriter(f, pcapChunks, pcapChunk)
-	sf.streams = append(sf.streams, s)
-	sf.files = append(sf.files, f)
-	sink, err := newStreamSink(sf.ctx, s, name)
-	if err != nil {
-		return err
-	}
-	return sf.start(sink)
+	sf.stream = newStreamWriter(f, pcapChunks, pcapChunk)
+	sf.cw = &chunkWriter{ctx: sf.ctx, s: sf.stream, hard: sf.hard}
+	return sf.start(sf.cw)
 }
 
-func (sf *savefile) start(sink recordSink) error {
-	sf.sink = sink
-	pw, err := pcapfile.NewWriter(sink, sf.link, sf.snaplen)
+// start writes the header of a file whose writes go to w.
+func (sf *savefile) start(w interface{ Write([]byte) (int, error) }) error {
+	pw, err := pcapfile.NewWriter(w, sf.link, sf.snaplen)
 	if err != nil {
-		return err
+		return sf.wrap(err)
 	}
 	sf.pw = pw
-	return sink.endRecord(sf.immediate)
+	return sf.wrap(pw.SetBufferSize(sf.bufSize))
+}
+
+// wrap names the file in an error, unless the error is the file's own,
+// which does.
+func (sf *savefile) wrap(err error) error {
+	var pe *fs.PathError
+	if err == nil || errors.Is(err, context.Canceled) || errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("write %s: %w", sf.name, err)
 }
 
 // WritePacket writes one frame, first moving on to the next file when -G's
@@ -159,7 +175,7 @@ func (sf *savefile) WritePacket(frame []byte, info *packet.Info) error {
 		if t := sf.now().Unix(); t-sf.gTime >= sf.rotateSeconds {
 			sf.gTime = t
 			sf.gCount++
-			if err := sf.sink.close(); err != nil {
+			if err := sf.closeFile(); err != nil {
 				return err
 			}
 			if sf.fileSize == 0 && sf.fileCount > 0 && sf.gCount >= sf.fileCount {
@@ -175,8 +191,9 @@ func (sf *savefile) WritePacket(frame []byte, info *packet.Info) error {
 			}
 		}
 	}
-	if sf.fileSize > 0 && sf.sink.size() > sf.fileSize {
-		if err := sf.sink.close(); err != nil {
+	// With -C the Writer writes each record out, so Written is the size.
+	if sf.fileSize > 0 && sf.pw.Written() > sf.fileSize {
+		if err := sf.closeFile(); err != nil {
 			return err
 		}
 		sf.cCount++
@@ -187,36 +204,54 @@ func (sf *savefile) WritePacket(frame []byte, info *packet.Info) error {
 			return err
 		}
 	}
-	if err := sf.pw.WritePacket(frame, info); err != nil {
-		return err
-	}
-	return sf.sink.endRecord(sf.immediate)
+	return sf.wrap(sf.pw.WritePacket(frame, info))
 }
 
 // flush writes out what is buffered.
-func (sf *savefile) flush() error { return sf.sink.flush() }
+func (sf *savefile) flush() error {
+	if sf.pw == nil {
+		return nil
+	}
+	return sf.wrap(sf.pw.Flush())
+}
 
 // chown gives the file this run created to uid and gid, for -Z: tcpdump
 // creates its first file as the user it then runs as.
 func (sf *savefile) chown(uid, gid int) error {
-	if sf.created == nil {
+	if !sf.created || sf.f == nil {
 		return nil
 	}
-	if err := sf.created.Chown(uid, gid); err != nil {
+	if err := sf.f.Chown(uid, gid); err != nil {
 		return fmt.Errorf("-Z: give %s to the user: %w", sf.name, err)
 	}
 	return nil
 }
 
-// close flushes and closes the current file; the streams of files that
-// are not regular are waited for (see streamWriter.closeWait).
-func (sf *savefile) close(stop, hard <-chan struct{}) error {
-	err := sf.sink.close()
-	for i, s := range sf.streams {
-		if serr := s.closeWait(stop, hard); err == nil && serr != nil {
-			err = fmt.Errorf("write %s: %w", sf.files[i].Name(), serr)
+// closeFile writes out what is buffered and closes the current file,
+// waiting for its stream, if it has one, as closeWait does. A closed
+// savefile stays closed.
+func (sf *savefile) closeFile() error {
+	if sf.pw == nil {
+		return nil
+	}
+	defer func() { sf.pw, sf.f, sf.stream, sf.cw = nil, nil, nil, nil }()
+	if sf.cw != nil {
+		sf.cw.closing = true
+	}
+	err := sf.wrap(sf.pw.Flush())
+	if sf.stream != nil {
+		if serr := sf.stream.closeWait(sf.stop, sf.hard); err == nil && serr != nil {
+			err = sf.wrap(serr)
 		}
-		sf.files[i].Close()
+	}
+	if sf.f != nil {
+		if cerr := sf.f.Close(); err == nil && cerr != nil {
+			err = sf.wrap(cerr)
+		}
 	}
 	return err
 }
+
+// close writes out what is buffered and closes the current file.
+// Standard output is left to outputs.Close.
+func (sf *savefile) close() error { return sf.closeFile() }

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/purebpf/purebpf/internal/testutil"
+)
+
+// TestListInterfaces compares -D with tcpdump -D in a namespace with lo
+// and a veth pair, one end up and one down: the same interfaces, each
+// with the same flags and connection status.
+func TestListInterfaces(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	ns.IP(t, "link", "add", "pbd0", "type", "veth", "peer", "name", "pbd1")
+	ns.IP(t, "link", "set", "pbd0", "up")
+	ours := ns.Exec(t, build(t), "-D")
+	theirs := ns.Exec(t, "tcpdump", "-D")
+	lineRE := regexp.MustCompile(`^(\d+)\.(\S+)(?: \((.*)\))? \[(.*)\]$`)
+	flags := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(theirs), "\n") {
+		if m := lineRE.FindStringSubmatch(line); m != nil {
+			flags[m[2]] = m[4]
+		}
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(ours), "\n") {
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("-D line %q", line)
+			continue
+		}
+		want, ok := flags[m[2]]
+		if !ok {
+			t.Errorf("-D lists %s, tcpdump -D does not:\n%s", m[2], theirs)
+			continue
+		}
+		seen++
+		if m[4] != want {
+			t.Errorf("%s: [%s], tcpdump -D says [%s]", m[2], m[4], want)
+		}
+		if m[2] == "lo" && (m[1] != "1" || m[3] != "link-type EN10MB, Ethernet") {
+			t.Errorf("-D line %q, want lo's index 1 and its link type", line)
+		}
+	}
+	if seen != 3 {
+		t.Errorf("-D listed %d of lo, pbd0 and pbd1:\n%s", seen, ours)
+	}
+	// -i takes the number -D prints.
+	if out := ns.Exec(t, build(t), "-L", "-i", "1"); !strings.HasPrefix(out, "Data link types for lo:\n") {
+		t.Errorf("-L -i 1: %q", out)
+	}
+}
+
+// TestListLinkTypes compares -L's link type with tcpdump -L's.
+func TestListLinkTypes(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	ours := strings.Split(ns.Exec(t, build(t), "-L", "-i", "lo"), "\n")
+	theirs := strings.Split(ns.Exec(t, "tcpdump", "-L", "-i", "lo"), "\n")
+	if len(ours) < 2 || len(theirs) < 2 || ours[1] != theirs[1] || !strings.HasPrefix(theirs[0], "Data link types for lo") {
+		t.Errorf("-L:\n%s\ntcpdump -L:\n%s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+	}
+}
+
+// TestDirections checks -Q in, -Q inout and -both on lo, where each
+// datagram is sent and received: in shows it once, inout twice.
+func TestDirections(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{{nil, 3}, {[]string{"-Q", "in"}, 3}, {[]string{"-Q", "inout"}, 6}, {[]string{"-both"}, 6}} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ns := testutil.NewNetNS(t)
+			flow := newUDPFlow(t, ns)
+			p := startNS(t, ns, nil, "lo-capture", append(tc.args, "-json", flow.filter())...)
+			flow.send(t, 3, 16)
+			p.waitCaptured(t, tc.want)
+			time.Sleep(100 * time.Millisecond) // no more than that
+			p.signal(t, syscall.SIGINT)
+			p.wait(t, 10*time.Second)
+			if got := strings.Count(p.stdout.String(), "\n"); got != tc.want {
+				t.Errorf("%d records, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPromiscuous checks that lo-capture puts the interface in
+// promiscuous mode, as tcpdump does, and not with -p.
+func TestPromiscuous(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{nil, "promiscuity 1 "}, {[]string{"-p"}, "promiscuity 0 "}} {
+		ns := testutil.NewNetNS(t)
+		p := startNS(t, ns, nil, "lo-capture", tc.args...)
+		if out := ns.IP(t, "-d", "link", "show", "lo"); !strings.Contains(out, tc.want) {
+			t.Errorf("%v: ip -d link show lo:\n%s", tc.args, out)
+		}
+		p.signal(t, syscall.SIGINT)
+		p.wait(t, 10*time.Second)
+	}
+}
+
+// TestBufferSize captures with -B 1024, a ring of 8 blocks of 128 KiB,
+// and checks the mapping of that size in the process.
+func TestBufferSize(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	flow := newUDPFlow(t, ns)
+	p := startNS(t, ns, nil, "lo-capture", "-B", "1024", flow.filter())
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(maps), "\n") {
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err == nil && hi-lo == 1<<20 && strings.Contains(line, "socket:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no 1 MiB ring mapped:\n%s", maps)
+	}
+	flow.send(t, 2, 16)
+	p.waitCaptured(t, 2)
+}
+
+// TestFilterFile checks -F: the expression from a file, with a comment,
+// compiles to the program the same expression as arguments gives.
+func TestFilterFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "filter")
+	if err := os.WriteFile(file, []byte("# web traffic\ntcp port 80 # or 8080\n and not host 10.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, a, _ := runLC(t, nil, "-d", "-F", file)
+	_, b, _ := runLC(t, nil, "-d", "tcp", "port", "80", "and", "not", "host", "10.0.0.1")
+	if a == "" || a != b {
+		t.Errorf("-d -F printed\n%s\nthe arguments give\n%s", a, b)
+	}
+	_, _, stderr := runLC(t, nil, "-d", "-F", file, "udp")
+	if !strings.Contains(stderr, "warning: the filter comes from -F") {
+		t.Errorf("no warning for the ignored arguments: %q", stderr)
+	}
+}
+
+// TestFormatsTcpdump reads one file with lo-capture -r and tcpdump -r
+// under the output flags and compares what they print: -X's dumps,
+// -e's columns, -tttt's times, -v's IP fields; -q drops Info.
+func TestFormatsTcpdump(t *testing.T) {
+	testutil.RequirePrivileged(t) // -r runs the filter in the kernel
+	in := udpCapture(t, 4, 30)
+	code, stdout, stderr := runLC(t, nil, "-r", in, "-X", "-e", "-tttt", "-v", "udp")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	cmd := exec.Command("tcpdump", "-nn", "--nano", "-r", in, "-X", "-e", "-tttt", "-v", "udp")
+	cmd.Env = append(os.Environ(), "TZ="+os.Getenv("TZ"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ourDump, theirDump []string
+	var ourLines []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(l, "\t0x") {
+			ourDump = append(ourDump, l)
+		} else if l != "" {
+			ourLines = append(ourLines, l)
+		}
+	}
+	var theirHeads []string
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "\t0x"):
+			theirDump = append(theirDump, l)
+		case l != "" && !strings.HasPrefix(l, " "):
+			theirHeads = append(theirHeads, l)
+		}
+	}
+	if !slices.Equal(ourDump, theirDump) || len(ourDump) == 0 {
+		t.Errorf("-X dumps differ:\n%s\n--\n%s", strings.Join(ourDump, "\n"), strings.Join(theirDump, "\n"))
+	}
+	header := strings.Split(ourLines[0], "\t")
+	if !slices.Equal(header[:3], []string{"S-MAC", "D-MAC", "EtherType"}) || len(ourLines) != 5 || len(theirHeads) != 4 {
+		t.Fatalf("lines:\n%s\n--\n%s", strings.Join(ourLines, "\n"), strings.Join(theirHeads, "\n"))
+	}
+	timeCol := slices.Index(header, "Time")
+	for i, l := range ourLines[1:] {
+		cols := strings.Split(l, "\t")
+		want := theirHeads[i]
+		prefix := cols[timeCol] + " " + cols[0] + " > " + cols[1] + ", ethertype " + cols[2]
+		if !strings.HasPrefix(want, prefix) {
+			t.Errorf("line %d: %q does not start as tcpdump's %q", i, prefix, want)
+		}
+		ip := regexp.MustCompile(`^\(tos .*?, length \d+\)`).FindString(cols[len(cols)-1])
+		if ip == "" || !strings.Contains(want, ": "+strings.TrimSuffix(ip, ")")) {
+			t.Errorf("line %d: -v %q, tcpdump %q", i, ip, want)
+		}
+	}
+	_, stdout, _ = runLC(t, nil, "-r", in, "-q", "-t", "udp")
+	if first := strings.Split(stdout, "\n")[0]; strings.Contains(first, "Info") || strings.Contains(first, "Time") {
+		t.Errorf("-q -t header %q", first)
+	}
+}
