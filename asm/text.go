@@ -25,7 +25,10 @@ import (
 //   - a kfunc call prints as the kernel prints it without BTF,
 //     `call kernel-function#42`, where the verifier names the function;
 //     a non-zero offset (the fd_array index of a module's BTF) follows as
-//     ` off:N`.
+//     ` off:N`, and so does the offset of exit, which the kernel ignores
+//     and does not print: `exit off:1`;
+//   - callx, which the kernel does not load, prints as LLVM writes it:
+//     `callx r2`.
 //
 // An invalid instruction prints as something readable, not as kernel text.
 func (ins Instruction) String() string {
@@ -156,6 +159,9 @@ func (ins Instruction) appendJump(b []byte) []byte {
 	op := ins.OpCode
 	w := op.Class() == Jump32Class
 	switch jop := op.JumpOp(); {
+	case jop == CallOp && !w && op.Source() == RegSource:
+		b = append(b, "callx "...)
+		return appendReg(b, false, ins.Dst)
 	case jop == CallOp && !w:
 		b = append(b, "call "...)
 		switch ins.Src {
@@ -174,7 +180,15 @@ func (ins Instruction) appendJump(b []byte) []byte {
 		b = append(b, '#')
 		return strconv.AppendInt(b, int64(int32(ins.Constant)), 10)
 	case jop == ExitOp && !w:
-		return append(b, "exit"...)
+		b = append(b, "exit"...)
+		if ins.Offset != 0 {
+			b = append(b, " off:"...)
+			b = strconv.AppendInt(b, int64(ins.Offset), 10)
+		}
+		return b
+	case jop == JCond && !w:
+		b = append(b, "may_goto "...)
+		return ins.appendTarget(b, int64(ins.Offset))
 	case jop == Ja && !w:
 		b = append(b, "goto "...)
 		return ins.appendTarget(b, int64(ins.Offset))
