@@ -10,6 +10,7 @@ import (
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfile"
+	"github.com/purebpf/purebpf/sockfilter/vm"
 )
 
 // input is the pcap file -r reads: a file, or standard input for "-".
@@ -62,12 +63,15 @@ func (in *input) Close() error {
 	return in.f.Close()
 }
 
-// readFile prints the records of the frames in -r's pcap file that pass
-// the filter, and writes them to -w's file. Each frame goes through the
-// same eBPF program a live capture would attach, run by the kernel
-// (Program.Test), so the offline verdicts are the live ones; a frame is
-// cut to the program's return value, as -s cuts it live. Records carry the
-// file's timestamps.
+// readFile prints the records of the frames in -r's capture file (pcap
+// or pcapng) that pass the filter, and writes them to -w's file. Each
+// frame goes through the eBPF program a live capture would attach, run in
+// pure Go by sockfilter/vm as a live packet socket runs it (RunFrameInfo,
+// with what the file says of the frame: its length on the wire and, in
+// pcapng, its direction), so reading needs no privileges, and a frame of
+// any length is filtered; it is cut to the program's return value, as -s
+// cuts it live. Records carry the file's time stamps. With
+// --verifier-log the program is also loaded into the kernel, for its log.
 func (s *session) readFile() (err error) {
 	opts := s.opts
 	in, err := openInputFrom(opts.read, s.std.stdin)
@@ -76,11 +80,21 @@ func (s *session) readFile() (err error) {
 	}
 	defer in.Close()
 	link := in.pr.LinkType()
-	insns, prog, err := compile(opts, link, s.stderr)
+	insns, err := compileFilter(opts, link)
 	if err != nil {
 		return err
 	}
-	defer prog.Close()
+	if opts.verifierLog {
+		_, prog, err := compile(opts, link, s.stderr)
+		if err != nil {
+			return err
+		}
+		prog.Close()
+	}
+	filter, err := vm.New(insns, nil)
+	if err != nil {
+		return fmt.Errorf("filter %q: %w", opts.expr, err)
+	}
 
 	out, err := openOutputs(s.ctx, s.sig.ctx.Done(), s.sig.hard, opts, link, in.fi, s.std)
 	if err != nil {
@@ -105,7 +119,7 @@ func (s *session) readFile() (err error) {
 		buf  []byte
 		info packet.Info
 	)
-	frames, records, untested := 0, 0, 0
+	frames, records := 0, 0
 	var progress atomic.Int64 // records<<32 | frames, for SIGUSR1
 	s.sig.onInfo(func() {
 		p := progress.Load()
@@ -125,13 +139,9 @@ func (s *session) readFile() (err error) {
 			return fmt.Errorf("read %s: %w", in.name, err)
 		}
 		frames++
-		verdict, err := prog.Test(buf, link)
+		verdict, err := filter.RunFrameInfo(buf, link, &info)
 		if err != nil {
-			// The kernel's test run refuses frames too short to hold
-			// their network header; a live socket would see them, so
-			// they are counted, not fatal.
-			untested++
-			continue
+			return fmt.Errorf("filter on frame %d of %s: %w", frames, in.name, err)
 		}
 		if verdict == 0 {
 			continue
@@ -158,11 +168,7 @@ func (s *session) readFile() (err error) {
 	if err := s.closeOutputs(out); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.stderr, "%d records, %d frames read from file", records, frames)
-	if untested > 0 {
-		fmt.Fprintf(s.stderr, ", %d too short for the kernel's test run (skipped)", untested)
-	}
-	fmt.Fprintln(s.stderr)
+	fmt.Fprintf(s.stderr, "%d records, %d frames read from file\n", records, frames)
 	return nil
 }
 
