@@ -379,3 +379,57 @@ func TestReshape(t *testing.T) {
 		t.Errorf("plain line %q, want %q", got, want)
 	}
 }
+
+// TestCookedTcpdump compares -e's columns, -X's dumps and -v's IP fields
+// with tcpdump's for the Linux cooked (SLL, SLL2) test frames.
+func TestCookedTcpdump(t *testing.T) {
+	needTcpdump(t)
+	for _, link := range []packet.LinkType{packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
+		var frames [][]byte
+		for _, f := range testutil.FramesOf(t, uint16(link)) {
+			frames = append(frames, f.Data)
+		}
+		if len(frames) == 0 {
+			t.Fatalf("no %v test frames", link)
+		}
+		file := writeFrames(t, link, frames)
+		heads, _ := tcpdumpPackets(t, file, len(frames), "-e")
+		re := regexp.MustCompile(` (\S+) (?:ethertype (.+?) \((0x[0-9a-f]{4})\)|(802\.[23])), length`)
+		for i, fr := range frames {
+			m := re.FindStringSubmatch(heads[i])
+			if m == nil {
+				t.Errorf("%v frame %d: tcpdump -e printed %q", link, i, heads[i])
+				continue
+			}
+			want := m[1] + "\t-\t" + m[2] + " (" + m[3] + ")"
+			if m[4] != "" {
+				want = m[1] + "\t-\t" + m[4]
+			}
+			if got := string(appendLinkColumns(nil, fr, link, &packet.Info{})); got != want {
+				t.Errorf("%v frame %d: -e columns %q, tcpdump -e %q", link, i, got, want)
+			}
+		}
+		_, bodies := tcpdumpPackets(t, file, len(frames), "-X")
+		heads, _ = tcpdumpPackets(t, file, len(frames), "-X")
+		tf := &textFormat{dump: dumpHexASCII}
+		for i, fr := range frames {
+			got := string(tf.appendDump(nil, tf.dumpBytes(fr, link)))
+			want := tcpdumpDump(bodies[i], false)
+			// tcpdump also counts an 802.2 LLC header (STP's) as link
+			// level, and may dump a truncated frame whole.
+			if got != want && !strings.Contains(heads[i], "[|") && !strings.Contains(heads[i], "STP") {
+				t.Errorf("%v frame %d: -X\n%q\ntcpdump\n%q", link, i, got, want)
+			}
+		}
+		heads, _ = tcpdumpPackets(t, file, len(frames), "-v")
+		for i, fr := range frames {
+			got := string(appendIPVerbose(nil, fr, link))
+			if got != "" && !strings.Contains(heads[i], strings.TrimSuffix(got, ")")) {
+				t.Errorf("%v frame %d: -v %q, tcpdump %q", link, i, got, heads[i])
+			}
+			if got == "" && strings.Contains(heads[i], "(tos ") {
+				t.Errorf("%v frame %d: no -v, tcpdump %q", link, i, heads[i])
+			}
+		}
+	}
+}

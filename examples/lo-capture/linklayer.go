@@ -14,35 +14,60 @@ func isVLANType(t uint16) bool {
 }
 
 // linkHeaderLen returns the length of frame's link-level header as
-// tcpdump counts it for -A, -x and -X: for Ethernet 14 bytes and 4 for
-// each VLAN tag, for raw IP none.
+// tcpdump counts it for -A, -x and -X: for Ethernet 14 bytes, for the
+// Linux cooked headers 16 (SLL) or 20 (SLL2), and 4 more for each VLAN
+// tag after them; for raw IP none.
 func linkHeaderLen(frame []byte, link packet.LinkType) int {
-	if link != packet.LinkEthernet {
+	n, et := 0, 0
+	switch link {
+	case packet.LinkEthernet:
+		n = 14
+		et = 12
+	case packet.LinkLinuxSLL:
+		n, et = packet.SLLHeaderLen, 14
+	case packet.LinkLinuxSLL2:
+		n, et = packet.SLL2HeaderLen, 0
+	default:
 		return 0
 	}
-	n := 14
-	for len(frame) >= n && isVLANType(binary.BigEndian.Uint16(frame[n-2:n])) {
-		n += 4
+	if len(frame) < n || !isVLANType(binary.BigEndian.Uint16(frame[et:et+2])) {
+		return n
+	}
+	// A tag's TCI, then the next EtherType, which may be a tag again.
+	for n += 4; len(frame) >= n && isVLANType(binary.BigEndian.Uint16(frame[n-2:n])); n += 4 {
 	}
 	return n
+}
+
+// etherType returns the EtherType of what follows frame's link-level
+// header and its VLAN tags (linkHeaderLen), or 0 if it was not captured.
+func etherType(frame []byte, link packet.LinkType) uint16 {
+	n := linkHeaderLen(frame, link)
+	switch {
+	case link == packet.LinkLinuxSLL2 && n == packet.SLL2HeaderLen:
+		if len(frame) >= 2 {
+			return binary.BigEndian.Uint16(frame[0:2])
+		}
+	case n >= 2 && len(frame) >= n:
+		return binary.BigEndian.Uint16(frame[n-2 : n])
+	}
+	return 0
 }
 
 // ipHeader returns the offset of frame's IP header, and its version, or
 // -1 when frame holds no IP packet.
 func ipHeader(frame []byte, link packet.LinkType) (int, int) {
 	off := 0
-	if link == packet.LinkEthernet {
+	if link != packet.LinkRawIP {
 		off = linkHeaderLen(frame, link)
-		if len(frame) < off {
+		if off == 0 || len(frame) < off {
 			return -1, 0
 		}
-		switch binary.BigEndian.Uint16(frame[off-2 : off]) {
+		switch etherType(frame, link) {
 		case 0x0800, 0x86dd:
 		default:
 			return -1, 0
 		}
-	} else if link != packet.LinkRawIP {
-		return -1, 0
 	}
 	if len(frame) <= off {
 		return -1, 0
@@ -52,10 +77,14 @@ func ipHeader(frame []byte, link packet.LinkType) (int, int) {
 
 // appendLinkColumns appends -e's three columns for frame: the source and
 // destination MAC addresses and the EtherType, "IPv4 (0x0800)", as tcpdump
-// -e names them; "-" where the link has none. A VLAN tag the device took
-// off the frame (info.HasVLAN) is the EtherType, as in the pcap file,
-// where it is put back.
+// -e names them; "-" where the link has none — a Linux cooked header has
+// the source's address alone. A VLAN tag the device took off the frame
+// (info.HasVLAN) is the EtherType, as in the pcap file, where it is put
+// back.
 func appendLinkColumns(b []byte, frame []byte, link packet.LinkType, info *packet.Info) []byte {
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		return appendSLLColumns(b, frame, link, info)
+	}
 	if link != packet.LinkEthernet || len(frame) < 14 {
 		return append(b, "-\t-\t-"...)
 	}
@@ -69,6 +98,35 @@ func appendLinkColumns(b []byte, frame []byte, link packet.LinkType, info *packe
 		if et == 0 {
 			et = 0x8100
 		}
+	}
+	return appendEtherType(b, et)
+}
+
+// appendSLLColumns appends -e's columns for a Linux cooked header: its
+// address, "-" and its protocol.
+func appendSLLColumns(b []byte, frame []byte, link packet.LinkType, info *packet.Info) []byte {
+	h, err := packet.ParseSLL(frame, link)
+	if err != nil {
+		return append(b, "-\t-\t-"...)
+	}
+	if h.AddrLen == 0 {
+		b = append(b, '-')
+	} else {
+		b = appendMAC(b, h.Addr[:min(int(h.AddrLen), len(h.Addr))])
+	}
+	b = append(b, "\t-\t"...)
+	et := h.Protocol
+	if info != nil && info.HasVLAN {
+		et = info.VLANTPID
+		if et == 0 {
+			et = 0x8100
+		}
+	}
+	switch et {
+	case 0x0001:
+		return append(b, "802.3"...)
+	case 0x0004:
+		return append(b, "802.2"...)
 	}
 	return appendEtherType(b, et)
 }
