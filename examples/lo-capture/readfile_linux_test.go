@@ -96,3 +96,21 @@ func TestReadUnprivileged(t *testing.T) {
 		t.Errorf("%d records; stderr %q", n, stderr.String())
 	}
 }
+
+// TestReadPcapng reads a pcapng file made by editcap from a pcap file:
+// the same records as from the pcap file.
+func TestReadPcapng(t *testing.T) {
+	if _, err := exec.LookPath("editcap"); err != nil {
+		t.Skip("editcap is not installed (apt-get install wireshark-common)")
+	}
+	in := udpCapture(t, 5, 20)
+	ng := filepath.Join(t.TempDir(), "in.pcapng")
+	if out, err := exec.Command("editcap", "-F", "pcapng", in, ng).CombinedOutput(); err != nil {
+		t.Fatalf("editcap: %v %s", err, out)
+	}
+	_, a, _ := runLC(t, nil, "-r", in, "-json")
+	code, b, stderr := runLC(t, nil, "-r", ng, "-json")
+	if code != 0 || a != b || strings.Count(b, "\n") != 5 {
+		t.Errorf("-r pcapng: status %d, stderr %q\n%s\nwant\n%s", code, stderr, b, a)
+	}
+}
