@@ -422,6 +422,9 @@ func TestErrors(t *testing.T) {
 			if tc.status == 1 && strings.Count(strings.TrimSpace(msg), "\n") != 0 {
 				t.Errorf("want one line, got:\n%s", msg)
 			}
+			if first, rest, _ := strings.Cut(msg, "\n"); tc.status == 2 && (!strings.Contains(first, tc.want) || !strings.HasPrefix(rest, "usage: lo-capture")) {
+				t.Errorf("want one error line, then the usage; got:\n%s", msg)
+			}
 			if strings.Contains(msg, "goroutine ") {
 				t.Errorf("stack trace:\n%s", msg)
 			}

@@ -115,11 +115,27 @@ func (s *session) readFile() (err error) {
 	fmt.Fprintf(s.stderr, "reading from file %s, link-type %s (%s), snapshot length %d, filter %q, %d instructions\n",
 		in.name, link, link.Description(), in.pr.Snaplen(), opts.expr, insns.Slots())
 
+	records, frames, err := s.filterFile(in, filter, out)
+	if err != nil {
+		return err
+	}
+	closed = true
+	if err := s.closeOutputs(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.stderr, "%d records, %d frames read from file\n", records, frames)
+	return nil
+}
+
+// filterFile runs the filter over the frames of in and writes those it
+// passes to out, until the end of the file, -c's count or a signal; it
+// returns the records written and the frames read.
+func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, frames int, err error) {
+	opts, link := s.opts, in.pr.LinkType()
 	var (
 		buf  []byte
 		info packet.Info
 	)
-	frames, records := 0, 0
 	var progress atomic.Int64 // records<<32 | frames, for SIGUSR1
 	s.sig.onInfo(func() {
 		p := progress.Load()
@@ -136,12 +152,12 @@ func (s *session) readFile() (err error) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", in.name, err)
+			return records, frames, fmt.Errorf("read %s: %w", in.name, err)
 		}
 		frames++
 		verdict, err := filter.RunFrameInfo(buf, link, &info)
 		if err != nil {
-			return fmt.Errorf("filter on frame %d of %s: %w", frames, in.name, err)
+			return records, frames, fmt.Errorf("filter on frame %d of %s: %w", frames, in.name, err)
 		}
 		if verdict == 0 {
 			continue
@@ -158,18 +174,13 @@ func (s *session) readFile() (err error) {
 			case errors.Is(err, errFileLimit):
 				fmt.Fprintf(s.stderr, "Maximum file limit reached: %d\n", opts.fileCount)
 			default:
-				return err
+				return records, frames, err
 			}
 			break
 		}
 		records++
 	}
-	closed = true
-	if err := s.closeOutputs(out); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.stderr, "%d records, %d frames read from file\n", records, frames)
-	return nil
+	return records, frames, nil
 }
 
 // dumpProgram prints the program the filter compiles to (with -s's snap

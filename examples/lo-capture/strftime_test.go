@@ -49,3 +49,18 @@ func TestStrftimeDate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStrftime checks that no format makes strftime panic, and that text
+// without conversions comes out as it went in.
+func FuzzStrftime(f *testing.F) {
+	for _, s := range []string{"cap-%Y%m%d-%H%M%S.pcap", "%", "100%", "%%%Q", "%G-W%V-%u", "plain"} {
+		f.Add(s, int64(1796174007))
+	}
+	f.Fuzz(func(t *testing.T, format string, sec int64) {
+		tm := time.Unix(sec%(1<<40), 0).UTC()
+		got := strftime(format, tm)
+		if !strings.Contains(format, "%") && got != format {
+			t.Fatalf("strftime(%q) = %q", format, got)
+		}
+	})
+}
