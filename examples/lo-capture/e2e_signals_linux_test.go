@@ -322,7 +322,7 @@ func TestFullDisk(t *testing.T) {
 	code := p.wait(t, time.Second)
 	stderr := p.stderr.String()
 	lines := errorLines(stderr)
-	re := regexp.MustCompile(`^lo-capture: write .*f\.pcap: .*no space left on device \(.*last whole record, (\d+) bytes\)$`)
+	re := regexp.MustCompile(`^lo-capture: .*f\.pcap: no space left on device \(.*last whole record, (\d+) bytes\)$`)
 	if code != 1 || len(lines) != 1 || !re.MatchString(lines[0]) {
 		t.Fatalf("exit status %d, error lines %q; stderr:\n%s", code, lines, stderr)
 	}
