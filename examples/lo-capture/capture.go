@@ -25,7 +25,7 @@ const flushEvery = 100 * time.Millisecond
 func compileFilter(opts *options, link packet.LinkType) (asm.Instructions, error) {
 	insns, err := pcapfilter.Compile(opts.expr, link)
 	if err != nil {
-		return nil, fmt.Errorf("filter %q: %w", opts.expr, err)
+		return nil, err // a *pcapfilter.Error quotes the expression and gives the column
 	}
 	if opts.snaplen > 0 {
 		return withSnaplen(insns, opts.snaplen)

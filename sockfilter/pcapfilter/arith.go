@@ -49,10 +49,10 @@ func (p *parser) mayStartArith(t token) bool {
 	case t.text == "len":
 		return true
 	case accessProtos[t.text]:
-		return p.toks[p.i+1].isOp("[")
+		return p.lex.at(p.i + 1).isOp("[")
 	}
 	_, isConst := exprConstants[t.text]
-	_, isNum := parseNumber(t.text)
+	_, isNum, _ := scanNumber(t.text)
 	return isConst || isNum
 }
 
@@ -64,6 +64,7 @@ func (p *parser) parseRelation() (x pred, committed bool, err *Error) {
 	p.checks = nil
 	defer func() { p.checks = saved }()
 	start := p.i
+	p.relStart = start
 	p.arithFailed = false
 	l, err := p.parseArith()
 	if err != nil {
@@ -72,11 +73,11 @@ func (p *parser) parseRelation() (x pred, committed bool, err *Error) {
 	}
 	op := p.peek()
 	if !op.isOp(">", ">=", "<", "<=", "=", "==", "!=") {
-		return nil, p.i-start > 1, p.fail(op, "expected a comparison operator (=, !=, <, <=, >, >=) after the arithmetic expression at column %d, found %s", p.toks[start].pos+1, op)
+		return nil, p.i-start > 1, p.fail(op, "expected a comparison operator (=, !=, <, <=, >, >=) after the arithmetic expression at column %d, found %s", p.lex.at(start).column(), op)
 	}
 	p.next()
 	if p.peek().kind == tokEOF || !p.mayStartArith(p.peek()) {
-		return nil, true, p.fail(p.peek(), "expected an arithmetic expression after %q, found %s", op.text, p.peek())
+		return nil, true, p.fail(p.peek(), "expected an arithmetic expression after %s, found %s", quote(op.text), p.peek())
 	}
 	r, err := p.parseArith()
 	if err != nil {
@@ -122,7 +123,40 @@ var arithOps = map[string]aluOp{
 
 func (p *parser) parseArith() (*val, *Error) {
 	p.fatal = false
-	return p.parseLevel(0)
+	return p.parseOperand()
+}
+
+// parseOperand parses a whole arithmetic expression from the current
+// token. A failure depends only on where it starts, so parseOperand
+// remembers it: the parser tries to read a parenthesised term as
+// arithmetic at each of its opening parentheses, and without the memo
+// `((((tcp))))` would be read once for each.
+func (p *parser) parseOperand() (*val, *Error) {
+	slot := p.lex.slot(p.i)
+	if slot != nil && slot.failed > 0 {
+		f := p.failed[slot.failed-1]
+		p.fatal = f.fatal
+		if f.far != nil && (p.err == nil || f.far.Column >= p.err.Column) {
+			p.err = f.far
+		}
+		return nil, f.err
+	}
+	v, err := p.parseLevel(0)
+	if err != nil && p.limit == nil && slot != nil {
+		f := arithFailure{err: err, fatal: p.fatal, far: p.err}
+		if n := len(p.failed); n == 0 || p.failed[n-1] != f {
+			p.failed = append(p.failed, f)
+		}
+		slot.failed = int32(len(p.failed))
+	}
+	return v, err
+}
+
+// arithFailure is how parseOperand failed from a token.
+type arithFailure struct {
+	err   *Error
+	fatal bool
+	far   *Error // the error that got furthest
 }
 
 func (p *parser) parseLevel(level int) (*val, *Error) {
@@ -143,15 +177,15 @@ func (p *parser) parseLevel(level int) (*val, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		if a, err = p.arith(t, arithOps[t.text], a, b); err != nil {
+		if a, err = p.arithOp(t, arithOps[t.text], a, b); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// arith returns a op b, folding constants, and rejects what libpcap
+// arithOp returns a op b, folding constants, and rejects what libpcap
 // rejects: division by a constant zero and shifts by more than 31.
-func (p *parser) arith(t token, op aluOp, a, b *val) (*val, *Error) {
+func (p *parser) arithOp(t token, op aluOp, a, b *val) (*val, *Error) {
 	if b.kind == valConst {
 		switch {
 		case (op == aluDiv || op == aluMod) && b.k == 0:
@@ -189,6 +223,9 @@ func (p *parser) arith(t token, op aluOp, a, b *val) (*val, *Error) {
 		}
 		return constVal(r), nil
 	}
+	if err := p.count(t); err != nil {
+		return nil, err
+	}
 	return aluVal(op, a, b), nil
 }
 
@@ -196,8 +233,7 @@ func (p *parser) parseUnary() (*val, *Error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
-		p.fatal = true
-		return nil, p.fail(p.peek(), "expression nested too deeply")
+		return nil, p.nestLimit(p.peek())
 	}
 	t := p.next()
 	switch {
@@ -209,18 +245,24 @@ func (p *parser) parseUnary() (*val, *Error) {
 		if a.kind == valConst {
 			return constVal(-a.k), nil
 		}
+		if err := p.count(t); err != nil {
+			return nil, err
+		}
 		return &val{kind: valNeg, a: a}, nil
 	case t.isOp("("):
-		a, err := p.parseLevel(0)
+		a, err := p.parseOperand()
 		if err != nil {
 			return nil, err
 		}
 		if c := p.next(); !c.isOp(")") {
-			return nil, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.pos+1, c)
+			return nil, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
 		}
 		return a, nil
 	case t.kind != tokWord:
 	case t.text == "len":
+		if err := p.count(t); err != nil {
+			return nil, err
+		}
 		return &val{kind: valLen}, nil
 	case accessProtos[t.text] && p.peek().isOp("["):
 		return p.parseAccess(t)
@@ -231,6 +273,12 @@ func (p *parser) parseUnary() (*val, *Error) {
 		if k, ok := parseNumber(t.text); ok {
 			return constVal(k), nil
 		}
+		if isBigNumber(t.text) {
+			// The relation's first word may yet be a bare value:
+			// `port 80 or 4294967296` (see parseTerm).
+			p.fatal = p.i-1 != p.relStart
+			return nil, p.fail(t, "%s", errBigNumber(t.text))
+		}
 	}
 	return nil, p.fail(t, "expected a number, \"len\" or a packet access such as tcp[13], found %s", t)
 }
@@ -238,7 +286,7 @@ func (p *parser) parseUnary() (*val, *Error) {
 // parseAccess parses `proto[expr]` or `proto[expr:size]` after proto at t.
 func (p *parser) parseAccess(t token) (*val, *Error) {
 	open := p.next()
-	idx, err := p.parseLevel(0)
+	idx, err := p.parseOperand()
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +295,10 @@ func (p *parser) parseAccess(t token) (*val, *Error) {
 		p.next()
 		n := p.next()
 		v, ok := parseNumber(n.text)
+		if n.kind == tokWord && isBigNumber(n.text) {
+			p.fatal = true
+			return nil, p.fail(n, "data size must be 1, 2, or 4, not %s", trunc(n.text))
+		}
 		if n.kind != tokWord || !ok {
 			return nil, p.fail(n, `expected a size (1, 2 or 4) after ":", found %s`, n)
 		}
@@ -257,11 +309,14 @@ func (p *parser) parseAccess(t token) (*val, *Error) {
 		size = uint8(v)
 	}
 	if c := p.next(); !c.isOp("]") {
-		return nil, p.fail(c, `expected "]" to close "[" at column %d, found %s`, open.pos+1, c)
+		return nil, p.fail(c, `expected "]" to close "[" at column %d, found %s`, open.column(), c)
 	}
 	v, check, err := p.access(t, idx, size)
 	if err != nil {
 		p.fatal = true
+		return nil, err
+	}
+	if err := p.count(t); err != nil {
 		return nil, err
 	}
 	if check != nil {
@@ -304,5 +359,5 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 		check := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 58))
 		return load(baseLink, nl+40), check, nil
 	}
-	return nil, nil, p.fail(t, "%q cannot be indexed", t.text)
+	return nil, nil, p.fail(t, "%s cannot be indexed", quote(t.text))
 }

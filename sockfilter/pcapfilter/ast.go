@@ -1,10 +1,5 @@
 package pcapfilter
 
-import (
-	"strconv"
-	"strings"
-)
-
 // The parser turns an expression into a tree of predicates (pred) over
 // values (val), with libpcap's meaning already spelled out: `tcp port 80`
 // becomes the ethertype, protocol, fragment and port tests libpcap's
@@ -16,9 +11,18 @@ import (
 type pred interface{ isPred() }
 
 type (
-	predAnd   struct{ a, b pred }
-	predOr    struct{ a, b pred }
-	predNot   struct{ x pred }
+	predAnd struct {
+		a, b pred
+		n    int // tests in the tree
+	}
+	predOr struct {
+		a, b pred
+		n    int
+	}
+	predNot struct {
+		x pred
+		n int
+	}
 	predConst bool
 	// predTest compares a value with a constant (r == nil) or another
 	// value, unsigned on 32 bits, as classic BPF's jumps do.
@@ -46,8 +50,6 @@ const (
 	cmpSet              // v & k != 0
 )
 
-var cmpNames = [...]string{"==", ">", ">=", "&"}
-
 // and returns the conjunction of ps, evaluated left to right; nil entries
 // are skipped.
 func and(ps ...pred) pred {
@@ -58,7 +60,7 @@ func and(ps ...pred) pred {
 		case r == nil:
 			r = p
 		default:
-			r = &predAnd{r, p}
+			r = &predAnd{r, p, size(r) + size(p)}
 		}
 	}
 	if r == nil {
@@ -74,7 +76,7 @@ func or(ps ...pred) pred {
 		if r == nil {
 			r = p
 		} else {
-			r = &predOr{r, p}
+			r = &predOr{r, p, size(r) + size(p)}
 		}
 	}
 	if r == nil {
@@ -83,7 +85,23 @@ func or(ps ...pred) pred {
 	return r
 }
 
-func not(p pred) pred { return &predNot{p} }
+func not(p pred) pred { return &predNot{p, size(p)} }
+
+// size returns the number of tests in the tree p, each of which the graph
+// builder makes a node.
+func size(p pred) int {
+	switch p := p.(type) {
+	case *predAnd:
+		return p.n
+	case *predOr:
+		return p.n
+	case *predNot:
+		return p.n
+	case *predTest:
+		return 1
+	}
+	return 0
+}
 
 // test returns the predicate v op k.
 func test(v *val, op cmpOp, k uint32) pred { return &predTest{v: v, op: op, k: k} }
@@ -122,8 +140,6 @@ const (
 	aluLsh
 	aluRsh
 )
-
-var aluNames = [...]string{"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"}
 
 // val is a 32-bit unsigned value computed from the frame.
 type val struct {
@@ -170,57 +186,47 @@ func (v *val) maskedLoad() (load *val, mask uint32, ok bool) {
 	return nil, 0, false
 }
 
-// key returns a canonical text for v: equal keys mean equal values.
-func (v *val) key() string {
-	var b strings.Builder
-	v.appendKey(&b)
-	return b.String()
+// interner gives each distinct value one *val, so that values compare by
+// pointer: two canonical values are equal exactly when their pointers are.
+// The graph builder makes every value it meets canonical (canon), in time
+// linear in the size of the predicate tree, and the optimiser and the
+// emitter then key their tables by pointer, not by a text of the value.
+type interner struct {
+	shapes map[val]*val  // a value with canonical operands → its canonical value
+	memo   map[*val]*val // a value already seen → its canonical value
 }
 
-func (v *val) appendKey(b *strings.Builder) {
-	switch v.kind {
-	case valConst:
-		b.WriteString("#")
-		b.WriteString(strconv.FormatUint(uint64(v.k), 10))
-	case valLen:
-		b.WriteString("len")
-	case valLoad:
-		if v.base == baseIPv4 {
-			b.WriteString("ip4pl")
-			b.WriteString(strconv.Itoa(int(v.nl)))
-		} else {
-			b.WriteString("ll")
-		}
-		b.WriteString("[")
-		if v.idx != nil {
-			v.idx.appendKey(b)
-			b.WriteString("+")
-		}
-		b.WriteString(strconv.Itoa(int(v.off)))
-		b.WriteString(":")
-		b.WriteString(strconv.Itoa(int(v.size)))
-		b.WriteString("]")
-	case valALU:
-		b.WriteString("(")
-		v.a.appendKey(b)
-		b.WriteString(aluNames[v.op])
-		v.b.appendKey(b)
-		b.WriteString(")")
-	case valNeg:
-		b.WriteString("-(")
-		v.a.appendKey(b)
-		b.WriteString(")")
+func newInterner() *interner {
+	return &interner{shapes: make(map[val]*val), memo: make(map[*val]*val)}
+}
+
+// canon returns the canonical value equal to v (nil for nil).
+func (in *interner) canon(v *val) *val {
+	if v == nil {
+		return nil
 	}
+	if c, ok := in.memo[v]; ok {
+		return c
+	}
+	s := *v
+	s.idx, s.a, s.b = in.canon(v.idx), in.canon(v.a), in.canon(v.b)
+	c, ok := in.shapes[s]
+	if !ok {
+		c = &s
+		in.shapes[s] = c
+		in.memo[c] = c
+	}
+	in.memo[v] = c
+	return c
 }
 
-// testKey returns a canonical text for a test: equal keys mean equal
+// testKey identifies a test with canonical values: equal keys mean equal
 // outcomes.
-func (t *predTest) key() string {
-	k := t.v.key() + cmpNames[t.op]
-	if t.r != nil {
-		return k + t.r.key()
-	}
-	return k + "#" + strconv.FormatUint(uint64(t.k), 10)
+type testKey struct {
+	v  *val
+	op cmpOp
+	k  uint32
+	r  *val
 }
 
 // eval returns the outcome of op on x and k.

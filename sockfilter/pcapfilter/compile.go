@@ -16,11 +16,10 @@ import (
 // rejects. It reads an Ethernet frame relative to its link-layer header
 // (SKF_LL_OFF) and a raw IP frame relative to its network header
 // (SKF_NET_OFF), so it gives the same verdict attached to a packet socket
-// (Conn), where skb->data is the link-layer header, and under
-// Program.Test or Program.TestLink (BPF_PROG_TEST_RUN), where skb->data is
-// the network header.
-// As in classic BPF, a load past the end of the frame rejects it. It needs
-// Linux 5.1 (32-bit jumps).
+// (sockfilter.Conn), where skb->data is the link-layer header, and under
+// sockfilter.Program.Test (BPF_PROG_TEST_RUN), where skb->data is the
+// network header. As in classic BPF, a load past the end of the frame
+// rejects it. It needs Linux 5.1 (32-bit jumps).
 //
 // The grammar: the protocols ip, ip6, arp, rarp, tcp, udp, sctp, icmp,
 // icmp6 and igmp; `ip proto N`, `ip6 proto N`, `proto N` and `ether proto
@@ -45,44 +44,72 @@ import (
 // frames) is not seen, and the frame is matched as untagged. libpcap's live
 // captures test SKF_AD_VLAN_TAG_PRESENT instead; that ancillary data does
 // not exist under BPF_PROG_TEST_RUN, so such programs could not give the
-// same verdict both ways. FrameInfo.HasVLAN reports a removed tag.
+// same verdict both ways. packet.Info.HasVLAN reports a removed tag.
 //
 // `len` is the frame length from the link-layer header: skb->len on a
-// packet socket, skb->len + 14 under sockfilter's Program.Test (see frameLenInsns); on
-// a raw IP link, skb->len both ways (under Program.TestLink). It
-// needs a linear socket buffer when skb->data is past the link-layer
-// header, as for SOCK_DGRAM packet sockets.
+// packet socket, skb->len + 14 under Program.Test of an Ethernet frame,
+// where the kernel has pulled the Ethernet header (the program tells the
+// two apart with a 1-byte bpf_skb_load_bytes_relative from the link-layer
+// header at offset skb->len, which succeeds only in the second case); on a
+// raw IP link, skb->len both ways. It needs a linear socket buffer when
+// skb->data is past the link-layer header, as for SOCK_DGRAM packet
+// sockets.
 //
 // Unlike libpcap, Compile does not refuse expressions that reject every
 // frame (`ip and arp`): their program returns 0.
 //
 // An expression it cannot compile returns an *Error giving the column
-// and what was expected. It never accepts what it does not compile.
+// and what was expected; its Error method quotes the expression (a short
+// excerpt of a long one), so a caller need not. It never accepts what it
+// does not compile.
+//
+// Compile works in time and memory linear in the expression's length,
+// and refuses, with an *Error wrapping ErrTooComplex that says which limit
+// was hit, an expression longer than 4 MiB, with more than 16,384 tests
+// (`port 80` is 13, `host 10.0.0.1` 9) or arithmetic operations, nested
+// more than 200 deep, or whose program would have more than 65,536
+// instructions or a jump the verifier cannot patch once it has expanded
+// the program's legacy packet loads and divisions (a jump's offset is 16
+// bits): the programs it returns stay within what the verifier loads for
+// a privileged loader (CAP_BPF; an unprivileged one may load at most 4,096
+// instructions).
 //
 // For example,
 //
-//	insns, err := sockfilter.Compile("tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0", sockfilter.LinkEthernet)
+//	insns, err := pcapfilter.Compile("tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0", packet.LinkEthernet)
 func Compile(expr string, link packet.LinkType) (asm.Instructions, error) {
 	if link != packet.LinkEthernet && link != packet.LinkRawIP {
-		return nil, fmt.Errorf("compile %q: link type %s is not supported", expr, link)
+		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet or packet.LinkRawIP", link)
 	}
-	toks, err := lex(expr)
+	insns, err := compile(expr, link)
 	if err != nil {
-		return nil, fmt.Errorf("compile %q: %w", expr, err)
-	}
-	p := &parser{toks: toks, link: link}
-	x, err := p.parse()
-	if err != nil {
-		return nil, fmt.Errorf("compile %q: %w", expr, err)
-	}
-	insns, err := compilePred(x, link)
-	if err != nil {
-		return nil, fmt.Errorf("compile %q: %w", expr, err)
+		err.Expr = expr
+		return nil, err
 	}
 	return insns, nil
 }
 
-func compilePred(x pred, link packet.LinkType) (asm.Instructions, error) {
+// compile lexes, parses, optimises and emits expr.
+func compile(expr string, link packet.LinkType) (asm.Instructions, *Error) {
+	if len(expr) > maxExpr {
+		return nil, tooComplex(0, "shorten it", "longer than %d bytes", maxExpr)
+	}
+	lex, err := newLexer(expr)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{lex: lex, link: link}
+	x, err := p.parse()
+	if err != nil {
+		return nil, err
+	}
+	return compilePred(x, link)
+}
+
+// compilePred compiles the predicate tree x: it builds the graph of its
+// tests, runs the optimiser's passes in order (see opt.go), emits the
+// program and checks that the kernel can load it.
+func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
 	g, err := newGraph(x)
 	if err != nil {
 		return nil, err
@@ -94,5 +121,12 @@ func compilePred(x pred, link packet.LinkType) (asm.Instructions, error) {
 	g.mergeTails()
 	g.widenLoads()
 	g.markIndexR0()
-	return emitGraph(g, link)
+	insns, err := emitGraph(g, link)
+	if err != nil {
+		return nil, err
+	}
+	if i, d := farJump(insns); i >= 0 {
+		return nil, tooComplex(0, hintTests, "its program needs a jump across %d instructions once the kernel has expanded them, farther than the 32767 a jump reaches", d)
+	}
+	return insns, nil
 }

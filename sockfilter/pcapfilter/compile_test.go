@@ -12,6 +12,7 @@ import (
 )
 
 func TestCompileErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		expr   string
 		column int
@@ -24,7 +25,7 @@ func TestCompileErrors(t *testing.T) {
 		{"port 80 or 99999", 12, "port 99999 is greater than 65535"},
 		{"portrange 90-80", 11, "port range 90-80 starts above its end: write 80-90"},
 		{"portrange 90", 11, "expected a port range such as 1-1024"},
-		{"net 10.0.0.1/33", 14, "expected a prefix length from 0 to 32"},
+		{"net 10.0.0.1/33", 14, "prefix length 33 is greater than 32"},
 		{"net 10.0.0.1/8", 5, `non-network bits set in "10.0.0.1/8"`},
 		{"net 10.0.0.1 mask 255.0.0.0", 5, "non-network bits set"},
 		{"net fe80::1/10", 5, "non-network bits set"},
@@ -60,9 +61,30 @@ func TestCompileErrors(t *testing.T) {
 		{"$", 1, "unexpected character '$'"},
 		{"gateway 10.0.0.1", 1, `"gateway" is not supported`},
 		{"vlan and 100", 10, "expected a qualifier"},
+		// Characters no token holds, quoted as valid UTF-8.
+		{"tcp port é", 10, "unexpected character 'é'"},
+		{"tcp \xff", 5, "unexpected byte 0xff: the expression is not valid UTF-8"},
+		{"host 10.0.0.1 → 10.0.0.2", 15, "unexpected character '→'"},
+		// Numbers that do not fit 32 bits, in each context.
+		{"port 4294967296", 6, "port 4294967296 is greater than 65535"},
+		{"tcp port 80 or 99999999999999999999", 16, "port 99999999999999999999 is greater than 65535"},
+		{"portrange 1-4294967296", 11, "port 4294967296 is greater than 65535"},
+		{"ip proto 4294967296", 10, "IP protocol 4294967296 is greater than 255"},
+		{"proto 0x100000000", 7, "IP protocol 0x100000000 is greater than 255"},
+		{"ether proto 4294967296", 13, "ether proto 4294967296 is greater than 65535"},
+		{"ether proto 70000", 13, "ether proto 70000 is greater than 65535"},
+		{"net 10.0.0.0/4294967296", 14, "prefix length 4294967296 is greater than 32"},
+		{"len > 4294967296", 7, "number 4294967296 is out of range (max 4294967295)"},
+		{"4294967296 = len", 1, "number 4294967296 is out of range (max 4294967295)"},
+		{"ip[4294967296] = 1", 4, "number 4294967296 is out of range (max 4294967295)"},
+		{"ip[0:4294967296] = 1", 6, "data size must be 1, 2, or 4, not 4294967296"},
+		{"less 4294967296", 6, "length 4294967296 is out of range (max 4294967295)"},
+		{"vlan 4294967296", 6, "VLAN ID 4294967296 is greater than 4095"},
+		{"len = 0777777777777", 7, "number 0777777777777 is out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
+			t.Parallel()
 			insns, err := Compile(tt.expr, packet.LinkEthernet)
 			if err == nil {
 				t.Fatalf("compiled to\n%v\nwant an error", insns)
@@ -81,7 +103,48 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// TestCompileErrorText checks the text of errors of long expressions: one
+// line that quotes at most a short excerpt around the column, with "…"
+// where it is cut, and the tokens it names cut too, so that a 100 KB
+// keyword does not make a 300 KB line (issue 11).
+func TestCompileErrorText(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 100_000)
+	tests := []struct {
+		name, expr string
+		want       []string // substrings of the error
+	}{
+		{"long keyword", long, []string{
+			`compile "` + strings.Repeat("x", excerptBefore+excerptAfter) + `…": `,
+			`unknown keyword "` + strings.Repeat("x", maxQuoted) + `…" at column 1`}},
+		{"error at the end", strings.Repeat("tcp or ", 1000) + "foo", []string{
+			`compile "…or tcp or tcp or tcp or foo": unknown keyword "foo" at column 7001`}},
+		{"error in the middle", strings.Repeat("tcp or ", 1000) + "port 99999 or " + strings.Repeat("udp or ", 1000) + "ip", []string{
+			`compile "…p or tcp or tcp or port 99999 or udp or udp or u…": port 99999 is greater than 65535 at column 7006`}},
+		{"cut between characters", "$" + strings.Repeat("é", 40), []string{
+			`compile "$` + strings.Repeat("é", 23) + `…": unexpected character '$' at column 1`}},
+		{"long number", "port " + strings.Repeat("9", 50_000), []string{
+			`port ` + strings.Repeat("9", maxQuoted) + `… is greater than 65535 at column 6`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Compile(tt.expr, packet.LinkEthernet)
+			if err == nil {
+				t.Fatal("compiled, want an error")
+			}
+			checkCompileError(t, tt.expr, err)
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestCompileRawIPErrors(t *testing.T) {
+	t.Parallel()
 	for _, expr := range []string{"vlan", "ether host 00:11:22:33:44:55"} {
 		if _, err := Compile(expr, packet.LinkRawIP); err == nil {
 			t.Errorf("%q on a raw-IP link compiled, want an error", expr)
@@ -95,6 +158,7 @@ func TestCompileRawIPErrors(t *testing.T) {
 // TestCompileEquivalent checks the grammar's rules by compiling
 // expressions that must give the same program.
 func TestCompileEquivalent(t *testing.T) {
+	t.Parallel()
 	tests := [][2]string{
 		// A bare value repeats the previous primitive's qualifiers.
 		{"port 80 or 443", "port 80 or port 443"},
@@ -124,6 +188,7 @@ func TestCompileEquivalent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt[0], func(t *testing.T) {
+			t.Parallel()
 			a, err := Compile(tt[0], packet.LinkEthernet)
 			if err != nil {
 				t.Fatal(err)

@@ -7,35 +7,68 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
-// FuzzCompile checks that Compile never panics, that its errors are
-// *Error (or the bound on complexity), and that every program it
-// returns assembles. TestCompileCorpusLoads loads the programs of the seed
-// corpus (testdata/fuzz/FuzzCompile) and of the expression list.
+// FuzzCompile checks that Compile never panics; that its errors are
+// *Error, one line of valid UTF-8 of bounded length whatever the
+// expression; and that every program it returns assembles, keeps its
+// jumps within reach once the kernel has expanded it (see xlatedLen) and,
+// when the test is privileged, loads. TestCompileCorpusLoads loads the
+// programs of the seed corpus (testdata/fuzz/FuzzCompile) and of the
+// expression list.
 func FuzzCompile(f *testing.F) {
 	for _, expr := range testutil.Expressions(f) {
 		f.Add(expr)
 	}
+	load := testutil.Privileged()
 	f.Fuzz(func(t *testing.T, expr string) {
 		for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
 			insns, err := Compile(expr, link)
 			if err != nil {
-				var ee *Error
-				if !errors.As(err, &ee) && !errors.Is(err, errTooComplex) {
-					t.Fatalf("Compile(%q, %v): error %v is not an *Error", expr, link, err)
-				}
+				checkCompileError(t, expr, err)
 				continue
 			}
 			if _, err := insns.Assemble(); err != nil {
 				t.Fatalf("Compile(%q, %v): program does not assemble: %v\n%v", expr, link, err, insns)
 			}
+			if i, d := farJump(insns); i >= 0 {
+				t.Fatalf("Compile(%q, %v): a jump across %d expanded instructions", expr, link, d)
+			}
+			if load {
+				p, err := sockfilter.Load(insns, nil)
+				if err != nil {
+					t.Fatalf("Compile(%q, %v): the kernel refuses the program: %v", expr, link, err)
+				}
+				p.Close()
+			}
 		}
 	})
+}
+
+// maxErrorLen bounds the length of an error of Compile: its excerpt and
+// the tokens it quotes are cut, whatever the length of the expression.
+const maxErrorLen = 400
+
+// checkCompileError checks that err, Compile's error for expr, is an
+// *Error that says where in expr, in one short line of valid UTF-8.
+func checkCompileError(t *testing.T, expr string, err error) {
+	t.Helper()
+	var ee *Error
+	if !errors.As(err, &ee) {
+		t.Fatalf("Compile(%q): error %v is not an *Error", expr, err)
+	}
+	msg := err.Error()
+	if !utf8.ValidString(msg) || strings.ContainsAny(msg, "\n\r") || len(msg) > maxErrorLen {
+		t.Fatalf("Compile(%q): error is not one short line of valid UTF-8 (%d bytes): %q", expr, len(msg), msg)
+	}
+	if ee.Expr != expr || ee.Column < 0 || ee.Column > len(expr)+1 {
+		t.Fatalf("Compile(%q): error %q has expression %q, column %d", expr, msg, ee.Expr, ee.Column)
+	}
 }
 
 // readFuzzCorpus returns the strings of the seed corpus of FuzzCompile.

@@ -1,12 +1,9 @@
 package pcapfilter
 
 import (
-	"errors"
-	"strconv"
+	"slices"
 
 	"github.com/purebpf/purebpf/asm"
-	"github.com/purebpf/purebpf/sockfilter/packet"
-	"github.com/purebpf/purebpf/sockfilter/skb"
 )
 
 // The code generator turns the predicate tree into a control-flow graph of
@@ -32,20 +29,15 @@ import (
 // the program returning 0, as classic BPF does; the reject block is such
 // a load (rejectInsn).
 //
-// The layout: the tests in the order of graph.order, each falling through
-// to a successor where it can, then the reject block, then the accept
-// block (`r0 = -1; exit`). crossJump then replaces instructions that
-// repeat those before a jump target with a jump to it.
-
-// maxTests bounds the size of the graph of tests, which keeps compilation
-// time and the program's size (the verifier's limit is 1,000,000
-// instructions for privileged loaders, 4,096 otherwise) in check.
-const maxTests = 1000
+// emit.go lays the graph out and emits it (emitGraph): the tests in the
+// order of graph.order, each falling through to a successor where it can,
+// then the reject block, then the accept block (`r0 = -1; exit`);
+// crossJump (crossjump.go) then replaces instructions that repeat those
+// before a jump target with a jump to it. This file has the graph and the
+// emission of one test (emitter.test) and of its value (emitter.value).
 
 // maxSpill is the deepest nesting of arithmetic operands kept on the stack.
 const maxSpill = 60
-
-var errTooComplex = errors.New("expression too complex")
 
 // node is a block of the graph: a test with a successor for each outcome,
 // or a terminal (t == nil) that accepts or rejects.
@@ -55,11 +47,16 @@ type node struct {
 	accept bool
 	jt, jf *node
 
-	key  string // t.key()
-	vkey string // t.v.key()
-	lkey string // key of the plain load under a mask, or ""
-	mask uint32
-	inR0 bool // the value is in r0 on every path in: merged by mergeTails
+	// The test's keys, with canonical values (see interner): key is the
+	// whole test, vkey its value, lkey the plain load under a mask (nil if
+	// the value is not a plain or masked load), setKey the load ANDed with
+	// mask & k, which a false `&` test knows is 0.
+	key    testKey
+	vkey   *val
+	lkey   *val
+	setKey *val
+	mask   uint32
+	inR0   bool // the value is in r0 on every path in: merged by mergeTails
 
 	// v6 marks a node with no test that sets r7 to 40, the length of the
 	// fixed IPv6 header at nl6, and goes on to jt, tests of the IPv4
@@ -80,12 +77,14 @@ func (n *node) terminal() bool { return n.t == nil && !n.v6 }
 type graph struct {
 	root, accept, reject *node
 	nodes                []*node
+	in                   *interner
+	byKey                map[mergeKey]*node // merge's table, kept across rounds
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
 // of the tree becomes exactly one node.
-func newGraph(p pred) (*graph, error) {
-	g := &graph{}
+func newGraph(p pred) (*graph, *Error) {
+	g := &graph{in: newInterner()}
 	g.accept = g.newNode(nil, nil, nil)
 	g.accept.accept = true
 	g.reject = g.newNode(nil, nil, nil)
@@ -98,22 +97,41 @@ func newGraph(p pred) (*graph, error) {
 }
 
 func (g *graph) newNode(t *predTest, jt, jf *node) *node {
-	n := &node{id: len(g.nodes), t: t, jt: jt, jf: jf}
+	n := &node{id: len(g.nodes), jt: jt, jf: jf}
 	if t != nil {
-		n.key = t.key()
-		n.vkey = t.v.key()
-		n.mask = 0xffffffff
-		if l, m, ok := t.v.maskedLoad(); ok && t.r == nil {
-			n.lkey, n.mask = l.key(), m
-		}
+		g.setTest(n, t)
 	}
 	g.nodes = append(g.nodes, n)
 	return n
 }
 
-func (g *graph) build(p pred, t, f *node) (*node, error) {
+// setTest makes t, with its values made canonical, n's test, and sets the
+// keys the optimiser and the emitter look n up by.
+func (g *graph) setTest(n *node, t *predTest) {
+	c := &predTest{v: g.in.canon(t.v), op: t.op, k: t.k, r: g.in.canon(t.r)}
+	n.t = c
+	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
+	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
+	if l, m, ok := c.v.maskedLoad(); ok && c.r == nil {
+		n.lkey, n.mask = l, m
+		if c.op == cmpSet {
+			n.setKey = g.maskKey(l, m&c.k)
+		}
+	}
+}
+
+// maskKey returns the canonical value of the load l ANDed with m.
+func (g *graph) maskKey(l *val, m uint32) *val {
+	if m == 0xffffffff {
+		return l
+	}
+	return g.in.canon(aluVal(aluAnd, l, constVal(m)))
+}
+
+func (g *graph) build(p pred, t, f *node) (*node, *Error) {
 	if len(g.nodes) > maxTests {
-		return nil, errTooComplex
+		// The parser counts the tests: this is its backstop.
+		return nil, tooComplex(0, hintTests, "more than %d tests", maxTests)
 	}
 	switch p := p.(type) {
 	case predConst:
@@ -148,20 +166,30 @@ func (g *graph) order() []*node {
 	// A v6 node jumps into its tail, which falls through from one of its
 	// other predecessors at best: visit the paths to v6 nodes last, so
 	// that the tail is laid out after another way into it.
-	toV6 := make(map[*node]bool)
+	const (
+		unknown = iota
+		no
+		yes
+	)
+	toV6 := make([]uint8, len(g.nodes))
 	var reach func(n *node) bool
 	reach = func(n *node) bool {
-		if r, ok := toV6[n]; ok || n.terminal() {
-			return r
+		if n.terminal() {
+			return false
 		}
-		toV6[n] = n.v6 || reach(n.jt) || reach(n.jf)
-		return toV6[n]
+		if toV6[n.id] == unknown {
+			toV6[n.id] = no
+			if n.v6 || reach(n.jt) || reach(n.jf) {
+				toV6[n.id] = yes
+			}
+		}
+		return toV6[n.id] == yes
 	}
-	seen := make(map[*node]bool)
-	var post []*node
+	seen := make([]bool, len(g.nodes))
+	post := make([]*node, 0, len(g.nodes))
 	var visit func(n *node)
 	visit = func(n *node) {
-		seen[n] = true
+		seen[n.id] = true
 		if !n.terminal() {
 			first, last := n.jt, n.jf
 			switch {
@@ -172,8 +200,8 @@ func (g *graph) order() []*node {
 				// are visited first.
 				first, last = n.jf, n.jt
 			}
-			for _, c := range []*node{first, last} {
-				if !seen[c] {
+			for _, c := range [2]*node{first, last} {
+				if !seen[c.id] {
 					visit(c)
 				}
 			}
@@ -181,23 +209,21 @@ func (g *graph) order() []*node {
 		post = append(post, n)
 	}
 	visit(g.root)
-	for i, j := 0, len(post)-1; i < j; i, j = i+1, j-1 {
-		post[i], post[j] = post[j], post[i]
-	}
+	slices.Reverse(post)
 	return post
 }
 
 // regState is what the registers are known to hold.
 type regState struct {
-	r0    string // key of the value in r0, or ""
-	ihl   int32  // the nl whose 4*IHL is in r7, or -1
-	len   bool   // r8 holds the frame length
-	ctxR1 bool   // r1 still holds the context, as at the start
+	r0    *val  // the canonical value in r0, or nil
+	ihl   int32 // the nl whose 4*IHL is in r7, or -1
+	len   bool  // r8 holds the frame length
+	ctxR1 bool  // r1 still holds the context, as at the start
 }
 
 func meet(a, b regState) regState {
 	if a.r0 != b.r0 {
-		a.r0 = ""
+		a.r0 = nil
 	}
 	if a.ihl != b.ihl {
 		a.ihl = -1
@@ -216,25 +242,16 @@ type emitter struct {
 	// header is where the frame starts).
 	base   int32
 	raw    bool
+	in     *interner // makes the values the emitter builds canonical
 	insns  asm.Instructions
 	st     regState
 	usesR6 bool
 	reject bool // something jumps to "reject" outside the graph's edges
 	depth  int  // stack slots in use by arithmetic
-	err    error
+	err    *Error
 
 	cur      *node // the node being emitted
 	offsetR0 bool  // r0 holds the offset of the transport header for cur's load
-}
-
-func label(n *node) string {
-	switch {
-	case n.terminal() && n.accept:
-		return "accept"
-	case n.terminal():
-		return "reject"
-	}
-	return "n" + strconv.Itoa(n.id)
 }
 
 // emit appends ins; r1 no longer holds the context after them (they
@@ -242,319 +259,10 @@ func label(n *node) string {
 func (e *emitter) emit(ins ...asm.Instruction) {
 	e.insns = append(e.insns, ins...)
 	e.st.ctxR1 = false
+	if len(e.insns) > maxInsns && e.err == nil {
+		e.err = tooComplex(0, hintTests, "its program would have more than %d instructions", maxInsns)
+	}
 }
-
-// emitGraph lays out and emits g: the tests in g.order(), then the
-// reject block, then the accept block, so that the last test falls through
-// to one of them and the reject block falls through to the accept block's
-// exit (see rejectInsn).
-func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, error) {
-	var order []*node
-	hasAccept, hasReject := false, false
-	for _, n := range g.order() {
-		switch {
-		case !n.terminal():
-			order = append(order, n)
-		case n.accept:
-			hasAccept = true
-		default:
-			hasReject = true
-		}
-	}
-	// in[n] is what the registers hold on every edge into n from a test,
-	// inV6[n] on every edge from a v6 node.
-	in := make(map[*node]regState)
-	has := make(map[*node]bool)
-	inV6 := make(map[*node]regState)
-	hasV6 := make(map[*node]bool)
-	alias := make(map[string]string) // labels of tails with no r7 prologue
-	e := &emitter{base: skb.LLOff}
-	if link == packet.LinkRawIP {
-		e.base, e.raw = skb.NetOff, true
-	}
-	fallAccept := false // the last test falls through to the accept block
-	indeg := make(map[*node]int)
-	for _, n := range order {
-		indeg[n.jt]++
-		if n.jf != n.jt {
-			indeg[n.jf]++
-		}
-	}
-	folded := make(map[*node]bool)  // v6 nodes emitted with the tests into them
-	inChain := make(map[*node]bool) // those tests
-	for i, n := range order {
-		start := len(e.insns)
-		next := g.reject
-		switch {
-		case i+1 < len(order):
-			next = order[i+1]
-		case !hasReject && !e.reject:
-			next = g.accept
-			fallAccept = true
-		}
-		e.st = regState{ihl: -1, ctxR1: n == g.root}
-		if has[n] {
-			e.st = in[n]
-		}
-		tail := -1 // where the v6 nodes jump into n, if not at its start
-		if k := foldV6(order[i:], g.reject, indeg, in, has, hasV6); k > 0 {
-			// The k tests from n on go into the tail of the v6 node
-			// after them with r7 set before the first; the last's
-			// false edge falls into the node after the v6 node,
-			// which rejects whatever it loaded (see foldV6).
-			e.emit(asm.Mov.Imm(asm.R7, 40))
-			e.st.ihl = n.jt.nl6
-			for _, p := range order[i : i+k] {
-				inChain[p] = true
-			}
-			folded[n.jt] = true
-		}
-		fold := inChain[n]
-		switch {
-		case fold:
-			e.cur = n
-			if n.jf == g.reject {
-				next = g.reject
-			}
-			e.test(n, next)
-			for j := start; j < len(e.insns); j++ {
-				if e.insns[j].Target == label(n.jt) {
-					e.insns[j].Target = tailLabel(n.jt.jt)
-				}
-			}
-		case folded[n]:
-			e.st.ihl = n.nl6
-		case n.v6 && n.jt.idxR0 != nil:
-			e.usesR6 = true // the tail loads
-			e.emit(asm.Mov.Imm(asm.R0, 40), asm.Goto(tailLabel(n.jt)))
-			e.st.r0 = ""
-		case n.v6:
-			e.usesR6 = true // the tail loads
-			e.emit(asm.Mov.Imm(asm.R7, 40))
-			e.st.ihl = n.nl6
-			if s := n.jt; s != next || has[s] && in[s].ihl != n.nl6 {
-				e.emit(asm.Goto(tailLabel(s)))
-			}
-		case hasV6[n] && !has[n]:
-			e.st = inV6[n]
-			e.offsetR0 = n.idxR0 != nil
-		case hasV6[n] && n.idxR0 != nil:
-			// The v6 nodes have put 40 in r0: put 4*IHL there.
-			nl := n.idxR0.nl
-			if e.st.ihl == nl {
-				e.emit(asm.Mov.Reg(asm.R0, asm.R7))
-			} else {
-				e.ihlR0(nl)
-			}
-			e.st = meet(e.st, inV6[n])
-			e.st.r0 = ""
-			e.offsetR0 = true
-			tail = len(e.insns)
-		case hasV6[n] && e.st.ihl == inV6[n].ihl:
-			e.st = meet(e.st, inV6[n])
-		case hasV6[n]:
-			// The tests get here with r7 unset: set it, where the v6
-			// nodes, which have set it, do not go.
-			e.ihl(inV6[n].ihl)
-			e.st = meet(e.st, inV6[n])
-			tail = len(e.insns)
-		}
-		if !n.v6 && !fold {
-			e.cur = n
-			e.test(n, next)
-			e.offsetR0 = false
-		}
-		if e.err != nil {
-			return nil, e.err
-		}
-		if hasV6[n] {
-			switch {
-			case tail < 0:
-				alias[tailLabel(n)] = label(n)
-			case tail == len(e.insns):
-				return nil, errors.New("internal error: a shared tail emits no code")
-			default:
-				e.insns[tail] = e.insns[tail].WithLabel(tailLabel(n))
-			}
-		}
-		if len(e.insns) > start {
-			e.insns[start] = e.insns[start].WithLabel(label(n))
-		}
-		for _, s := range []*node{n.jt, n.jf} {
-			switch {
-			case n.v6 && hasV6[s]:
-				inV6[s] = meet(inV6[s], e.st)
-			case n.v6:
-				inV6[s], hasV6[s] = e.st, true
-			case has[s]:
-				in[s] = meet(in[s], e.st)
-			default:
-				in[s], has[s] = e.st, true
-			}
-		}
-	}
-	for i := range e.insns {
-		if l, ok := alias[e.insns[i].Target]; ok {
-			e.insns[i].Target = l
-		}
-	}
-	switch {
-	case fallAccept:
-		e.emit(asm.Mov.Imm(asm.R0, -1).WithLabel("accept"), asm.Exit())
-		if e.reject {
-			e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
-		}
-	default:
-		if hasReject || e.reject {
-			if e.usesR6 && hasAccept {
-				e.emit(rejectInsn().WithLabel("reject"))
-			} else {
-				e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
-			}
-		}
-		if hasAccept {
-			e.emit(asm.Mov.Imm(asm.R0, -1).WithLabel("accept"), asm.Exit())
-		}
-	}
-	insns := crossJump(e.insns)
-	if e.usesR6 {
-		insns = append(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, insns...)
-	}
-	// Keep only the labels something refers to.
-	used := make(map[string]bool)
-	for _, ins := range insns {
-		if ins.Target != "" {
-			used[ins.Target] = true
-		}
-	}
-	for i := range insns {
-		if insns[i].Label != "" && !used[insns[i].Label] {
-			insns[i].Label = ""
-		}
-	}
-	return insns, nil
-}
-
-// foldV6 returns k > 0 if the first k nodes of order, a chain of tests
-// (each the only way into the next by its false edge, the last's false
-// edge rejecting) that are the only ways into the v6 node t after them,
-// can be emitted with t: `r7 = 40`, then the tests, whose true edges go
-// straight into t's tail. That saves t's `goto`, when the last test's
-// false edge can fall into n, the node after t: n compares r0, which
-// already holds what it tests on every other way in, for equality with a
-// constant greater than any value of the last test's load, and rejects
-// otherwise.
-func foldV6(order []*node, reject *node, indeg map[*node]int, in map[*node]regState, has, hasV6 map[*node]bool) int {
-	t := order[0].jt
-	if !t.v6 || t.jt.idxR0 != nil {
-		return 0
-	}
-	k := 0
-	for k < len(order) && order[k] != t {
-		p := order[k]
-		if p.jt != t || k > 0 && (order[k-1].jf != p || indeg[p] != 1) ||
-			p.t == nil || p.t.r != nil || p.lkey == "" {
-			return 0
-		}
-		if l := p.t.v.a0(); l.base != baseLink || l.idx != nil {
-			return 0
-		}
-		k++
-	}
-	if k == 0 || k+1 >= len(order) || indeg[t] != k || order[k-1].jf != reject {
-		return 0
-	}
-	p, n := order[k-1], order[k+1]
-	if n.t == nil || n.t.r != nil || n.lkey == "" {
-		return 0
-	}
-	l := p.t.v.a0()
-	maxv := uint32(0xffffffff)
-	if l.size < 4 {
-		maxv = uint32(1)<<(8*uint32(l.size)) - 1
-	}
-	maxv &= p.mask
-	if n.t.op != cmpEq || n.jf != reject || n.t.k <= maxv || hasV6[n] ||
-		!has[n] || in[n].r0 != n.lkey && in[n].r0 != n.vkey {
-		return 0
-	}
-	return k
-}
-
-// crossJump shortens insns by cross-jumping: where the k instructions
-// before a `goto L` are the same as the k instructions that fall through
-// into L, they are replaced by a goto to the first of those (k+1
-// instructions become 1). The same instructions from the same place on
-// do the same thing, whatever the path into them.
-func crossJump(insns asm.Instructions) asm.Instructions {
-	// bare returns ins without its label; ok is false for an
-	// instruction whose meaning depends on where it is (a jump by
-	// offset).
-	bare := func(ins asm.Instruction) (asm.Instruction, bool) {
-		ins.Label = ""
-		c := ins.OpCode.Class()
-		if (c == asm.JumpClass || c == asm.Jump32Class) && ins.Target == "" &&
-			ins.OpCode.JumpOp() != asm.ExitOp && ins.OpCode.JumpOp() != asm.CallOp {
-			return ins, false
-		}
-		return ins, true
-	}
-	fresh := 0
-	for changed := true; changed; {
-		changed = false
-		at := make(map[string]int)
-		for i, ins := range insns {
-			if ins.Label != "" {
-				at[ins.Label] = i
-			}
-		}
-		for j, g := range insns {
-			if g.OpCode.Class() != asm.JumpClass || g.OpCode.JumpOp() != asm.Ja || g.Target == "" {
-				continue
-			}
-			p, ok := at[g.Target]
-			if !ok {
-				continue
-			}
-			k := 0
-			for {
-				a, b := j-k-1, p-k-1
-				if a < 0 || b < 0 || a == p-1 || b == j || b >= a && b <= j || a >= b && a < p {
-					break
-				}
-				x, okx := bare(insns[a])
-				y, oky := bare(insns[b])
-				if !okx || !oky || x != y || k > 0 && insns[a+1].Label != "" {
-					break
-				}
-				k++
-			}
-			for k > 0 && insns[j-k+1].Label != "" {
-				k-- // something jumps into the middle: keep from there
-			}
-			if k == 0 {
-				continue
-			}
-			target := insns[p-k].Label
-			if target == "" {
-				fresh++
-				target = "x" + strconv.Itoa(fresh)
-				insns[p-k] = insns[p-k].WithLabel(target)
-			}
-			jump := asm.Goto(target)
-			jump.Label = insns[j-k].Label
-			out := append(asm.Instructions{}, insns[:j-k]...)
-			out = append(out, jump)
-			insns = append(out, insns[j+1:]...)
-			changed = true
-			break
-		}
-	}
-	return insns
-}
-
-// tailLabel returns the label where v6 nodes jump into n.
-func tailLabel(n *node) string { return label(n) + ".tail" }
 
 // rejectInsn returns the reject block of a program that has legacy packet
 // loads and an accept block after its reject block: one load at pastEnd,
@@ -584,7 +292,7 @@ func (e *emitter) test(n *node, next *node) {
 		e.unspill(asm.R0)
 		e.st.r0 = n.vkey
 		reg = true
-	case n.lkey != "":
+	case n.lkey != nil:
 		if n.inR0 {
 			e.st.r0 = n.lkey
 		}
@@ -662,7 +370,7 @@ func (e *emitter) load(v *val) {
 	if off >= maxFrameOffset {
 		// Past the end of any frame: the load fails, as in libpcap.
 		e.emit(asm.LoadAbs(pastEnd, asm.Size(v.size)))
-		e.st.r0 = ""
+		e.st.r0 = nil
 		return
 	}
 	switch {
@@ -677,7 +385,7 @@ func (e *emitter) load(v *val) {
 	default:
 		e.emit(asm.LoadAbs(e.base+int32(off), asm.Size(v.size)))
 	}
-	e.st.r0 = v.key()
+	e.st.r0 = v
 }
 
 // maxFrameOffset bounds the link-layer offsets the program reads: the
@@ -701,7 +409,7 @@ func (e *emitter) ihl(nl int32) {
 		asm.And.Imm32(asm.R7, 0xf),
 		asm.LSh.Imm32(asm.R7, 2))
 	e.st.ihl = nl
-	e.st.r0 = linkLoad(nl, 1).key()
+	e.st.r0 = e.in.canon(linkLoad(nl, 1))
 }
 
 // ihlR0 puts 4 * IHL of the IPv4 header at nl in r0 (3 instructions where
@@ -711,7 +419,7 @@ func (e *emitter) ihlR0(nl int32) {
 	e.emit(asm.LoadAbs(e.base+nl, asm.Byte),
 		asm.And.Imm32(asm.R0, 0xf),
 		asm.LSh.Imm32(asm.R0, 2))
-	e.st.r0 = ""
+	e.st.r0 = nil
 }
 
 // frameLen makes r8 hold the frame length from the link-layer header (see
@@ -729,13 +437,12 @@ func (e *emitter) frameLen() {
 	e.usesR6 = e.usesR6 || usesR6
 	e.emit(frameLenInsns(asm.R8, ctx, e.raw)...)
 	e.st.len = true
-	e.st.r0 = ""
+	e.st.r0 = nil
 }
 
 // value emits the computation of v into r0, on 32 bits.
 func (e *emitter) value(v *val) {
-	key := v.key()
-	if e.st.r0 == key {
+	if e.st.r0 == v {
 		return
 	}
 	switch v.kind {
@@ -771,7 +478,7 @@ func (e *emitter) value(v *val) {
 		}
 		e.emit(aluOps[v.op].Reg32(asm.R0, asm.R1))
 	}
-	e.st.r0 = key
+	e.st.r0 = v
 }
 
 var aluOps = [...]asm.ALUOp{
@@ -811,7 +518,9 @@ func (e *emitter) indexed(v *val) {
 func (e *emitter) spill() {
 	e.depth++
 	if e.depth > maxSpill {
-		e.err = errTooComplex
+		if e.err == nil {
+			e.err = tooComplex(0, hintArith, "arithmetic nested more than %d deep", maxSpill)
+		}
 		e.depth = maxSpill
 	}
 	e.emit(asm.StoreMem(asm.RFP, int16(-8-8*e.depth), asm.R0, asm.Word))

@@ -1,229 +1,123 @@
 package pcapfilter
 
-import "strconv"
+import "slices"
 
 // The optimiser does what libpcap's optimizer.c does to the same graphs,
-// so that the programs are as short and read the frame as libpcap's:
+// so that the programs are as short and read the frame as libpcap's
+// (optimize, in rounds):
 //
-//   - jump threading: an edge into a test whose outcome is known on that
-//     edge (the same test, or a test of a value known from an equality,
-//     was passed on every path to it) goes straight to the successor of
-//     that outcome. The skipped test's loads were all done before, so no
-//     load past the end of a frame is added or removed.
-//   - tests whose two successors are the same are removed.
-//   - equal tests with equal successors are merged.
+//   - jump threading (thread): an edge into a test whose outcome is known
+//     on that edge (the same test, or a test of a value known from an
+//     equality, was passed on every path to it) goes straight to the
+//     successor of that outcome. The skipped test's loads were all done
+//     before, so no load past the end of a frame is added or removed. The
+//     facts on each edge are persistent lists (facts.go).
+//   - tests whose two successors are the same are removed, and equal
+//     tests with equal successors merged (merge).
+//   - when neither changes anything: libpcap's or_pullup and and_pullup
+//     (pullup.go), which move the tests of the value already in r0 ahead
+//     in a chain.
 //
-// After it, passes that do what classic BPF cannot (compile runs them in
-// this order): dropImplied, fuseFragment (protocol and fragment offset in
-// one masked word), shareTails (IPv6 jumps into the IPv4 transport tests
-// with r7 = 40), mergeTails, widenLoads (one wider load for two adjacent
-// equality tests), markIndexR0.
-
-// facts are what is known on an edge of the graph.
-type facts struct {
-	sets  map[string][]uint32 // value key → the values it may have
-	neq   map[string][]uint32 // value key → values it does not have
-	tests map[string]bool     // test key → its outcome
-}
-
-// maxSet bounds the sets of possible values kept.
-const maxSet = 16
-
-func newFacts() facts {
-	return facts{sets: map[string][]uint32{}, neq: map[string][]uint32{}, tests: map[string]bool{}}
-}
-
-func (f facts) clone() facts {
-	c := facts{
-		sets:  make(map[string][]uint32, len(f.sets)+1),
-		neq:   make(map[string][]uint32, len(f.neq)+1),
-		tests: make(map[string]bool, len(f.tests)+1),
-	}
-	for k, v := range f.sets {
-		c.sets[k] = v
-	}
-	for k, v := range f.neq {
-		c.neq[k] = v
-	}
-	for k, v := range f.tests {
-		c.tests[k] = v
-	}
-	return c
-}
-
-func contains(s []uint32, x uint32) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
-// intersect keeps in f only what holds on f's paths and on g's.
-func (f facts) intersect(g facts) {
-	for k, s := range f.sets {
-		t, ok := g.sets[k]
-		if !ok {
-			delete(f.sets, k)
-			continue
-		}
-		u := append([]uint32(nil), s...)
-		for _, x := range t {
-			if !contains(u, x) {
-				u = append(u, x)
-			}
-		}
-		if len(u) > maxSet {
-			delete(f.sets, k)
-		} else {
-			f.sets[k] = u
-		}
-	}
-	for k, s := range f.neq {
-		var u []uint32
-		for _, x := range g.neq[k] {
-			if contains(s, x) {
-				u = append(u, x)
-			}
-		}
-		if len(u) == 0 {
-			delete(f.neq, k)
-		} else {
-			f.neq[k] = u
-		}
-	}
-	for k, v := range f.tests {
-		if w, ok := g.tests[k]; !ok || w != v {
-			delete(f.tests, k)
-		}
-	}
-}
-
-// add records the outcome of n's test in f.
-func (f facts) add(n *node, outcome bool) {
-	f.tests[n.key] = outcome
-	t := n.t
-	if t.r != nil {
-		return
-	}
-	switch {
-	case t.op == cmpEq && outcome:
-		f.sets[n.vkey] = []uint32{t.k}
-		delete(f.neq, n.vkey)
-	case t.op == cmpEq:
-		if s, ok := f.sets[n.vkey]; ok {
-			var u []uint32
-			for _, x := range s {
-				if x != t.k {
-					u = append(u, x)
-				}
-			}
-			f.sets[n.vkey] = u
-		} else if !contains(f.neq[n.vkey], t.k) {
-			f.neq[n.vkey] = append(append([]uint32(nil), f.neq[n.vkey]...), t.k)
-		}
-	case t.op == cmpSet && !outcome && n.lkey != "":
-		f.sets[maskKey(n.lkey, n.mask&t.k)] = []uint32{0}
-	}
-}
-
-// maskKey returns the key of the load whose key is lkey ANDed with m.
-func maskKey(lkey string, m uint32) string {
-	if m == 0xffffffff {
-		return lkey
-	}
-	return "(" + lkey + "&" + constVal(m).key() + ")"
-}
-
-// decide returns the outcome of n's test if f determines it.
-func (f facts) decide(n *node) (outcome, ok bool) {
-	if o, ok := f.tests[n.key]; ok {
-		return o, true
-	}
-	t := n.t
-	if t.r != nil {
-		return false, false
-	}
-	all := func(s []uint32, m uint32) (bool, bool) {
-		if len(s) == 0 {
-			return false, false
-		}
-		first := t.op.eval(s[0]&m, t.k)
-		for _, x := range s[1:] {
-			if t.op.eval(x&m, t.k) != first {
-				return false, false
-			}
-		}
-		return first, true
-	}
-	if s, ok := f.sets[n.vkey]; ok {
-		return all(s, 0xffffffff)
-	}
-	if t.op == cmpEq && contains(f.neq[n.vkey], t.k) {
-		return false, true
-	}
-	if n.lkey != "" {
-		if s, ok := f.sets[n.lkey]; ok {
-			return all(s, n.mask)
-		}
-		if t.op == cmpSet {
-			if s, ok := f.sets[maskKey(n.lkey, n.mask&t.k)]; ok {
-				return all(s, 0xffffffff)
-			}
-		}
-	}
-	return false, false
-}
+// Then, once each, passes that do what classic BPF cannot (compilePred
+// runs them in this order): dropImplied (a test the next test of the same
+// load implies), fuseFragment (protocol and fragment offset in one masked
+// word), shareTails (IPv6 jumps into the IPv4 transport tests with r7 =
+// 40), mergeTails (tests of whatever r0 holds), widenLoads (one wider load
+// for two adjacent equality tests), markIndexR0 (the last transport load
+// takes 4*IHL from r0).
+//
+// Every pass takes time linear, or n log n, in the size of the graph:
+// each is one pass in topological order that looks again only at what a
+// change touched, and the rounds of optimize have a budget (roundBudget)
+// that no expression of the test list comes near.
 
 // optimize threads jumps, removes useless tests and merges equal ones
-// until nothing changes.
+// until nothing changes, and then pulls tests up (pullup) and starts over,
+// until nothing changes. A round costs time linear in the size of the
+// graph; rounds stop after maxRounds, or once they have visited
+// roundBudget(n) nodes for a graph of n nodes, which keeps a huge graph's
+// optimisation linear in its size: its program is then correct, but
+// perhaps longer than it could be.
 func (g *graph) optimize() {
-	for round := 0; round < 100; round++ {
-		changed := g.thread()
+	t := newThreader(g)
+	budget := roundBudget(len(g.nodes))
+	for round := 0; round < maxRounds && budget > 0; round++ {
+		budget -= len(g.nodes)
+		changed := g.thread(t)
 		if g.merge() {
 			changed = true
 		}
-		if !changed && g.pullup() {
-			changed = true
-		}
-		if !changed {
+		if !changed && !g.pullup() {
 			return
 		}
 	}
 }
 
+// maxRounds bounds the rounds of optimize. No expression of the test list
+// takes more than 8.
+const maxRounds = 100
+
+// roundBudget returns the number of node visits optimize spends on a
+// graph of n nodes: a graph of up to about 1,000 nodes gets its maxRounds.
+func roundBudget(n int) int { return 64*n + 1<<16 }
+
 // thread retargets every edge that passes a test decided on it.
-func (g *graph) thread() bool {
+//
+// An edge is threaded past every test its facts decide, however far:
+// that is what makes the `not IP` edge of a long chain of `port N` skip
+// every later test of the ethertype, and it costs a walk per edge. The
+// walks of a round take at most roundBudget(n) steps in all; past that,
+// the round's remaining edges stop at the first test they reach.
+func (g *graph) thread(t *threader) bool {
 	order := g.order()
-	in := make(map[*node]facts, len(order))
+	steps := roundBudget(len(g.nodes))
+	in := make([]*fact, len(g.nodes)) // the facts on every edge into a node so far
+	has := make([]bool, len(g.nodes))
 	changed := false
-	follow := func(f facts, n *node) *node {
-		var c facts
-		cloned := false
-		for !n.terminal() {
+	// runs[{n, facts}] is where a walk from n with the facts of content
+	// facts (threader.signature) ends: the walks from the many edges of a
+	// long chain of terms that know the same (every `not IP` edge of a
+	// chain of `port N`) take the way to its end once.
+	type runKey struct {
+		n     *node
+		facts int32
+	}
+	runs := make(map[runKey]*node)
+	var walked []*node
+	follow := func(f *fact, n *node) *node {
+		sig := int32(-1)
+		walked = walked[:0]
+		for ; !n.terminal() && steps > 0; steps-- {
 			if n.jt == n.jf {
 				n = n.jt
 				continue
 			}
-			o, ok := f.decide(n)
+			o, ok, _ := t.decide(f, n)
 			if !ok {
 				break
 			}
-			if !cloned {
-				c, cloned = f.clone(), true
-				f = c
+			if sig < 0 {
+				sig = t.signature(f)
 			}
-			f.add(n, o)
+			if to, ok := runs[runKey{n, sig}]; ok {
+				n = to
+				break
+			}
+			walked = append(walked, n)
 			if o {
 				n = n.jt
 			} else {
 				n = n.jf
 			}
 		}
+		if len(runs) < 4*len(g.nodes) {
+			for _, w := range walked {
+				runs[runKey{w, sig}] = n
+			}
+		}
 		return n
 	}
-	if r := follow(newFacts(), g.root); r != g.root {
+	if r := follow(nil, g.root); r != g.root {
 		g.root = r
 		return true
 	}
@@ -231,13 +125,9 @@ func (g *graph) thread() bool {
 		if n.terminal() {
 			continue
 		}
-		f, ok := in[n]
-		if !ok {
-			f = newFacts()
-		}
+		f := in[n.id]
 		for _, outcome := range []bool{true, false} {
-			ef := f.clone()
-			ef.add(n, outcome)
+			ef := t.add(f, n, outcome)
 			succ := &n.jf
 			if outcome {
 				succ = &n.jt
@@ -246,10 +136,10 @@ func (g *graph) thread() bool {
 				*succ = s
 				changed = true
 			}
-			if old, ok := in[*succ]; ok {
-				old.intersect(ef)
+			if s := *succ; has[s.id] {
+				in[s.id] = t.meet(in[s.id], ef)
 			} else {
-				in[*succ] = ef
+				in[s.id], has[s.id] = ef, true
 			}
 		}
 	}
@@ -259,63 +149,71 @@ func (g *graph) thread() bool {
 // merge makes equal tests with equal successors one node.
 func (g *graph) merge() bool {
 	order := g.order()
-	canon := make(map[*node]*node)
-	byKey := make(map[string]*node)
+	canon := make([]*node, len(g.nodes))
+	if g.byKey == nil {
+		g.byKey = make(map[mergeKey]*node, len(order))
+	}
+	byKey := g.byKey
+	clear(byKey)
 	changed := false
-	for i := len(order) - 1; i >= 0; i-- {
-		n := order[i]
+	for _, n := range slices.Backward(order) {
 		if n.terminal() {
 			continue
 		}
-		if c, ok := canon[n.jt]; ok {
+		if c := canon[n.jt.id]; c != nil {
 			n.jt, changed = c, true
 		}
-		if c, ok := canon[n.jf]; ok {
+		if c := canon[n.jf.id]; c != nil {
 			n.jf, changed = c, true
 		}
-		k := n.key + "→" + label(n.jt) + "," + label(n.jf)
+		k := mergeKey{n.key, n.jt, n.jf}
 		if m, ok := byKey[k]; ok {
-			canon[n] = m
+			canon[n.id] = m
 			continue
 		}
 		byKey[k] = n
 	}
-	if c, ok := canon[g.root]; ok {
+	if c := canon[g.root.id]; c != nil {
 		g.root, changed = c, true
 	}
 	return changed
 }
 
+// mergeKey identifies the nodes merge makes one.
+type mergeKey struct {
+	t      testKey
+	jt, jf *node
+}
+
 // preds returns the predecessors of every node reachable from the root,
-// and the nodes in topological order.
-func (g *graph) preds() (map[*node][]*node, []*node) {
+// by node id, and the nodes in topological order.
+func (g *graph) preds() ([][]*node, []*node) {
 	order := g.order()
-	in := make(map[*node][]*node, len(order))
+	in := make([][]*node, len(g.nodes))
 	for _, n := range order {
 		if n.terminal() {
 			continue
 		}
-		in[n.jt] = append(in[n.jt], n)
+		in[n.jt.id] = append(in[n.jt.id], n)
 		if n.jf != n.jt {
-			in[n.jf] = append(in[n.jf], n)
+			in[n.jf.id] = append(in[n.jf.id], n)
 		}
 	}
 	return in, order
 }
 
-// dominators returns, for each node, the set of nodes that dominate it
-// (every path from the root to it passes them), as a map from node to
-// its immediate dominator chain membership test.
-func dominators(order []*node, in map[*node][]*node) func(d, n *node) bool {
+// dominators returns a test of whether d dominates n (every path from
+// the root to n passes d), for the nodes of order, which is topological
+// with the root first, and whose predecessors are in. It computes the
+// immediate dominators in one pass (Cooper, Harvey and Kennedy's
+// algorithm; the graph is acyclic), then numbers the dominator tree in
+// depth-first order, so that each test takes constant time.
+func dominators(order []*node, in [][]*node) func(d, n *node) bool {
 	idx := make(map[*node]int, len(order))
 	for i, n := range order {
 		idx[n] = i
 	}
 	idom := make([]int, len(order))
-	for i := range idom {
-		idom[i] = -1
-	}
-	idom[0] = 0
 	intersect := func(a, b int) int {
 		for a != b {
 			for a > b {
@@ -327,10 +225,9 @@ func dominators(order []*node, in map[*node][]*node) func(d, n *node) bool {
 		}
 		return a
 	}
-	// The graph is acyclic and order is topological: one pass suffices.
 	for i := 1; i < len(order); i++ {
 		d := -1
-		for _, p := range in[order[i]] {
+		for _, p := range in[order[i].id] {
 			j := idx[p]
 			if d < 0 {
 				d = j
@@ -343,21 +240,31 @@ func dominators(order []*node, in map[*node][]*node) func(d, n *node) bool {
 		}
 		idom[i] = d
 	}
+	// Number the tree: n's descendants are numbered from pre[n] to
+	// post[n].
+	children := make([][]int, len(order))
+	for i := 1; i < len(order); i++ {
+		children[idom[i]] = append(children[idom[i]], i)
+	}
+	pre, post := make([]int, len(order)), make([]int, len(order))
+	count := 0
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i < 0 {
+			post[^i] = count - 1
+			continue
+		}
+		pre[i] = count
+		count++
+		stack = append(stack, ^i)
+		stack = append(stack, children[i]...)
+	}
 	return func(d, n *node) bool {
 		i, ok := idx[n]
 		j, ok2 := idx[d]
-		if !ok || !ok2 {
-			return false
-		}
-		for {
-			if i == j {
-				return true
-			}
-			if i == 0 {
-				return false
-			}
-			i = idom[i]
-		}
+		return ok && ok2 && pre[j] <= pre[i] && pre[i] <= post[j]
 	}
 }
 
@@ -377,91 +284,12 @@ func (g *graph) redirect(preds []*node, from, to *node) {
 	}
 }
 
-// pullup does libpcap's or_pullup and and_pullup: in a chain of tests
-// that share their true successor (or_pullup) and are entered with r0
-// holding some value, a later test of that same value is moved ahead of
-// the first test of another value, so that it needs no new load. Like
-// libpcap, this lets a frame be accepted by the pulled test before a load
-// past its end would have rejected it.
-func (g *graph) pullup() bool {
-	in, order := g.preds()
-	dom := dominators(order, in)
-	for _, b := range order {
-		if b.terminal() || len(in[b]) == 0 {
-			continue
-		}
-		for _, isOr := range []bool{true, false} {
-			if g.pullupAt(b, in[b], dom, isOr) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (g *graph) pullupAt(b *node, preds []*node, dom func(d, n *node) bool, isOr bool) bool {
-	val := preds[0].vkey
-	for _, p := range preds[1:] {
-		if p.vkey != val {
-			return false
-		}
-	}
-	// along returns the successor the chain follows, and the one all its
-	// tests must share.
-	along := func(n *node) **node {
-		if isOr {
-			return &n.jf
-		}
-		return &n.jt
-	}
-	shared := func(n *node) *node {
-		if isOr {
-			return n.jt
-		}
-		return n.jf
-	}
-	var diffp **node
-	atTop := true
-	d := b
-	for {
-		if d.terminal() || shared(d) != shared(b) || !dom(b, d) {
-			return false
-		}
-		if d.vkey != val {
-			break
-		}
-		diffp = along(d)
-		d = *diffp
-		atTop = false
-	}
-	samep := along(d)
-	for {
-		s := *samep
-		if s.terminal() || shared(s) != shared(b) || !dom(b, s) {
-			return false
-		}
-		if s.vkey == val {
-			break
-		}
-		samep = along(s)
-	}
-	pull := *samep
-	*samep = *along(pull)
-	*along(pull) = d
-	if atTop {
-		g.redirect(preds, b, pull)
-	} else {
-		*diffp = pull
-	}
-	return true
-}
-
-// r0After returns the key of what r0 holds after n's code (see
-// emitter.test), or "" if that is not a plain or masked load.
-func (n *node) r0After() string {
+// r0After returns what r0 holds after n's code (see emitter.test), or nil
+// if that is not a plain or masked load.
+func (n *node) r0After() *val {
 	switch {
-	case n.inR0 || n.lkey == "":
-		return ""
+	case n.inR0 || n.lkey == nil:
+		return nil
 	case n.mask == 0xffffffff || n.t.op == cmpSet || n.t.op == cmpEq && n.t.k == 0:
 		return n.lkey
 	}
@@ -476,9 +304,13 @@ func (n *node) r0After() string {
 func (g *graph) mergeTails() {
 	in, order := g.preds()
 	canon := make(map[*node]*node)
-	byKey := make(map[string]*node)
-	for i := len(order) - 1; i >= 0; i-- {
-		n := order[i]
+	type tailKey struct {
+		op      cmpOp
+		k, mask uint32
+		jt, jf  *node
+	}
+	byKey := make(map[tailKey]*node)
+	for _, n := range slices.Backward(order) {
 		if n.terminal() {
 			continue
 		}
@@ -488,11 +320,11 @@ func (g *graph) mergeTails() {
 		if c, ok := canon[n.jf]; ok {
 			n.jf = c
 		}
-		if n.lkey == "" || len(in[n]) == 0 {
+		if n.lkey == nil || len(in[n.id]) == 0 {
 			continue
 		}
 		regOnly := true
-		for _, p := range in[n] {
+		for _, p := range in[n.id] {
 			if p.r0After() != n.lkey {
 				regOnly = false
 			}
@@ -500,8 +332,7 @@ func (g *graph) mergeTails() {
 		if !regOnly {
 			continue
 		}
-		k := cmpNames[n.t.op] + "#" + strconv.FormatUint(uint64(n.t.k), 10) + "&" +
-			strconv.FormatUint(uint64(n.mask), 10) + "→" + label(n.jt) + "," + label(n.jf)
+		k := tailKey{n.t.op, n.t.k, n.mask, n.jt, n.jf}
 		if m, ok := byKey[k]; ok {
 			canon[n] = m
 			m.inR0 = true
@@ -524,19 +355,19 @@ func (g *graph) mergeTails() {
 func (g *graph) fuseFragment() {
 	in, order := g.preds()
 	for _, b := range order {
-		if b.terminal() || b.t.r != nil || b.t.op != cmpSet || b.lkey == "" ||
-			b.mask&b.t.k != 0x1fff || len(in[b]) == 0 {
+		if b.terminal() || b.t.r != nil || b.t.op != cmpSet || b.lkey == nil ||
+			b.mask&b.t.k != 0x1fff || len(in[b.id]) == 0 {
 			continue
 		}
 		frag := b.t.v.a0()
 		if frag.base != baseLink || frag.size != 2 || frag.idx != nil {
 			continue
 		}
-		proto := linkLoad(frag.off+3, 1).key()
-		word := linkLoad(frag.off, 4)
+		proto := g.in.canon(linkLoad(frag.off+3, 1))
+		word := g.in.canon(linkLoad(frag.off, 4))
 		chain := make(map[*node]bool)
 		ok := true
-		for _, a := range in[b] {
+		for _, a := range in[b.id] {
 			if a.terminal() || a.t.r != nil || a.t.op != cmpEq || a.lkey != proto ||
 				a.mask != 0xffffffff || a.jt != b || a.jf == b || a.t.k > 0xff {
 				ok = false
@@ -549,7 +380,7 @@ func (g *graph) fuseFragment() {
 		}
 		// A fragment of protocol P leaves the chain by its false edges,
 		// past tests of other protocols, to where b sends fragments.
-		fused := maskKey(word.key(), 0x1fff00ff)
+		fused := g.maskKey(word, 0x1fff00ff)
 		for a := range chain {
 			n := a.jf
 			for !n.terminal() && n.t != nil && n.t.r == nil && n.t.op == cmpEq &&
@@ -565,9 +396,7 @@ func (g *graph) fuseFragment() {
 			continue
 		}
 		for a := range chain {
-			t := &predTest{v: aluVal(aluAnd, word, constVal(0x1fff00ff)), op: cmpEq, k: a.t.k}
-			a.t, a.key, a.vkey = t, t.key(), t.v.key()
-			a.lkey, a.mask = word.key(), 0x1fff00ff
+			g.setTest(a, &predTest{v: fused, op: cmpEq, k: a.t.k})
 			a.jt = b.jf
 		}
 	}
@@ -582,89 +411,158 @@ func (g *graph) fuseFragment() {
 // `skb[nl + 40 + off]`: the same bytes, so the same truncated frames fail.
 // libpcap cannot do this: classic BPF jumps only forward by constants,
 // and its X register is not kept across the IPv6 tests.
+//
+// It looks at the IPv6 tests a in topological order, and for each at the
+// IPv4 tests b that test the same field the same way (found by their
+// signature), first in order first. A test whose every way in has gone
+// to an earlier shared tail is unreachable and skipped (live counts the
+// edges into each node from reachable ones).
 func (g *graph) shareTails() {
-	for {
-		in, order := g.preds()
-		shared := false
-		for _, a := range order {
-			if a.terminal() || a.v6 || len(in[a]) == 0 || !a.transportCandidate(baseLink) {
-				continue
-			}
-			for _, b := range order {
-				if b == a || b.terminal() || b.v6 || !b.transportCandidate(baseIPv4) {
-					continue
-				}
-				nl := int32(-1)
-				mapped := 0
-				if !sameTail(a, b, &nl, &mapped, make(map[[2]*node]bool)) || mapped < 1 {
-					continue
-				}
-				t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
-				g.nodes = append(g.nodes, t)
-				g.redirect(in[a], a, t)
-				shared = true
-				break
-			}
-			if shared {
-				break
-			}
+	in, order := g.preds()
+	type signature struct {
+		op      cmpOp
+		k, mask uint32
+		size    uint8
+		off     int32 // from the link-layer header, with 40 for the IPv6 header
+	}
+	sig := func(n *node, base loadBase) (signature, bool) {
+		if n.terminal() || n.v6 || !n.transportCandidate(base) {
+			return signature{}, false
 		}
-		if !shared {
-			return
+		l := n.t.v.a0()
+		off := l.off
+		if base == baseIPv4 {
+			off += l.nl + 40
+		}
+		return signature{n.t.op, n.t.k, n.mask, l.size, off}, true
+	}
+	byField := make(map[signature][]*node)
+	live := make([]int, len(g.nodes))
+	live[g.root.id]++
+	for _, n := range order {
+		if s, ok := sig(n, baseIPv4); ok {
+			byField[s] = append(byField[s], n)
+		}
+		if !n.terminal() {
+			live[n.jt.id]++
+			live[n.jf.id]++
 		}
 	}
+	var kill func(n *node)
+	kill = func(n *node) {
+		if n.terminal() {
+			return
+		}
+		for _, s := range [2]*node{n.jt, n.jf} {
+			if live[s.id]--; live[s.id] == 0 {
+				kill(s)
+			}
+		}
+	}
+	st := &tailMatch{failed: make(map[tailPair]bool)}
+	for _, a := range order {
+		s, ok := sig(a, baseLink)
+		if !ok || len(in[a.id]) == 0 || live[a.id] == 0 {
+			continue
+		}
+		for _, b := range byField[s] {
+			if b == a || live[b.id] == 0 {
+				continue
+			}
+			nl := int32(-1)
+			clear(st.seen)
+			if !st.same(a, b, &nl) {
+				continue
+			}
+			t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
+			g.nodes = append(g.nodes, t)
+			live = append(live, live[a.id])
+			live[a.id] = 0
+			live[b.id] += 2
+			g.redirect(in[a.id], a, t)
+			kill(a)
+			break
+		}
+	}
+}
+
+// tailPair is a pair sameTail compares, with the nl it was given.
+type tailPair struct {
+	a, b *node
+	nl   int32
+}
+
+// tailMatch holds what shareTails knows of the tails it has compared:
+// the pairs that were not the same (a shared tail only ever turns a pair
+// that was the same into one that is not, so these stay so) and the pairs
+// of the current comparison.
+type tailMatch struct {
+	failed map[tailPair]bool
+	seen   map[[2]*node]bool
 }
 
 // transportCandidate reports whether n tests a simple, possibly masked,
 // load relative to base against a constant.
 func (n *node) transportCandidate(base loadBase) bool {
-	if n.t == nil || n.t.r != nil || n.lkey == "" {
+	if n.t == nil || n.t.r != nil || n.lkey == nil {
 		return false
 	}
 	l := n.t.v.a0()
 	return l.base == base && l.idx == nil
 }
 
-// sameTail reports whether the tests from a on and those from b on give
-// the same outcomes when r7 is 40 on the way into b: where a loads
+// same reports whether the tests from a on and those from b on give the
+// same outcomes when r7 is 40 on the way into b: where a loads
 // `skb[nl + 40 + off]`, b loads `skb[r7 + nl + off]`, with one nl, which
-// it sets; every other test is the same, or the two paths join. It
-// counts the pairs of transport loads in mapped.
-func sameTail(a, b *node, nl *int32, mapped *int, seen map[[2]*node]bool) bool {
+// it sets; every other test is the same, or the two paths join.
+func (st *tailMatch) same(a, b *node, nl *int32) bool {
 	if a == b {
 		return true
 	}
 	if a.terminal() || b.terminal() || a.v6 || b.v6 {
 		return false
 	}
-	if seen[[2]*node{a, b}] {
+	if st.seen == nil {
+		st.seen = make(map[[2]*node]bool)
+	}
+	if st.seen[[2]*node{a, b}] {
 		return true
 	}
+	key := tailPair{a, b, *nl}
+	if st.failed[key] {
+		return false
+	}
+	if !st.sameTest(a, b, nl) {
+		st.failed[key] = true
+		return false
+	}
+	st.seen[[2]*node{a, b}] = true
+	if !st.same(a.jt, b.jt, nl) || !st.same(a.jf, b.jf, nl) {
+		st.failed[key] = true
+		return false
+	}
+	return true
+}
+
+// sameTest reports whether a and b test the same bytes the same way, b's
+// relative to the IPv4 header at nl (which it sets if it is -1).
+func (st *tailMatch) sameTest(a, b *node, nl *int32) bool {
 	ta, tb := a.t, b.t
 	if ta.r != nil || tb.r != nil || ta.op != tb.op || ta.k != tb.k ||
-		a.lkey == "" || b.lkey == "" || a.mask != b.mask {
+		a.lkey == nil || b.lkey == nil || a.mask != b.mask {
 		return false
 	}
 	la, lb := ta.v.a0(), tb.v.a0()
 	if la.size != lb.size || la.idx != nil || lb.idx != nil || la.base != baseLink {
 		return false
 	}
-	switch lb.base {
-	case baseLink:
-		if la.off != lb.off {
-			return false
-		}
-	default:
-		if *nl < 0 {
-			*nl = lb.nl
-		}
-		if lb.nl != *nl || la.off != lb.nl+40+lb.off {
-			return false
-		}
-		*mapped++
+	if lb.base == baseLink {
+		return la.off == lb.off
 	}
-	seen[[2]*node{a, b}] = true
-	return sameTail(a.jt, b.jt, nl, mapped, seen) && sameTail(a.jf, b.jf, nl, mapped, seen)
+	if *nl < 0 {
+		*nl = lb.nl
+	}
+	return lb.nl == *nl && la.off == lb.nl+40+lb.off
 }
 
 // markIndexR0 marks the tests with one load relative to an IPv4 header,
@@ -737,33 +635,52 @@ func (v *val) ipv4Bases(s map[int32]bool) {
 // `half[o+2] == b` is `word[o] == a<<16 | b` (`tcp src and dst port 80`).
 // The wider load fails where either narrower one fails, and every such
 // frame is rejected either way. Legacy loads are at most 4 bytes wide.
+//
+// It looks at the tests in topological order; when it widens one, it looks
+// again at the tests that lead to it, then at it.
 func (g *graph) widenLoads() {
-	for changed := true; changed; {
-		changed = false
-		in, order := g.preds()
-		for _, a := range order {
-			b := a.jt
-			if !a.plainEq() || !b.plainEq() || a.jf != g.reject || b.jf != g.reject ||
-				len(in[b]) != 1 || b.jt.inR0 {
+	in, order := g.preds()
+	widen := func(a *node) bool {
+		b := a.jt
+		if !a.plainEq() || !b.plainEq() || a.jf != g.reject || b.jf != g.reject ||
+			len(in[b.id]) != 1 || b.jt.inR0 {
+			return false
+		}
+		la, lb := a.t.v, b.t.v
+		if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 {
+			return false
+		}
+		lo, hi := a, b // lo reads the lower offset
+		if lb.off+int32(lb.size) == la.off {
+			lo, hi = b, a
+		} else if la.off+int32(la.size) != lb.off {
+			return false
+		}
+		w := *lo.t.v
+		w.size *= 2
+		g.setTest(a, &predTest{v: &w, op: cmpEq, k: lo.t.k<<(8*uint32(la.size)) | hi.t.k})
+		a.jt = b.jt
+		if s := b.jt; !s.terminal() {
+			in[s.id] = slices.DeleteFunc(in[s.id], func(p *node) bool { return p == b })
+			if !slices.Contains(in[s.id], a) {
+				in[s.id] = append(in[s.id], a)
+			}
+		}
+		return true
+	}
+	var stack []*node
+	for _, n := range order {
+		stack = append(stack[:0], n)
+		for len(stack) > 0 {
+			a := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if a.terminal() || !widen(a) {
 				continue
 			}
-			la, lb := a.t.v, b.t.v
-			if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 {
-				continue
+			stack = append(stack, a)
+			for _, p := range slices.Backward(in[a.id]) {
+				stack = append(stack, p)
 			}
-			lo, hi := a, b // lo reads the lower offset
-			if lb.off+int32(lb.size) == la.off {
-				lo, hi = b, a
-			} else if la.off+int32(la.size) != lb.off {
-				continue
-			}
-			w := *lo.t.v
-			w.size *= 2
-			t := &predTest{v: &w, op: cmpEq, k: lo.t.k<<(8*uint32(la.size)) | hi.t.k}
-			a.t, a.key, a.vkey, a.lkey = t, t.key(), w.key(), w.key()
-			a.jt = b.jt
-			changed = true
-			break
 		}
 	}
 }
@@ -779,25 +696,47 @@ func (n *node) plainEq() bool {
 // true: `if w0 == 0x86dd goto reject; if w0 != 0x800 goto reject` is the
 // second test alone. The second test loads what the first did, so the
 // same truncated frames fail.
+//
+// It looks at the tests in topological order; when it drops one, the
+// tests that led to it have a new successor, so it looks at them again
+// (before going on: they come first in the order).
 func (g *graph) dropImplied() {
-	for changed := true; changed; {
-		changed = false
-		in, order := g.preds()
-		for _, a := range order {
+	in, order := g.preds()
+	t := newThreader(g)
+	implied := func(a *node) bool {
+		b := a.jf
+		if a.terminal() || a.v6 || b.terminal() || b.v6 || a.t.r != nil || b.t.r != nil ||
+			a.t.op != cmpEq || a.lkey == nil || a.lkey != b.lkey {
+			return false
+		}
+		o, ok, _ := t.decide(t.add(nil, a, true), b)
+		return ok && (o && b.jt == a.jt || !o && b.jf == a.jt)
+	}
+	dropped := make([]bool, len(g.nodes))
+	var stack []*node
+	for _, n := range order {
+		stack = append(stack[:0], n)
+		for len(stack) > 0 {
+			a := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if dropped[a.id] || !implied(a) {
+				continue
+			}
 			b := a.jf
-			if a.terminal() || a.v6 || b.terminal() || b.v6 || a.t.r != nil || b.t.r != nil ||
-				a.t.op != cmpEq || a.lkey == "" || a.lkey != b.lkey {
-				continue
+			preds := in[a.id]
+			g.redirect(preds, a, b)
+			dropped[a.id] = true
+			in[b.id] = slices.DeleteFunc(in[b.id], func(p *node) bool { return p == a })
+			for _, p := range preds {
+				if !slices.Contains(in[b.id], p) {
+					in[b.id] = append(in[b.id], p)
+				}
 			}
-			f := newFacts()
-			f.add(a, true)
-			o, ok := f.decide(b)
-			if !ok || o && b.jt != a.jt || !o && b.jf != a.jt {
-				continue
+			// Look again at the tests that led to a, first in order
+			// first.
+			for _, p := range slices.Backward(preds) {
+				stack = append(stack, p)
 			}
-			g.redirect(in[a], a, b)
-			changed = true
-			break
 		}
 	}
 }

@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/purebpf/purebpf/internal/wire"
@@ -13,7 +14,7 @@ import (
 // goes, as libpcap's parser calls gencode: the `vlan` keyword shifts the
 // offsets of everything parsed after it, in textual order.
 type parser struct {
-	toks  []token
+	lex   *lexer
 	i     int
 	link  packet.LinkType
 	shift int32  // bytes added to the link-layer payload offset by `vlan`
@@ -21,8 +22,13 @@ type parser struct {
 	depth int    // nesting depth, bounded to keep the stack small
 
 	checks      []pred // protocol checks of the packet accesses of a relation
+	relStart    int    // the first token of the relation being parsed
 	fatal       bool   // the arithmetic error is not a syntax error: no backtracking
 	arithFailed bool   // the relation failed inside its arithmetic
+
+	arith  int            // arithmetic operations and accesses so far (see maxArith)
+	failed []arithFailure // see parseOperand
+	limit  *Error         // a limit was hit: the parse stops with this error
 }
 
 // qual is the qualifiers of a primitive (proto, dir, type), which a bare
@@ -38,17 +44,17 @@ const maxDepth = 200
 
 // fail records an error at token t and returns it.
 func (p *parser) fail(t token, format string, args ...any) *Error {
-	e := &Error{Column: t.pos + 1, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{Column: t.column(), Msg: fmt.Sprintf(format, args...)}
 	if p.err == nil || e.Column >= p.err.Column {
 		p.err = e
 	}
 	return e
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
+func (p *parser) peek() token { return p.lex.at(p.i) }
 
 func (p *parser) next() token {
-	t := p.toks[p.i]
+	t := p.lex.at(p.i)
 	if t.kind != tokEOF {
 		p.i++
 	}
@@ -60,12 +66,7 @@ func (t token) isOp(ops ...string) bool {
 	if t.kind != tokOp {
 		return false
 	}
-	for _, op := range ops {
-		if t.text == op {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(ops, t.text)
 }
 
 // isWord reports whether t is one of the keywords ws.
@@ -73,12 +74,7 @@ func (t token) isWord(ws ...string) bool {
 	if t.kind != tokWord {
 		return false
 	}
-	for _, w := range ws {
-		if t.text == w {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(ws, t.text)
 }
 
 func (t token) isAnd() bool { return t.isOp("&&") || t.isWord("and") }
@@ -87,11 +83,14 @@ func (t token) isNot() bool { return t.isOp("!") || t.isWord("not") }
 
 // parse parses a whole expression. The empty expression matches every
 // frame, as in libpcap.
-func (p *parser) parse() (pred, error) {
+func (p *parser) parse() (pred, *Error) {
 	if p.peek().kind == tokEOF {
 		return predConst(true), nil
 	}
 	e, _, err := p.parseExpr()
+	if p.limit != nil {
+		return nil, p.limit
+	}
 	if err != nil {
 		return nil, p.bestErr(err)
 	}
@@ -115,7 +114,7 @@ func (p *parser) parseExpr() (pred, qual, *Error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
-		return nil, qual{}, p.fail(p.peek(), "expression nested too deeply")
+		return nil, qual{}, p.nestLimit(p.peek())
 	}
 	left, q, err := p.parseTerm(qual{})
 	if err != nil {
@@ -138,7 +137,31 @@ func (p *parser) parseExpr() (pred, qual, *Error) {
 			left = or(left, right)
 		}
 		q = rq
+		if size(left) > maxTests {
+			p.limit = tooComplex(t.column(), hintTests, "more than %d tests", maxTests)
+			return nil, q, p.limit
+		}
 	}
+}
+
+// nestLimit returns the error of nesting deeper than maxDepth at t.
+func (p *parser) nestLimit(t token) *Error {
+	if p.limit == nil {
+		p.fatal = true
+		p.limit = tooComplex(t.column(), hintNest, "nested more than %d deep", maxDepth)
+	}
+	return p.limit
+}
+
+// count counts an arithmetic operation or packet access at t, and returns
+// the error of the limit when there are more than maxArith.
+func (p *parser) count(t token) *Error {
+	p.arith++
+	if p.arith > maxArith && p.limit == nil {
+		p.fatal = true
+		p.limit = tooComplex(t.column(), hintArith, "more than %d arithmetic operations", maxArith)
+	}
+	return p.limit
 }
 
 // parseTerm parses a negation, a parenthesised expression, a relation or a
@@ -154,7 +177,7 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 		p.depth++
 		defer func() { p.depth-- }()
 		if p.depth > maxDepth {
-			return nil, qual{}, p.fail(t, "expression nested too deeply")
+			return nil, qual{}, p.nestLimit(t)
 		}
 		x, q, err := p.parseTerm(prev)
 		if err != nil {
@@ -163,15 +186,15 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 		return not(x), q, nil
 	}
 	if p.mayStartArith(t) {
-		start, savedErr := p.i, p.err
+		start, savedErr, savedArith := p.i, p.err, p.arith
 		r, committed, err := p.parseRelation()
 		if err == nil {
 			return r, qual{}, nil
 		}
-		if committed {
+		if committed || p.limit != nil {
 			return nil, qual{}, err
 		}
-		p.i = start
+		p.i, p.arith = start, savedArith
 		if !p.arithFailed {
 			p.err = savedErr
 		} else {
@@ -196,7 +219,7 @@ func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *Error) {
 			return nil, q, err
 		}
 		if c := p.peek(); !c.isOp(")") {
-			return nil, q, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.pos+1, c)
+			return nil, q, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
 		}
 		p.next()
 		return e, q, nil
@@ -213,7 +236,7 @@ func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *Error) {
 var keywords = map[string]bool{}
 
 func init() {
-	for _, w := range strings.Fields(`and or not ether ip ip6 arp rarp tcp udp icmp icmp6 sctp igmp
+	for w := range strings.FieldsSeq(`and or not ether ip ip6 arp rarp tcp udp icmp icmp6 sctp igmp
 		src dst host net port portrange proto mask vlan less greater len link gateway broadcast multicast
 		ah esp pim vrrp carp decnet lat moprc mopdl iso stp ipx netbeui atalk aarp sca llc mpls pppoed pppoes geneve`) {
 		keywords[w] = true
@@ -241,8 +264,11 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "less", "greater":
 		n := p.peek()
 		v, ok := parseNumber(n.text)
+		if n.kind == tokWord && isBigNumber(n.text) {
+			return nil, qual{}, p.fail(n, "length %s is out of range (max 4294967295)", trunc(n.text))
+		}
 		if n.kind != tokWord || !ok {
-			return nil, qual{}, p.fail(n, "expected a length after %q, found %s", t.text, n)
+			return nil, qual{}, p.fail(n, "expected a length after %s, found %s", quote(t.text), n)
 		}
 		p.next()
 		if t.text == "less" {
@@ -257,7 +283,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
 		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
 		"atalk", "aarp", "sca", "link", "mask":
-		return nil, qual{}, p.fail(t, "%q is not supported by this compiler", t.text)
+		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
 	var q qual
 	last := t // the last qualifier, for messages
@@ -271,7 +297,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 			return x, qual{}, err
 		case n.isWord("src", "dst", "host", "net", "port", "portrange"):
 		case q.proto == "ether" && n.isWord("broadcast", "multicast"):
-			return nil, qual{}, p.fail(n, "%q is not supported by this compiler", n.text)
+			return nil, qual{}, p.fail(n, "%s is not supported by this compiler", quote(n.text))
 		default:
 			x, err := p.protoAbbrev(t)
 			return x, qual{}, err
@@ -281,7 +307,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	if t.isWord("src", "dst") {
 		q.dir = t.text
 		if n := p.peek(); n.isAnd() || n.isOr() {
-			if nn := p.toks[p.i+1]; nn.isWord("src", "dst") && nn.text != t.text {
+			if nn := p.lex.at(p.i + 1); nn.isWord("src", "dst") && nn.text != t.text {
 				p.next()
 				t = p.next()
 				q.dir = "src or dst"
@@ -314,7 +340,10 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		if q.typ == "" && q.dir == "" && q.proto == "" {
 			return nil, q, p.fail(t, "unknown keyword %s", t)
 		}
-		return nil, q, p.fail(t, "expected %s after %q, found %s", what, last.text, t)
+		return nil, q, p.fail(t, "expected %s after %s, found %s", what, quote(last.text), t)
+	}
+	if q.typ == "" && q.dir == "" && q.proto == "" && isBigNumber(t.text) {
+		return nil, q, p.fail(t, "%s", errBigNumber(t.text))
 	}
 	if q.typ == "" && q.dir == "" && q.proto == "" && !isName(t.text) {
 		return nil, q, p.fail(t, `expected a qualifier such as "host", "net" or "port" before %s`, t)
@@ -326,15 +355,18 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 // parseVLAN parses `vlan [ID]` after the keyword at t.
 func (p *parser) parseVLAN(t token) (pred, *Error) {
 	if p.link != packet.LinkEthernet {
-		return nil, p.fail(t, "%q needs an Ethernet link", t.text)
+		return nil, p.fail(t, "%s needs an Ethernet link", quote(t.text))
 	}
 	nl := p.nl()
 	tpid := linkLoad(12+p.shift, 2)
 	x := or(test(tpid, cmpEq, wire.EtherTypeVLAN), test(tpid, cmpEq, wire.EtherTypeQinQ), test(tpid, cmpEq, wire.EtherTypeQinQv1))
 	if n := p.peek(); n.kind == tokWord && !keywords[n.text] {
 		id, ok := parseNumber(n.text)
+		if isBigNumber(n.text) {
+			return nil, p.fail(n, "VLAN ID %s is greater than 4095", trunc(n.text))
+		}
 		if !ok {
-			return nil, p.fail(n, "expected a VLAN ID after %q, found %s", t.text, n)
+			return nil, p.fail(n, "expected a VLAN ID after %s, found %s", quote(t.text), n)
 		}
 		if id > 4095 {
 			return nil, p.fail(n, "VLAN ID %d is greater than 4095", id)
@@ -368,15 +400,24 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 			v, ok = ipProtoNames[n.text]
 		}
 		if !ok {
-			return nil, p.fail(n, "unknown protocol %q", n.text)
+			return nil, p.fail(n, "unknown protocol %s", quote(n.text))
 		}
 	}
-	if !ok {
-		return nil, p.fail(n, "expected a protocol number after %q, found %s", t.text, n)
+	big := n.kind == tokWord && isBigNumber(n.text)
+	switch {
+	case big && proto == "ether":
+		return nil, p.fail(n, "ether proto %s is greater than 65535", trunc(n.text))
+	case big:
+		return nil, p.fail(n, "IP protocol %s is greater than 255", trunc(n.text))
+	case !ok:
+		return nil, p.fail(n, "expected a protocol number after %s, found %s", quote(t.text), n)
 	}
 	switch proto {
 	case "ether":
-		if v <= 1500 || v > 0xffff {
+		if v > 0xffff {
+			return nil, p.fail(n, "ether proto %d is greater than 65535", v)
+		}
+		if v <= 1500 {
 			return nil, p.fail(n, "ether proto %d is not supported: the value must be an ethertype above 1500", v)
 		}
 		return p.linkType(uint16(v)), nil
@@ -392,7 +433,7 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 		}
 		return or(p.ipProto(uint8(v)), p.ip6Proto(uint8(v))), nil
 	}
-	return nil, p.fail(t, "%q cannot qualify %q", proto, t.text)
+	return nil, p.fail(t, "%s cannot qualify %s", quote(proto), quote(t.text))
 }
 
 // IP protocol numbers by name, for `proto \tcp`.
@@ -420,7 +461,7 @@ func (p *parser) protoAbbrev(t token) (pred, *Error) {
 	case "icmp6":
 		return p.ip6Proto(58), nil
 	}
-	return nil, p.fail(t, "expected a qualifier after %q", t.text)
+	return nil, p.fail(t, "expected a qualifier after %s", quote(t.text))
 }
 
 // isName reports whether w is a word that starts with a letter and is not

@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -94,13 +95,13 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 	if strings.Contains(t.text, ":") {
 		a, err := netip.ParseAddr(t.text)
 		if strings.Contains(t.text, "/") {
-			return nil, p.fail(t, `a prefix length needs "net": net %s`, t.text)
+			return nil, p.fail(t, `a prefix length needs "net": net %s`, trunc(t.text))
 		}
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return nil, p.fail(t, "%s is not an IPv6 address", t)
 		}
 		if p.peek().isOp("/") {
-			return nil, p.fail(p.peek(), `a prefix length needs "net": net %s/N`, t.text)
+			return nil, p.fail(p.peek(), `a prefix length needs "net": net %s/N`, trunc(t.text))
 		}
 		if q.proto != "" && q.proto != "ip6" {
 			return nil, p.fail(t, "%q qualifier applied to an IPv6 host", q.proto)
@@ -119,7 +120,7 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 		return nil, p.fail(t, "expected an IPv4 address such as 10.0.0.1, found %s", t)
 	}
 	if p.peek().isOp("/") || p.peek().isWord("mask") {
-		return nil, p.fail(p.peek(), `a mask needs "net": net %s/N`, t.text)
+		return nil, p.fail(p.peek(), `a mask needs "net": net %s/N`, trunc(t.text))
 	}
 	return p.host4(q, t, a.As4(), 0xffffffff)
 }
@@ -208,7 +209,7 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 			return nil, p.fail(t, "%q qualifier applied to an IPv6 network", q.proto)
 		}
 		if pfx.Masked() != pfx {
-			return nil, p.fail(t, "non-network bits set in %q", t.text)
+			return nil, p.fail(t, "non-network bits set in %s", quote(t.text))
 		}
 		var mask [16]byte
 		for i := range pfx.Bits() {
@@ -229,7 +230,11 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 		p.next()
 		l := p.next()
 		bits, ok := parseNumber(l.text)
-		if l.kind != tokWord || !ok || strings.HasPrefix(l.text, "0x") || bits > 32 {
+		hex := strings.HasPrefix(l.text, "0x") || strings.HasPrefix(l.text, "0X")
+		switch {
+		case l.kind == tokWord && !hex && (isBigNumber(l.text) || ok && bits > 32):
+			return nil, p.fail(l, "prefix length %s is greater than 32", trunc(l.text))
+		case l.kind != tokWord || !ok || hex:
 			return nil, p.fail(l, "expected a prefix length from 0 to 32 after \"/\", found %s", l)
 		}
 		mask = 0
@@ -237,7 +242,7 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 			mask = 0xffffffff << (32 - bits)
 		}
 		if addr&^mask != 0 {
-			return nil, p.fail(t, "non-network bits set in \"%s/%d\"", t.text, bits)
+			return nil, p.fail(t, "non-network bits set in %s", quote(fmt.Sprintf("%s/%d", t.text, bits)))
 		}
 	case n.isWord("mask"):
 		p.next()
@@ -249,11 +254,11 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 		b := ma.As4()
 		mask = binary.BigEndian.Uint32(b[:])
 		if addr&^mask != 0 {
-			return nil, p.fail(t, "non-network bits set in \"%s mask %s\"", t.text, m.text)
+			return nil, p.fail(t, "non-network bits set in %s", quote(t.text+" mask "+m.text))
 		}
 	default:
 		if addr&^mask != 0 {
-			return nil, p.fail(t, "non-network bits set in %q", t.text)
+			return nil, p.fail(t, "non-network bits set in %s", quote(t.text))
 		}
 	}
 	var b [4]byte
@@ -293,11 +298,13 @@ func (p *parser) parsePort(q qual, t token) (pred, *Error) {
 	}
 	port := func(s string) (uint32, *Error) {
 		v, ok := parseNumber(s)
-		if !ok {
-			if s != "" && (s[0] < '0' || s[0] > '9') {
-				return 0, p.fail(t, "unknown port %q: port names are not resolved, use a number", s)
-			}
-			return 0, p.fail(t, "expected a port number after %q, found %s", q.typ, t)
+		switch {
+		case isBigNumber(s):
+			return 0, p.fail(t, "port %s is greater than 65535", trunc(s))
+		case !ok && s != "" && (s[0] < '0' || s[0] > '9'):
+			return 0, p.fail(t, "unknown port %s: port names are not resolved, use a number", quote(s))
+		case !ok:
+			return 0, p.fail(t, "expected a port number after %s, found %s", quote(q.typ), t)
 		}
 		if v > 65535 {
 			return 0, p.fail(t, "port %d is greater than 65535", v)
@@ -325,7 +332,7 @@ func (p *parser) parsePort(q qual, t token) (pred, *Error) {
 			return nil, err
 		}
 		if lo > hi {
-			return nil, p.fail(t, "port range %s starts above its end: write %d-%d", t.text, hi, lo)
+			return nil, p.fail(t, "port range %s starts above its end: write %d-%d", trunc(t.text), hi, lo)
 		}
 		atom = func(x *val) pred { return and(test(x, cmpGe, lo), not(test(x, cmpGt, hi))) }
 	}

@@ -88,6 +88,7 @@ func exprStructuralCost(insns asm.Instructions) int {
 // would remove. It also checks the four programs issue 5 names against
 // the sizes they have now, so that a change that makes them longer shows.
 func TestCompileSize(t *testing.T) {
+	t.Parallel()
 	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-70s %7s %5s %5s %5s\n", "expression", "libpcap", "eBPF", "diff", "eBPF+")
