@@ -73,6 +73,7 @@ var flags = []flagSpec{
 	{letter: 'Z', long: "relinquish-privileges", arg: "USER", help: "once the socket and files are open, run as USER and USER's groups", set: func(o *options, v string) error { o.user = v; return nil }},
 	{letter: 'D', long: "list-interfaces", help: "list the interfaces, with their index and link type, and exit", set: func(o *options, _ string) error { o.listInterfaces = true; return nil }},
 	{letter: 'L', long: "list-data-link-types", help: "list the interface's link type and exit", set: func(o *options, _ string) error { o.listLinkTypes = true; return nil }},
+	{long: "count", help: "with -r, print only the number of frames the filter passes", set: func(o *options, _ string) error { o.countOnly = true; return nil }},
 	{letter: 'd', counted: true, help: "print the compiled eBPF program and exit", set: func(o *options, _ string) error { o.dump++; return nil }},
 	{long: "verifier-log", help: "print the kernel verifier's log of the program", set: func(o *options, _ string) error { o.verifierLog = true; return nil }},
 	{long: "json", own: true, help: "print JSON lines instead of the table", set: func(o *options, _ string) error { o.json = true; return nil }},

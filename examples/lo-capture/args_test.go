@@ -70,6 +70,7 @@ func TestParseArgs(t *testing.T) {
 		{"-L -i lo", base(func(o *options) { o.listLinkTypes, o.iface, o.ifaceSet = true, "lo", true })},
 		{"-d tcp", base(func(o *options) { o.dump = 1; args("tcp")(o) })},
 		{"-K -N -S --immediate-mode", base(nil)},
+		{"-r f --count", base(func(o *options) { o.read, o.countOnly = "f", true })},
 		// lo-capture's own flags, one dash or two, by name before letters.
 		{"-json -timeout 2s -both -demo", base(func(o *options) {
 			o.json, o.timeout, o.direction, o.demo = true, 2*time.Second, "inout", true
@@ -138,6 +139,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"-C 1 -w -", "give -w FILE"},
 		{"-W 3 -w f", "-W limits the files of -C or -G"},
 		{"--follow-symlink", "applies to -w"},
+		{"--count", "--count counts what -r reads"},
+		{"-r f --count -json", "--count counts what -r reads"},
 		{"--print=yes", "flag --print takes no value"},
 		{"-demo=maybe", "flag -demo takes no value"},
 	}

@@ -123,6 +123,12 @@ func (s *session) readFile() (err error) {
 	if err := s.closeOutputs(out); err != nil {
 		return err
 	}
+	if opts.countOnly {
+		// tcpdump --count's line, on standard output.
+		if _, err := fmt.Fprintf(s.std.out(), "%d packets\n", records); err != nil {
+			return &errOutput{err}
+		}
+	}
 	fmt.Fprintf(s.stderr, "%d records, %d frames read from file\n", records, frames)
 	return nil
 }

@@ -51,6 +51,7 @@ type options struct {
 	fileCount     int   // -W
 	user          string
 
+	countOnly      bool // --count
 	listInterfaces bool
 	listLinkTypes  bool
 	dump           int
@@ -67,7 +68,7 @@ const maxTimeFlags = 5
 
 // printRecords reports whether records go to standard output: always,
 // unless -w writes the frames and --print is not given, as tcpdump does.
-func (o *options) printRecords() bool { return o.write == "" || o.print }
+func (o *options) printRecords() bool { return (o.write == "" || o.print) && !o.countOnly }
 
 // checkOptions checks what the flags say together, and settles the
 // filter expression.
@@ -117,6 +118,8 @@ func checkOptions(o *options) error {
 		return usagef("-G and -C rotate the -w file: give -w FILE")
 	case o.fileCount > 0 && o.rotateSeconds == 0 && o.fileSize == 0:
 		return usagef("-W limits the files of -C or -G: give one of them")
+	case o.countOnly && (o.read == "" || o.print || o.json || dumps > 0):
+		return usagef("--count counts what -r reads, and prints nothing else")
 	case o.write == "" && o.followSymlink:
 		return usagef("--follow-symlink applies to -w")
 	}

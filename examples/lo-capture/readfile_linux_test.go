@@ -114,3 +114,17 @@ func TestReadPcapng(t *testing.T) {
 		t.Errorf("-r pcapng: status %d, stderr %q\n%s\nwant\n%s", code, stderr, b, a)
 	}
 }
+
+// TestCountOnly compares --count with tcpdump --count.
+func TestCountOnly(t *testing.T) {
+	needTcpdump(t)
+	in := udpCapture(t, 7, 20)
+	code, stdout, stderr := runLC(t, nil, "-r", in, "--count", "udp")
+	want, err := exec.Command("tcpdump", "-r", in, "--count", "udp").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || stdout != string(want) || stdout != "7 packets\n" {
+		t.Errorf("--count: status %d, %q (tcpdump %q), stderr %q", code, stdout, want, stderr)
+	}
+}
