@@ -80,12 +80,12 @@ func (s *session) readFile() (err error) {
 	}
 	defer in.Close()
 	link := in.pr.LinkType()
-	insns, err := compileFilter(opts, link)
+	insns, err := compileFilter(opts, filterLink(link))
 	if err != nil {
 		return err
 	}
 	if opts.verifierLog {
-		_, prog, err := compile(opts, link, s.stderr)
+		_, prog, err := compile(opts, filterLink(link), s.stderr)
 		if err != nil {
 			return err
 		}
@@ -139,8 +139,8 @@ func (s *session) readFile() (err error) {
 func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, frames int, err error) {
 	opts, link := s.opts, in.pr.LinkType()
 	var (
-		buf  []byte
-		info packet.Info
+		buf, scratch []byte
+		info         packet.Info
 	)
 	var progress atomic.Int64 // records<<32 | frames, for SIGUSR1
 	s.sig.onInfo(func() {
@@ -161,16 +161,12 @@ func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, f
 			return records, frames, fmt.Errorf("read %s: %w", in.name, err)
 		}
 		frames++
-		verdict, err := filter.RunFrameInfo(buf, link, &info)
+		frame, err := runFilter(filter, buf, link, &info, &scratch)
 		if err != nil {
 			return records, frames, fmt.Errorf("filter on frame %d of %s: %w", frames, in.name, err)
 		}
-		if verdict == 0 {
+		if frame == nil {
 			continue
-		}
-		frame := buf
-		if uint64(len(frame)) > uint64(verdict) {
-			frame = frame[:verdict]
 		}
 		if err := out.Write(frame, &info); err != nil {
 			err = stopped(err)
@@ -189,6 +185,61 @@ func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, f
 	return records, frames, nil
 }
 
+// filterLink returns the link type the filter is compiled for, for frames
+// of link: for a Linux cooked header (SLL, SLL2: a capture on "any") raw
+// IP, for the filter sees what the "any" device's socket gives it, the
+// packet from its network header on, without the cooked header (see
+// sockfilter.AnyInterface); for the others link itself.
+func filterLink(link packet.LinkType) packet.LinkType {
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		return packet.LinkRawIP
+	}
+	return link
+}
+
+// runFilter runs the filter on a frame of link from a file and returns
+// what the filter keeps of it, nil for nothing: the frame cut to the
+// program's return value. A frame with a Linux cooked header is filtered
+// as the "any" device's socket filters it — the packet after the header,
+// with the header's interface index and direction — and keeps its header.
+// The raw IP program tells IPv4 and IPv6 by the version in the packet's
+// first byte: a packet the header says is neither (ARP, 802.2) is shown
+// with that byte 0, in scratch, so that it is not taken for one.
+func runFilter(filter *vm.VM, frame []byte, link packet.LinkType, info *packet.Info, scratch *[]byte) ([]byte, error) {
+	hdr := 0
+	net := *info
+	data := frame
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		h, err := packet.ParseSLL(frame, link)
+		if err != nil {
+			return nil, nil // no header, no packet: nothing to filter
+		}
+		hdr = packet.SLLHeaderLen
+		if link == packet.LinkLinuxSLL2 {
+			hdr = packet.SLL2HeaderLen
+			net.Ifindex = h.Ifindex
+		}
+		if net.Direction == packet.DirectionUnknown {
+			net.Direction = h.Direction()
+		}
+		net.Length = max(info.Length-hdr, 0)
+		data = frame[hdr:]
+		if h.Protocol != 0x0800 && h.Protocol != 0x86dd && len(data) > 0 {
+			*scratch = append((*scratch)[:0], data...)
+			(*scratch)[0] = 0
+			data = *scratch
+		}
+	}
+	verdict, err := filter.RunFrameInfo(data, filterLink(link), &net)
+	if err != nil || verdict == 0 {
+		return nil, err
+	}
+	if uint64(len(frame)-hdr) > uint64(verdict) {
+		frame = frame[:hdr+int(verdict)]
+	}
+	return frame, nil
+}
+
 // dumpProgram prints the program the filter compiles to (with -s's snap
 // length), one instruction per line in the kernel's syntax, numbered like
 // tcpdump -d. The link type is the -r file's, or the interface's.
@@ -200,7 +251,7 @@ func dumpProgram(opts *options, stdout io.Writer) error {
 			return err
 		}
 	}
-	insns, err := compileFilter(opts, link)
+	insns, err := compileFilter(opts, filterLink(link))
 	if err != nil {
 		return err
 	}

@@ -128,3 +128,46 @@ func TestCountOnly(t *testing.T) {
 		t.Errorf("--count: status %d, %q (tcpdump %q), stderr %q", code, stdout, want, stderr)
 	}
 }
+
+// TestReadCookedMatchesTcpdump reads files of Linux cooked frames (what
+// tcpdump -i any writes) with lo-capture -r and tcpdump -r: for the
+// expressions on IP a filter of a capture on "any" can test, the same
+// frames pass.
+func TestReadCookedMatchesTcpdump(t *testing.T) {
+	needTcpdump(t)
+	exprs := []string{"", "ip", "ip6", "udp", "tcp", "tcp or udp", "host 127.0.0.1", "port 8080 or port 41021", "not udp", "ip[8] = 64", "tcp[tcpflags] & tcp-syn != 0"}
+	for _, link := range []packet.LinkType{packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
+		var frames [][]byte
+		for _, f := range testutil.FramesOf(t, uint16(link)) {
+			frames = append(frames, f.Data)
+		}
+		file := writeFrames(t, link, frames)
+		for _, expr := range exprs {
+			out, err := exec.Command("tcpdump", "-r", file, "-tt", "-nn", "--", expr).Output()
+			if err != nil {
+				t.Fatalf("tcpdump %q: %v", expr, err)
+			}
+			var want []int
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if sec, _, ok := strings.Cut(line, "."); ok {
+					n, _ := strconv.Atoi(sec)
+					want = append(want, n-1)
+				}
+			}
+			code, stdout, stderr := runLC(t, nil, "-r", file, "-json", "-f", expr)
+			if code != 0 {
+				t.Fatalf("%v %q: status %d: %s", link, expr, code, stderr)
+			}
+			var got []int
+			for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+				var r struct{ Time time.Time }
+				if line != "" && json.Unmarshal([]byte(line), &r) == nil {
+					got = append(got, int(r.Time.Unix())-1)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%v %q: lo-capture -r passes %v, tcpdump -r %v", link, expr, got, want)
+			}
+		}
+	}
+}
