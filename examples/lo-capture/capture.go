@@ -180,7 +180,9 @@ func (s *session) capture() (err error) {
 	var records atomic.Int64
 	s.sig.onInfo(func() { s.printCounts(conn, int(records.Load()), false) })
 	defer s.sig.onInfo(nil)
+	stopGot := s.reportGot(&records)
 	err = s.readLoop(ctx, conn, out, &records)
+	stopGot()
 	if errors.Is(err, errFileLimit) {
 		fmt.Fprintf(s.stderr, "Maximum file limit reached: %d\n", opts.fileCount)
 		err = nil
@@ -194,6 +196,36 @@ func (s *session) capture() (err error) {
 		return err
 	}
 	return s.printCounts(conn, int(records.Load()), true)
+}
+
+// reportGot prints, for -v with -w and without --print, the records
+// written so far every second, as tcpdump -v -w does: "Got N" and a
+// carriage return, so that on a terminal each report, and then the
+// counts, overwrite the one before. The function it returns stops the
+// reports.
+func (s *session) reportGot(records *atomic.Int64) (stop func()) {
+	if s.opts.verbose == 0 || s.opts.write == "" || s.opts.print {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintf(s.stderr, "Got %d\r", records.Load())
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // closeOutputs closes the outputs at the end of a run, saying so when

@@ -216,3 +216,25 @@ func TestFormatsTcpdump(t *testing.T) {
 		t.Errorf("-q -t header %q", first)
 	}
 }
+
+// TestVerboseGot checks -v with -w: the count of packets captured each
+// second on standard error, as tcpdump -v -w reports it.
+func TestVerboseGot(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	flow := newUDPFlow(t, ns)
+	file := filepath.Join(t.TempDir(), "f.pcap")
+	lc := startNS(t, ns, nil, "lo-capture", "-v", "-w", file, flow.filter())
+	td := startNS(t, ns, nil, "tcpdump", "-i", "lo", "-v", "-w", file+".tcpdump", flow.filter())
+	flow.send(t, 3, 16)
+	for _, p := range []*nsProc{lc, td} {
+		p.waitStderr(t, "Got 3\r")
+		p.signal(t, syscall.SIGINT)
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Errorf("%s: status %d", p.name, code)
+		}
+	}
+	if !strings.Contains(lc.stderr.String(), "Got 3\r3 packets captured\n") {
+		t.Errorf("stderr %q", lc.stderr.String())
+	}
+}
