@@ -17,10 +17,10 @@ import (
 // connVethPair listens with prog on v's end A, inside v's namespace, and
 // opens a packet socket to send raw frames out of end B: it returns the
 // Conn, the sending socket and B's interface index.
-func connVethPair(t *testing.T, v *testutil.Veth, prog *Program, cfg *Config) (c *Conn, sender, senderIndex int) {
+func connVethPair(t *testing.T, m connMode, v *testutil.Veth, prog *Program, cfg *Config) (c *Conn, sender, senderIndex int) {
 	t.Helper()
 	v.NS.Do(t, func() {
-		c = connListen(t, v.A, prog, cfg)
+		c = m.listen(t, v.A, prog, cfg)
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -39,11 +39,13 @@ func connVethPair(t *testing.T, v *testutil.Veth, prog *Program, cfg *Config) (c
 // reads them on the other, where the receive path takes the tag out of the
 // frame into the skb's metadata (skb_vlan_untag) before packet sockets see
 // it; the reader gets it back through PACKET_AUXDATA.
-func TestConnVLAN(t *testing.T) {
+func TestConnVLAN(t *testing.T) { testConnVLAN(t, connRing) }
+
+func testConnVLAN(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	v := testutil.NewVeth(t)
 	prog := connLoad(t, connAcceptAll)
-	c, sender, senderIndex := connVethPair(t, v, prog, nil)
+	c, sender, senderIndex := connVethPair(t, m, v, prog, nil)
 
 	tests := []struct {
 		name string
@@ -90,7 +92,9 @@ func TestConnVLAN(t *testing.T) {
 
 // TestConnRawIPLink reads from a tun device, whose frames have no
 // link-layer header.
-func TestConnRawIPLink(t *testing.T) {
+func TestConnRawIPLink(t *testing.T) { testConnRawIPLink(t, connRing) }
+
+func testConnRawIPLink(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetNS(t)
 	const name = "pbtun0"
@@ -113,7 +117,7 @@ func TestConnRawIPLink(t *testing.T) {
 	})
 	ns.IP(t, "link", "set", name, "up")
 	var c *Conn
-	ns.Do(t, func() { c = connListen(t, name, connLoad(t, connAcceptAll), nil) })
+	ns.Do(t, func() { c = m.listen(t, name, connLoad(t, connAcceptAll), nil) })
 	if c.LinkType() != packet.LinkRawIP {
 		t.Fatalf("LinkType = %v; want RAW", c.LinkType())
 	}
@@ -160,7 +164,9 @@ func connIPChecksum(h []byte) uint16 {
 	return ^uint16(sum)
 }
 
-func TestConnInterfaceDown(t *testing.T) {
+func TestConnInterfaceDown(t *testing.T) { testConnInterfaceDown(t, connRing) }
+
+func testConnInterfaceDown(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetNS(t)
 	ns.IP(t, "link", "add", "pbdown0", "type", "veth", "peer", "name", "pbdown1")
@@ -168,7 +174,7 @@ func TestConnInterfaceDown(t *testing.T) {
 	var err error
 	ns.Do(t, func() {
 		var c *Conn
-		if c, err = Listen("pbdown0", prog, connConfig(nil)); err == nil {
+		if c, err = Listen("pbdown0", prog, m.config(nil)); err == nil {
 			c.Close()
 		}
 	})
@@ -178,7 +184,9 @@ func TestConnInterfaceDown(t *testing.T) {
 	}
 }
 
-func TestConnPromiscuous(t *testing.T) {
+func TestConnPromiscuous(t *testing.T) { testConnPromiscuous(t, connRing) }
+
+func testConnPromiscuous(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	v := testutil.NewVeth(t)
 	prog := connLoad(t, connAcceptAll)
@@ -189,8 +197,8 @@ func TestConnPromiscuous(t *testing.T) {
 	}
 	var plain, promisc *Conn
 	v.NS.Do(t, func() {
-		plain = connListen(t, v.A, prog, nil)
-		promisc = connListen(t, v.A, prog, &Config{Promiscuous: true})
+		plain = m.listen(t, v.A, prog, nil)
+		promisc = m.listen(t, v.A, prog, &Config{Promiscuous: true})
 	})
 	if got := promiscuity(); got != "1" {
 		t.Errorf("promiscuity with a promiscuous Conn open: %s; want 1", got)

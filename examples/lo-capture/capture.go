@@ -64,7 +64,11 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{Outgoing: opts.both})
+	dir := sockfilter.DirectionIn // placeholder until -Q: the old default
+	if opts.both {
+		dir = sockfilter.DirectionInOut
+	}
+	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{Direction: dir})
 	prog.Close() // the socket holds its own reference
 	if err != nil {
 		return err
