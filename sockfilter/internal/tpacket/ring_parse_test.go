@@ -202,8 +202,8 @@ func TestCook(t *testing.T) {
 		0x00, 0x00, // reserved
 		0x00, 0x00, 0x00, 0x07, // ifindex 7
 		0x00, 0x01, // ARPHRD_ETHER
-		unix.PACKET_BROADCAST, // packet type
-		6,                     // address length
+		unix.PACKET_BROADCAST,  // packet type
+		6,                      // address length
 		2, 0, 0, 0, 0, 1, 0, 0, // address, padded to 8
 		0x45, 0, 0, 20, // the frame
 	}
