@@ -209,3 +209,104 @@ func testConnPromiscuous(t *testing.T, m connMode) {
 	}
 	plain.Close()
 }
+
+func TestConnInterfaceGone(t *testing.T) { testConnInterfaceGone(t, connRing) }
+
+// testConnInterfaceGone takes the interface of a Conn away under a read:
+// down (the read fails saying so, with ENETDOWN; reads resume once it is
+// up), deleted (the read fails saying it went away, with ENODEV, and every
+// later read does too, without waiting), and down, then deleted (of which
+// the kernel tells the socket nothing: the next read finds out). Stats
+// works throughout; SetProgram works while the interface is down and fails
+// once it is gone.
+func testConnInterfaceGone(t *testing.T, m connMode) {
+	testutil.RequirePrivileged(t)
+	for _, tt := range []string{"down then up", "deleted", "down then deleted"} {
+		t.Run(tt, func(t *testing.T) {
+			v := testutil.NewVeth(t)
+			prog := connLoad(t, connAcceptAll)
+			c, sender, senderIndex := connVethPair(t, m, v, prog, &Config{RingBlockTimeout: time.Millisecond})
+			send := func(tag byte) {
+				t.Helper()
+				frame := make([]byte, 60)
+				copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5, tag})
+				if err := unix.Sendto(sender, frame, 0, &unix.SockaddrLinklayer{Ifindex: senderIndex}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// readTag reads until the frame tagged tag, or an error.
+			readTag := func(tag byte) error {
+				t.Helper()
+				for {
+					frame, _, err := c.NextFrame()
+					if err != nil {
+						return err
+					}
+					if len(frame) > 14 && frame[12] == 0x88 && frame[13] == 0xb5 && frame[14] == tag {
+						return nil
+					}
+				}
+			}
+			if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			send(1)
+			if err := readTag(1); err != nil {
+				t.Fatalf("read before: %v", err)
+			}
+			// A read blocks; the interface goes from under it.
+			errc := make(chan error, 1)
+			go func() { errc <- readTag(0xff) }()
+			time.Sleep(50 * time.Millisecond)
+			if tt == "deleted" {
+				v.NS.IP(t, "link", "del", v.A)
+			} else {
+				v.NS.IP(t, "link", "set", v.A, "down")
+			}
+			err := <-errc
+			t.Logf("read as the interface went: %v", err)
+			if tt == "deleted" {
+				connWantGone(t, err)
+			} else if !errors.Is(err, unix.ENETDOWN) || !strings.Contains(err.Error(), `interface "pbveth0" went down`) {
+				t.Fatalf("read as the interface went down: %v; want ENETDOWN saying so", err)
+			}
+			if _, err := c.Stats(); err != nil {
+				t.Errorf("Stats: %v", err)
+			}
+			switch tt {
+			case "down then up":
+				if err := c.SetProgram(prog); err != nil {
+					t.Errorf("SetProgram while down: %v", err)
+				}
+				v.NS.IP(t, "link", "set", v.A, "up")
+				send(2)
+				if err := readTag(2); err != nil {
+					t.Fatalf("read once up again: %v", err)
+				}
+				return
+			case "down then deleted":
+				v.NS.IP(t, "link", "del", v.A)
+				connWantGone(t, readTag(0xff))
+			}
+			// Gone: every read says so at once, and SetProgram fails.
+			connWantGone(t, readTag(0xff))
+			if _, _, err := c.ReadFrame(make([]byte, 100)); !errors.Is(err, unix.ENODEV) {
+				t.Errorf("ReadFrame once gone: %v; want ENODEV", err)
+			}
+			if err := c.SetProgram(prog); !errors.Is(err, unix.ENODEV) {
+				t.Errorf("SetProgram once gone: %v; want ENODEV", err)
+			}
+			if _, err := c.Stats(); err != nil {
+				t.Errorf("Stats once gone: %v", err)
+			}
+		})
+	}
+}
+
+// connWantGone checks that err says the interface pbveth0 went away.
+func connWantGone(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, unix.ENODEV) || errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), `interface "pbveth0" went away`) {
+		t.Fatalf("read once the interface is gone: %v; want ENODEV saying it went away", err)
+	}
+}

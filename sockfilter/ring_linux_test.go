@@ -52,6 +52,7 @@ func TestConnRecvmsg(t *testing.T) {
 		{"VLAN", testConnVLAN},
 		{"RawIPLink", testConnRawIPLink},
 		{"InterfaceDown", testConnInterfaceDown},
+		{"InterfaceGone", testConnInterfaceGone},
 		{"Promiscuous", testConnPromiscuous},
 		{"NextFrame", testConnNextFrame},
 		{"NextFrameNoAllocs", testConnNextFrameNoAllocs},
