@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +309,59 @@ func connWantGone(t *testing.T, err error) {
 	t.Helper()
 	if !errors.Is(err, unix.ENODEV) || errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), `interface "pbveth0" went away`) {
 		t.Fatalf("read once the interface is gone: %v; want ENODEV saying it went away", err)
+	}
+}
+
+func TestConnDirectionsVeth(t *testing.T) { testConnDirectionsVeth(t, connRing) }
+
+// testConnDirectionsVeth checks each Direction on an interface that is not
+// a loopback device: a frame sent into it from the other end of the veth
+// pair is incoming, one sent out of it outgoing; by default a Conn sees
+// both, as tcpdump does.
+func testConnDirectionsVeth(t *testing.T, m connMode) {
+	testutil.RequirePrivileged(t)
+	tests := []struct {
+		name string
+		cfg  *Config
+		want []packet.Direction // by tag: 1 sent in, 2 sent out
+	}{
+		{"default", nil, []packet.Direction{packet.DirectionBroadcast, packet.DirectionOutgoing}},
+		{"inout", &Config{Direction: DirectionInOut}, []packet.Direction{packet.DirectionBroadcast, packet.DirectionOutgoing}},
+		{"in", &Config{Direction: DirectionIn}, []packet.Direction{packet.DirectionBroadcast}},
+		{"out", &Config{Direction: DirectionOut}, []packet.Direction{packet.DirectionOutgoing}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := testutil.NewVeth(t)
+			c, sender, senderIndex := connVethPair(t, m, v, connLoad(t, connAcceptAll), tt.cfg)
+			var out int
+			v.NS.Do(t, func() {
+				fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { unix.Close(fd) })
+				out = fd
+			})
+			for tag, send := range map[byte]struct{ fd, ifindex int }{1: {sender, senderIndex}, 2: {out, c.Ifindex()}} {
+				frame := make([]byte, 60)
+				copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, tag, 0x88, 0xb5, tag})
+				if err := unix.Sendto(send.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: send.ifindex}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []packet.Direction
+			for _, f := range connReadAll(t, c, nil, 300*time.Millisecond) {
+				if len(f.data) > 14 && f.data[12] == 0x88 && f.data[13] == 0xb5 {
+					if tag := f.data[14]; tag == 1 || tag == 2 {
+						got = append(got, f.info.Direction)
+					}
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("directions of the tagged frames seen: %v; want %v", got, tt.want)
+			}
+		})
 	}
 }

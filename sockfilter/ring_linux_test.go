@@ -37,6 +37,7 @@ func TestConnRecvmsg(t *testing.T) {
 		{"UDPPortFilter", testConnUDPPortFilter},
 		{"Truncation", testConnTruncation},
 		{"Directions", testConnDirections},
+		{"DirectionsVeth", testConnDirectionsVeth},
 		{"ReadDeadline", testConnReadDeadline},
 		{"MissingInterface", testConnMissingInterface},
 		{"NoUnfilteredWindow", testConnNoUnfilteredWindow},
