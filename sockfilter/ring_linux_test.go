@@ -38,6 +38,7 @@ func TestConnRecvmsg(t *testing.T) {
 		{"Truncation", testConnTruncation},
 		{"Directions", testConnDirections},
 		{"DirectionsVeth", testConnDirectionsVeth},
+		{"Any", testConnAny},
 		{"ReadDeadline", testConnReadDeadline},
 		{"MissingInterface", testConnMissingInterface},
 		{"NoUnfilteredWindow", testConnNoUnfilteredWindow},
