@@ -246,7 +246,9 @@ func TestConnAnyMatchesTcpdump(t *testing.T) {
 	}
 	v := testutil.NewVeth(t)
 	file := filepath.Join(t.TempDir(), "any.pcap")
-	cmd := exec.Command("ip", "netns", "exec", v.NS.Name, tcpdump, "-i", "any", "--immediate-mode", "-c", "9", "-U", "-n", "-w", file, "ether proto 0x88b5 or udp")
+	// Immediate mode makes libpcap use TPACKET_V2, whose frames are as
+	// long as the snap length: a short one lets its ring hold the burst.
+	cmd := exec.Command("ip", "netns", "exec", v.NS.Name, tcpdump, "-i", "any", "--immediate-mode", "-s", "256", "-c", "9", "-U", "-n", "-w", file, "ether proto 0x88b5 or udp")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +260,9 @@ func TestConnAnyMatchesTcpdump(t *testing.T) {
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() && !strings.Contains(sc.Text(), "listening on any") {
 	}
-	go io.Copy(io.Discard, stderr)
+	var tail bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&tail, stderr); close(copied) }()
 
 	var c *Conn
 	var sink, snd *net.UDPConn
@@ -296,6 +300,7 @@ func TestConnAnyMatchesTcpdump(t *testing.T) {
 	}
 	// tcpdump exits after its 9th record (-c 9), or is stopped.
 	stop := time.AfterFunc(10*time.Second, func() { cmd.Process.Signal(os.Interrupt) })
+	<-copied
 	cmd.Wait()
 	stop.Stop()
 	pf, err := os.Open(file)
@@ -326,7 +331,7 @@ func TestConnAnyMatchesTcpdump(t *testing.T) {
 	slices.Sort(ours)
 	slices.Sort(theirs)
 	if len(theirs) != 9 || !slices.Equal(ours, theirs) {
-		t.Errorf("frames differ (3 UDP datagrams on lo, once each; 3 frames across the veth pair, twice each)\nours:\n%s\ntcpdump's:\n%s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+		t.Errorf("frames differ (3 UDP datagrams on lo, once each; 3 frames across the veth pair, twice each)\nours:\n%s\ntcpdump's:\n%s\ntcpdump said: %s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"), tail.String())
 	}
 }
 

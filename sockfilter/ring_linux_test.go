@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter/internal/tpacket"
@@ -89,15 +88,15 @@ func TestRingFallback(t *testing.T) {
 	tests := []struct {
 		name  string
 		set   func(int, int, int, *unix.TpacketReq3) error
-		mmap  func(int, unsafe.Pointer, int) error
+		mmap  func(int, []byte) error
 		errno error
 	}{
 		{"PACKET_RX_RING refused", func(int, int, int, *unix.TpacketReq3) error { return unix.EINVAL }, nil, unix.EINVAL},
-		{"mmap fails", nil, func(int, unsafe.Pointer, int) error { return unix.ENOMEM }, unix.ENOMEM},
-		{"mmap fails after mapping", nil, func(fd int, addr unsafe.Pointer, n int) error {
+		{"mmap fails", nil, func(int, []byte) error { return unix.ENOMEM }, unix.ENOMEM},
+		{"mmap fails after mapping", nil, func(fd int, mem []byte) error {
 			// As a MAP_FIXED that fails late may leave it: the heap
 			// object's range mapped to the ring, or unmapped.
-			if err := mmapRing(fd, addr, n); err != nil {
+			if err := mmapRing(fd, mem); err != nil {
 				return err
 			}
 			return unix.EAGAIN

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	mathbits "math/bits"
 	"os"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -24,9 +25,8 @@ import (
 // refuse the ring at once: it tries to allocate even an absurd one.)
 var (
 	SetRing  = unix.SetsockoptTpacketReq3
-	MmapRing = func(fd int, addr unsafe.Pointer, length int) error {
-		_, err := unix.MmapPtr(fd, 0, addr, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED|unix.MAP_POPULATE)
-		return err
+	MmapRing = func(fd int, mem []byte) error {
+		return mmapAt(mem, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE, fd)
 	}
 )
 
@@ -106,7 +106,7 @@ type Mapping struct {
 // mapRing maps the ring of size bytes of the socket fd over a heap object.
 func mapRing(fd, size int) (*Mapping, error) {
 	mem := heapPages(size)
-	if err := MmapRing(fd, unsafe.Pointer(unsafe.SliceData(mem)), size); err != nil {
+	if err := MmapRing(fd, mem); err != nil {
 		// A failed MAP_FIXED may have unmapped the range: put ordinary
 		// memory back, or keep the object from the heap for good.
 		if rerr := mapAnonymous(mem); rerr != nil {
@@ -119,24 +119,27 @@ func mapRing(fd, size int) (*Mapping, error) {
 
 // heapPages returns size bytes of heap memory, page-aligned, holding no
 // pointers. size is a multiple of the page size.
+//
+// The memory is not zeroed: the ring's pages replace its pages anyway, and
+// zeroing 32 MiB, whose pages a retired ring left untouched, would fault
+// every one of them in only for mmap to throw them away (it cost Listen 28
+// ms, twice the system calls'). make zeroes; strings.Builder.Grow allocates
+// without (bytealg.MakeNoZero), and String gives its buffer's address.
+// Were Grow to zero one day, Listen would be slower, not wrong.
 func heapPages(size int) []byte {
 	page := os.Getpagesize()
-	buf := make([]byte, size)
-	if uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%uintptr(page) == 0 {
-		return buf
-	}
-	// The heap aligns large objects to its own 8 KiB pages; a small ring,
-	// or a machine with larger pages, needs room to align.
-	buf = make([]byte, size+page)
-	skip := (page - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%uintptr(page))) % page
+	var b strings.Builder
+	b.Grow(size + page)
+	b.WriteByte(0)
+	base := unsafe.StringData(b.String())
+	buf := unsafe.Slice(base, size+page) // within the buffer Grow allocated
+	skip := (page - int(uintptr(unsafe.Pointer(base))%uintptr(page))) % page
 	return buf[skip : skip+size : skip+size]
 }
 
 // mapAnonymous replaces the pages of mem with fresh private anonymous ones.
 func mapAnonymous(mem []byte) error {
-	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
-	return err
+	return mmapAt(mem, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, -1)
 }
 
 // quarantined holds heap objects whose pages could not be made ordinary
@@ -210,7 +213,7 @@ func moveCopy(mem []byte, blockSize int, keep []uint64) error {
 	for b := range bits(keep) {
 		copy(dst[b*blockSize:(b+1)*blockSize], mem[b*blockSize:])
 	}
-	if _, err := unix.MremapPtr(tmp, size, unsafe.Pointer(unsafe.SliceData(mem)), size, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED); err != nil {
+	if err := mremapOnto(tmp, mem); err != nil {
 		unix.MunmapPtr(tmp, size)
 		return err
 	}
