@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -446,13 +448,18 @@ func TestConnCloseReleases(t *testing.T) {
 	cfg := &Config{RingBlockSize: 256 << 10, RingBlockCount: 1, RingBlockTimeout: time.Millisecond}
 	const cycles, workers = 10000, 16
 	ringSize := int64(cfg.RingBlockSize * cfg.RingBlockCount)
-	s := newConnSender(t, "udp4")
-	cycle := func() error {
+	// Each worker sends with its own socket: a send is not safe for
+	// concurrent use, and an error must not call t.Fatal off the test's
+	// goroutine.
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	cycle := func(s *net.UDPConn) error {
 		c, err := Listen("lo", prog, cfg)
 		if err != nil {
 			return err
 		}
-		s.send(t, port)
+		if _, err := s.WriteToUDPAddrPort([]byte("cycle"), dst); err != nil {
+			return err
+		}
 		if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
 			return err
 		}
@@ -461,16 +468,20 @@ func TestConnCloseReleases(t *testing.T) {
 		}
 		return c.Close()
 	}
-	if err := cycle(); err != nil { // what the runtime opens once (the poller)
+	senders := make([]*net.UDPConn, workers)
+	for i := range senders {
+		senders[i] = newConnSender(t, "udp4").c
+	}
+	if err := cycle(senders[0]); err != nil { // what the runtime opens once (the poller)
 		t.Fatal(err)
 	}
 	sockets, fds, maps := len(connPacketSockets(t)), connFDs(t), connSocketMappings(t)
 	avail := connMemAvailable(t)
 	errc := make(chan error, workers)
-	for range workers {
+	for w := range workers {
 		go func() {
 			for range cycles / workers {
-				if err := cycle(); err != nil {
+				if err := cycle(senders[w]); err != nil {
 					errc <- err
 					return
 				}
