@@ -10,6 +10,22 @@ import (
 // closed. It is net.ErrClosed, so errors.Is(err, net.ErrClosed) matches.
 var ErrClosed = net.ErrClosed
 
+// AnyInterface is the interface name Listen takes for every interface at
+// once, as libpcap's "any" device: the Conn reads from a SOCK_DGRAM packet
+// socket bound to no interface (ifindex 0), which gets each frame from its
+// network header on, without its link-layer header, and puts a Linux cooked
+// header in front of each (LINKTYPE_LINUX_SLL2, packet.LinkLinuxSLL2):
+// the EtherType, the interface index, the device type, the packet type and
+// the link-layer source address, 20 bytes. An interface named "any", if
+// there is one, cannot be listened on alone.
+//
+// The filter sees each frame as the socket does, from its network header:
+// packet loads at offset 0 read the IP header, skb->protocol holds the
+// EtherType, skb->ifindex the interface. Its return value cuts the frame
+// before the cooked header is added, which Info.Length and the frame
+// include. Promiscuous mode needs an interface, and Listen refuses it here.
+const AnyInterface = "any"
+
 // The TPACKET_V3 ring's defaults. A ring of 32 blocks of 1 MiB holds about
 // 170,000 small frames (a 64-byte UDP datagram on lo takes 192 bytes of
 // ring) and rides out a reader stalled for 170 ms at a million frames a

@@ -37,10 +37,9 @@ func (c *Conn) Ring() (bool, error) {
 //
 // Frames the Conn handed out stay readable: see NextFrame for how long
 // and with what bytes. Close replaces the ring's pages with private memory
-// (mmap(2) MAP_FIXED or mremap(2)), copying in the block the last read
-// took its frames from, before it closes the socket; a Conn dropped
-// without Close is released the same way once the garbage collector finds
-// it unreachable.
+// (mremap(2), or mmap(2) MAP_FIXED), copying in the blocks it lent frames
+// from, before it closes the socket; a Conn dropped without Close is
+// released the same way once the garbage collector finds it unreachable.
 //
 // Closing a packet socket with a ring takes the kernel two RCU grace
 // periods, about 10 ms each on an idle machine: it waits for frames still

@@ -83,22 +83,6 @@ type Conn struct {
 	stats   Stats
 }
 
-// AnyInterface is the interface name Listen takes for every interface at
-// once, as libpcap's "any" device: the Conn reads from a SOCK_DGRAM packet
-// socket bound to no interface (ifindex 0), which gets each frame from its
-// network header on, without its link-layer header, and puts a Linux cooked
-// header in front of each (LINKTYPE_LINUX_SLL2, packet.LinkLinuxSLL2):
-// the EtherType, the interface index, the device type, the packet type and
-// the link-layer source address, 20 bytes. An interface named "any", if
-// there is one, cannot be listened on alone.
-//
-// The filter sees each frame as the socket does, from its network header:
-// packet loads at offset 0 read the IP header, skb->protocol holds the
-// EtherType, skb->ifindex the interface. Its return value cuts the frame
-// before the cooked header is added, which Info.Length and the frame
-// include. Promiscuous mode needs an interface, and Listen refuses it here.
-const AnyInterface = "any"
-
 // Listen opens an AF_PACKET socket on the interface named ifname (or on all,
 // for AnyInterface), attaches prog to it as its socket filter, and returns
 // it ready to read frames. A nil cfg gives the defaults.
