@@ -115,10 +115,11 @@ func parseFrame(blk []byte, off int, info *packet.Info) ([]byte, int, *sockaddrL
 // before it in blk (the ring's padding between the sockaddr_ll and a
 // SOCK_DGRAM frame: tpacket_rcv puts such a frame at
 // TPACKET_ALIGN(TPACKET3_HDRLEN) + 16, 28 bytes past the sockaddr_ll), and
-// returns header and frame together. frame must be a slice of blk whose
-// header starts at off.
+// returns header and frame together. frame is what parseFrame returned for
+// the header at off.
 func cook(blk []byte, off int, frame []byte, sa *sockaddrLL, info *packet.Info) ([]byte, error) {
-	start := int(uintptr(unsafe.Pointer(unsafe.SliceData(frame))) - uintptr(unsafe.Pointer(unsafe.SliceData(blk))))
+	// From the header, not frame's address: an empty frame's is blk's.
+	start := off + int((*frameHeader)(unsafe.Pointer(&blk[off])).Mac)
 	if start-SLL2HeaderLen < off+frameStart {
 		return nil, fmt.Errorf("frame at offset %d: no room for its cooked header", off)
 	}
