@@ -30,6 +30,15 @@ import (
 // allocate, and keeps no reference to buf once it returns. Like every
 // read, it ends the validity of the frames NextFrame and NextFrames last
 // returned.
+//
+// When the interface goes down, a read fails, once, with an error naming
+// it that matches unix.ENETDOWN (from a ring, after the frames the ring
+// already holds; recvmsg(2) says so first); later reads wait for it to
+// come up again, and then go on. When the interface is deleted, reads
+// fail from then on with an error matching unix.ENODEV, without waiting.
+// A read already waiting on an interface that went down is not woken when
+// it is then deleted, for the kernel tells the socket nothing: the next
+// read fails. Set a deadline to bound the wait.
 func (c *Conn) ReadFrame(buf []byte) (n int, info packet.Info, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
