@@ -492,13 +492,14 @@ func TestListenBadArguments(t *testing.T) {
 		{"promiscuous on any", AnyInterface, prog, &Config{Promiscuous: true}, `listen on interface "any": promiscuous mode needs an interface, not all of them; listen without Config.Promiscuous`},
 	}
 	if math.MaxInt > math.MaxInt32 { // 2^31 needs a 64-bit int
+		twoGiB := uint64(1) << 31
 		tests = append(tests, struct {
 			name   string
 			ifname string
 			prog   *Program
 			cfg    *Config
 			want   string
-		}{"2 GiB buffer", "lo", prog, &Config{ReceiveBuffer: 1 << 31}, `listen on interface "lo": receive buffer size 2147483648 is more than the kernel takes`})
+		}{"2 GiB buffer", "lo", prog, &Config{ReceiveBuffer: int(twoGiB)}, `listen on interface "lo": receive buffer size 2147483648 is more than the kernel takes`})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
