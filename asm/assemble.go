@@ -17,6 +17,9 @@ var (
 	// ErrOffsetOverflow: the distance to a label does not fit the field
 	// that holds it (16 bits for a conditional jump).
 	ErrOffsetOverflow = errors.New("offset out of range")
+	// ErrUnresolvedMap: an instruction names a map (Instruction.Map) that
+	// no loader has replaced with a file descriptor.
+	ErrUnresolvedMap = errors.New("unresolved map reference")
 )
 
 // Offsets returns the slot of each instruction: its index in 8-byte units,
@@ -32,16 +35,26 @@ func (insns Instructions) Offsets() []int {
 	return offs
 }
 
-// Assemble encodes insns in little-endian byte order, the order of the
-// machines purebpf runs on, resolving labels as Resolve does. It returns an
-// error, and no bytes, if an instruction is invalid (see
-// Instruction.Validate) or a label cannot be resolved.
-func (insns Instructions) Assemble() ([]byte, error) {
+// Slots returns the number of 8-byte slots insns take: the instruction
+// count the kernel, its verifier log and tcpdump -d give, where LD_IMM64
+// counts twice.
+func (insns Instructions) Slots() int {
 	n := 0
 	for _, ins := range insns {
 		n += ins.Slots()
 	}
-	b, err := insns.AppendAssembled(make([]byte, 0, n*8), binary.LittleEndian)
+	return n
+}
+
+// Assemble encodes insns in little-endian byte order, the order of the
+// machines purebpf runs on, resolving labels as Resolve does. It returns an
+// error, and no bytes, if a label cannot be resolved or an instruction is
+// invalid under the kernel's rules (Instruction.Validate) and under RFC
+// 9669's (Instruction.ValidateRFC): what the kernel loads assembles, and so
+// do the RFC's forms it refuses (callx, a shift by an immediate out of
+// range, a division by an immediate 0).
+func (insns Instructions) Assemble() ([]byte, error) {
+	b, err := insns.AppendAssembled(make([]byte, 0, insns.Slots()*8), binary.LittleEndian)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +66,36 @@ func (insns Instructions) Assemble() ([]byte, error) {
 // machine that loads it) to b; a nil order is little-endian. On error it
 // returns b unchanged.
 func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]byte, error) {
+	return insns.appendEncoded(b, order, false)
+}
+
+// AppendEncoded is AppendAssembled without its checks of the
+// instructions: every field is encoded as it is, as long as the encoding
+// has room for it (registers below 16, an immediate of 32 bits but for
+// LD_IMM64, a valid access size). It is the inverse of Disassemble for
+// every program that decodes, and builds programs the kernel and the RFC
+// refuse, for tests of decoders and verifiers. Labels are resolved as
+// Assemble resolves them.
+func (insns Instructions) AppendEncoded(b []byte, order binary.ByteOrder) ([]byte, error) {
+	return insns.appendEncoded(b, order, true)
+}
+
+// encodable checks that the encoding has room for the fields of ins.
+func (ins *Instruction) encodable() error {
+	switch {
+	case ins.badSize != 0:
+		return invalid("access size %d is not 1, 2, 4 or 8", ins.badSize&0xff)
+	case ins.Dst > 15 || ins.Src > 15:
+		return invalid("register %d does not fit 4 bits", max(ins.Dst, ins.Src))
+	case !ins.IsLoadImm64() && (ins.Constant < math.MinInt32 || ins.Constant > math.MaxInt32):
+		return invalid("immediate %d does not fit 32 bits", ins.Constant)
+	}
+	return nil
+}
+
+// appendEncoded appends insns to b, each checked by validateAny, or only
+// by encodable if raw.
+func (insns Instructions) appendEncoded(b []byte, order binary.ByteOrder, raw bool) ([]byte, error) {
 	if order == nil {
 		order = binary.LittleEndian
 	}
@@ -64,6 +107,9 @@ func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]b
 	big := isBigEndian(order)
 	for i := range insns {
 		ins := &insns[i]
+		if ins.Map != "" {
+			return b[:start], fmt.Errorf("instruction %d (%s): %w %q: load the program with the map (sockfilter.LoadOptions.Maps)", i, ins.String(), ErrUnresolvedMap, ins.Map)
+		}
 		var resolved Instruction
 		if ins.Target != "" {
 			if resolved, err = r.resolve(i, *ins); err != nil {
@@ -71,8 +117,12 @@ func (insns Instructions) AppendAssembled(b []byte, order binary.ByteOrder) ([]b
 			}
 			ins = &resolved
 		}
-		if err := ins.validate(); err != nil {
-			return b[:start], fmt.Errorf("instruction %d (%s): %w", i, ins.String(), err)
+		check := ins.validateAny
+		if raw {
+			check = ins.encodable
+		}
+		if err := check(); err != nil {
+			return b[:start], &InstructionError{Index: i, Instruction: *ins, Err: err}
 		}
 		b = ins.appendEncoded(b, order, big)
 	}

@@ -213,6 +213,15 @@ var ciliumForms = []struct {
 	{LoadMapIdx(R1, 0), casm.Instruction{OpCode: casm.LoadImmOp(casm.DWord), Dst: casm.R1, Src: 5, Constant: 0}},
 	{LoadMapIdxValue(R1, 1, 4), casm.Instruction{OpCode: casm.LoadImmOp(casm.DWord), Dst: casm.R1, Src: 6, Constant: 4<<32 | 1}},
 	{LoadBTFID(R1, 42), casm.Instruction{OpCode: casm.LoadImmOp(casm.DWord), Dst: casm.R1, Src: 3, Constant: 42}},
+	// Nor for may_goto, callx and exit with an offset.
+	{MayGoto("").WithOffset(0), casm.Instruction{OpCode: 0xe5}},
+	{CallX(R2), casm.Instruction{OpCode: 0x8d, Dst: casm.R2}},
+	{Exit().WithOffset(1), casm.Instruction{OpCode: casm.Return().OpCode, Offset: 1}},
+	{LSh.Imm(R1, 64), casm.LSh.Imm(casm.R1, 64)},
+	{RSh.Imm32(R1, -1), casm.RSh.Imm32(casm.R1, -1)},
+	{ArSh.Imm(R1, 100), casm.ArSh.Imm(casm.R1, 100)},
+	{Div.Imm(R1, 0), casm.Div.Imm(casm.R1, 0)},
+	{SMod.Imm32(R1, 0), casm.SMod.Imm32(casm.R1, 0)},
 }
 
 func marshalCilium(t testing.TB, insns casm.Instructions, order binary.ByteOrder) []byte {

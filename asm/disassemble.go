@@ -23,9 +23,17 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Disassemble decodes a little-endian program, as Assemble encodes it and
 // as the kernel's bpf_prog_info returns it. Jumps come back with their
-// Offset and no Target. It returns a *DecodeError naming the byte offset of
-// the first instruction that is truncated, is an LD_IMM64 without its
-// second half, or that Instruction.Validate rejects.
+// Offset and no Target. It decodes every instruction whose opcode is
+// defined (OpCode.Defined), keeping every field as it is, so that
+// Instructions.AppendEncoded gives back the same bytes: an instruction the
+// kernel or RFC 9669 refuses for what its other fields hold (a shift by
+// 64, a non-zero reserved field, register r11, ...) is decoded, and
+// Instruction.Validate, Instruction.ValidateRFC and Instructions.Validate
+// say what is wrong with it. It returns a *DecodeError naming the byte
+// offset of the first instruction that is truncated, whose opcode is not
+// defined, or that is an LD_IMM64 without its second half or with a second
+// half whose opcode, registers or offset are not zero (the Instruction
+// has no room for them).
 func Disassemble(b []byte) (Instructions, error) {
 	return DisassembleOrder(b, binary.LittleEndian)
 }
@@ -54,7 +62,11 @@ func DisassembleOrder(b []byte, order binary.ByteOrder) (Instructions, error) {
 			}
 			ins.Constant = int64(uint32(ins.Constant)) | hi.Constant<<32
 		}
-		if err := ins.Validate(); err != nil {
+		if !ins.OpCode.Defined() {
+			err := ins.validate(kernelRules)
+			if err == nil {
+				err = invalid("undefined opcode %#02x", uint8(ins.OpCode))
+			}
 			return nil, &DecodeError{off, err}
 		}
 		insns = append(insns, ins)

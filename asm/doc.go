@@ -24,9 +24,11 @@
 // base64, divmul32, divmul64 with SDiv and SMod, atomic32 and atomic64 with
 // the fetch variants, Xchg and CmpXchg, and the legacy packet loads), and
 // the kernel's: sign-extending moves and loads, BSwap, ToBE and ToLE, JMP32
-// (Imm32, Reg32), GotoL, LD_IMM64 with each pseudo source (LoadMapFD,
-// LoadMapValue, LoadMapIdx, LoadMapIdxValue, LoadBTFID, LoadFunc), helper,
-// BPF-to-BPF and kfunc calls, LoadAcquire and StoreRelease.
+// (Imm32, Reg32), GotoL, MayGoto, LD_IMM64 with each pseudo source
+// (LoadMapFD, LoadMapValue, LoadMapIdx, LoadMapIdxValue, LoadBTFID,
+// LoadFunc), helper, BPF-to-BPF and kfunc calls, LoadAcquire and
+// StoreRelease; and CallX, the callx of the conformance suites, which the
+// kernel does not load.
 //
 // # Labels
 //
@@ -41,10 +43,22 @@
 // # Encoding
 //
 // Assemble encodes a program in little-endian order, AppendAssembled in
-// either; Disassemble and DisassembleOrder decode it. Both check every
-// instruction as the kernel does (Instruction.Validate): bad input is an
-// error, a *DecodeError naming the byte offset when decoding, never
-// garbage and never a panic.
+// either; both refuse an instruction that neither the kernel
+// (Instruction.Validate) nor RFC 9669 (Instruction.ValidateRFC) accepts.
+// Disassemble and DisassembleOrder decode every instruction whose opcode
+// is defined, keeping every field, so that AppendEncoded, which encodes
+// without those checks, gives back the same bytes; bad input is a
+// *DecodeError naming the byte offset, never garbage and never a panic.
+//
+// # Validation
+//
+// Instruction.Validate applies the kernel decoder's checks of the fields
+// of one instruction, Instruction.ValidateRFC those of RFC 9669, which
+// defines callx and shifts by any immediate and wants every unused field
+// zero. Instructions.Validate and Instructions.ValidateRFC check a whole
+// program's shape as the kernel does before verifying it: jumps inside
+// their subprogram, no path off the end, LD_IMM64 taken whole, no write to
+// r10. Errors name the instruction (*InstructionError).
 //
 // # Text
 //

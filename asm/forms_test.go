@@ -153,6 +153,7 @@ var forms = []form{
 	{JSLE.Reg32(R1, R2, "").WithOffset(0), "if w1 s<= w2 goto pc+0", "de 21 0000 00000000"},
 	{Goto("").WithOffset(0), "goto pc+0", "05 00 0000 00000000"},
 	{GotoL(""), "gotol pc+0", "06 00 0000 00000000"},
+	{MayGoto("").WithOffset(0), "may_goto pc+0", "e5 00 0000 00000000"},
 	{Call(FnGetPrandomU32), "call bpf_get_prandom_u32#7", "85 00 0000 07000000"},
 	{Call(FnKtimeGetNs), "call bpf_ktime_get_ns#5", "85 00 0000 05000000"},
 	{LoadMem(R4, R10, -8, Byte), "r4 = *(u8 *)(r10 -8)", "71 a4 f8ff 00000000"},
@@ -246,7 +247,24 @@ var pseudoForms = []form{
 	{CallKfunc(1234), "call kernel-function#1234", "85 20 0000 d2040000"},
 }
 
-func allForms() []form { return append(append([]form(nil), forms...), pseudoForms...) }
+// rfcForms are forms the kernel does not load, or loads without printing
+// what sets them apart: those RFC 9669 defines and the kernel refuses
+// (callx, shifts by an immediate out of range, which the RFC masks, and
+// division by an immediate 0), and exit with an offset, which the kernel
+// ignores. Their text is purebpf's.
+var rfcForms = []form{
+	{CallX(R2), "callx r2", "8d 02 0000 00000000"},
+	{LSh.Imm(R1, 64), "r1 <<= 64", "67 01 0000 40000000"},
+	{RSh.Imm32(R1, -1), "w1 >>= -1", "74 01 0000 ffffffff"},
+	{ArSh.Imm(R1, 100), "r1 s>>= 100", "c7 01 0000 64000000"},
+	{Div.Imm(R1, 0), "r1 /= 0", "37 01 0000 00000000"},
+	{SMod.Imm32(R1, 0), "w1 s%= 0", "94 01 0100 00000000"},
+	{Exit().WithOffset(1), "exit off:1", "95 00 0100 00000000"},
+}
+
+func allForms() []form {
+	return append(append(append([]form(nil), forms...), pseudoForms...), rfcForms...)
+}
 
 func TestForms(t *testing.T) {
 	for _, f := range allForms() {

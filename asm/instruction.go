@@ -23,6 +23,13 @@ type Instruction struct {
 	Label  string // the label this instruction defines, if any
 	Target string // the label this instruction refers to, if any
 
+	// Map names the map an LD_IMM64 map load refers to (LoadMapPtr,
+	// LoadMapValuePtr), for the loader to replace with the map's file
+	// descriptor: sockfilter.Load does, from LoadOptions.Maps. While Map
+	// is set the low half of Constant is not used, and Assemble fails with
+	// ErrUnresolvedMap.
+	Map string
+
 	// badSize is 0x100 | the Size a load or store builder was given when
 	// that Size is not Byte, Half, Word or DWord, so that Assemble can
 	// report it: the opcode alone has no room for an invalid size.

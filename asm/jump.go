@@ -20,6 +20,7 @@ const (
 	JLE    JumpOp = 0xb0 // if dst <= src, unsigned
 	JSLT   JumpOp = 0xc0 // if dst s< src, signed
 	JSLE   JumpOp = 0xd0 // if dst s<= src, signed
+	JCond  JumpOp = 0xe0 // BPF_JCOND: may_goto; see MayGoto
 )
 
 // Imm emits `if dst op imm goto label` comparing all 64 bits of dst with
@@ -63,11 +64,32 @@ func GotoL(label string) Instruction {
 	return Instruction{OpCode: OpCode(Jump32Class) | OpCode(Ja), Target: label}
 }
 
+// MayGoto emits `may_goto label` (BPF_JMP | BPF_JCOND, src BPF_MAY_GOTO,
+// Linux 6.9): it falls through while the loop budget the kernel keeps for
+// the program lasts, taking one unit of it each time, and jumps to label
+// once the budget is spent, so that a loop that tests it ends. The offset
+// is 16 bits, as for conditional jumps.
+func MayGoto(label string) Instruction {
+	return Instruction{OpCode: OpCode(JumpClass) | OpCode(JCond), Src: mayGoto, Target: label}
+}
+
+// mayGoto is BPF_MAY_GOTO, the src_reg of may_goto.
+const mayGoto Register = 0
+
 // Call emits `call fn`, a call to a kernel helper function (BPF_JMP |
 // BPF_CALL, src 0). Arguments are passed in r1 to r5 and the result comes
 // back in r0; r1 to r5 are clobbered.
 func Call(fn HelperFunc) Instruction {
 	return Instruction{OpCode: OpCode(JumpClass) | OpCode(CallOp), Constant: int64(fn)}
+}
+
+// CallX emits `callx dst`, a call of the helper function whose number is
+// in register dst (BPF_JMP | BPF_X | BPF_CALL): the callx conformance
+// group of the public bpf_conformance suite, emitted by clang at -O0 and by
+// gcc's -mxbpf. RFC 9669 defines calls of helpers "by address"; the kernel
+// does not load callx (ValidateRFC accepts it, Validate does not).
+func CallX(dst Register) Instruction {
+	return Instruction{OpCode: OpCode(JumpClass) | OpCode(CallOp) | OpCode(RegSource), Dst: dst}
 }
 
 // CallLabel emits `call label`, a BPF-to-BPF call of the subprogram that

@@ -163,3 +163,13 @@ func TestAssembleNoPartialOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestInstructionsSlots(t *testing.T) {
+	insns := Instructions{Mov.Imm(R0, 0), LoadImm64(R1, 1<<40), Exit()}
+	if got := insns.Slots(); got != 4 {
+		t.Errorf("Slots() = %d, want 4 (LD_IMM64 takes two)", got)
+	}
+	if got := (Instructions{}).Slots(); got != 0 {
+		t.Errorf("empty: Slots() = %d", got)
+	}
+}

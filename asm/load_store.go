@@ -20,6 +20,21 @@ func LoadMapValue(dst Register, fd int32, off uint32) Instruction {
 	return Instruction{OpCode: ldImm64, Dst: dst, Src: PseudoMapValue, Constant: int64(uint32(fd)) | int64(off)<<32}
 }
 
+// LoadMapPtr emits `dst = map[name]`: LoadMapFD for the map the program
+// calls name, whose file descriptor the loader fills in (sockfilter.Load,
+// from LoadOptions.Maps). Assemble refuses it until then, with
+// ErrUnresolvedMap. Name should be an identifier (letters, digits, '_'
+// and '.', not starting with a digit) for the text to parse back.
+func LoadMapPtr(dst Register, name string) Instruction {
+	return Instruction{OpCode: ldImm64, Dst: dst, Src: PseudoMapFD, Map: name}
+}
+
+// LoadMapValuePtr emits `dst = map[name][0]+off`: LoadMapValue for the
+// array map the program calls name, resolved as LoadMapPtr is (Linux 5.2).
+func LoadMapValuePtr(dst Register, name string, off uint32) Instruction {
+	return Instruction{OpCode: ldImm64, Dst: dst, Src: PseudoMapValue, Constant: int64(off) << 32, Map: name}
+}
+
 // LoadMapIdx emits `dst = map`, loading a pointer to the map at index idx of
 // the fd_array passed with the program (LD_IMM64, src BPF_PSEUDO_MAP_IDX,
 // Linux 5.14).

@@ -107,3 +107,56 @@ func (s Size) bits() OpCode {
 		return 0x18
 	}
 }
+
+// Defined reports whether op is the opcode of an instruction of RFC 9669
+// or of the kernel's extensions to it, whatever its other fields hold:
+// Disassemble decodes these, and refuses the others. The undefined
+// opcodes are the arithmetic operations 0xe and 0xf, negation and the
+// 64-bit byte swap with the source bit set, jump operation 0xf, 0xe but
+// for may_goto (BPF_JMP | BPF_K | BPF_JCOND), jumps by register (0x0d,
+// 0x0e), calls and exits of JMP32 and exit by register, 32-bit and narrower
+// BPF_LD | BPF_IMM (classic BPF's), 64-bit legacy packet loads, BPF_LD in
+// other modes, 64-bit sign-extending loads, stores of immediates in modes
+// other than BPF_MEM and stores of registers in modes other than BPF_MEM
+// and BPF_ATOMIC.
+func (op OpCode) Defined() bool {
+	switch op.Class() {
+	case ALUClass, ALU64Class:
+		switch op.ALUOp() {
+		case 0xe0, 0xf0:
+			return false
+		case Neg:
+			return op.Source() == ImmSource
+		case End:
+			return op.Class() == ALUClass || op.Source() == ImmSource
+		}
+		return true
+	case JumpClass, Jump32Class:
+		jmp32 := op.Class() == Jump32Class
+		switch op.JumpOp() {
+		case Ja, JCond:
+			return op.Source() == ImmSource && (op.JumpOp() == Ja || !jmp32)
+		case CallOp:
+			return !jmp32
+		case ExitOp:
+			return !jmp32 && op.Source() == ImmSource
+		case 0xf0:
+			return false
+		}
+		return true
+	case LdClass:
+		switch op.Mode() {
+		case ImmMode:
+			return op.Size() == DWord
+		case AbsMode, IndMode:
+			return op.Size() != DWord
+		}
+		return false
+	case LdXClass:
+		return op.Mode() == MemMode || op.Mode() == MemSXMode && op.Size() != DWord
+	case StClass:
+		return op.Mode() == MemMode
+	default: // StXClass
+		return op.Mode() == MemMode || op.Mode() == AtomicMode
+	}
+}

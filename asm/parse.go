@@ -31,7 +31,8 @@ func (e *ParseError) Error() string {
 // decimal that fits is a mov; `rN = imm ll` forces LD_IMM64. Text after
 // `//` or `;` is a comment; blank lines are ignored. A helper call may omit
 // its number: `call bpf_get_prandom_u32`. Every instruction must pass
-// Instruction.Validate. Parse does not resolve labels: Assemble does.
+// Instruction.Validate or Instruction.ValidateRFC, as for Assemble. Parse
+// does not resolve labels: Assemble does.
 //
 // Errors are *ParseError.
 func Parse(src string) (Instructions, error) {
@@ -64,7 +65,7 @@ func Parse(src string) (Instructions, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ins.Validate(); err != nil {
+		if err := ins.validateAny(); err != nil {
 			return nil, p.errorAt(p.stmt, "%v", err)
 		}
 		ins.Label, label = label, ""
@@ -343,7 +344,24 @@ func (p *parser) statement() (Instruction, error) {
 	case "call":
 		return p.call()
 	case "exit":
-		return Exit(), nil
+		ins := Exit()
+		if p.accept("off:") {
+			off, err := p.number(math.MinInt16, math.MaxInt16)
+			if err != nil {
+				return Instruction{}, err
+			}
+			ins.Offset = int16(off)
+		}
+		return ins, nil
+	case "may_goto":
+		label, off, err := p.target(math.MinInt16, math.MaxInt16)
+		if err != nil {
+			return Instruction{}, err
+		}
+		return MayGoto(label).WithOffset(int16(off)).withTarget(label), nil
+	case "callx":
+		dst, err := p.reg64()
+		return CallX(dst), err
 	case "lock":
 		return p.lock()
 	case "store_release":

@@ -415,6 +415,7 @@ func (p *parser) loadAcquire(dst Register, w bool) (Instruction, error) {
 
 // pseudo reads the LD_IMM64 pseudo forms after `dst = map`, `btf` or
 // `func`: `[fd:N]`, `[fd:N][0]+off`, `[idx:N]`, `[idx:N][0]+off`,
+// `[name]`, `[name][0]+off`,
 // `[id:N]`, `[id:N,fd:M]`, `[pc+N]`, `[label]`.
 func (p *parser) pseudo(dst Register, word string) (Instruction, error) {
 	if err := p.expect("["); err != nil {
@@ -436,6 +437,8 @@ func (p *parser) pseudo(dst Register, word string) (Instruction, error) {
 		key = "fd:"
 		if p.accept("idx:") {
 			key = "idx:"
+		} else if p.space(); !strings.HasPrefix(p.rest(), "fd:") {
+			return p.mapName(dst)
 		}
 	}
 	if key != "idx:" {
@@ -481,6 +484,32 @@ func (p *parser) pseudo(dst Register, word string) (Instruction, error) {
 		ins.Constant |= off << 32
 	}
 	return ins, nil
+}
+
+// mapName reads `name]` or `name][0]+off` after `dst = map[`: a map load
+// that names its map.
+func (p *parser) mapName(dst Register) (Instruction, error) {
+	start := p.pos
+	name := p.ident()
+	if name == "" || strings.HasPrefix(p.rest(), ":") {
+		// Neither a name nor fd: or idx:; say what the kernel's form wants.
+		p.pos = start
+		return Instruction{}, p.errorf("expected %q, found %s", "fd:", p.found())
+	}
+	if err := p.expect("]"); err != nil {
+		return Instruction{}, err
+	}
+	if !p.accept("[0]") {
+		return LoadMapPtr(dst, name), nil
+	}
+	if err := p.expect("+"); err != nil {
+		return Instruction{}, err
+	}
+	off, err := p.number(0, math.MaxUint32)
+	if err != nil {
+		return Instruction{}, err
+	}
+	return LoadMapValuePtr(dst, name, uint32(off)), nil
 }
 
 // condJump reads what follows `if`: `dst op src goto target`.

@@ -19,10 +19,16 @@ import (
 //     `r1 = map[fd:3][0]+8`, `r1 = map[idx:0]`, `r1 = map[idx:0][0]+8`,
 //     `r1 = btf[id:42]` (`btf[id:42,fd:5]` for a module's BTF) and
 //     `r1 = func[pc+3]` (or `r1 = func[label]`);
+//   - a map load that names its map (Instruction.Map) prints the name
+//     where the fd would be, `r1 = map[flows]` and `r1 = map[flows][0]+8`:
+//     without the `fd:` or `idx:` of the kernel's forms;
 //   - a kfunc call prints as the kernel prints it without BTF,
 //     `call kernel-function#42`, where the verifier names the function;
 //     a non-zero offset (the fd_array index of a module's BTF) follows as
-//     ` off:N`.
+//     ` off:N`, and so does the offset of exit, which the kernel ignores
+//     and does not print: `exit off:1`;
+//   - callx, which the kernel does not load, prints as LLVM writes it:
+//     `callx r2`.
 //
 // An invalid instruction prints as something readable, not as kernel text.
 func (ins Instruction) String() string {
@@ -153,6 +159,9 @@ func (ins Instruction) appendJump(b []byte) []byte {
 	op := ins.OpCode
 	w := op.Class() == Jump32Class
 	switch jop := op.JumpOp(); {
+	case jop == CallOp && !w && op.Source() == RegSource:
+		b = append(b, "callx "...)
+		return appendReg(b, false, ins.Dst)
 	case jop == CallOp && !w:
 		b = append(b, "call "...)
 		switch ins.Src {
@@ -171,7 +180,15 @@ func (ins Instruction) appendJump(b []byte) []byte {
 		b = append(b, '#')
 		return strconv.AppendInt(b, int64(int32(ins.Constant)), 10)
 	case jop == ExitOp && !w:
-		return append(b, "exit"...)
+		b = append(b, "exit"...)
+		if ins.Offset != 0 {
+			b = append(b, " off:"...)
+			b = strconv.AppendInt(b, int64(ins.Offset), 10)
+		}
+		return b
+	case jop == JCond && !w:
+		b = append(b, "may_goto "...)
+		return ins.appendTarget(b, int64(ins.Offset))
 	case jop == Ja && !w:
 		b = append(b, "goto "...)
 		return ins.appendTarget(b, int64(ins.Offset))
@@ -238,6 +255,16 @@ func (ins Instruction) appendLd(b []byte) []byte {
 			b = append(b, "0x"...)
 			return strconv.AppendUint(b, uint64(ins.Constant), 16)
 		case PseudoMapFD, PseudoMapValue:
+			if ins.Map != "" {
+				b = append(b, "map["...)
+				b = append(b, ins.Map...)
+				b = append(b, ']')
+				if ins.Src == PseudoMapValue {
+					b = append(b, "[0]+"...)
+					b = strconv.AppendUint(b, hi, 10)
+				}
+				return b
+			}
 			b = append(b, "map[fd:"...)
 		case PseudoMapIdx, PseudoMapIdxValue:
 			b = append(b, "map[idx:"...)

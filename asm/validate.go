@@ -22,10 +22,41 @@ func invalid(format string, args ...any) error {
 // check_*_op on fields (reserved fields zero, known operations and modes,
 // registers r0 to r10, sizes an operation allows) but not those that need
 // the program's state. Label and Target are not looked at: Assemble checks
-// them.
-func (ins Instruction) Validate() error { return ins.validate() }
+// them. The kernel does not read the offset of exit, and accepts any.
+func (ins Instruction) Validate() error { return ins.validate(kernelRules) }
 
-func (ins *Instruction) validate() error {
+// ValidateRFC is Validate under the rules of RFC 9669 (the BPF ISA) where
+// they differ from the kernel's: a shift by an immediate out of range is
+// defined (the count is masked to 5 or 6 bits), so is a division or modulo
+// by an immediate 0 (the result is 0, or the dividend), and so is callx
+// (BPF_JMP | BPF_X | BPF_CALL, see CallX), all of which the kernel
+// refuses; and every field an instruction does not use must be zero, as
+// the RFC says ("unused fields shall be cleared to zero"), where the
+// kernel ignores the offset of exit and gives the offset of kfunc calls
+// and the second immediate of LoadBTFID meanings of its own. The
+// kernel's extensions the RFC does not define (may_goto, load-acquire and
+// store-release, ...) are checked by the kernel's rules.
+func (ins Instruction) ValidateRFC() error { return ins.validate(rfcRules) }
+
+// rules selects the checks of validate.
+type rules uint8
+
+const (
+	kernelRules rules = iota // the kernel's decoder: Validate
+	rfcRules                 // RFC 9669: ValidateRFC
+)
+
+// validateAny accepts ins if the kernel or RFC 9669 does: what Assemble
+// and Parse take. It returns the kernel's error otherwise.
+func (ins *Instruction) validateAny() error {
+	err := ins.validate(kernelRules)
+	if err != nil && ins.validate(rfcRules) == nil {
+		return nil
+	}
+	return err
+}
+
+func (ins *Instruction) validate(r rules) error {
 	if ins.badSize != 0 {
 		return invalid("access size %d is not 1, 2, 4 or 8", ins.badSize&0xff)
 	}
@@ -38,11 +69,11 @@ func (ins *Instruction) validate() error {
 	op := ins.OpCode
 	switch op.Class() {
 	case ALUClass, ALU64Class:
-		return ins.validateALU()
+		return ins.validateALU(r)
 	case JumpClass, Jump32Class:
-		return ins.validateJump()
+		return ins.validateJump(r)
 	case LdClass:
-		return ins.validateLd()
+		return ins.validateLd(r)
 	case LdXClass:
 		return ins.validateLdX()
 	case StClass:
@@ -77,7 +108,7 @@ func (ins *Instruction) srcReg() error {
 	return nil
 }
 
-func (ins *Instruction) validateALU() error {
+func (ins *Instruction) validateALU(r rules) error {
 	op := ins.OpCode
 	alu64 := op.Class() == ALU64Class
 	switch op.ALUOp() {
@@ -113,7 +144,7 @@ func (ins *Instruction) validateALU() error {
 		if ins.Offset != 0 && ins.Offset != 1 {
 			return invalid("division with offset %d, not 0 (unsigned) or 1 (signed)", ins.Offset)
 		}
-		if op.Source() == ImmSource && ins.Constant == 0 {
+		if op.Source() == ImmSource && ins.Constant == 0 && r == kernelRules {
 			return invalid("division by an immediate 0") // check_alu_op: "div by zero"
 		}
 	case LSh, RSh, ArSh:
@@ -124,7 +155,7 @@ func (ins *Instruction) validateALU() error {
 		if alu64 {
 			width = 64
 		}
-		if op.Source() == ImmSource && (ins.Constant < 0 || ins.Constant >= width) {
+		if op.Source() == ImmSource && (ins.Constant < 0 || ins.Constant >= width) && r == kernelRules {
 			return invalid("shift by %d, not 0 to %d", ins.Constant, width-1) // check_alu_op: "invalid shift"
 		}
 	default:
@@ -141,11 +172,19 @@ func (ins *Instruction) validateALU() error {
 	return ins.zero(true, false, false)
 }
 
-func (ins *Instruction) validateJump() error {
+func (ins *Instruction) validateJump(r rules) error {
 	op := ins.OpCode
 	jmp32 := op.Class() == Jump32Class
 	switch op.JumpOp() {
-	case 0xe0, 0xf0:
+	case JCond:
+		if jmp32 || op.Source() != ImmSource {
+			return invalid("unknown jump opcode %#02x", uint8(op))
+		}
+		if ins.Src != mayGoto || ins.Dst != 0 || ins.Constant != 0 {
+			return invalid("may_goto (%#02x) uses reserved fields src_reg, dst_reg or imm", uint8(op)) // check_cond_jmp_op: "invalid may_goto"
+		}
+		return nil
+	case 0xf0:
 		return invalid("unknown jump operation %#02x", uint8(op))
 	case Ja:
 		if op.Source() != ImmSource {
@@ -159,6 +198,13 @@ func (ins *Instruction) validateJump() error {
 		}
 		return ins.zero(true, false, true)
 	case CallOp:
+		if !jmp32 && op.Source() == RegSource && r == rfcRules {
+			// callx: the helper's number is in dst_reg.
+			if ins.Dst > R10 {
+				return invalid("callx register %d is not r0 to r10", ins.Dst)
+			}
+			return ins.zero(true, true, true)
+		}
 		if jmp32 || op.Source() != ImmSource {
 			return invalid("unknown call opcode %#02x", uint8(op))
 		}
@@ -169,6 +215,9 @@ func (ins *Instruction) validateJump() error {
 		case 0, PseudoCall:
 			return ins.zero(false, true, false)
 		case PseudoKfuncCall:
+			if r == rfcRules {
+				return ins.zero(false, true, false)
+			}
 			return nil // off selects the BTF (fd_array index) of a module kfunc
 		}
 		return invalid("call with unknown source %d", ins.Src)
@@ -179,7 +228,8 @@ func (ins *Instruction) validateJump() error {
 		if ins.Dst != 0 {
 			return invalid("exit uses reserved field dst_reg")
 		}
-		return ins.zero(true, true, true)
+		// The kernel's do_check_insn does not look at the offset of exit.
+		return ins.zero(true, r == rfcRules, true)
 	}
 	if op.Source() == RegSource {
 		if err := ins.srcReg(); err != nil {
@@ -190,7 +240,7 @@ func (ins *Instruction) validateJump() error {
 	return ins.zero(true, false, false)
 }
 
-func (ins *Instruction) validateLd() error {
+func (ins *Instruction) validateLd(r rules) error {
 	op := ins.OpCode
 	switch op.Mode() {
 	case ImmMode:
@@ -198,7 +248,13 @@ func (ins *Instruction) validateLd() error {
 			return invalid("ld_imm (%#02x) of less than 64 bits", uint8(op))
 		}
 		switch ins.Src {
-		case 0, PseudoMapValue, PseudoMapIdxValue, PseudoBTFID:
+		case 0, PseudoMapValue, PseudoMapIdxValue:
+		case PseudoBTFID:
+			// The kernel reads the second immediate as the fd of a
+			// module's BTF; the RFC defines no use for it.
+			if r == rfcRules && ins.Constant>>32 != 0 {
+				return invalid("ld_imm64 with source %d uses reserved field imm of its second half", ins.Src)
+			}
 		case PseudoMapFD, PseudoMapIdx, PseudoFunc:
 			if ins.Constant>>32 != 0 {
 				return invalid("ld_imm64 with source %d uses reserved field imm of its second half", ins.Src)

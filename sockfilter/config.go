@@ -57,8 +57,8 @@ const MaxReceiveBuffer = 1<<30 - 1
 // On a loopback device (ARPHRD_LOOPBACK, such as lo), every packet the
 // host sends it also receives, so a packet socket sees each twice: once
 // outgoing, once incoming. DirectionInOut shows each once, as incoming,
-// as libpcap does; DirectionOut shows each once, as outgoing (libpcap
-// shows none there).
+// as libpcap does (Config.LoopbackOutgoing keeps both copies);
+// DirectionOut shows each once, as outgoing (libpcap shows none there).
 //
 // Where a socket option can, the kernel drops the frames a Conn is not to
 // see before any filter runs or anything is copied: PACKET_IGNORE_OUTGOING
@@ -107,6 +107,13 @@ type Config struct {
 	// the host receives and those it sends, DirectionIn the received ones
 	// only, DirectionOut the sent ones only. See Direction.
 	Direction Direction
+
+	// LoopbackOutgoing keeps, with DirectionInOut, the outgoing copy of
+	// each packet on a loopback device, which a Conn otherwise drops: each
+	// such packet is then seen twice, once sent (DirectionOutgoing) and
+	// once received, as a packet socket gets it. It applies to
+	// DirectionInOut only.
+	LoopbackOutgoing bool
 
 	// ReceiveBuffer is the socket's receive buffer size in bytes
 	// (SO_RCVBUFFORCE, or SO_RCVBUF without CAP_NET_ADMIN, where

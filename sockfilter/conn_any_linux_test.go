@@ -35,15 +35,17 @@ func TestConnAny(t *testing.T) { testConnAny(t, connRing) }
 func testConnAny(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	tests := []struct {
-		name string
-		dir  Direction
+		name    string
+		dir     Direction
+		loopOut bool // Config.LoopbackOutgoing
 		// want: for each kind of frame, the interface and packet type of
 		// each copy seen.
 		lo, veth []anyCopy
 	}{
-		{"inout", DirectionInOut, []anyCopy{{"lo", unix.PACKET_HOST}}, []anyCopy{{"pbveth0", unix.PACKET_BROADCAST}, {"pbveth1", unix.PACKET_OUTGOING}}},
-		{"in", DirectionIn, []anyCopy{{"lo", unix.PACKET_HOST}}, []anyCopy{{"pbveth0", unix.PACKET_BROADCAST}}},
-		{"out", DirectionOut, []anyCopy{{"lo", unix.PACKET_OUTGOING}}, []anyCopy{{"pbveth1", unix.PACKET_OUTGOING}}},
+		{"inout", DirectionInOut, false, []anyCopy{{"lo", unix.PACKET_HOST}}, []anyCopy{{"pbveth0", unix.PACKET_BROADCAST}, {"pbveth1", unix.PACKET_OUTGOING}}},
+		{"inout, loopback outgoing", DirectionInOut, true, []anyCopy{{"lo", unix.PACKET_HOST}, {"lo", unix.PACKET_OUTGOING}}, []anyCopy{{"pbveth0", unix.PACKET_BROADCAST}, {"pbveth1", unix.PACKET_OUTGOING}}},
+		{"in", DirectionIn, false, []anyCopy{{"lo", unix.PACKET_HOST}}, []anyCopy{{"pbveth0", unix.PACKET_BROADCAST}}},
+		{"out", DirectionOut, false, []anyCopy{{"lo", unix.PACKET_OUTGOING}}, []anyCopy{{"pbveth1", unix.PACKET_OUTGOING}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +56,7 @@ func testConnAny(t *testing.T, m connMode) {
 			var raw int
 			idx := map[string]int{}
 			v.NS.Do(t, func() {
-				c = m.listen(t, AnyInterface, prog, &Config{Direction: tt.dir, RingBlockTimeout: time.Millisecond})
+				c = m.listen(t, AnyInterface, prog, &Config{Direction: tt.dir, LoopbackOutgoing: tt.loopOut, RingBlockTimeout: time.Millisecond})
 				var err error
 				if sink, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
 					t.Fatal(err)

@@ -145,6 +145,8 @@ func checkListen(ifname string, prog *Program, cfg *Config) (tpacket.Geometry, e
 		return g, fmt.Errorf("receive buffer size %d is more than the kernel takes, %d bytes (INT_MAX/2, which it doubles)", cfg.ReceiveBuffer, MaxReceiveBuffer)
 	case cfg.Direction > DirectionOut:
 		return g, fmt.Errorf("unknown direction %d: want DirectionInOut, DirectionIn or DirectionOut", cfg.Direction)
+	case cfg.LoopbackOutgoing && cfg.Direction != DirectionInOut:
+		return g, fmt.Errorf("Config.LoopbackOutgoing applies to DirectionInOut, not %v", cfg.Direction)
 	case cfg.Promiscuous && ifname == AnyInterface:
 		return g, errors.New("promiscuous mode needs an interface, not all of them; listen without Config.Promiscuous")
 	}
@@ -275,6 +277,8 @@ func (s *listener) configureDirection() error {
 		s.skip = tpacket.SkipIncoming
 	case DirectionInOut:
 		switch {
+		case s.cfg.LoopbackOutgoing:
+			// Every copy, as the kernel gives them.
 		case s.any:
 			// The option would drop every device's sent frames, not just
 			// the loopback devices' copies.

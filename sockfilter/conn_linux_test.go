@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -375,19 +376,21 @@ func testConnTruncation(t *testing.T, m connMode) {
 func TestConnDirections(t *testing.T) { testConnDirections(t, connRing) }
 
 // testConnDirections checks what each Direction shows on lo, where each
-// packet is both sent and received: once, as incoming, by default.
+// packet is both sent and received: once, as incoming, by default; twice
+// with LoopbackOutgoing.
 func testConnDirections(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
 	tests := []struct {
 		name string
 		cfg  *Config
-		want packet.Direction
+		want []packet.Direction // each datagram's copies
 	}{
-		{"nil config: both, each packet once", nil, packet.DirectionHost},
-		{"inout", &Config{Direction: DirectionInOut}, packet.DirectionHost},
-		{"in", &Config{Direction: DirectionIn}, packet.DirectionHost},
-		{"out", &Config{Direction: DirectionOut}, packet.DirectionOutgoing},
+		{"nil config: both, each packet once", nil, []packet.Direction{packet.DirectionHost}},
+		{"inout", &Config{Direction: DirectionInOut}, []packet.Direction{packet.DirectionHost}},
+		{"in", &Config{Direction: DirectionIn}, []packet.Direction{packet.DirectionHost}},
+		{"out", &Config{Direction: DirectionOut}, []packet.Direction{packet.DirectionOutgoing}},
+		{"inout, loopback outgoing", &Config{LoopbackOutgoing: true}, []packet.Direction{packet.DirectionHost, packet.DirectionOutgoing}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,20 +401,19 @@ func testConnDirections(t *testing.T, m connMode) {
 				s.send(t, port)
 			}
 			frames := connReadAll(t, c, s, 300*time.Millisecond)
-			if len(frames) != n {
-				t.Fatalf("read %d frames for %d datagrams; want %d", len(frames), n, n)
+			if len(frames) != n*len(tt.want) {
+				t.Fatalf("read %d frames for %d datagrams; want %d", len(frames), n, n*len(tt.want))
 			}
-			seen := make(map[uint32]int)
+			seen := make(map[uint32][]packet.Direction)
 			for _, f := range frames {
 				id, _ := s.id(f.data)
-				seen[id]++
-				if f.info.Direction != tt.want {
-					t.Errorf("datagram %d seen as %v; want %v", id, f.info.Direction, tt.want)
-				}
+				seen[id] = append(seen[id], f.info.Direction)
 			}
 			for id := uint32(1); id <= n; id++ {
-				if seen[id] != 1 {
-					t.Errorf("datagram %d seen %d times; want once", id, seen[id])
+				got := seen[id]
+				slices.Sort(got)
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("datagram %d seen as %v; want %v", id, got, tt.want)
 				}
 			}
 		})
@@ -489,6 +491,7 @@ func TestListenBadArguments(t *testing.T) {
 		{"negative timeout", "lo", prog, &Config{RingBlockTimeout: -time.Millisecond}, `listen on interface "lo": ring block timeout -1ms is negative`},
 		{"huge timeout", "lo", prog, &Config{RingBlockTimeout: 50 * 24 * time.Hour}, `listen on interface "lo": ring block timeout 1200h0m0s is too long`},
 		{"unknown direction", "lo", prog, &Config{Direction: 3}, `listen on interface "lo": unknown direction 3: want DirectionInOut, DirectionIn or DirectionOut`},
+		{"loopback outgoing, in", "lo", prog, &Config{Direction: DirectionIn, LoopbackOutgoing: true}, `listen on interface "lo": Config.LoopbackOutgoing applies to DirectionInOut, not in`},
 		{"promiscuous on any", AnyInterface, prog, &Config{Promiscuous: true}, `listen on interface "any": promiscuous mode needs an interface, not all of them; listen without Config.Promiscuous`},
 	}
 	if math.MaxInt > math.MaxInt32 { // 2^31 needs a 64-bit int

@@ -2,11 +2,21 @@
 // them to AF_PACKET sockets and reads the frames they let through — with
 // bpf(2) and packet(7) called directly: no C compiler, no libbpf, no cgo.
 //
-// A program is an asm.Instructions. Load verifies it and loads it as a
-// BPF_PROG_TYPE_SOCKET_FILTER (Linux 3.19), Listen attaches it to a packet
-// socket on one interface before binding, so no unfiltered frame is ever
-// queued, ReadFrame reads the frames it accepts, and ParseFrame decodes
-// them into a Record.
+// A program is an asm.Instructions: written by hand with the asm package
+// and the socket-filter helpers of package skb, or compiled from a
+// tcpdump expression by [github.com/purebpf/purebpf/sockfilter/pcapfilter.Compile].
+// Load verifies it and loads it as a BPF_PROG_TYPE_SOCKET_FILTER (Linux
+// 3.19), Listen attaches it to a packet socket on one interface before
+// binding, so no unfiltered frame is ever queued, NextFrames and ReadFrame
+// read the frames it accepts, and
+// [github.com/purebpf/purebpf/sockfilter/packet.Parse] decodes them into a
+// Record.
+//
+// The packages under sockfilter need no kernel and build on every GOOS:
+// packet (frames and records), pcapfile (capture files), skb (the
+// program interface), pcapfilter (the compiler) and vm (a pure-Go
+// interpreter). This one needs Linux; elsewhere its functions return an
+// error matching errors.ErrUnsupported.
 //
 // # A worked example
 //
@@ -15,18 +25,18 @@
 // __sk_buff; its return value is the number of bytes of the frame to keep,
 // 0 to drop it.
 //
-//	insns := append(sockfilter.Prologue(), // r6 = r1, for the packet loads
-//		sockfilter.LoadLink(12, asm.Half), // r0 = EtherType
+//	insns := append(skb.Prologue(), // r6 = r1, for the packet loads
+//		skb.LoadLink(12, asm.Half), // r0 = EtherType
 //		asm.JNE.Imm(asm.R0, 0x0800, "drop"),
-//		sockfilter.LoadLink(14+9, asm.Byte), // r0 = IPv4 protocol
+//		skb.LoadLink(14+9, asm.Byte), // r0 = IPv4 protocol
 //		asm.JNE.Imm(asm.R0, 17, "drop"),
-//		sockfilter.LoadLink(14+6, asm.Half), // r0 = flags, fragment offset
+//		skb.LoadLink(14+6, asm.Half), // r0 = flags, fragment offset
 //		asm.JSet.Imm(asm.R0, 0x1fff, "drop"), // not the first fragment
-//		sockfilter.LoadLink(14, asm.Byte), // r0 = version, IHL
+//		skb.LoadLink(14, asm.Byte), // r0 = version, IHL
 //		asm.And.Imm(asm.R0, 0x0f),
 //		asm.LSh.Imm(asm.R0, 2), // r0 = IPv4 header length
 //		asm.Mov.Reg(asm.R7, asm.R0),
-//		sockfilter.LoadLinkInd(asm.R7, 14+2, asm.Half), // r0 = UDP destination port
+//		skb.LoadLinkInd(asm.R7, 14+2, asm.Half), // r0 = UDP destination port
 //		asm.JNE.Imm(asm.R0, 53, "drop"),
 //		asm.Mov.Imm(asm.R0, -1), // keep the whole frame
 //		asm.Exit(),
@@ -45,14 +55,13 @@
 //	}
 //	defer conn.Close()
 //
-//	buf := make([]byte, 65536)
-//	var rec sockfilter.Record
+//	var rec packet.Record
 //	for {
-//		n, info, err := conn.ReadFrame(buf)
+//		frame, info, err := conn.NextFrame() // in place, valid until the next read
 //		if err != nil {
 //			log.Fatal(err)
 //		}
-//		if err := sockfilter.ParseFrame(buf[:n], conn.LinkType(), &rec); err != nil {
+//		if err := packet.Parse(frame, conn.LinkType(), &info, &rec); err != nil {
 //			continue
 //		}
 //		fmt.Println(info.Time, info.Direction, &rec)
@@ -107,15 +116,16 @@
 // The link-layer and network headers are at known places in both. To get
 // the same verdict from both, read the frame relative to them:
 //
-//   - LoadLink and LoadLinkInd are legacy packet loads at SKF_LL_OFF + off:
-//     LoadLink(12, asm.Half) is the EtherType under Test and live alike.
-//     LoadNet and LoadNetInd count from the network header (SKF_NET_OFF).
-//     All need the socket buffer in r6 (start the program with Prologue),
-//     clobber r1 to r5, and end the program returning 0 when the frame is
-//     shorter than the load.
-//   - LoadBytesRelative copies bytes to the stack with
-//     bpf_skb_load_bytes_relative (Linux 4.18) from HeaderMAC or HeaderNet,
-//     and returns an error in r0 instead of ending the program.
+//   - skb.LoadLink and skb.LoadLinkInd are legacy packet loads at
+//     SKF_LL_OFF + off: skb.LoadLink(12, asm.Half) is the EtherType under
+//     Test and live alike. skb.LoadNet and skb.LoadNetInd count from the
+//     network header (SKF_NET_OFF). All need the socket buffer in r6
+//     (start the program with skb.Prologue), clobber r1 to r5, and end
+//     the program returning 0 when the frame is shorter than the load.
+//   - skb.LoadBytesRelative copies bytes to the stack with
+//     bpf_skb_load_bytes_relative (Linux 4.18) from skb.HeaderMAC or
+//     skb.HeaderNet, and returns an error in r0 instead of ending the
+//     program.
 //
 // and return 0 or 0xffffffff (asm.Mov.Imm(asm.R0, -1)) rather than a
 // length computed from skb->len. Avoid asm.LoadAbs and asm.LoadInd with
@@ -126,10 +136,28 @@
 // broadcast address is all zeros) and PACKET_OTHERHOST for other unicast
 // addresses.
 //
+// # Maps
+//
+// A Map (NewMap) is kernel memory that programs and user space share:
+// arrays and hash maps, their per-CPU and LRU variants, a RingBuf that
+// programs send records through (read in place with a RingBufReader), and
+// a PerfEventArray for kernels older than Linux 5.8 (read with a
+// PerfReader). A program names the maps it uses, with asm.LoadMapPtr or
+// `r1 = map[counts]` in asm text, and Load resolves the names from
+// LoadOptions.Maps:
+//
+//	counts, err := sockfilter.NewMap(&sockfilter.MapSpec{Type: sockfilter.Array, ValueSize: 8, MaxEntries: 1})
+//	...
+//	prog, err := sockfilter.Load(insns, &sockfilter.LoadOptions{Maps: map[string]*sockfilter.Map{"counts": counts}})
+//
+// Maps and programs can be pinned on a bpf file system (Pin,
+// LoadPinnedMap, LoadPinnedProgram), so that they outlive the process.
+//
 // # Privileges
 //
 // Loading a program needs CAP_BPF (or CAP_SYS_ADMIN; Linux 5.8 split
 // CAP_BPF out of it), and opening a packet socket CAP_NET_RAW: in
 // practice, root. Without them Load fails with an error that says so and
-// matches unix.EPERM.
+// matches unix.EPERM, and so does NewMap; a PerfReader also needs
+// CAP_PERFMON (or CAP_SYS_ADMIN).
 package sockfilter

@@ -52,6 +52,14 @@ type LoadOptions struct {
 	// program loads; Program.VerifierLog returns it. A program that fails
 	// to load always gets its log, at least at LogLevelBranch.
 	LogLevel LogLevel
+	// Maps gives the maps the program names (asm.LoadMapPtr,
+	// asm.LoadMapValuePtr, `r1 = map[name]` in asm text) under those
+	// names. Load puts each map's file descriptor into the instructions
+	// that name it; the kernel then holds the maps as long as the program
+	// lives, so they may be closed after Load. A name the program uses
+	// that Maps lacks is an error naming it; names it does not use are
+	// ignored.
+	Maps map[string]*Map
 	// LogSize is the first size of the log buffer; 0 means DefaultLogSize,
 	// and less than MinLogSize means MinLogSize. When the log does not fit,
 	// Load retries with the size the kernel reports it needs (Linux 6.4),

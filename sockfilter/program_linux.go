@@ -27,6 +27,7 @@ type Program struct {
 	name   string
 	log    string
 	logCut bool
+	pinned string // where Pin or LoadPinnedProgram found the program, for Unpin
 }
 
 // Load verifies insns and loads them into the kernel as a socket filter
@@ -58,10 +59,11 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 	if bad := opts.LogLevel &^ (LogLevelBranch | LogLevelInstruction | LogLevelStats); bad != 0 {
 		return nil, fmt.Errorf("load program: unknown log level bits %#x", uint32(bad))
 	}
-	code, err := insns.Assemble()
+	code, done, err := assembleWithMaps(insns, opts.Maps)
 	if err != nil {
 		return nil, fmt.Errorf("load program: %w", err)
 	}
+	defer done()
 	if err := checkInsnCount(len(code) / 8); err != nil {
 		return nil, fmt.Errorf("load program: %w", err)
 	}

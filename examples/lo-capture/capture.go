@@ -64,11 +64,7 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	dir := sockfilter.DirectionIn // placeholder until -Q: the old default
-	if opts.both {
-		dir = sockfilter.DirectionInOut
-	}
-	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{Direction: dir})
+	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{LoopbackOutgoing: opts.both})
 	prog.Close() // the socket holds its own reference
 	if err != nil {
 		return err
@@ -86,7 +82,7 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	}()
 
 	fmt.Fprintf(stderr, "listening on %s, link-type %s (%s), filter %q, %d instructions\n",
-		opts.iface, conn.LinkType(), conn.LinkType().Description(), opts.expr, slots(insns))
+		opts.iface, conn.LinkType(), conn.LinkType().Description(), opts.expr, insns.Slots())
 
 	if demo != nil {
 		// The demo's capture ends a moment after its traffic is sent.
@@ -171,14 +167,4 @@ func readLoop(ctx context.Context, conn *sockfilter.Conn, opts options, out *out
 		}
 	}
 	return records, nil
-}
-
-// slots returns the number of 8-byte instructions insns assemble to, the
-// count the kernel and tcpdump -d give.
-func slots(insns asm.Instructions) int {
-	n := 0
-	for _, ins := range insns {
-		n += ins.Slots()
-	}
-	return n
 }

@@ -46,7 +46,7 @@ func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err 
 	}()
 
 	fmt.Fprintf(stderr, "reading from file %s, link-type %s (%s), filter %q, %d instructions\n",
-		opts.read, link, link.Description(), opts.expr, slots(insns))
+		opts.read, link, link.Description(), opts.expr, insns.Slots())
 
 	var (
 		buf  []byte

@@ -48,9 +48,9 @@ func (rw *recordWriter) Write(frame []byte, info *packet.Info) error {
 		rw.header = false
 		rw.buf = append(rw.buf, packet.TextHeader...)
 	}
-	if err := packet.Parse(frame, rw.link, info, &rw.rec); err != nil {
-		rw.rec = packet.Unparsed(frame, info, err)
-	}
+	// A frame Parse cannot decode wholly keeps what it could, with its
+	// Status and the layer at fault: the line still shows it.
+	packet.Parse(frame, rw.link, info, &rw.rec)
 	if rw.json {
 		rw.buf = rw.rec.AppendJSON(rw.buf)
 	} else {

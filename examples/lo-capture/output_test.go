@@ -71,9 +71,9 @@ func TestRecordWriter(t *testing.T) {
 	if err := packet.Parse(udpFrame, packet.LinkEthernet, &info, &r); err != nil {
 		t.Fatal(err)
 	}
-	const want = "127.0.0.1\t40000\t127.0.0.1\t31337\tUDP\t2026-12-01T18:00:00.000000005Z\t106\t106\t-\n"
+	const want = "127.0.0.1\t40000\t127.0.0.1\t31337\tUDP\t2026-12-01T18:00:00.000000005Z\t106\t106\tlength 64\n"
 	if got := string(r.AppendLine(nil)); got != want {
-		t.Fatalf("AppendText = %q, want %q", got, want)
+		t.Fatalf("AppendLine = %q, want %q", got, want)
 	}
 	for _, json := range []bool{false, true} {
 		var sb strings.Builder

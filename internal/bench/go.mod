@@ -3,6 +3,7 @@ module github.com/purebpf/purebpf/internal/bench
 go 1.26.0
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/gopacket/gopacket v1.7.7
 	github.com/purebpf/purebpf v0.0.0-00010101000000-000000000000
 )

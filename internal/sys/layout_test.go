@@ -20,6 +20,11 @@ func TestLayout(t *testing.T) {
 		"ProgTestRunAttr":    reflect.TypeFor[ProgTestRunAttr](),
 		"ObjGetInfoByFDAttr": reflect.TypeFor[ObjGetInfoByFDAttr](),
 		"ProgInfo":           reflect.TypeFor[ProgInfo](),
+		"MapCreateAttr":      reflect.TypeFor[MapCreateAttr](),
+		"MapElemAttr":        reflect.TypeFor[MapElemAttr](),
+		"MapBatchAttr":       reflect.TypeFor[MapBatchAttr](),
+		"ObjPinAttr":         reflect.TypeFor[ObjPinAttr](),
+		"MapInfo":            reflect.TypeFor[MapInfo](),
 	}
 	// Go names that are not the C name with its underscores dropped.
 	rename := map[string]string{"GPLCompatibleBits": "gpl_compatible"}

@@ -4,6 +4,7 @@ package sys
 
 import (
 	"encoding/binary"
+	"os"
 	"runtime"
 	"structs"
 	"unsafe"
@@ -104,7 +105,18 @@ type ProgTestRunAttr struct {
 // value and the mean duration of a run to attr. If DataOut is too small for
 // the data after the run, the kernel fills it and fails with ENOSPC.
 func ProgTestRun(attr *ProgTestRunAttr) error {
-	_, err := BPF(BPF_PROG_TEST_RUN, unsafe.Pointer(attr), unsafe.Sizeof(*attr))
+	var err error
+	if attr.Repeat <= 1 {
+		// One run: the kernel checks for signals only between repeats
+		// (bpf_test_timer_continue), so an EINTR means the program did
+		// not run, and trying again is safe.
+		_, err = BPF(BPF_PROG_TEST_RUN, unsafe.Pointer(attr), unsafe.Sizeof(*attr))
+	} else if _, errno := bpfOnce(BPF_PROG_TEST_RUN, unsafe.Pointer(attr), unsafe.Sizeof(*attr)); errno != 0 {
+		// Several: an EINTR comes after some of them ran, with their side
+		// effects (map updates, ring buffer records); running them all
+		// again would repeat those. The caller sees EINTR.
+		err = os.NewSyscallError("bpf", errno)
+	}
 	keepAlive(attr.DataIn, attr.DataOut, attr.CtxIn, attr.CtxOut)
 	runtime.KeepAlive(attr)
 	return err

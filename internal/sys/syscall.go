@@ -63,7 +63,8 @@ const MaxRetries = 20
 
 // BPF makes the bpf(2) system call cmd with the attribute struct at attr
 // of size bytes, retrying up to MaxRetries times on EINTR, and for
-// BPF_PROG_LOAD also on EAGAIN. It returns the call's result, an fd for
+// BPF_PROG_LOAD also on EAGAIN. (ProgTestRun decides for itself: a test
+// run interrupted after some of its repeats must not run them again.) It returns the call's result, an fd for
 // commands that create one. The error is an *os.SyscallError wrapping the
 // errno.
 func BPF(cmd Cmd, attr unsafe.Pointer, size uintptr) (uintptr, error) {
@@ -72,7 +73,7 @@ func BPF(cmd Cmd, attr unsafe.Pointer, size uintptr) (uintptr, error) {
 		errno unix.Errno
 	)
 	for range MaxRetries {
-		r, _, errno = unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+		r, errno = bpfOnce(cmd, attr, size)
 		if errno == unix.EINTR || (errno == unix.EAGAIN && cmd == BPF_PROG_LOAD) {
 			continue
 		}
@@ -83,4 +84,10 @@ func BPF(cmd Cmd, attr unsafe.Pointer, size uintptr) (uintptr, error) {
 		return r, os.NewSyscallError("bpf", errno)
 	}
 	return r, nil
+}
+
+// bpfOnce makes the system call once.
+func bpfOnce(cmd Cmd, attr unsafe.Pointer, size uintptr) (uintptr, unix.Errno) {
+	r, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+	return r, errno
 }

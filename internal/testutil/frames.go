@@ -2,9 +2,11 @@ package testutil
 
 import (
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -13,20 +15,47 @@ import (
 // module, one frame a file, as hex with one header per line and a comment
 // saying what it holds. Their checksums are correct; the packet package's
 // tshark test checks what tshark makes of them. Frames named raw_* are raw
-// IP (LINKTYPE_RAW), the others Ethernet. The benchmarks in internal/bench
-// read the same files.
+// IP (LINKTYPE_RAW), sll_* and sll2_* start with a Linux cooked capture
+// header (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2), the others are
+// Ethernet. A frame captured short of its length on the wire, as with
+// tcpdump -s 60, says how long it was in a comment line
+// "# wire length: N". The benchmarks in internal/bench read the same
+// files.
 
 // Pcap link-type numbers of the test frames, as packet.LinkType has them.
 const (
-	LinkEthernet = 1
-	LinkRawIP    = 101
+	LinkEthernet  = 1
+	LinkRawIP     = 101
+	LinkLinuxSLL  = 113
+	LinkLinuxSLL2 = 276
 )
 
 // Frame is a frame from testdata/frames.
 type Frame struct {
 	Name string
-	Link uint16 // LinkEthernet or LinkRawIP
+	Link uint16 // LinkEthernet, LinkRawIP, LinkLinuxSLL or LinkLinuxSLL2
 	Data []byte
+	// Length is the frame's length on the wire: len(Data), or more for
+	// a frame the capture cut short.
+	Length int
+}
+
+// Truncated reports whether the frame was captured short of its length
+// on the wire.
+func (f Frame) Truncated() bool { return f.Length > len(f.Data) }
+
+// wireLengthPrefix starts the comment line that gives the wire length of
+// a frame captured short.
+const wireLengthPrefix = "# wire length: "
+
+// wireLength returns the wire length a frame file gives, or 0.
+func wireLength(text string) (int, error) {
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, wireLengthPrefix); ok {
+			return strconv.Atoi(strings.TrimSpace(rest))
+		}
+	}
+	return 0, nil
 }
 
 // RootDir returns the directory of the module's go.mod, where testdata/
@@ -78,10 +107,19 @@ func Frames(t testing.TB) []Frame {
 		}
 		name := strings.TrimSuffix(filepath.Base(p), ".hex")
 		link := uint16(LinkEthernet)
-		if strings.HasPrefix(name, "raw_") {
+		switch {
+		case strings.HasPrefix(name, "raw_"):
 			link = LinkRawIP
+		case strings.HasPrefix(name, "sll_"):
+			link = LinkLinuxSLL
+		case strings.HasPrefix(name, "sll2_"):
+			link = LinkLinuxSLL2
 		}
-		frames = append(frames, Frame{Name: name, Link: link, Data: data})
+		wire, err := wireLength(string(text))
+		if err != nil || (wire != 0 && wire <= len(data)) {
+			t.Fatalf("%s: bad %q line (%v): a frame captured whole has none", p, wireLengthPrefix, err)
+		}
+		frames = append(frames, Frame{Name: name, Link: link, Data: data, Length: max(wire, len(data))})
 	}
 	return frames
 }
@@ -124,7 +162,7 @@ func Expressions(t testing.TB) []string {
 }
 
 // FramesOf returns the frames of testdata/frames of one link type
-// (LinkEthernet or LinkRawIP).
+// (LinkEthernet, LinkRawIP, LinkLinuxSLL or LinkLinuxSLL2).
 func FramesOf(t testing.TB, link uint16) []Frame {
 	t.Helper()
 	var frames []Frame
@@ -134,4 +172,28 @@ func FramesOf(t testing.TB, link uint16) []Frame {
 		}
 	}
 	return frames
+}
+
+// CaptureStdout runs fn with os.Stdout redirected to a pipe and returns
+// what it wrote, as go test does for an Example's output.
+func CaptureStdout(t testing.TB, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		out <- string(b)
+	}()
+	stdout := os.Stdout
+	os.Stdout = w
+	defer func() { os.Stdout = stdout }()
+	fn()
+	os.Stdout = stdout
+	w.Close()
+	s := <-out
+	r.Close()
+	return s
 }

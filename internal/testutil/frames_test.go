@@ -28,6 +28,14 @@ func TestFrames(t *testing.T) {
 	if eth.Link != LinkEthernet || len(eth.Data) != 74 {
 		t.Errorf("tcp4: link %d, %d bytes; want Ethernet, 74", eth.Link, len(eth.Data))
 	}
+	for name, link := range map[string]uint16{"sll_tcp4": LinkLinuxSLL, "sll2_udp6": LinkLinuxSLL2} {
+		if f := NamedFrame(t, name); f.Link != link || f.Truncated() {
+			t.Errorf("%s: link %d, truncated %v; want %d, whole", name, f.Link, f.Truncated(), link)
+		}
+	}
+	if f := NamedFrame(t, "trunc_tcp4_opts"); !f.Truncated() || len(f.Data) != 60 || f.Length != 74 {
+		t.Errorf("trunc_tcp4_opts: %d of %d bytes, want 60 of 74", len(f.Data), f.Length)
+	}
 	if len(Expressions(t)) < 100 {
 		t.Error("fewer than 100 expressions in testdata/expressions.txt")
 	}

@@ -15,11 +15,12 @@
 // Decode a frame and print its record as a line of the table and as JSON:
 //
 //	var rec packet.Record
-//	info := packet.Info{Time: time.Now(), Ifindex: 1, Length: len(frame)}
+//	info := packet.Info{Time: time.Now(), Ifindex: 1, Length: wireLen}
 //	if err := packet.Parse(frame, packet.LinkEthernet, &info, &rec); err != nil {
-//		// A *ParseError names the header and its offset; keep a line for
-//		// the frame anyway, saying it is truncated or malformed.
-//		rec = packet.Unparsed(frame, &info, err)
+//		// A *ParseError names the header and its offset. rec still has
+//		// what was decoded before it — a frame cut by the snap length
+//		// keeps its addresses and ports — and says where Parse stopped
+//		// (rec.Status, rec.ErrLayer): its line ends in "[|tcp]".
 //	}
 //	out := []byte(packet.TextHeader)
 //	out = rec.AppendLine(out)
@@ -29,4 +30,12 @@
 // A capture loop reads frames from a sockfilter.Conn (or a pcapfile.Reader),
 // parses each into the same Record, and appends its line with a
 // TextEncoder, which reuses the text of the columns a flow repeats.
+//
+// # Link types
+//
+// Parse reads Ethernet (LinkEthernet), raw IP (LinkRawIP) and the Linux
+// cooked captures of the "any" device, whose SLLHeader gives the packet
+// type and, in version 2, the interface index (LinkLinuxSLL,
+// LinkLinuxSLL2). A capture on "any" writes that header in front of each
+// packet with SLLHeader.AppendSLL2, as libpcap does.
 package packet

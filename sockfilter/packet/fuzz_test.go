@@ -11,21 +11,20 @@ import (
 	"github.com/purebpf/purebpf/internal/wire"
 )
 
-// FuzzParse feeds Parse with an Info arbitrary frames, Ethernet or raw
-// IP, with a wire length, and checks that it does not panic, that on error
-// the Record is zero and the error a *ParseError pointing into the frame,
-// and that on success the Record is consistent: lengths nest, a fragment
-// with an offset has no transport header, and the text and JSON written
-// for it are whole. Its seed corpus, in testdata/fuzz/FuzzParse,
-// holds the frames of testdata/frames and broken variants of them.
+// FuzzParse feeds Parse with an Info arbitrary frames, of each link type
+// it knows (link%4: Ethernet, raw IP, SLL, SLL2), with a wire length, and
+// checks that it does not panic; that on error the error is a
+// *ParseError pointing into the frame and the Record says the same
+// (Status, ErrLayer); and that the Record is consistent, whole or not:
+// lengths nest, a fragment with an offset has no transport header, ports
+// come with a transport header or PortsOnly, and the text and JSON written
+// for it are whole. Its seed corpus, in testdata/fuzz/FuzzParse, holds the
+// frames of testdata/frames and broken variants of them.
 //
-//	go test ./sockfilter/packet -run '^$' -fuzz FuzzParse -fuzztime 5m -parallel 1
+//	go test ./sockfilter/packet -run '^$' -fuzz FuzzParse -fuzztime 2m -parallel 1
 func FuzzParse(f *testing.F) {
-	f.Fuzz(func(t *testing.T, frame []byte, raw bool, wireLen uint16) {
-		link := LinkEthernet
-		if raw {
-			link = LinkRawIP
-		}
+	f.Fuzz(func(t *testing.T, frame []byte, linkSel uint8, wireLen uint16) {
+		link := [...]LinkType{LinkEthernet, LinkRawIP, LinkLinuxSLL, LinkLinuxSLL2}[linkSel%4]
 		r := Record{Proto: ProtoTCP, Length: -1, Transport: true} // not zero
 		err := Parse(frame, link, &Info{Length: int(wireLen)}, &r)
 
@@ -39,18 +38,23 @@ func FuzzParse(f *testing.F) {
 		}
 
 		if err != nil {
-			if r != (Record{}) {
-				t.Fatalf("record not zero after %v: %+v", err, r)
-			}
 			var pe *ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is not a *ParseError", err)
 			}
-			if pe.Offset < 0 || pe.Offset > len(frame) || pe.Layer == "" || pe.Reason == "" ||
+			if pe.Offset < 0 || pe.Offset > len(frame) || pe.Layer == LayerNone || pe.Layer.String() != layerNames[pe.Layer] || pe.Reason == "" ||
 				!(errors.Is(err, ErrTruncated) || errors.Is(err, ErrMalformed)) {
 				t.Fatalf("bad error %#v", pe)
 			}
-			return
+			want := StatusMalformed
+			if errors.Is(err, ErrTruncated) {
+				want = StatusTruncated
+			}
+			if r.Status != want || r.ErrLayer != pe.Layer {
+				t.Fatalf("after %v: Status %v ErrLayer %v", err, r.Status, r.ErrLayer)
+			}
+		} else if r.Status != StatusOK || r.ErrLayer != LayerNone || r.PortsOnly {
+			t.Fatalf("no error, but Status %v ErrLayer %v PortsOnly %v", r.Status, r.ErrLayer, r.PortsOnly)
 		}
 
 		if r.CapLen != len(frame) || r.Length != max(int(wireLen), len(frame)) {
@@ -59,11 +63,14 @@ func FuzzParse(f *testing.F) {
 		if r.PayloadLen < 0 || r.PayloadLen > r.IPPayloadLen || r.IPPayloadLen > r.Length {
 			t.Fatalf("PayloadLen %d, IPPayloadLen %d, Length %d do not nest", r.PayloadLen, r.IPPayloadLen, r.Length)
 		}
-		if r.Proto == ProtoUnknown || r.VLANs > maxVLANTags {
+		if (r.Proto == ProtoUnknown && err == nil) || r.VLANs > maxVLANTags {
 			t.Fatalf("Proto %v VLANs %d", r.Proto, r.VLANs)
 		}
-		if !r.Transport && (r.PayloadLen != 0 || r.Src.Port() != 0 || r.Dst.Port() != 0 || r.TCPFlags != 0 || r.ICMPType != 0) {
+		if !r.Transport && (r.PayloadLen != 0 || (!r.PortsOnly && (r.Src.Port() != 0 || r.Dst.Port() != 0)) || r.TCPFlags != 0 || r.ICMPType != 0) {
 			t.Fatalf("transport fields without a transport header: %+v", r)
+		}
+		if r.PortsOnly && (r.Transport || r.Status != StatusTruncated || !(r.ErrLayer == LayerTCP && r.Proto == ProtoTCP || r.ErrLayer == LayerUDP && r.Proto == ProtoUDP)) {
+			t.Fatalf("PortsOnly in %+v", r)
 		}
 		if r.Transport && r.Proto != ProtoTCP && r.Proto != ProtoUDP && r.Proto != ProtoICMP && r.Proto != ProtoICMPv6 {
 			t.Fatalf("Transport for %v", r.Proto)
@@ -115,6 +122,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if js := r.AppendJSON(nil); !json.Valid(js) {
 			t.Fatalf("AppendJSON: invalid JSON %s", js)
+		}
+		if r.Status != StatusOK && !bytes.Contains(text, []byte("[")) {
+			t.Fatalf("AppendLine of a %v record has no mark: %q", r.Status, text)
 		}
 	})
 }

@@ -13,7 +13,8 @@ import (
 //	ifindex    number  Ifindex (0: unknown)
 //	dir        string  Direction: "host", "outgoing", ..., "unknown"
 //	proto      string  Proto: "TCP", "UDP", "ICMP", "ICMPv6", "ARP", "IPv4", "IPv6", "Other";
-//	                   for a frame Parse could not decode, its Status: "truncated", "malformed"
+//	                   for a frame Parse could not decode far enough to name it (ProtoUnknown),
+//	                   its Status: "truncated", "malformed"
 //	ethertype  number  EtherType
 //	src, dst   string  Src and Dst addresses, or null when the frame has none
 //	sport      number  source port, or null when HasPorts is false
@@ -39,7 +40,16 @@ import (
 //
 // while ARP adds arp_op (ARPOp), VLAN-tagged frames add vlan, an array of
 // the outer and, for Q-in-Q, inner VLAN IDs, and fragments add frag_id
-// (FragID), frag_off (FragOffset) and frag_more (MoreFragments).
+// (FragID), frag_off (FragOffset) and frag_more (MoreFragments). A frame
+// Parse could not decode wholly ends with the header at fault, ErrLayer,
+// under the name of its Status:
+//
+//	truncated  string  the header the capture cut short: "ipv4", "tcp", ... (Layer.String)
+//	malformed  string  the header that is wrong
+//
+// and has the fields of the headers Parse decoded before it: the
+// addresses, and the ports of a TCP or UDP header cut after them
+// (PortsOnly), say.
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = appendTime(b, r.Time)
@@ -114,13 +124,20 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = append(b, `,"frag_more":`...)
 		b = strconv.AppendBool(b, r.MoreFragments)
 	}
+	if r.Status != StatusOK {
+		b = append(b, `,"`...)
+		b = append(b, r.Status.String()...)
+		b = append(b, `":"`...)
+		b = append(b, r.ErrLayer.String()...)
+		b = append(b, '"')
+	}
 	return append(b, "}\n"...)
 }
 
 // appendProto appends the name of r's protocol, or its Status when Parse
-// could not decode it.
+// stopped before it could name it.
 func (r *Record) appendProto(b []byte) []byte {
-	if r.Status != StatusOK {
+	if r.Proto == ProtoUnknown && r.Status != StatusOK {
 		return append(b, r.Status.String()...)
 	}
 	return append(b, r.Proto.String()...)

@@ -19,27 +19,46 @@ const (
 	// LinkRawIP frames start directly with an IPv4 or IPv6 header
 	// (LINKTYPE_RAW). Tun-like devices with no link-layer header give it.
 	LinkRawIP LinkType = 101
+	// LinkLinuxSLL frames start with the 16-byte Linux cooked capture
+	// header, version 1 (LINKTYPE_LINUX_SLL, DLT_LINUX_SLL): what libpcap
+	// wrote for captures on the "any" device before 1.10, and writes
+	// with tcpdump -i any -y LINUX_SLL. See SLLHeader.
+	LinkLinuxSLL LinkType = 113
+	// LinkLinuxSLL2 frames start with the 20-byte Linux cooked capture
+	// header, version 2 (LINKTYPE_LINUX_SLL2), which adds the interface
+	// index: what tcpdump -i any writes since libpcap 1.10. See SLLHeader.
+	LinkLinuxSLL2 LinkType = 276
 )
 
-// String returns the name tcpdump gives the link type: "EN10MB" or "RAW".
+// String returns the name tcpdump gives the link type: "EN10MB", "RAW",
+// "LINUX_SLL" or "LINUX_SLL2".
 func (l LinkType) String() string {
 	switch l {
 	case LinkEthernet:
 		return "EN10MB"
 	case LinkRawIP:
 		return "RAW"
+	case LinkLinuxSLL:
+		return "LINUX_SLL"
+	case LinkLinuxSLL2:
+		return "LINUX_SLL2"
 	}
 	return "LinkType(" + strconv.Itoa(int(l)) + ")"
 }
 
 // Description returns a longer name, as tcpdump prints after the link
-// type: "Ethernet" or "Raw IP".
+// type ("link-type LINUX_SLL2 (Linux cooked v2)"): "Ethernet", "Raw IP",
+// "Linux cooked v1" or "Linux cooked v2".
 func (l LinkType) Description() string {
 	switch l {
 	case LinkEthernet:
 		return "Ethernet"
 	case LinkRawIP:
 		return "Raw IP"
+	case LinkLinuxSLL:
+		return "Linux cooked v1"
+	case LinkLinuxSLL2:
+		return "Linux cooked v2"
 	}
 	return "unknown"
 }

@@ -5,6 +5,7 @@ import (
 )
 
 func TestDirection(t *testing.T) {
+	t.Parallel()
 	for pkttype, want := range []string{"host", "broadcast", "multicast", "otherhost", "outgoing", "unknown"} {
 		d := Direction(pkttype + 1) // the kernel's PACKET_* plus one
 		if d.String() != want {
@@ -20,6 +21,7 @@ func TestDirection(t *testing.T) {
 }
 
 func TestLinkTypeString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		l          LinkType
 		name, desc string

@@ -25,56 +25,68 @@ var (
 	ErrMalformed = errors.New("malformed")
 )
 
-// ParseError is the error Parse returns for a frame it cannot decode. It
-// names the header at fault and where it starts in the frame.
+// ParseError is the error Parse returns for a frame it cannot decode
+// wholly. It names the header at fault and where it starts in the frame.
 type ParseError struct {
-	// Layer is the header: "frame", "ethernet", "vlan", "ip" (a LinkRawIP
-	// frame's first byte), "ipv4", "ipv6", "ipv6 extension", "tcp", "udp",
-	// "icmp", "icmpv6" or "arp".
-	Layer string
+	// Layer is the header: LayerFrame, LayerEthernet, LayerSLL,
+	// LayerSLL2, LayerVLAN, LayerIP (a LinkRawIP frame's first byte),
+	// LayerIPv4, LayerIPv6, LayerIPv6Ext, LayerTCP, LayerUDP, LayerICMP,
+	// LayerICMPv6 or LayerARP.
+	Layer Layer
 	// Offset is the byte offset of that header in the frame.
 	Offset int
-	// Reason says what is wrong, e.g. "IHL 4 is less than 5".
+	// Reason says what is wrong, e.g. "IHL 4 is less than 5", or
+	// "truncated" for a header cut short, whose Error also says how many
+	// bytes it needs and how many were captured.
 	Reason string
 	// Err is ErrTruncated, ErrMalformed or errors.ErrUnsupported.
 	Err error
+
+	need, have int // of a truncated header, for Error
 }
 
 func (e *ParseError) Error() string {
-	return "parse frame: " + e.Layer + " header at offset " + strconv.Itoa(e.Offset) + ": " + e.Reason
+	msg := "parse frame: " + e.Layer.String() + " header at offset " + strconv.Itoa(e.Offset) + ": " + e.Reason
+	if e.Err == ErrTruncated && e.need > 0 {
+		msg += ": need " + strconv.Itoa(e.need) + " bytes, have " + strconv.Itoa(e.have)
+	}
+	return msg
 }
 
 // Unwrap returns e.Err, so errors.Is(err, ErrTruncated) works.
 func (e *ParseError) Unwrap() error { return e.Err }
 
 // truncated returns the error for a header of need bytes at off in a frame
-// of which only have bytes remain from off.
-func truncated(layer string, off, need, have int) error {
-	return &ParseError{Layer: layer, Offset: off, Err: ErrTruncated,
-		Reason: "truncated: need " + strconv.Itoa(need) + " bytes, have " + strconv.Itoa(have)}
+// of which only have bytes remain from off. It costs one allocation, the
+// error's: the message is made only if Error is called.
+func truncated(layer Layer, off, need, have int) error {
+	return &ParseError{Layer: layer, Offset: off, Reason: "truncated", Err: ErrTruncated, need: need, have: have}
 }
 
-func malformed(layer string, off int, reason string) error {
+func malformed(layer Layer, off int, reason string) error {
 	return &ParseError{Layer: layer, Offset: off, Reason: reason, Err: ErrMalformed}
 }
 
 // Parse decodes the link-layer, network and transport headers of frame, a
 // frame of the given link type, and fills r. info says what the kernel or
 // the capture file said about the frame; a nil info means the frame is
-// whole, as captured, and nothing else is known of it. Parse returns a
-// *ParseError, and leaves r zero, when a header it needs is cut short or
-// wrong; it does not panic, and does not allocate on success.
+// whole, as captured, and nothing else is known of it. It does not panic,
+// and does not allocate on success.
 //
-// It walks Ethernet II with any number (up to 8) of IEEE 802.1Q and
-// 802.1ad VLAN tags; IPv4 with options; IPv6 with up to 8 extension
-// headers (hop-by-hop options, routing, fragment, destination options,
-// AH); then TCP, UDP, ICMP and ICMPv6 headers, and ARP. Other protocols
-// are named in r.Proto without error.
+// It walks Ethernet II and the Linux cooked capture headers (SLL, SLL2)
+// with any number (up to 8) of IEEE 802.1Q and 802.1ad VLAN tags; IPv4
+// with options; IPv6 with up to 8 extension headers (hop-by-hop options,
+// routing, fragment, destination options, AH); then TCP, UDP, ICMP and
+// ICMPv6 headers, and ARP. Other protocols are named in r.Proto without
+// error.
 //
-// With an info, Parse also sets r.Time, r.Ifindex and r.Direction from it,
-// takes the wire length from info.Length (len(frame) if that is less), and
-// counts a VLAN tag the device removed (info.HasVLAN) as the outer tag,
-// ahead of any left in the frame.
+// With an info, Parse also sets r.Time from it, takes the wire length
+// from info.Length (len(frame) if that is less), and counts a VLAN tag the
+// device removed (info.HasVLAN) as the outer tag, ahead of any left in the
+// frame. r.Ifindex and r.Direction come from info when it gives them (not
+// 0, not DirectionUnknown), and otherwise from the frame's cooked capture
+// header: an SLL header has the direction, an SLL2 header the interface
+// index too.
 //
 // Capture truncation is normal: a frame cut by a snap length decodes as
 // long as the headers Parse needs are complete, and the lengths in r come
@@ -82,20 +94,30 @@ func malformed(layer string, off int, reason string) error {
 // length field claiming more bytes than the wire length is an error: pass
 // the Info of a truncated capture, so that Parse knows the wire length.
 //
+// A frame cut inside a header Parse needs, or with a header that is wrong,
+// gives a *ParseError naming the header. r then keeps every field of the
+// headers decoded before it, and of the captured part of a header cut
+// short, as tcpdump prints them: the IPv4 addresses and protocol of a
+// packet cut in its options, the ports of a TCP or UDP header cut after
+// them (PortsOnly), all of a TCP header's fixed fields when its options
+// were cut. r.Status says StatusTruncated or StatusMalformed (for a link
+// type Parse does not know too), and r.ErrLayer names the header. So a
+// capture loop can print every frame's record and ignore the error, or
+// check the error to skip such frames.
+//
 // An IPv4 total length or IPv6 payload length of 0 is taken to mean the
 // rest of the frame: Linux captures BIG TCP packets over 64 KiB that way
 // (Linux 6.3), and IPv6 jumbograms carry it (RFC 2675).
 //
-// A capture loop is one call a frame, and allocates nothing:
+// A capture loop is one call a frame, and allocates nothing for the frames
+// it decodes wholly (a *ParseError is one allocation):
 //
 //	for {
 //		frame, info, err := conn.NextFrame()
 //		if err != nil {
 //			return err
 //		}
-//		if err := packet.Parse(frame, conn.LinkType(), &info, &rec); err != nil {
-//			rec = packet.Unparsed(frame, &info, err) // or skip it
-//		}
+//		packet.Parse(frame, conn.LinkType(), &info, &rec) // rec.Status says if it is whole
 //		out = enc.Append(out[:0], &rec)
 //		...
 //	}
@@ -104,14 +126,15 @@ func Parse(frame []byte, link LinkType, info *Info, r *Record) error {
 	if info != nil && info.Length > wireLen {
 		wireLen = info.Length
 	}
-	if err := parseFrame(frame, link, wireLen, r); err != nil {
-		*r = Record{}
-		return err
-	}
+	err := parseFrame(frame, link, wireLen, r)
 	if info != nil {
 		r.Time = info.Time
-		r.Ifindex = info.Ifindex
-		r.Direction = info.Direction
+		if info.Ifindex != 0 {
+			r.Ifindex = info.Ifindex
+		}
+		if info.Direction != DirectionUnknown {
+			r.Direction = info.Direction
+		}
 		if info.HasVLAN {
 			r.InnerVLAN = r.VLAN
 			r.VLAN = info.VLANID()
@@ -120,30 +143,19 @@ func Parse(frame []byte, link LinkType, info *Info, r *Record) error {
 			}
 		}
 	}
-	return nil
-}
-
-// Unparsed returns the Record of a frame that Parse could not decode, with
-// err the error it returned, so that a capture can still show the frame:
-// Time, Ifindex, Direction and Length from info (which may be nil), CapLen
-// from frame, and Status StatusTruncated when err matches ErrTruncated,
-// else StatusMalformed.
-func Unparsed(frame []byte, info *Info, err error) Record {
-	r := Record{Status: StatusMalformed, Length: len(frame), CapLen: len(frame)}
-	if info != nil {
-		r.Time = info.Time
-		r.Ifindex = info.Ifindex
-		r.Direction = info.Direction
-		r.Length = max(info.Length, len(frame))
+	if err != nil {
+		pe := err.(*ParseError)
+		r.ErrLayer = pe.Layer
+		r.Status = StatusMalformed
+		if pe.Err == ErrTruncated {
+			r.Status = StatusTruncated
+		}
 	}
-	if errors.Is(err, ErrTruncated) {
-		r.Status = StatusTruncated
-	}
-	return r
+	return err
 }
 
 // parseFrame fills r from frame, wireLen bytes long on the wire. On error
-// r holds garbage; Parse zeroes it.
+// r holds what was decoded before the header at fault.
 func parseFrame(frame []byte, link LinkType, wireLen int, r *Record) error {
 	*r = Record{CapLen: len(frame), Length: wireLen}
 	off, et, err := parseLink(frame, link, r)
@@ -167,8 +179,6 @@ func parseFrame(frame []byte, link LinkType, wireLen int, r *Record) error {
 	if err != nil {
 		return err
 	}
-	r.IPProto = l3.proto
-	r.IPPayloadLen = l3.payload
 	return parseTransport(frame, l3, r)
 }
 
@@ -176,11 +186,13 @@ func parseFrame(frame []byte, link LinkType, wireLen int, r *Record) error {
 // follows it and its EtherType.
 func parseLink(frame []byte, link LinkType, r *Record) (off int, et uint16, err error) {
 	if len(frame) == 0 {
-		return 0, 0, &ParseError{Layer: "frame", Reason: "empty frame", Err: ErrTruncated}
+		return 0, 0, &ParseError{Layer: LayerFrame, Reason: "empty frame", Err: ErrTruncated}
 	}
 	switch link {
 	case LinkEthernet:
 		return parseEthernet(frame, r)
+	case LinkLinuxSLL, LinkLinuxSLL2:
+		return parseSLL(frame, link, r)
 	case LinkRawIP:
 		switch v := frame[0] >> 4; v {
 		case 4:
@@ -188,25 +200,31 @@ func parseLink(frame []byte, link LinkType, r *Record) (off int, et uint16, err 
 		case 6:
 			return 0, wire.EtherTypeIPv6, nil
 		default:
-			return 0, 0, malformed("ip", 0, "IP version "+strconv.Itoa(int(v))+" is neither 4 nor 6")
+			return 0, 0, malformed(LayerIP, 0, "IP version "+strconv.Itoa(int(v))+" is neither 4 nor 6")
 		}
 	}
-	return 0, 0, &ParseError{Layer: "frame", Reason: "unsupported link type " + link.String(), Err: errors.ErrUnsupported}
+	return 0, 0, &ParseError{Layer: LayerFrame, Reason: "unsupported link type " + link.String(), Err: errors.ErrUnsupported}
 }
 
 // parseEthernet decodes an Ethernet II header and the VLAN tags after it.
 func parseEthernet(frame []byte, r *Record) (off int, et uint16, err error) {
 	if len(frame) < wire.EthernetHeaderLen {
-		return 0, 0, truncated("ethernet", 0, wire.EthernetHeaderLen, len(frame))
+		return 0, 0, truncated(LayerEthernet, 0, wire.EthernetHeaderLen, len(frame))
 	}
-	et = binary.BigEndian.Uint16(frame[wire.EtherTypeOff:])
-	off = wire.EthernetHeaderLen
+	return parseVLANs(frame, wire.EthernetHeaderLen, binary.BigEndian.Uint16(frame[wire.EtherTypeOff:]), r)
+}
+
+// parseVLANs walks the VLAN tags at off, if et, the EtherType before
+// them, says there are any, and returns the offset and EtherType of what
+// follows them. A tag is its TCI and the next EtherType: the TPID is the
+// EtherType before it.
+func parseVLANs(frame []byte, off int, et uint16, r *Record) (int, uint16, error) {
 	for et == wire.EtherTypeVLAN || et == wire.EtherTypeQinQ || et == wire.EtherTypeQinQv1 {
 		if r.VLANs == maxVLANTags {
-			return 0, 0, malformed("vlan", off, "more than "+strconv.Itoa(maxVLANTags)+" VLAN tags")
+			return 0, 0, malformed(LayerVLAN, off, "more than "+strconv.Itoa(maxVLANTags)+" VLAN tags")
 		}
 		if len(frame) < off+wire.VLANTagLen {
-			return 0, 0, truncated("vlan", off, wire.VLANTagLen, len(frame)-off)
+			return 0, 0, truncated(LayerVLAN, off, wire.VLANTagLen, len(frame)-off)
 		}
 		tag := frame[off : off+wire.VLANTagLen]
 		switch r.VLANs {
@@ -229,31 +247,29 @@ type network struct {
 	proto   uint8 // IP protocol of the payload
 }
 
-// parseIPv4 decodes the IPv4 header at off, with its options.
+// parseIPv4 decodes the IPv4 header at off, with its options. A header
+// cut in its options keeps its fixed fields.
 func parseIPv4(frame []byte, off, wireLen int, r *Record) (network, error) {
 	if len(frame)-off < wire.IPv4HeaderLen {
-		return network{}, truncated("ipv4", off, wire.IPv4HeaderLen, len(frame)-off)
+		return network{}, truncated(LayerIPv4, off, wire.IPv4HeaderLen, len(frame)-off)
 	}
 	h := frame[off : off+wire.IPv4HeaderLen]
 	if v := h[0] >> 4; v != 4 {
-		return network{}, malformed("ipv4", off, "IP version "+strconv.Itoa(int(v))+" in an IPv4 header")
+		return network{}, malformed(LayerIPv4, off, "IP version "+strconv.Itoa(int(v))+" in an IPv4 header")
 	}
 	ihl := int(h[0]&0x0f) * 4
 	if ihl < wire.IPv4HeaderLen {
-		return network{}, malformed("ipv4", off, "IHL "+strconv.Itoa(ihl/4)+" is less than 5")
-	}
-	if len(frame)-off < ihl {
-		return network{}, truncated("ipv4", off, ihl, len(frame)-off)
+		return network{}, malformed(LayerIPv4, off, "IHL "+strconv.Itoa(ihl/4)+" is less than 5")
 	}
 	total := int(binary.BigEndian.Uint16(h[2:4]))
 	if total == 0 {
 		total = wireLen - off
 	}
 	if total < ihl {
-		return network{}, malformed("ipv4", off, "total length "+strconv.Itoa(total)+" is less than the header length "+strconv.Itoa(ihl))
+		return network{}, malformed(LayerIPv4, off, "total length "+strconv.Itoa(total)+" is less than the header length "+strconv.Itoa(ihl))
 	}
 	if total > wireLen-off {
-		return network{}, malformed("ipv4", off, "total length "+strconv.Itoa(total)+" exceeds the "+strconv.Itoa(wireLen-off)+" bytes left in the frame")
+		return network{}, malformed(LayerIPv4, off, "total length "+strconv.Itoa(total)+" exceeds the "+strconv.Itoa(wireLen-off)+" bytes left in the frame")
 	}
 	frag := binary.BigEndian.Uint16(h[6:8])
 	r.IPVersion = 4
@@ -265,6 +281,10 @@ func parseIPv4(frame []byte, off, wireLen int, r *Record) (network, error) {
 	r.TTL = h[8]
 	r.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[12:16])), 0)
 	r.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[16:20])), 0)
+	r.setIPProto(h[9], total-ihl)
+	if len(frame)-off < ihl {
+		return network{}, truncated(LayerIPv4, off, ihl, len(frame)-off)
+	}
 	return network{off: off + ihl, payload: total - ihl, proto: h[9]}, nil
 }
 
@@ -272,11 +292,11 @@ func parseIPv4(frame []byte, off, wireLen int, r *Record) (network, error) {
 // it.
 func parseIPv6(frame []byte, off, wireLen int, r *Record) (network, error) {
 	if len(frame)-off < wire.IPv6HeaderLen {
-		return network{}, truncated("ipv6", off, wire.IPv6HeaderLen, len(frame)-off)
+		return network{}, truncated(LayerIPv6, off, wire.IPv6HeaderLen, len(frame)-off)
 	}
 	h := frame[off : off+wire.IPv6HeaderLen]
 	if v := h[0] >> 4; v != 6 {
-		return network{}, malformed("ipv6", off, "IP version "+strconv.Itoa(int(v))+" in an IPv6 header")
+		return network{}, malformed(LayerIPv6, off, "IP version "+strconv.Itoa(int(v))+" in an IPv6 header")
 	}
 	left := wireLen - off - wire.IPv6HeaderLen
 	plen := int(binary.BigEndian.Uint16(h[4:6]))
@@ -284,7 +304,7 @@ func parseIPv6(frame []byte, off, wireLen int, r *Record) (network, error) {
 		plen = left
 	}
 	if plen > left {
-		return network{}, malformed("ipv6", off, "payload length "+strconv.Itoa(plen)+" exceeds the "+strconv.Itoa(left)+" bytes left in the frame")
+		return network{}, malformed(LayerIPv6, off, "payload length "+strconv.Itoa(plen)+" exceeds the "+strconv.Itoa(left)+" bytes left in the frame")
 	}
 	r.IPVersion = 6
 	r.TTL = h[7]
@@ -305,17 +325,20 @@ func isIPv6Ext(proto uint8) bool {
 }
 
 // parseIPv6Ext walks the IPv6 extension headers from pos, the first of
-// protocol proto, up to end, the end of the IPv6 payload.
+// protocol proto, up to end, the end of the IPv6 payload. Where it stops,
+// at the transport header or at one it cannot walk, the Next Header it
+// has is r.IPProto.
 func parseIPv6Ext(frame []byte, pos, end int, proto uint8, r *Record) (network, error) {
 	for n := 0; isIPv6Ext(proto); n++ {
+		r.setIPProto(proto, end-pos)
 		if n == maxIPv6ExtHdr {
-			return network{}, malformed("ipv6 extension", pos, "more than "+strconv.Itoa(maxIPv6ExtHdr)+" extension headers")
+			return network{}, malformed(LayerIPv6Ext, pos, "more than "+strconv.Itoa(maxIPv6ExtHdr)+" extension headers")
 		}
 		if end-pos < 8 {
-			return network{}, malformed("ipv6 extension", pos, "header runs past the IPv6 payload length")
+			return network{}, malformed(LayerIPv6Ext, pos, "header runs past the IPv6 payload length")
 		}
 		if len(frame)-pos < 8 {
-			return network{}, truncated("ipv6 extension", pos, 8, len(frame)-pos)
+			return network{}, truncated(LayerIPv6Ext, pos, 8, len(frame)-pos)
 		}
 		x := frame[pos : pos+8]
 		var hlen int
@@ -333,10 +356,10 @@ func parseIPv6Ext(frame []byte, pos, end int, proto uint8, r *Record) (network, 
 			hlen = (int(x[1]) + 1) * 8
 		}
 		if end-pos < hlen {
-			return network{}, malformed("ipv6 extension", pos, "header of "+strconv.Itoa(hlen)+" bytes runs past the IPv6 payload length")
+			return network{}, malformed(LayerIPv6Ext, pos, "header of "+strconv.Itoa(hlen)+" bytes runs past the IPv6 payload length")
 		}
 		if len(frame)-pos < hlen {
-			return network{}, truncated("ipv6 extension", pos, hlen, len(frame)-pos)
+			return network{}, truncated(LayerIPv6Ext, pos, hlen, len(frame)-pos)
 		}
 		proto = x[0]
 		pos += hlen
@@ -346,7 +369,30 @@ func parseIPv6Ext(frame []byte, pos, end int, proto uint8, r *Record) (network, 
 			break
 		}
 	}
+	r.setIPProto(proto, end-pos)
 	return network{off: pos, payload: end - pos, proto: proto}, nil
+}
+
+// setIPProto sets the IP protocol of the payload, and its length, and
+// names the traffic by it.
+func (r *Record) setIPProto(proto uint8, payload int) {
+	r.IPProto = proto
+	r.IPPayloadLen = payload
+	switch proto {
+	case wire.IPProtoTCP:
+		r.Proto = ProtoTCP
+	case wire.IPProtoUDP:
+		r.Proto = ProtoUDP
+	case wire.IPProtoICMP:
+		r.Proto = ProtoICMP
+	case wire.IPProtoICMPv6:
+		r.Proto = ProtoICMPv6
+	default:
+		r.Proto = ProtoIPv6
+		if r.IPVersion == 4 {
+			r.Proto = ProtoIPv4
+		}
+	}
 }
 
 // parseTransport decodes the transport header l3 describes. It is absent
@@ -354,27 +400,17 @@ func parseIPv6Ext(frame []byte, pos, end int, proto uint8, r *Record) (network, 
 // to hold it (RFC 1858's tiny fragments); otherwise it is required, and
 // required to fit the IP payload.
 func parseTransport(frame []byte, l3 network, r *Record) error {
-	var err error
-	switch l3.proto {
-	case wire.IPProtoTCP:
-		r.Proto = ProtoTCP
-		err = parseTCP(frame, l3, r)
-	case wire.IPProtoUDP:
-		r.Proto = ProtoUDP
-		err = parseUDP(frame, l3, r)
-	case wire.IPProtoICMP:
-		r.Proto = ProtoICMP
-		err = parseICMP(frame, l3, "icmp", r)
-	case wire.IPProtoICMPv6:
-		r.Proto = ProtoICMPv6
-		err = parseICMP(frame, l3, "icmpv6", r)
-	default:
-		r.Proto = ProtoIPv6
-		if r.IPVersion == 4 {
-			r.Proto = ProtoIPv4
-		}
+	switch r.Proto {
+	case ProtoTCP:
+		return parseTCP(frame, l3, r)
+	case ProtoUDP:
+		return parseUDP(frame, l3, r)
+	case ProtoICMP:
+		return parseICMP(frame, l3, LayerICMP, r)
+	case ProtoICMPv6:
+		return parseICMP(frame, l3, LayerICMPv6, r)
 	}
-	return err
+	return nil
 }
 
 // hasTransport reports whether the transport header of a protocol whose
@@ -384,31 +420,39 @@ func hasTransport(l3 network, min int, r *Record) bool {
 	return r.FragOffset == 0 && !(r.Fragment && l3.payload < min)
 }
 
-// parseTCP decodes a TCP header with its options.
+// portsOnly records the ports of a TCP or UDP header cut short after them
+// (if it was), and returns the error for the cut.
+func portsOnly(frame []byte, off, need int, layer Layer, r *Record) error {
+	if h := frame[off:]; len(h) >= 4 {
+		r.setPorts(binary.BigEndian.Uint16(h[0:2]), binary.BigEndian.Uint16(h[2:4]))
+		r.PortsOnly = true
+	}
+	return truncated(layer, off, need, len(frame)-off)
+}
+
+// parseTCP decodes a TCP header with its options. A header cut in its
+// options keeps its fixed fields; one cut before them, its ports.
 func parseTCP(frame []byte, l3 network, r *Record) error {
 	off, payload := l3.off, l3.payload
 	if !hasTransport(l3, wire.TCPHeaderLen, r) {
 		return nil
 	}
 	if payload < wire.TCPHeaderLen {
-		return malformed("tcp", off, "IP payload of "+strconv.Itoa(payload)+" bytes cannot hold a TCP header")
+		return malformed(LayerTCP, off, "IP payload of "+strconv.Itoa(payload)+" bytes cannot hold a TCP header")
 	}
 	if len(frame)-off < wire.TCPHeaderLen {
-		return truncated("tcp", off, wire.TCPHeaderLen, len(frame)-off)
+		return portsOnly(frame, off, wire.TCPHeaderLen, LayerTCP, r)
 	}
 	h := frame[off : off+wire.TCPHeaderLen]
 	doff := int(h[12]>>4) * 4
 	if doff < wire.TCPHeaderLen {
-		return malformed("tcp", off, "data offset "+strconv.Itoa(doff/4)+" is less than 5")
+		return malformed(LayerTCP, off, "data offset "+strconv.Itoa(doff/4)+" is less than 5")
 	}
 	if doff > payload {
 		if r.Fragment {
 			return nil
 		}
-		return malformed("tcp", off, "data offset "+strconv.Itoa(doff/4)+" runs past the IP payload of "+strconv.Itoa(payload)+" bytes")
-	}
-	if len(frame)-off < doff {
-		return truncated("tcp", off, doff, len(frame)-off)
+		return malformed(LayerTCP, off, "data offset "+strconv.Itoa(doff/4)+" runs past the IP payload of "+strconv.Itoa(payload)+" bytes")
 	}
 	r.setPorts(binary.BigEndian.Uint16(h[0:2]), binary.BigEndian.Uint16(h[2:4]))
 	r.Seq = binary.BigEndian.Uint32(h[4:8])
@@ -417,20 +461,24 @@ func parseTCP(frame []byte, l3 network, r *Record) error {
 	r.Window = binary.BigEndian.Uint16(h[14:16])
 	r.PayloadLen = payload - doff
 	r.Transport = true
+	if len(frame)-off < doff {
+		return truncated(LayerTCP, off, doff, len(frame)-off)
+	}
 	return nil
 }
 
-// parseUDP decodes a UDP header.
+// parseUDP decodes a UDP header. A header cut short keeps its ports, if
+// they were captured.
 func parseUDP(frame []byte, l3 network, r *Record) error {
 	off, payload := l3.off, l3.payload
 	if !hasTransport(l3, wire.UDPHeaderLen, r) {
 		return nil
 	}
 	if payload < wire.UDPHeaderLen {
-		return malformed("udp", off, "IP payload of "+strconv.Itoa(payload)+" bytes cannot hold a UDP header")
+		return malformed(LayerUDP, off, "IP payload of "+strconv.Itoa(payload)+" bytes cannot hold a UDP header")
 	}
 	if len(frame)-off < wire.UDPHeaderLen {
-		return truncated("udp", off, wire.UDPHeaderLen, len(frame)-off)
+		return portsOnly(frame, off, wire.UDPHeaderLen, LayerUDP, r)
 	}
 	h := frame[off : off+wire.UDPHeaderLen]
 	ulen := int(binary.BigEndian.Uint16(h[4:6]))
@@ -438,9 +486,9 @@ func parseUDP(frame []byte, l3 network, r *Record) error {
 	case ulen == 0 && r.IPVersion == 6:
 		ulen = payload // RFC 2675 jumbogram
 	case ulen < wire.UDPHeaderLen:
-		return malformed("udp", off, "length "+strconv.Itoa(ulen)+" is less than 8")
+		return malformed(LayerUDP, off, "length "+strconv.Itoa(ulen)+" is less than 8")
 	case ulen > payload && !r.Fragment:
-		return malformed("udp", off, "length "+strconv.Itoa(ulen)+" exceeds the IP payload of "+strconv.Itoa(payload)+" bytes")
+		return malformed(LayerUDP, off, "length "+strconv.Itoa(ulen)+" exceeds the IP payload of "+strconv.Itoa(payload)+" bytes")
 	}
 	if ulen > payload {
 		ulen = payload // a first fragment: the datagram goes on
@@ -453,7 +501,7 @@ func parseUDP(frame []byte, l3 network, r *Record) error {
 
 // parseICMP decodes the 8-byte header of an ICMP or ICMPv6 message, layer
 // naming which.
-func parseICMP(frame []byte, l3 network, layer string, r *Record) error {
+func parseICMP(frame []byte, l3 network, layer Layer, r *Record) error {
 	off, payload := l3.off, l3.payload
 	if !hasTransport(l3, 8, r) {
 		return nil
@@ -478,16 +526,17 @@ func (r *Record) setPorts(sport, dport uint16) {
 }
 
 // parseARP decodes the ARP packet (RFC 826) at off. Src and Dst get the
-// sender and target protocol addresses when they are IPv4.
+// sender and target protocol addresses when they are IPv4. A packet cut
+// after its fixed part keeps its operation.
 func parseARP(frame []byte, off int, r *Record) error {
 	if len(frame)-off < 8 {
-		return truncated("arp", off, 8, len(frame)-off)
+		return truncated(LayerARP, off, 8, len(frame)-off)
 	}
 	h := frame[off:]
 	r.ARPOp = binary.BigEndian.Uint16(h[6:8])
 	hlen, plen := int(h[4]), int(h[5])
 	if n := 8 + 2*hlen + 2*plen; len(h) < n {
-		return truncated("arp", off, n, len(h))
+		return truncated(LayerARP, off, n, len(h))
 	}
 	if binary.BigEndian.Uint16(h[2:4]) == wire.EtherTypeIPv4 && plen == 4 {
 		spa := 8 + hlen

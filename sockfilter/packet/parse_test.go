@@ -21,6 +21,7 @@ var (
 // TestParse checks the Record for every frame in testdata/frames
 // against what the frame's comments say it holds.
 func TestParse(t *testing.T) {
+	t.Parallel()
 	want := map[string]Record{
 		"tcp4": {Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
 			Src: addrPort("10.0.0.1:40000"), Dst: addrPort("10.0.0.2:80"), DontFragment: true, FragID: 0x1234,
@@ -89,6 +90,49 @@ func TestParse(t *testing.T) {
 			Src: addrPort("10.0.0.2:80"), Dst: addrPort("10.0.0.1:40003"), DontFragment: true, FragID: 2,
 			Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 20,
 			TCPFlags: TCPRst | TCPAe, Seq: 5},
+
+		// Linux cooked captures: the header gives the direction, and the
+		// interface index in version 2.
+		"sll_tcp4": {Direction: DirectionHost, Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
+			Src: addrPort("127.0.0.1:40010"), Dst: addrPort("127.0.0.1:8080"), DontFragment: true, FragID: 0x0a0b,
+			Transport: true, Length: 56, CapLen: 56, IPPayloadLen: 20, TCPFlags: TCPSyn, Seq: 100, Window: 65495},
+		"sll_vlan_udp4": {Direction: DirectionBroadcast, Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
+			Src: addrPort("10.0.0.1:41030"), Dst: addrPort("10.0.0.255:41031"), VLANs: 1, VLAN: 5, FragID: 0x42,
+			Transport: true, Length: 60, CapLen: 60, IPPayloadLen: 20, PayloadLen: 12},
+		"sll2_udp6": {Ifindex: 2, Direction: DirectionOutgoing, Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
+			Src: addrPort("[2001:db8::1]:41020"), Dst: addrPort("[2001:db8::2]:41021"),
+			Transport: true, Length: 76, CapLen: 76, IPPayloadLen: 16, PayloadLen: 8},
+		"sll2_arp_reply": {Ifindex: 3, Direction: DirectionHost, Proto: ProtoARP, EtherType: 0x0806,
+			Src: addrPort("10.0.0.2:0"), Dst: addrPort("10.0.0.1:0"), ARPOp: 2, Length: 48, CapLen: 48},
+		"sll2_llc_stp": {Ifindex: 2, Direction: DirectionMulticast, Proto: ProtoOther, EtherType: 0x0004, Length: 58, CapLen: 58},
+
+		// Frames cut by a snap length: what was captured, and where the
+		// cut is.
+		"trunc_payload_udp4": {Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
+			Src: addrPort("10.0.0.1:41060"), Dst: addrPort("10.0.0.2:41061"), DontFragment: true, FragID: 0x8888,
+			Transport: true, Length: 142, CapLen: 60, IPPayloadLen: 108, PayloadLen: 100},
+		"trunc_tcp4_opts": {Status: StatusTruncated, ErrLayer: LayerTCP, Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
+			Src: addrPort("10.0.0.1:40020"), Dst: addrPort("10.0.0.2:443"), DontFragment: true, FragID: 0x5555,
+			Transport: true, Length: 74, CapLen: 60, IPPayloadLen: 40, TCPFlags: TCPSyn, Seq: 0x01020304, Window: 64240},
+		"sll2_trunc_tcp4": {Ifindex: 1, Direction: DirectionHost, Status: StatusTruncated, ErrLayer: LayerTCP,
+			Proto: ProtoTCP, EtherType: 0x0800, IPVersion: 4, IPProto: 6, TTL: 64,
+			Src: addrPort("127.0.0.1:9999"), Dst: addrPort("127.0.0.1:37026"), DontFragment: true, FragID: 0x7777,
+			Transport: true, Length: 102, CapLen: 60, IPPayloadLen: 62, PayloadLen: 30, TCPFlags: tcpPA, Seq: 2000, Ack: 3000, Window: 64},
+		"trunc_tcp6_ports": {Status: StatusTruncated, ErrLayer: LayerTCP, Proto: ProtoTCP, EtherType: 0x86dd, IPVersion: 6, IPProto: 6, TTL: 64,
+			Src: addrPort("[2001:db8::1]:40030"), Dst: addrPort("[2001:db8::2]:22"), PortsOnly: true,
+			Length: 94, CapLen: 60, IPPayloadLen: 40},
+		"trunc_udp6": {Status: StatusTruncated, ErrLayer: LayerUDP, Proto: ProtoUDP, EtherType: 0x86dd, IPVersion: 6, IPProto: 17, TTL: 64,
+			Src: addrPort("[2001:db8::1]:41040"), Dst: addrPort("[2001:db8::2]:41041"), PortsOnly: true,
+			Length: 132, CapLen: 60, IPPayloadLen: 78},
+		"trunc_ipv4_opts": {Status: StatusTruncated, ErrLayer: LayerIPv4, Proto: ProtoUDP, EtherType: 0x0800, IPVersion: 4, IPProto: 17, TTL: 64,
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), DontFragment: true, FragID: 0x6666,
+			Length: 78, CapLen: 44, IPPayloadLen: 24},
+		"trunc_ext6_hbh": {Status: StatusTruncated, ErrLayer: LayerIPv6Ext, Proto: ProtoIPv6, EtherType: 0x86dd, IPVersion: 6, IPProto: 0, TTL: 64,
+			Src: addrPort("[2001:db8::1]:0"), Dst: addrPort("[2001:db8::2]:0"), Length: 102, CapLen: 60, IPPayloadLen: 48},
+		"trunc_icmp4": {Status: StatusTruncated, ErrLayer: LayerICMP, Proto: ProtoICMP, EtherType: 0x0800, IPVersion: 4, IPProto: 1, TTL: 64,
+			Src: addrPort("10.0.0.1:0"), Dst: addrPort("10.0.0.2:0"), DontFragment: true, FragID: 0x1234,
+			Length: 58, CapLen: 38, IPPayloadLen: 24},
+		"trunc_arp": {Status: StatusTruncated, ErrLayer: LayerARP, Proto: ProtoARP, EtherType: 0x0806, ARPOp: 1, Length: 60, CapLen: 30},
 	}
 	frames := testutil.Frames(t)
 	if len(frames) != len(want) {
@@ -101,14 +145,23 @@ func TestParse(t *testing.T) {
 				t.Fatal("no expected record for this frame")
 			}
 			var r Record
-			if err := Parse(f.Data, LinkType(f.Link), nil, &r); err != nil {
-				t.Fatalf("Parse: %v", err)
+			err := Parse(f.Data, LinkType(f.Link), &Info{Length: f.Length}, &r)
+			var pe *ParseError
+			if w.Status == StatusOK && err != nil || w.Status != StatusOK && !(errors.As(err, &pe) && pe.Layer == w.ErrLayer) {
+				t.Fatalf("Parse: %v, want status %v at %v", err, w.Status, w.ErrLayer)
 			}
 			if r != w {
 				t.Errorf("Parse:\n got %+v\nwant %+v", r, w)
 			}
-			if got, want := r.HasPorts(), w.Transport && w.Src.Port() != 0; got != want {
+			if got, want := r.HasPorts(), (w.Transport || w.PortsOnly) && w.Src.Port() != 0; got != want {
 				t.Errorf("HasPorts() = %v, want %v", got, want)
+			}
+			if !f.Truncated() {
+				// A whole frame needs no Info.
+				var r2 Record
+				if err := Parse(f.Data, LinkType(f.Link), nil, &r2); err != nil || r2 != w {
+					t.Errorf("Parse with no Info: %v\n got %+v\nwant %+v", err, r2, w)
+				}
 			}
 		})
 	}
@@ -117,6 +170,7 @@ func TestParse(t *testing.T) {
 // TestParseInfo checks what Parse takes from an Info, and
 // that a capture cut by a snap length decodes while its headers last.
 func TestParseInfo(t *testing.T) {
+	t.Parallel()
 	tcp4 := testutil.NamedFrame(t, "tcp4").Data      // 74 bytes: headers end at 54
 	vlan := testutil.NamedFrame(t, "vlan_tcp4").Data // VLAN 100 in the frame
 	ts := time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
@@ -139,7 +193,13 @@ func TestParseInfo(t *testing.T) {
 					t.Errorf("got Length %d CapLen %d PayloadLen %d IPPayloadLen %d Dst %v", r.Length, r.CapLen, r.PayloadLen, r.IPPayloadLen, r.Dst)
 				}
 			}},
-		{"snaplen cuts tcp header", tcp4[:50], Info{Length: 74}, ErrTruncated, nil},
+		{"snaplen cuts tcp header", tcp4[:50], Info{Length: 74, Ifindex: 4, Time: ts}, ErrTruncated,
+			func(t *testing.T, r *Record) {
+				if r.Status != StatusTruncated || r.ErrLayer != LayerTCP || !r.HasPorts() || r.Dst.Port() != 80 ||
+					r.Ifindex != 4 || !r.Time.Equal(ts) || r.Length != 74 || r.CapLen != 50 {
+					t.Errorf("got %+v", r)
+				}
+			}},
 		{"wire length below captured", tcp4, Info{Length: 10}, nil,
 			func(t *testing.T, r *Record) {
 				if r.Length != 74 {
@@ -163,17 +223,8 @@ func TestParseInfo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var r Record
 			err := Parse(tt.frame, LinkEthernet, &tt.info, &r)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
-				}
-				if r != (Record{}) {
-					t.Errorf("record not zero after error: %+v", r)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse with an Info: %v", err)
+			if !errors.Is(err, tt.wantErr) || (err != nil && tt.wantErr == nil) {
+				t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
 			}
 			tt.check(t, &r)
 		})
@@ -181,8 +232,10 @@ func TestParseInfo(t *testing.T) {
 }
 
 // TestParseErrors checks that bad frames give a *ParseError naming
-// the header and its offset, and leave the Record zero.
+// the header and its offset, and that the Record says so: its Status and
+// ErrLayer, and nothing left of the Record it overwrote.
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	// edit returns a copy of the named test frame changed by f.
 	edit := func(name string, f func(b []byte) []byte) []byte { return f(testutil.FrameCopy(t, name)) }
 	put16 := func(b []byte, off int, v uint16) { binary.BigEndian.PutUint16(b[off:], v) }
@@ -215,49 +268,50 @@ func TestParseErrors(t *testing.T) {
 		name   string
 		link   LinkType
 		frame  []byte
-		layer  string
+		layer  Layer
 		offset int
 		err    error
 		reason string // a part of the message
 		wire   int    // if not 0, the length on the wire, for Parse's Info
 	}{
-		{"empty", LinkEthernet, nil, "frame", 0, ErrTruncated, "empty frame", 0},
-		{"empty raw", LinkRawIP, []byte{}, "frame", 0, ErrTruncated, "empty frame", 0},
-		{"unsupported link", LinkType(113), testutil.NamedFrame(t, "tcp4").Data, "frame", 0, errors.ErrUnsupported, "LinkType(113)", 0},
-		{"short ethernet", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:13], "ethernet", 0, ErrTruncated, "need 14 bytes, have 13", 0},
-		{"short vlan tag", LinkEthernet, testutil.FrameCopy(t, "vlan_tcp4")[:16], "vlan", 14, ErrTruncated, "need 4 bytes, have 2", 0},
-		{"short inner vlan tag", LinkEthernet, testutil.FrameCopy(t, "qinq_udp4")[:20], "vlan", 18, ErrTruncated, "need 4", 0},
-		{"nine vlan tags", LinkEthernet, tags(9), "vlan", 14 + 8*4, ErrMalformed, "more than 8 VLAN tags", 0},
-		{"short ipv4", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:30], "ipv4", 14, ErrTruncated, "need 20 bytes, have 16", 0},
-		{"ipv4 IHL 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x44; return b }), "ipv4", 14, ErrMalformed, "IHL 4 is less than 5", 0},
-		{"ipv4 version 6", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x65; return b }), "ipv4", 14, ErrMalformed, "IP version 6", 0},
-		{"short ipv4 options", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:36], "ipv4", 14, ErrTruncated, "need 24 bytes, have 22", 0},
-		{"ipv4 total below IHL", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 19); return b }), "ipv4", 14, ErrMalformed, "total length 19 is less than the header length 20", 0},
-		{"ipv4 total past frame", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 61); return b }), "ipv4", 14, ErrMalformed, "total length 61 exceeds the 60 bytes left", 0},
-		{"raw IP version 5", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { b[0] = 0x55; return b }), "ip", 0, ErrMalformed, "IP version 5 is neither 4 nor 6", 0},
-		{"short ipv6", LinkEthernet, testutil.FrameCopy(t, "udp6")[:53], "ipv6", 14, ErrTruncated, "need 40 bytes, have 39", 0},
-		{"ipv6 version 4", LinkEthernet, edit("udp6", func(b []byte) []byte { b[14] = 0x40; return b }), "ipv6", 14, ErrMalformed, "IP version 4", 0},
-		{"ipv6 payload past frame", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 41); return b }), "ipv6", 14, ErrMalformed, "payload length 41 exceeds the 40 bytes left", 0},
-		{"ext header past payload length", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { b[55] = 9; return b }), "ipv6 extension", 54, ErrMalformed, "header of 80 bytes runs past the IPv6 payload length", 0},
-		{"ext chain runs off the end", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 24); return b[:78] }), "ipv6 extension", 70, ErrMalformed, "header of 24 bytes runs past the IPv6 payload length", 0},
-		{"ext chain ends in the middle of a header", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 20); return b[:74] }), "ipv6 extension", 70, ErrMalformed, "header runs past the IPv6 payload length", 0},
-		{"ext header cut", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:60], "ipv6 extension", 54, ErrTruncated, "need 8 bytes, have 6", 126},
-		{"ext header cut inside", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:80], "ipv6 extension", 70, ErrTruncated, "need 24 bytes, have 10", 126},
-		{"nine ext headers", LinkEthernet, dstopts(9), "ipv6 extension", 54 + 8*8, ErrMalformed, "more than 8 extension headers", 0},
-		{"tcp data offset 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[46] = 0x40; return b }), "tcp", 34, ErrMalformed, "data offset 4 is less than 5", 0},
-		{"tcp data offset past payload", LinkEthernet, edit("ipopt_tcp4", func(b []byte) []byte { b[50] = 0x70; return b }), "tcp", 38, ErrMalformed, "data offset 7 runs past the IP payload of 24 bytes", 0},
-		{"tcp options past capture", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], "tcp", 38, ErrTruncated, "need 24 bytes, have 22", 62},
-		{"ipv4 total past frame without wire length", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], "ipv4", 14, ErrMalformed, "total length 48 exceeds the 46 bytes left", 0},
-		{"ip payload too short for tcp", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 30); return b[:44] }), "tcp", 34, ErrMalformed, "IP payload of 10 bytes cannot hold a TCP header", 0},
-		{"short udp", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { put16(b, 2, 26); return b[:26] }), "udp", 20, ErrMalformed, "IP payload of 6 bytes cannot hold a UDP header", 0},
-		{"udp length 7", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 7); return b }), "udp", 34, ErrMalformed, "length 7 is less than 8", 0},
-		{"udp length past ip payload", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 73); return b }), "udp", 34, ErrMalformed, "length 73 exceeds the IP payload of 72 bytes", 0},
-		{"short icmp", LinkEthernet, edit("icmp4_echo", func(b []byte) []byte { put16(b, 16, 24); return b[:38] }), "icmp", 34, ErrMalformed, "IP payload of 4 bytes cannot hold an 8-byte header", 0},
-		{"short icmpv6", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 7); return b[:61] }), "icmpv6", 54, ErrMalformed, "IP payload of 7 bytes", 0},
-		{"icmpv6 in a 3-byte payload, padded", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 3); return b }), "icmpv6", 54, ErrMalformed, "IP payload of 3 bytes cannot hold an 8-byte header", 0},
-		{"udp in a 4-byte payload, padded", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 4); put16(b, 58, 0); return b }), "udp", 54, ErrMalformed, "IP payload of 4 bytes cannot hold a UDP header", 0},
-		{"short arp", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:20], "arp", 14, ErrTruncated, "need 8 bytes, have 6", 0},
-		{"short arp addresses", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:40], "arp", 14, ErrTruncated, "need 28 bytes, have 26", 0},
+		{"empty", LinkEthernet, nil, LayerFrame, 0, ErrTruncated, "empty frame", 0},
+		{"empty raw", LinkRawIP, []byte{}, LayerFrame, 0, ErrTruncated, "empty frame", 0},
+		{"unsupported link", LinkType(7), testutil.NamedFrame(t, "tcp4").Data, LayerFrame, 0, errors.ErrUnsupported, "LinkType(7)", 0},
+		{"short ethernet", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:13], LayerEthernet, 0, ErrTruncated, "need 14 bytes, have 13", 0},
+		{"short vlan tag", LinkEthernet, testutil.FrameCopy(t, "vlan_tcp4")[:16], LayerVLAN, 14, ErrTruncated, "need 4 bytes, have 2", 0},
+		{"short inner vlan tag", LinkEthernet, testutil.FrameCopy(t, "qinq_udp4")[:20], LayerVLAN, 18, ErrTruncated, "need 4", 0},
+		{"nine vlan tags", LinkEthernet, tags(9), LayerVLAN, 14 + 8*4, ErrMalformed, "more than 8 VLAN tags", 0},
+		{"short ipv4", LinkEthernet, testutil.FrameCopy(t, "tcp4")[:30], LayerIPv4, 14, ErrTruncated, "need 20 bytes, have 16", 0},
+		{"ipv4 IHL 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x44; return b }), LayerIPv4, 14, ErrMalformed, "IHL 4 is less than 5", 0},
+		{"ipv4 version 6", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[14] = 0x65; return b }), LayerIPv4, 14, ErrMalformed, "IP version 6", 0},
+		{"short ipv4 options", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:36], LayerIPv4, 14, ErrTruncated, "need 24 bytes, have 22", 62},
+		{"short ipv4 options without wire length", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:36], LayerIPv4, 14, ErrMalformed, "total length 48 exceeds the 22 bytes left", 0},
+		{"ipv4 total below IHL", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 19); return b }), LayerIPv4, 14, ErrMalformed, "total length 19 is less than the header length 20", 0},
+		{"ipv4 total past frame", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 61); return b }), LayerIPv4, 14, ErrMalformed, "total length 61 exceeds the 60 bytes left", 0},
+		{"raw IP version 5", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { b[0] = 0x55; return b }), LayerIP, 0, ErrMalformed, "IP version 5 is neither 4 nor 6", 0},
+		{"short ipv6", LinkEthernet, testutil.FrameCopy(t, "udp6")[:53], LayerIPv6, 14, ErrTruncated, "need 40 bytes, have 39", 0},
+		{"ipv6 version 4", LinkEthernet, edit("udp6", func(b []byte) []byte { b[14] = 0x40; return b }), LayerIPv6, 14, ErrMalformed, "IP version 4", 0},
+		{"ipv6 payload past frame", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 41); return b }), LayerIPv6, 14, ErrMalformed, "payload length 41 exceeds the 40 bytes left", 0},
+		{"ext header past payload length", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { b[55] = 9; return b }), LayerIPv6Ext, 54, ErrMalformed, "header of 80 bytes runs past the IPv6 payload length", 0},
+		{"ext chain runs off the end", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 24); return b[:78] }), LayerIPv6Ext, 70, ErrMalformed, "header of 24 bytes runs past the IPv6 payload length", 0},
+		{"ext chain ends in the middle of a header", LinkEthernet, edit("ext6_tcp", func(b []byte) []byte { put16(b, 18, 20); return b[:74] }), LayerIPv6Ext, 70, ErrMalformed, "header runs past the IPv6 payload length", 0},
+		{"ext header cut", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:60], LayerIPv6Ext, 54, ErrTruncated, "need 8 bytes, have 6", 126},
+		{"ext header cut inside", LinkEthernet, testutil.FrameCopy(t, "ext6_tcp")[:80], LayerIPv6Ext, 70, ErrTruncated, "need 24 bytes, have 10", 126},
+		{"nine ext headers", LinkEthernet, dstopts(9), LayerIPv6Ext, 54 + 8*8, ErrMalformed, "more than 8 extension headers", 0},
+		{"tcp data offset 4", LinkEthernet, edit("tcp4", func(b []byte) []byte { b[46] = 0x40; return b }), LayerTCP, 34, ErrMalformed, "data offset 4 is less than 5", 0},
+		{"tcp data offset past payload", LinkEthernet, edit("ipopt_tcp4", func(b []byte) []byte { b[50] = 0x70; return b }), LayerTCP, 38, ErrMalformed, "data offset 7 runs past the IP payload of 24 bytes", 0},
+		{"tcp options past capture", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], LayerTCP, 38, ErrTruncated, "need 24 bytes, have 22", 62},
+		{"ipv4 total past frame without wire length", LinkEthernet, testutil.FrameCopy(t, "ipopt_tcp4")[:60], LayerIPv4, 14, ErrMalformed, "total length 48 exceeds the 46 bytes left", 0},
+		{"ip payload too short for tcp", LinkEthernet, edit("tcp4", func(b []byte) []byte { put16(b, 16, 30); return b[:44] }), LayerTCP, 34, ErrMalformed, "IP payload of 10 bytes cannot hold a TCP header", 0},
+		{"short udp", LinkRawIP, edit("raw_udp4", func(b []byte) []byte { put16(b, 2, 26); return b[:26] }), LayerUDP, 20, ErrMalformed, "IP payload of 6 bytes cannot hold a UDP header", 0},
+		{"udp length 7", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 7); return b }), LayerUDP, 34, ErrMalformed, "length 7 is less than 8", 0},
+		{"udp length past ip payload", LinkEthernet, edit("udp4", func(b []byte) []byte { put16(b, 38, 73); return b }), LayerUDP, 34, ErrMalformed, "length 73 exceeds the IP payload of 72 bytes", 0},
+		{"short icmp", LinkEthernet, edit("icmp4_echo", func(b []byte) []byte { put16(b, 16, 24); return b[:38] }), LayerICMP, 34, ErrMalformed, "IP payload of 4 bytes cannot hold an 8-byte header", 0},
+		{"short icmpv6", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 7); return b[:61] }), LayerICMPv6, 54, ErrMalformed, "IP payload of 7 bytes", 0},
+		{"icmpv6 in a 3-byte payload, padded", LinkEthernet, edit("icmp6_echo", func(b []byte) []byte { put16(b, 18, 3); return b }), LayerICMPv6, 54, ErrMalformed, "IP payload of 3 bytes cannot hold an 8-byte header", 0},
+		{"udp in a 4-byte payload, padded", LinkEthernet, edit("udp6", func(b []byte) []byte { put16(b, 18, 4); put16(b, 58, 0); return b }), LayerUDP, 54, ErrMalformed, "IP payload of 4 bytes cannot hold a UDP header", 0},
+		{"short arp", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:20], LayerARP, 14, ErrTruncated, "need 8 bytes, have 6", 0},
+		{"short arp addresses", LinkEthernet, testutil.FrameCopy(t, "arp_request")[:40], LayerARP, 14, ErrTruncated, "need 28 bytes, have 26", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,8 +330,12 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Parse error = %q (layer %q, offset %d, %v); want layer %q, offset %d, %v, and %q",
 					err, pe.Layer, pe.Offset, pe.Err, tt.layer, tt.offset, tt.err, tt.reason)
 			}
-			if r != (Record{}) {
-				t.Errorf("record not zero after error: %+v", r)
+			want := StatusMalformed
+			if errors.Is(err, ErrTruncated) {
+				want = StatusTruncated
+			}
+			if r.Status != want || r.ErrLayer != tt.layer || r.CapLen != len(tt.frame) || r.Length != max(tt.wire, len(tt.frame)) {
+				t.Errorf("record: Status %v ErrLayer %v CapLen %d Length %d; want %v %v %d", r.Status, r.ErrLayer, r.CapLen, r.Length, want, tt.layer, len(tt.frame))
 			}
 		})
 	}
@@ -286,6 +344,7 @@ func TestParseErrors(t *testing.T) {
 // TestParseLengthZero checks that an IP length field of 0, as Linux
 // gives BIG TCP packets, stands for the rest of the frame.
 func TestParseLengthZero(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		frame string
 		off   int // of the length field
@@ -309,6 +368,7 @@ func TestParseLengthZero(t *testing.T) {
 }
 
 func TestTCPFlagsString(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		f    TCPFlags
 		want string
@@ -332,6 +392,7 @@ func TestTCPFlagsString(t *testing.T) {
 }
 
 func TestProtoString(t *testing.T) {
+	t.Parallel()
 	for p, want := range map[Proto]string{
 		ProtoUnknown: "unknown", ProtoTCP: "TCP", ProtoUDP: "UDP", ProtoICMP: "ICMP",
 		ProtoICMPv6: "ICMPv6", ProtoARP: "ARP", ProtoIPv4: "IPv4", ProtoIPv6: "IPv6",
@@ -346,41 +407,48 @@ func TestProtoString(t *testing.T) {
 // TestParseReuse checks that nothing of a previous frame stays in a
 // reused Record, whether the parse succeeds or fails.
 func TestParseReuse(t *testing.T) {
+	t.Parallel()
 	frames := testutil.Frames(t)
 	info := Info{Time: recordTestTime, Ifindex: 7, Direction: DirectionHost, HasVLAN: true, VLANTCI: 9}
+	parse := func(f testutil.Frame, data []byte, info Info, r *Record) error {
+		t.Helper()
+		info.Length = f.Length
+		err := Parse(data, LinkType(f.Link), &info, r)
+		if err != nil && !(errors.Is(err, ErrTruncated) && len(data) < f.Length) {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		return err
+	}
 	for _, prev := range frames {
 		for _, f := range frames {
 			var fresh, reused Record
-			if err := Parse(f.Data, LinkType(f.Link), nil, &fresh); err != nil {
-				t.Fatal(err)
-			}
-			if err := Parse(prev.Data, LinkType(prev.Link), &info, &reused); err != nil {
-				t.Fatal(err)
-			}
-			if err := Parse(f.Data, LinkType(f.Link), nil, &reused); err != nil {
-				t.Fatal(err)
-			}
+			parse(f, f.Data, Info{}, &fresh)
+			parse(prev, prev.Data, info, &reused)
+			parse(f, f.Data, Info{}, &reused)
 			if reused != fresh {
 				t.Errorf("%s after %s:\n got %+v\nwant %+v", f.Name, prev.Name, reused, fresh)
 			}
-			if err := Parse(prev.Data, LinkType(prev.Link), &info, &reused); err != nil {
-				t.Fatal(err)
-			}
+			parse(prev, prev.Data, info, &reused)
 			cut := len(f.Data) / 3 // into a header
-			if fresh.Proto == ProtoOther {
-				cut = 13 // into the Ethernet header: the rest is payload
+			if fresh.Proto == ProtoOther || f.Link == testutil.LinkLinuxSLL || f.Link == testutil.LinkLinuxSLL2 {
+				cut = 13 // into the link-layer header: the rest may be payload
 			}
-			if Parse(f.Data[:cut], LinkType(f.Link), nil, &reused) == nil {
+			var freshCut Record
+			errFresh := parse(f, f.Data[:cut], Info{}, &freshCut)
+			if parse(f, f.Data[:cut], Info{}, &reused) == nil || errFresh == nil {
 				t.Fatalf("%s cut to %d bytes decodes", f.Name, cut)
 			}
-			if reused != (Record{}) {
-				t.Errorf("%s cut to %d bytes, after %s: record not zero: %+v", f.Name, cut, prev.Name, reused)
+			if reused != freshCut {
+				t.Errorf("%s cut to %d bytes, after %s:\n got %+v\nwant %+v", f.Name, cut, prev.Name, reused, freshCut)
 			}
 		}
 	}
 }
 
-func TestUnparsed(t *testing.T) {
+// TestParseErrorRecord checks the Record Parse leaves for a frame it
+// cannot decode: the Info's fields, the Status and the layer at fault.
+func TestParseErrorRecord(t *testing.T) {
+	t.Parallel()
 	info := Info{Time: time.Unix(1700000000, 5), Ifindex: 3, Direction: DirectionOutgoing, Length: 90}
 	tests := []struct {
 		name  string
@@ -397,9 +465,9 @@ func TestUnparsed(t *testing.T) {
 			if err == nil {
 				t.Fatal("frame parsed")
 			}
-			u := Unparsed(tc.frame, &info, err)
-			if u.Status != tc.want || u.Proto != ProtoUnknown || u.Time != info.Time || u.Ifindex != 3 || u.Direction != DirectionOutgoing || u.Length != 90 || u.CapLen != len(tc.frame) {
-				t.Errorf("Unparsed = %+v, want status %v with info's fields", u, tc.want)
+			u := r
+			if u.Status != tc.want || u.ErrLayer != LayerIPv4 || u.Proto != ProtoUnknown || u.Time != info.Time || u.Ifindex != 3 || u.Direction != DirectionOutgoing || u.Length != 90 || u.CapLen != len(tc.frame) {
+				t.Errorf("record %+v, want status %v at ipv4 with info's fields", u, tc.want)
 			}
 			line := string(u.AppendLine(nil))
 			if !strings.Contains(line, "\t"+tc.want.String()+"\t") {

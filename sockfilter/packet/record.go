@@ -11,9 +11,10 @@ import (
 // value with no references into the frame, so it may be kept after the
 // frame's buffer is reused.
 //
-// The zero Record is what Parse leaves when it fails; its Proto is
-// ProtoUnknown. Unparsed makes the Record of a frame Parse could not
-// decode, with Status saying why.
+// A frame Parse could not decode wholly still has its Record: Status says
+// why not, ErrLayer names the header at fault, and the fields of the
+// headers before it are filled in (see Parse). The zero Record is
+// invalid: its Proto is ProtoUnknown.
 type Record struct {
 	// Time is when the kernel saw the frame (Info.Time), or zero when
 	// Parse was given no Info.
@@ -21,11 +22,19 @@ type Record struct {
 	// Ifindex is the index of the interface the frame was seen on, or 0
 	// when not known (no Info, pcap files).
 	Ifindex int
-	// Direction says where the frame was going (Info.Direction).
+	// Direction says where the frame was going (Info.Direction, or the
+	// packet type of a cooked capture header).
 	Direction Direction
-	// Status is StatusOK for a frame Parse decoded, and otherwise says why
-	// it could not (see Unparsed).
+	// Status is StatusOK for a frame Parse decoded wholly, and otherwise
+	// says why it could not: StatusTruncated for a frame cut inside a
+	// header by the capture's snap length, StatusMalformed for a header
+	// that is wrong.
 	Status Status
+	// ErrLayer names the header Status is about when it is not StatusOK:
+	// the one cut short or wrong, as the *ParseError Parse returned names
+	// it. It is LayerNone for a frame decoded wholly, even one cut by the
+	// snap length after its headers.
+	ErrLayer Layer
 
 	// Proto names the traffic: TCP, UDP, ICMP, ICMPv6, ARP, another IP
 	// protocol (ProtoIPv4, ProtoIPv6; IPProto holds its number) or another
@@ -33,8 +42,13 @@ type Record struct {
 	Proto Proto
 	// EtherType is the protocol of the Ethernet payload after any VLAN
 	// tags: 0x0800 IPv4, 0x86dd IPv6, 0x0806 ARP, ... For LinkRawIP frames
-	// it is 0x0800 or 0x86dd, from the IP version. Values below 0x0600 are
-	// IEEE 802.3 length fields rather than EtherTypes.
+	// it is 0x0800 or 0x86dd, from the IP version; for the cooked capture
+	// link types, the header's protocol (SLLHeader.Protocol). Values below
+	// 0x0600 are not EtherTypes: in an Ethernet header they are IEEE
+	// 802.3 length fields, in a cooked capture header Linux's ETH_P_
+	// values for frames that are not Ethernet II (0x0001 ETH_P_802_3,
+	// 0x0004 ETH_P_802_2, 0x000c ETH_P_CAN, ...). Such frames are
+	// ProtoOther.
 	EtherType uint16
 	// IPVersion is 4 or 6 for IP packets, 0 otherwise.
 	IPVersion uint8
@@ -51,6 +65,11 @@ type Record struct {
 	// For ARP they are the sender and target protocol (IPv4) addresses.
 	// They are the zero AddrPort when the frame carries no IP addresses.
 	Src, Dst netip.AddrPort
+	// PortsOnly reports a TCP or UDP header that the capture cut after
+	// its ports: Src and Dst carry them (HasPorts), though Transport is
+	// false and the header's other fields are zero. Status is then
+	// StatusTruncated and ErrLayer LayerTCP or LayerUDP.
+	PortsOnly bool
 
 	// VLANs is the number of IEEE 802.1Q/802.1ad VLAN tags on the frame,
 	// counting one the device removed (Info.HasVLAN).
@@ -97,7 +116,8 @@ type Record struct {
 	// PayloadLen is the length of the data after the TCP header (with its
 	// options), the UDP header or the 8-byte ICMP header, from the IP and
 	// UDP length fields, whether or not all of it was captured. It is 0
-	// when Transport is false.
+	// when Transport is false. (The length tcpdump prints is PayloadLen
+	// for TCP and UDP, and IPPayloadLen, the whole message, for ICMP.)
 	PayloadLen int
 
 	// TCPFlags, Seq, Ack and Window are the TCP header's flags, sequence
@@ -118,9 +138,10 @@ type Record struct {
 }
 
 // HasPorts reports whether r.Src and r.Dst carry ports: it is a TCP or UDP
-// packet whose header was decoded (Transport).
+// packet whose header was decoded (Transport), or at least its ports
+// (PortsOnly).
 func (r *Record) HasPorts() bool {
-	return r.Transport && (r.Proto == ProtoTCP || r.Proto == ProtoUDP)
+	return (r.Transport || r.PortsOnly) && (r.Proto == ProtoTCP || r.Proto == ProtoUDP)
 }
 
 // Status says whether Parse decoded a frame, and if not, why not.
@@ -130,7 +151,8 @@ type Status uint8
 const (
 	// StatusOK: Parse decoded every header it needs.
 	StatusOK Status = iota
-	// StatusTruncated: a header runs past the captured bytes.
+	// StatusTruncated: a header runs past the captured bytes (the snap
+	// length cut it).
 	StatusTruncated
 	// StatusMalformed: a header field is impossible or inconsistent, or
 	// the link type is one Parse does not know.
@@ -156,7 +178,8 @@ type Proto uint8
 // The protocols a Record can name. Traffic that is none of TCP, UDP, ICMP,
 // ICMPv6 or ARP is still named: by IP version, or as ProtoOther.
 const (
-	// ProtoUnknown is the zero Proto, left by a failed Parse.
+	// ProtoUnknown is the zero Proto: Parse stopped before it could name
+	// the traffic (Status says why).
 	ProtoUnknown Proto = iota
 	ProtoTCP           // TCP, IP protocol 6
 	ProtoUDP           // UDP, IP protocol 17

@@ -12,8 +12,12 @@ import (
 // and port, the protocol, the time (RFC 3339, UTC, nanoseconds), the
 // length on the wire, the captured length, and a free-form Info column:
 // TCP flags, sequence and acknowledgment numbers and window as tcpdump
-// prints them; ICMP type and code; ARP operation; VLAN IDs; fragment
-// identification, offset and "+" for more fragments.
+// prints them; ICMP type and code; the length tcpdump prints ("length
+// N": the TCP or UDP payload, the whole ICMP message; none for a UDP
+// fragment, of which tcpdump gives the whole datagram's); ARP operation;
+// VLAN IDs; fragment identification, offset and "+" for more fragments;
+// and last, for a frame Parse could not decode wholly, tcpdump's mark for
+// a frame cut short, "[|tcp]", or "[malformed tcp]".
 const TextHeader = "S-Address\tS-Port\tD-Address\tD-Port\tProtocol\tTime\tLength\tCapLen\tInfo\n"
 
 // timeLayout is the layout of the time column and field: RFC 3339 in UTC
@@ -24,11 +28,18 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // newline, and returns the extended buffer. A column without a value —
 // the ports of a packet without them, the addresses of a frame that is not
 // IP or ARP — is "-"; so is an empty Info column. The protocol column is
-// Proto's name — or the Status of a frame Parse could not decode, as
-// "truncated" or "malformed" — followed for ProtoIPv4 and ProtoIPv6 by the
-// IP protocol number in parentheses, and for ProtoOther by the EtherType
-// in hex:
-// "IPv4(47)", "Other(0x88cc)". It does not allocate when b has room.
+// Proto's name — or, for a frame Parse could not decode far enough to name
+// its protocol, its Status, "truncated" or "malformed" — followed for
+// ProtoIPv4 and ProtoIPv6 by the IP protocol number in parentheses, and
+// for ProtoOther by the EtherType in hex: "IPv4(47)", "Other(0x88cc)".
+//
+// A record whose Status is not StatusOK has the columns Parse could fill
+// and ends its Info column as tcpdump ends the line of a frame cut short:
+// "[|" and the name tcpdump's printer has for the header cut (ErrLayer:
+// ether, sll, sll2, vlan, ip, ip6, hbhopt, dstopt, rt6, frag6, ah, tcp,
+// udp, icmp, icmp6, arp), then "]". A header that is wrong gets
+// "[malformed " and the same name, then "]". It does not allocate when b
+// has room.
 func (r *Record) AppendLine(b []byte) []byte {
 	b = r.appendFlow(b)
 	b = appendTime(b, r.Time)
@@ -90,14 +101,25 @@ func (r *Record) appendInfo(b []byte) []byte {
 			b = appendUint(b, uint64(r.Ack))
 			b = append(b, " win "...)
 			b = appendUint(b, uint64(r.Window))
+			b = append(b, " length "...)
+			b = appendUint(b, uint64(max(r.PayloadLen, 0)))
+		case ProtoUDP:
+			if !r.Fragment {
+				// (tcpdump gives a first fragment the datagram's length,
+				// from the UDP header; PayloadLen is the fragment's.)
+				b = append(b, "length "...)
+				b = appendUint(b, uint64(max(r.PayloadLen, 0)))
+			}
 		case ProtoICMP, ProtoICMPv6:
 			b = append(b, "type "...)
 			b = appendUint(b, uint64(r.ICMPType))
 			b = append(b, " code "...)
 			b = appendUint(b, uint64(r.ICMPCode))
+			b = append(b, " length "...)
+			b = appendUint(b, uint64(max(r.IPPayloadLen, 0)))
 		}
 	}
-	if r.Proto == ProtoARP {
+	if r.Proto == ProtoARP && (r.ARPOp != 0 || r.ErrLayer != LayerARP) {
 		b = sep(b, start)
 		switch r.ARPOp {
 		case 1:
@@ -127,6 +149,19 @@ func (r *Record) appendInfo(b []byte) []byte {
 		if r.MoreFragments {
 			b = append(b, '+')
 		}
+	}
+	switch r.Status {
+	case StatusOK:
+	case StatusTruncated:
+		b = sep(b, start)
+		b = append(b, "[|"...)
+		b = append(b, r.ErrLayer.tcpdumpName(r.IPProto)...)
+		b = append(b, ']')
+	default:
+		b = sep(b, start)
+		b = append(b, "[malformed "...)
+		b = append(b, r.ErrLayer.tcpdumpName(r.IPProto)...)
+		b = append(b, ']')
 	}
 	if len(b) == start {
 		b = append(b, '-')

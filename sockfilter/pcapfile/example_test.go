@@ -64,3 +64,49 @@ func Example() {
 	// 22:13:21 192.0.2.1:40000 -> 192.0.2.2:80 [S]
 	// 22:13:22 192.0.2.1:40000 -> 192.0.2.2:80 [S]
 }
+
+// A pcapng file describes the interfaces packets were captured on and
+// keeps their directions; NewReader reads it as it reads a pcap file.
+func ExampleNewNgWriter() {
+	var file bytes.Buffer
+	w, err := pcapfile.NewNgWriter(&file, pcapfile.Interface{Name: "eth0", LinkType: packet.LinkEthernet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, dir := range []packet.Direction{packet.DirectionOutgoing, packet.DirectionHost} {
+		info := packet.Info{Time: time.Unix(1700000000+int64(i), 0), Length: len(synFrame), Direction: dir}
+		if err := w.WritePacket(synFrame, &info); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil { // a no-op here: each record is written out at once
+		log.Fatal(err)
+	}
+	fmt.Println(w.Written() == int64(file.Len()), "bytes of whole records")
+
+	r, err := pcapfile.NewReader(&file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var (
+		buf  []byte
+		info packet.Info
+		rec  packet.Record
+	)
+	for {
+		buf, err = r.ReadPacket(buf, &info)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		id, iface := r.Interface()
+		packet.Parse(buf, iface.LinkType, &info, &rec)
+		fmt.Println(r.Format(), id, iface.Name, iface.LinkType, rec.Direction, rec.Src, "->", rec.Dst, rec.TCPFlags)
+	}
+	// Output:
+	// true bytes of whole records
+	// pcapng 0 eth0 EN10MB outgoing 192.0.2.1:40000 -> 192.0.2.2:80 [S]
+	// pcapng 0 eth0 EN10MB host 192.0.2.1:40000 -> 192.0.2.2:80 [S]
+}

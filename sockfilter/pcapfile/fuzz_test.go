@@ -12,12 +12,19 @@ import (
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
-// FuzzReader feeds arbitrary files to Reader. It must never panic
-// and must end every file with io.EOF or an error; the packets it returns
-// must survive a round trip through Writer unchanged.
+// FuzzReader feeds arbitrary files to Reader, pcap and pcapng. It must
+// never panic, must end every file with io.EOF or an error, and must keep
+// each packet within its interface's snap length; the packets it returns
+// must survive a round trip through a Writer of the same format
+// unchanged — bytes, time, length, direction, and the link type and name
+// of their interface. A block may claim up to 16 MiB; the Reader
+// allocates only as the file's bytes arrive, so a short file with a long
+// block costs little.
+//
+//	go test ./sockfilter/pcapfile -run '^$' -fuzz FuzzReader -fuzztime 2m -parallel 1
 func FuzzReader(f *testing.F) {
 	// A valid little-endian nanosecond file with two packets, a
-	// big-endian microsecond one, a pcapng header and some broken ones.
+	// big-endian microsecond one, pcapng files and some broken ones.
 	var good bytes.Buffer
 	pw, err := NewWriter(&good, packet.LinkEthernet, 128)
 	if err != nil {
@@ -42,6 +49,20 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0})
 	f.Add([]byte{})
 
+	var ng bytes.Buffer
+	nw, err := NewNgWriter(&ng, Interface{Name: "lo", LinkType: packet.LinkEthernet}, Interface{Name: "any", LinkType: packet.LinkLinuxSLL2, Snaplen: 64})
+	if err != nil {
+		f.Fatal(err)
+	}
+	nw.WritePacket([]byte{1, 2, 3, 4, 5}, &packet.Info{Time: time.Unix(1700000000, 5), Length: 60, Direction: packet.DirectionOutgoing})
+	nw.WriteInterfacePacket(1, bytes.Repeat([]byte{0xcd}, 70), &packet.Info{Time: time.Unix(1700000001, 0), Direction: packet.DirectionBroadcast})
+	f.Add(ng.Bytes())
+	f.Add(ng.Bytes()[:ng.Len()-5])
+	hand := new(ngFile).section(binary.BigEndian).iface(1, 0, opt{optIfTSResol, []byte{0x80 | 10}}, opt{optIfTSOffset, make([]byte, 8)})
+	hand.block(blockSPB, append(hand.u32(7), 1, 2, 3, 4, 5, 6, 7, 0)).epb(0, 1<<40, 4, []byte{9, 9, 9, 9}, opt{optEPBFlags, hand.u32(1 | 2<<2)})
+	hand.section(binary.LittleEndian).iface(113, 10).block(4, make([]byte, 8)).epb(0, 12345678, 4, []byte{1, 2, 3, 4})
+	f.Add(hand.b)
+
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pr, err := NewReader(bytes.NewReader(data))
 		if err != nil {
@@ -51,8 +72,9 @@ func FuzzReader(f *testing.F) {
 			return
 		}
 		type pkt struct {
-			data []byte
-			info packet.Info
+			data  []byte
+			info  packet.Info
+			iface Interface
 		}
 		var pkts []pkt
 		var buf []byte
@@ -65,28 +87,46 @@ func FuzzReader(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if pr.Snaplen() > 0 && len(buf) > pr.Snaplen() {
-				t.Fatalf("packet of %d bytes past the snap length %d", len(buf), pr.Snaplen())
+			_, iface := pr.Interface()
+			if iface.Snaplen > 0 && len(buf) > iface.Snaplen {
+				t.Fatalf("packet of %d bytes past the snap length %d", len(buf), iface.Snaplen)
 			}
 			if info.Length < len(buf) {
 				t.Fatalf("wire length %d below captured length %d", info.Length, len(buf))
 			}
-			pkts = append(pkts, pkt{append([]byte(nil), buf...), info})
+			pkts = append(pkts, pkt{bytes.Clone(buf), info, iface})
 		}
 		if !errors.Is(err, io.EOF) && err.Error() == "" {
 			t.Fatal("empty error")
 		}
 
-		// Round trip what was read.
+		// Round trip what was read, through a Writer of the same format;
+		// for pcapng, with an interface for each one the packets had.
 		var out bytes.Buffer
-		w, err := NewWriter(&out, packet.LinkEthernet, wire.MaxSnapLen)
+		var w *Writer
+		ids := map[Interface]int{}
+		if pr.Format() == FormatPcapng {
+			var ifaces []Interface
+			for _, p := range pkts {
+				if _, ok := ids[p.iface]; !ok {
+					ids[p.iface] = len(ifaces)
+					ifaces = append(ifaces, Interface{Name: p.iface.Name, Description: p.iface.Description, LinkType: p.iface.LinkType})
+				}
+			}
+			if len(ifaces) == 0 {
+				return
+			}
+			w, err = NewNgWriter(&out, ifaces...)
+		} else {
+			w, err = NewWriter(&out, pr.LinkType(), wire.MaxSnapLen)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		var kept []pkt
 		for _, p := range pkts {
-			if err := w.WritePacket(p.data, &p.info); err != nil {
-				continue // a time pcap cannot hold in 32 bits
+			if err := w.WriteInterfacePacket(ids[p.iface], p.data, &p.info); err != nil {
+				continue // a time the format cannot hold
 			}
 			kept = append(kept, p)
 		}
@@ -100,8 +140,13 @@ func FuzzReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("re-read packet %d: %v", i, err)
 			}
-			if !bytes.Equal(got, p.data) || !info.Time.Equal(p.info.Time) || info.Length != p.info.Length {
-				t.Fatalf("packet %d changed in the round trip", i)
+			_, iface := rr.Interface()
+			if p.info.Time.IsZero() {
+				p.info.Time = time.Unix(0, 0) // no time stamp (a Simple Packet Block) is written as 0
+			}
+			if !bytes.Equal(got, p.data) || !info.Time.Equal(p.info.Time) || info.Length != p.info.Length ||
+				info.Direction != p.info.Direction || iface.LinkType != p.iface.LinkType || iface.Name != p.iface.Name {
+				t.Fatalf("packet %d changed in the round trip: %+v on %+v, then %+v on %+v", i, p.info, p.iface, info, iface)
 			}
 		}
 		if _, err := rr.ReadPacket(nil, new(packet.Info)); !errors.Is(err, io.EOF) {

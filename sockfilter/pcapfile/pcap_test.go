@@ -24,7 +24,7 @@ func writePcap(t testing.TB, link packet.LinkType, snaplen int, frames []testuti
 		t.Fatal(err)
 	}
 	for i, f := range frames {
-		if err := pw.WritePacket(f.Data, &packet.Info{Time: frameTime(i), Length: len(f.Data)}); err != nil {
+		if err := pw.WritePacket(f.Data, &packet.Info{Time: frameTime(i), Length: f.Length}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,8 @@ func frameTime(i int) time.Time {
 }
 
 func TestPcapRoundTrip(t *testing.T) {
-	for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
+	t.Parallel()
+	for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
 		t.Run(link.String(), func(t *testing.T) {
 			frames := testutil.FramesOf(t, uint16(link))
 			file := writePcap(t, link, 0, frames)
@@ -60,9 +61,9 @@ func TestPcapRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("packet %d: %v", i, err)
 				}
-				if !bytes.Equal(buf, f.Data) || !info.Time.Equal(frameTime(i)) || info.Length != len(f.Data) {
+				if !bytes.Equal(buf, f.Data) || !info.Time.Equal(frameTime(i)) || info.Length != f.Length {
 					t.Errorf("packet %d: %x at %v length %d; want %x at %v length %d",
-						i, buf, info.Time, info.Length, f.Data, frameTime(i), len(f.Data))
+						i, buf, info.Time, info.Length, f.Data, frameTime(i), f.Length)
 				}
 			}
 			if _, err := pr.ReadPacket(buf, new(packet.Info)); err != io.EOF {
@@ -75,6 +76,7 @@ func TestPcapRoundTrip(t *testing.T) {
 // TestPcapSnaplen checks that the writer cuts frames to the snap length
 // and keeps the wire length, and that such a frame still decodes.
 func TestPcapSnaplen(t *testing.T) {
+	t.Parallel()
 	f := testutil.NamedFrame(t, "tcp4")
 	var file bytes.Buffer
 	pw, err := NewWriter(&file, packet.LinkEthernet, 54)
@@ -106,39 +108,66 @@ func TestPcapSnaplen(t *testing.T) {
 }
 
 // TestWriteVLAN checks that a VLAN tag the device removed goes back
-// into the frame written.
+// into the frame written, for each link type that has a place for it, in
+// both formats.
 func TestWriteVLAN(t *testing.T) {
-	f := testutil.NamedFrame(t, "tcp4")
-	for _, snaplen := range []int{0, 100, 14, 5} {
-		var file bytes.Buffer
-		pw, err := NewWriter(&file, packet.LinkEthernet, snaplen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := packet.Info{Time: pcapTestTime, Length: 74, HasVLAN: true, VLANTCI: 0x2000 | 42, VLANTPID: 0x8100}
-		if err := pw.WritePacket(f.Data, &info); err != nil {
-			t.Fatal(err)
-		}
-		pr, err := NewReader(&file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got packet.Info
-		frame, err := pr.ReadPacket(nil, &got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := append(append(append([]byte(nil), f.Data[:12]...), 0x81, 0x00, 0x20, 42), f.Data[12:]...)
-		if snaplen != 0 {
-			want = want[:min(len(want), snaplen)]
-		}
-		if !bytes.Equal(frame, want) || got.Length != 78 {
-			t.Errorf("snaplen %d: wrote %x length %d, want %x length 78", snaplen, frame, got.Length, want)
-		}
-		if snaplen == 0 {
-			var r packet.Record
-			if err := packet.Parse(frame, packet.LinkEthernet, nil, &r); err != nil || r.VLANs != 1 || r.VLAN != 42 || r.Dst.Port() != 80 {
-				t.Errorf("record %+v, %v", r, err)
+	t.Parallel()
+	tcp4 := testutil.NamedFrame(t, "tcp4").Data
+	sll := testutil.NamedFrame(t, "sll_tcp4").Data
+	sll2 := testutil.NamedFrame(t, "sll2_udp6").Data
+	tag := []byte{0x81, 0x00, 0x20, 42}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for _, tt := range []struct {
+		link  packet.LinkType
+		frame []byte
+		want  []byte // the frame with its tag
+		vlan  bool   // Parse finds the tag
+	}{
+		{packet.LinkEthernet, tcp4, cat(tcp4[:12], tag, tcp4[12:]), true},
+		{packet.LinkLinuxSLL, sll, cat(sll[:14], tag, sll[14:]), true},
+		{packet.LinkLinuxSLL2, sll2, cat(tag[:2], sll2[2:20], tag[2:], sll2[:2], sll2[20:]), true},
+		{packet.LinkRawIP, tcp4[14:], tcp4[14:], false}, // no place for it
+		{packet.LinkEthernet, tcp4[:5], tcp4[:5], false},
+	} {
+		for _, snaplen := range []int{0, 100, 14, 5} {
+			for _, format := range []Format{FormatPcap, FormatPcapng} {
+				var file bytes.Buffer
+				var pw *Writer
+				var err error
+				if format == FormatPcap {
+					pw, err = NewWriter(&file, tt.link, snaplen)
+				} else {
+					pw, err = NewNgWriter(&file, Interface{LinkType: tt.link, Snaplen: snaplen})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				info := packet.Info{Time: pcapTestTime, Length: len(tt.frame), HasVLAN: true, VLANTCI: 0x2000 | 42, VLANTPID: 0x8100}
+				if err := pw.WritePacket(tt.frame, &info); err != nil {
+					t.Fatal(err)
+				}
+				pr, err := NewReader(&file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got packet.Info
+				frame, err := pr.ReadPacket(nil, &got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tt.want
+				if snaplen != 0 {
+					want = want[:min(len(want), snaplen)]
+				}
+				if !bytes.Equal(frame, want) || got.Length != len(tt.want) {
+					t.Errorf("%v %v snaplen %d: wrote % x length %d, want % x length %d", format, tt.link, snaplen, frame, got.Length, want, len(tt.want))
+				}
+				if snaplen == 0 && tt.vlan {
+					var r packet.Record
+					if err := packet.Parse(frame, tt.link, nil, &r); err != nil || r.VLANs != 1 || r.VLAN != 42 || !r.HasPorts() {
+						t.Errorf("%v %v: record %+v, %v", format, tt.link, r, err)
+					}
+				}
 			}
 		}
 	}
@@ -170,6 +199,7 @@ func pcapFile(order binary.AppendByteOrder, magic uint32, snaplen, link uint32, 
 }
 
 func TestPcapReaderFormats(t *testing.T) {
+	t.Parallel()
 	data := []byte{0x45, 0, 0, 20}
 	for _, tt := range []struct {
 		name  string
@@ -205,7 +235,8 @@ func TestPcapReaderFormats(t *testing.T) {
 	}
 	// The link types that mean raw IP, and the FCS bits above them.
 	for link, want := range map[uint32]packet.LinkType{1: packet.LinkEthernet, 101: packet.LinkRawIP, 12: packet.LinkRawIP, 14: packet.LinkRawIP,
-		228: packet.LinkRawIP, 229: packet.LinkRawIP, 113: packet.LinkType(113), 1 | 0x14000000: packet.LinkEthernet} {
+		228: packet.LinkRawIP, 229: packet.LinkRawIP, 113: packet.LinkLinuxSLL, 276: packet.LinkLinuxSLL2, 147: packet.LinkType(147),
+		1 | 0x14000000: packet.LinkEthernet} {
 		pr, err := NewReader(bytes.NewReader(pcapFile(binary.LittleEndian, 0xa1b2c3d4, 100, link)))
 		if err != nil || pr.LinkType() != want {
 			t.Errorf("link type %#x: %v, %v; want %v", link, pr.LinkType(), err, want)
@@ -214,6 +245,7 @@ func TestPcapReaderFormats(t *testing.T) {
 }
 
 func TestPcapReaderErrors(t *testing.T) {
+	t.Parallel()
 	le := binary.LittleEndian
 	good := pcapFile(le, 0xa1b2c3d4, 100, 1)
 	for _, tt := range []struct {
@@ -223,10 +255,10 @@ func TestPcapReaderErrors(t *testing.T) {
 		is     error // if not nil, errors.Is(err, is)
 		msg    string
 	}{
-		{"empty", nil, true, nil, "empty file, not a pcap file"},
+		{"empty", nil, true, nil, "empty file, not a pcap or pcapng file"},
 		{"short header", good[:10], true, io.ErrUnexpectedEOF, "read file header"},
-		{"bad magic", pcapFile(le, 0x12345678, 100, 1), true, nil, "bad magic number 0x78563412"},
-		{"pcapng", pcapFile(binary.BigEndian, 0x0a0d0d0a, 100, 1), true, nil, "editcap -F pcap"},
+		{"bad magic", pcapFile(le, 0x12345678, 100, 1), true, nil, "bad magic number 0x78563412, not a pcap or pcapng file"},
+		{"pcapng with a pcap header", pcapFile(binary.BigEndian, 0x0a0d0d0a, 100, 1), true, nil, "pcapng reader: block 1 at offset 0: section header: bad byte-order magic"},
 		{"version 3", append(append(le.AppendUint32(nil, 0xa1b2c3d4), 3, 0, 0, 0), good[8:]...), true, nil, "version 3.0"},
 		{"cut data past snaplen", pcapFile(le, 0xa1b2c3d4, 100, 1, pcapRec{0, 0, 150, 150, make([]byte, 120)}), false, io.ErrUnexpectedEOF,
 			"packet 1 at offset 24: read 150 bytes of packet data"},
@@ -256,6 +288,7 @@ func TestPcapReaderErrors(t *testing.T) {
 }
 
 func TestPcapWriterErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := NewWriter(io.Discard, packet.LinkEthernet, -1); err == nil {
 		t.Error("NewWriter accepted snaplen -1")
 	}
@@ -279,6 +312,7 @@ func TestPcapWriterErrors(t *testing.T) {
 // short, every later WritePacket fails with that error and writes
 // nothing, so the file is not continued past a broken record.
 func TestWriterErrorIsSticky(t *testing.T) {
+	t.Parallel()
 	f := testutil.NamedFrame(t, "tcp4")
 	info := packet.Info{Time: pcapTestTime, Length: len(f.Data)}
 	for _, tc := range []struct {
@@ -378,6 +412,7 @@ func TestPcapNoAllocs(t *testing.T) {
 // snap length is cut to it and the rest skipped, as libpcap reads such
 // files, and that the next record is read from the right place.
 func TestPcapCaplenOverSnaplen(t *testing.T) {
+	t.Parallel()
 	le := binary.LittleEndian
 	long := make([]byte, 101)
 	for i := range long {
@@ -408,6 +443,7 @@ func TestPcapCaplenOverSnaplen(t *testing.T) {
 }
 
 func TestPcapWriterSnaplenRange(t *testing.T) {
+	t.Parallel()
 	for _, snap := range []int{-1, wire.MaxSnapLen + 1, 1 << 30} {
 		if _, err := NewWriter(io.Discard, packet.LinkEthernet, snap); err == nil {
 			t.Errorf("snap length %d accepted", snap)

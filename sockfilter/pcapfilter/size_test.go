@@ -66,7 +66,7 @@ func exprStructuralCost(insns asm.Instructions) int {
 			cost += 2 // with the `lsh` after it
 		case ins == asm.Mov.Reg(asm.R0, asm.R7), ins == asm.Mov.Imm(asm.R7, 40), ins == asm.Mov.Imm(asm.R0, 40):
 			cost++
-		case ins == asm.Call(asm.FnSkbLoadBytesRel):
+		case ins == asm.Call(asm.FnSkbLoadBytesRelative):
 			cost += 8
 			if at(i-6) == asm.Mov.Reg(asm.R1, asm.R6) {
 				cost++

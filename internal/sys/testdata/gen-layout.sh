@@ -34,12 +34,18 @@ END {
 	for (id in kind) {
 		if (kind[id] == "UNION" && name[id] == "\047bpf_attr\047") attr = id
 		if (kind[id] == "STRUCT" && name[id] == "\047bpf_prog_info\047") info = id
+		if (kind[id] == "STRUCT" && name[id] == "\047bpf_map_info\047") mapinfo = id
 	}
 	for (m = 1; m <= n[attr]; m++) {
 		t = mtype[attr, m]; first = mname[t, 1]
 		if (first == "\047prog_type\047") dump("ProgLoadAttr", t)
 		if (mname[attr, m] == "\047test\047") dump("ProgTestRunAttr", t)
 		if (mname[attr, m] == "\047info\047") dump("ObjGetInfoByFDAttr", t)
+		if (first == "\047map_type\047") dump("MapCreateAttr", t)
+		if (first == "\047map_fd\047" && mname[t, 2] == "\047key\047") dump("MapElemAttr", t)
+		if (mname[attr, m] == "\047batch\047") dump("MapBatchAttr", t)
+		if (first == "\047pathname\047") dump("ObjPinAttr", t)
 	}
 	dump("ProgInfo", info)
+	dump("MapInfo", mapinfo)
 }'
