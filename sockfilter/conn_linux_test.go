@@ -487,7 +487,7 @@ func TestListenBadArguments(t *testing.T) {
 		{"too many blocks", "lo", prog, &Config{RingBlockCount: 65536}, `listen on interface "lo": ring block count 65536 is not between 1 and 65535`},
 		{"ring past a quarter of the memory", "lo", prog, &Config{RingBlockSize: MaxRingBlockSize, RingBlockCount: overCount},
 			fmt.Sprintf(`listen on interface "lo": ring of %d blocks of 64 MiB`, overCount)},
-		{"a TiB", "lo", prog, &Config{RingBlockSize: MaxRingBlockSize, RingBlockCount: 16384}, `listen on interface "lo": ring of 16384 blocks of 64 MiB (1 TiB) is more than a ring may take, a quarter of the machine's `},
+		{"a TiB", "lo", prog, &Config{RingBlockSize: MaxRingBlockSize, RingBlockCount: 16384}, `listen on interface "lo": ring of 16384 blocks of 64 MiB (1 TiB) is more than a ring may take, `},
 		{"negative timeout", "lo", prog, &Config{RingBlockTimeout: -time.Millisecond}, `listen on interface "lo": ring block timeout -1ms is negative`},
 		{"huge timeout", "lo", prog, &Config{RingBlockTimeout: 50 * 24 * time.Hour}, `listen on interface "lo": ring block timeout 1200h0m0s is too long`},
 		{"unknown direction", "lo", prog, &Config{Direction: 3}, `listen on interface "lo": unknown direction 3: want DirectionInOut, DirectionIn or DirectionOut`},

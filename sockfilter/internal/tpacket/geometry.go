@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,8 @@ const (
 	// MemoryShare is the share of the machine's memory (MemTotal) a ring
 	// may take: a quarter.
 	MemoryShare = 4
+	// max32BitRing bounds a ring on a 32-bit machine.
+	max32BitRing = 256 << 20
 )
 
 // frameSize is tp_frame_size. A TPACKET_V3 ring packs frames of any length
@@ -85,6 +88,11 @@ func NewGeometry(blockSize, blockCount int, timeout time.Duration, memTotal uint
 		return g, fmt.Errorf("ring block timeout %v is negative", timeout)
 	}
 	limit := memTotal / MemoryShare
+	if strconv.IntSize == 32 {
+		// The ring's address range is a Go heap object (see Mapping),
+		// which a 32-bit address space has no room for past this.
+		limit = min(limit, max32BitRing)
+	}
 	if g.blockCount == 0 {
 		g.blockCount = DefaultBlockCount
 		if fit := limit / uint64(g.blockSize); fit < uint64(g.blockCount) {
@@ -92,8 +100,12 @@ func NewGeometry(blockSize, blockCount int, timeout time.Duration, memTotal uint
 		}
 	}
 	if size := uint64(g.blockSize) * uint64(g.blockCount); size > limit {
-		return g, fmt.Errorf("ring of %d blocks of %s (%s) is more than a ring may take, a quarter of the machine's %s of memory (%s): ask for fewer or smaller blocks (Config.RingBlockCount, Config.RingBlockSize)",
-			g.blockCount, sizeText(uint64(g.blockSize)), sizeText(size), sizeText(memTotal), sizeText(limit))
+		why := fmt.Sprintf("a quarter of the machine's %s of memory", sizeText(memTotal))
+		if limit < memTotal/MemoryShare {
+			why = "the most a 32-bit address space has room for"
+		}
+		return g, fmt.Errorf("ring of %d blocks of %s (%s) is more than a ring may take, %s (%s): ask for fewer or smaller blocks (Config.RingBlockCount, Config.RingBlockSize)",
+			g.blockCount, sizeText(uint64(g.blockSize)), sizeText(size), sizeText(limit), why)
 	}
 	// The kernel counts in milliseconds: round up, so that a timeout asked
 	// for is never zero, which would mean the kernel's choice.
