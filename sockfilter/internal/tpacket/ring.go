@@ -85,8 +85,8 @@ func resetVersion(fd int) error {
 // object and keeps it alive, and the garbage collector frees it only once
 // neither the Conn nor any frame refers to it. Before that can happen,
 // Retire puts private anonymous memory back under the object — what the
-// heap had there — with the bytes of the block still lent copied across,
-// so that the heap gets back ordinary memory and the socket loses its last
+// heap had there — with the bytes of the blocks frames were lent from
+// copied across, so that the heap gets back ordinary memory and the socket loses its last
 // mapping, which frees the kernel's ring when the socket is closed. Nothing
 // ever unmaps the object's address range: a frame never faults, and never
 // shows another ring's bytes, since no other ring can be mapped there while
