@@ -64,7 +64,7 @@ func capture(ctx context.Context, opts options, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{Outgoing: opts.both})
+	conn, err := sockfilter.Listen(opts.iface, prog, &sockfilter.Config{LoopbackOutgoing: opts.both})
 	prog.Close() // the socket holds its own reference
 	if err != nil {
 		return err
