@@ -39,7 +39,11 @@ type Program struct {
 // the frame to keep: 0 drops it, 0xffffffff keeps all of it.
 //
 // If the verifier refuses the program, the error is a *VerifierError that
-// points to the offending instruction. Without CAP_BPF the error says so
+// points to the offending instruction. The kernel's verifier is the
+// authority: Load does not refuse anything before it has had its say,
+// because its log says more. To check a program's shape without a kernel
+// (jumps inside the program, no falling off its end, fields the kernel
+// accepts), use asm.Instructions.Validate, as the vm package does. Without CAP_BPF the error says so
 // and matches unix.EPERM. Load needs CAP_BPF (or CAP_SYS_ADMIN); attaching
 // the program to a packet socket also needs CAP_NET_RAW.
 func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
