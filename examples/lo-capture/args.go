@@ -46,7 +46,7 @@ type flagSpec struct {
 
 // flags is the option table, in the order the usage lists it.
 var flags = []flagSpec{
-	{letter: 'i', long: "interface", arg: "IFACE", help: "capture on IFACE (default lo); a number from -D picks by index", set: func(o *options, v string) error { o.iface, o.ifaceSet = v, true; return nil }},
+	{letter: 'i', long: "interface", arg: "IFACE", help: "capture on IFACE (default lo), or any for all of them; a number from -D picks by index", set: func(o *options, v string) error { o.iface, o.ifaceSet = v, true; return nil }},
 	{letter: 'f', arg: "EXPR", help: "the filter expression (as the trailing arguments also give it)", set: func(o *options, v string) error { o.expr, o.exprFlag = v, true; return nil }},
 	{letter: 'F', arg: "FILE", help: "read the filter expression from FILE", set: func(o *options, v string) error { o.filterFile = v; return nil }},
 	{letter: 'c', arg: "N", help: "stop after N records", set: func(o *options, v string) error { return setInt(&o.count, "-c", v, 0) }},
@@ -78,7 +78,7 @@ var flags = []flagSpec{
 	{long: "verifier-log", help: "print the kernel verifier's log of the program", set: func(o *options, _ string) error { o.verifierLog = true; return nil }},
 	{long: "json", own: true, help: "print JSON lines instead of the table", set: func(o *options, _ string) error { o.json = true; return nil }},
 	{long: "timeout", own: true, arg: "DUR", help: "stop after the duration DUR (1m, 2.5s, ...)", set: setTimeout},
-	{long: "both", own: true, help: "the same as -Q inout", set: func(o *options, _ string) error { return setDirection(o, "inout") }},
+	{long: "both", own: true, help: "on lo, keep both copies of each packet, the outgoing one too (implies -Q inout)", set: func(o *options, _ string) error { o.both = true; return nil }},
 	{long: "demo", own: true, help: "capture on lo while sending a little TCP and UDP traffic over it", set: func(o *options, _ string) error { o.demo = true; return nil }},
 	{letter: 'h', long: "help", help: "print this help and exit", set: func(o *options, _ string) error { return errHelp }},
 	{long: "version", help: "print the version and exit", set: func(o *options, _ string) error { o.version = true; return nil }},

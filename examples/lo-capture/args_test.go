@@ -73,7 +73,7 @@ func TestParseArgs(t *testing.T) {
 		{"-r f --count", base(func(o *options) { o.read, o.countOnly = "f", true })},
 		// lo-capture's own flags, one dash or two, by name before letters.
 		{"-json -timeout 2s -both -demo", base(func(o *options) {
-			o.json, o.timeout, o.direction, o.demo = true, 2*time.Second, "inout", true
+			o.json, o.timeout, o.both, o.demo = true, 2*time.Second, true, true
 		})},
 		{"--json --timeout=1m", base(func(o *options) { o.json, o.timeout = true, time.Minute })},
 		{"-json=false -timeout=5s", base(func(o *options) { o.timeout = 5 * time.Second })},
@@ -134,6 +134,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"-r f -both", "apply to live capture"},
 		{"-r f -B 64", "apply to live capture"},
 		{"-demo -i eth0", "-demo captures on lo"},
+		{"-both -Q in", "-both keeps lo's outgoing copies with -Q inout"},
 		{"-w - --print", "both write to standard output"},
 		{"-G 10", "give -w FILE"},
 		{"-C 1 -w -", "give -w FILE"},

@@ -67,15 +67,24 @@ func snaplenOf(opts *options) int {
 	return pcapfile.DefaultSnaplen
 }
 
-// listenConfig returns the socket's configuration for the flags: -p, -Q
-// (and -both), -B.
-func listenConfig(opts *options) (*sockfilter.Config, error) {
-	cfg := &sockfilter.Config{Promiscuous: !opts.noPromisc}
+// listenConfig returns the socket's configuration for the flags: -Q and
+// -both, -p, -B. Like tcpdump, lo-capture sees both directions by default
+// (each packet on lo once, its outgoing copy dropped in the kernel) and
+// puts the interface in promiscuous mode, which the "any" device cannot
+// be: there it warns, as tcpdump does, and goes on without.
+func listenConfig(opts *options, ifname string, warn func(string)) (*sockfilter.Config, error) {
+	cfg := &sockfilter.Config{Promiscuous: !opts.noPromisc, LoopbackOutgoing: opts.both}
+	if ifname == sockfilter.AnyInterface && cfg.Promiscuous {
+		warn("any: that device does not support promiscuous mode")
+		cfg.Promiscuous = false
+	}
 	switch opts.direction {
-	case "inout":
-		cfg.Outgoing = true
+	case "in":
+		cfg.Direction = sockfilter.DirectionIn
 	case "out":
-		return nil, errors.New("-Q out: sockfilter.Config cannot yet capture outgoing frames alone; use -Q inout")
+		cfg.Direction = sockfilter.DirectionOut
+	default:
+		cfg.Direction = sockfilter.DirectionInOut
 	}
 	if opts.bufferKiB > 0 {
 		cfg.RingBlockSize, cfg.RingBlockCount = ringGeometry(opts.bufferKiB, os.Getpagesize())
@@ -123,11 +132,12 @@ func (s *session) capture() (err error) {
 	if err != nil {
 		return err
 	}
-	cfg, err := listenConfig(opts)
+	warn := func(msg string) { fmt.Fprintf(s.stderr, "lo-capture: warning: %s\n", msg) }
+	cfg, err := listenConfig(opts, ifname, warn)
 	if err != nil {
 		return err
 	}
-	insns, prog, err := compile(opts, link, s.stderr)
+	insns, prog, err := compile(opts, filterLink(link), s.stderr)
 	if err != nil {
 		return err
 	}

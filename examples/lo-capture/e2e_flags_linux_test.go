@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,25 +73,101 @@ func TestListLinkTypes(t *testing.T) {
 	}
 }
 
-// TestDirections checks -Q in, -Q inout and -both on lo, where each
-// datagram is sent and received: in shows it once, inout twice.
+// TestDirections checks -Q and -both on lo, where each datagram is sent
+// and received, beside tcpdump -Q: both show each once for in and for
+// inout (the outgoing copy dropped), the default being inout; for out,
+// lo-capture shows the sent copy and libpcap none; -both keeps both
+// copies.
 func TestDirections(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	for _, tc := range []struct {
-		args []string
-		want int
-	}{{nil, 3}, {[]string{"-Q", "in"}, 3}, {[]string{"-Q", "inout"}, 6}, {[]string{"-both"}, 6}} {
+		args        []string
+		want, theirs int // theirs: tcpdump's, or -1 for no tcpdump run
+	}{
+		{nil, 3, 3},
+		{[]string{"-Q", "in"}, 3, 3},
+		{[]string{"-Q", "inout"}, 3, 3},
+		{[]string{"-Q", "out"}, 3, 0},
+		{[]string{"-both"}, 6, -1},
+	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			ns := testutil.NewNetNS(t)
 			flow := newUDPFlow(t, ns)
-			p := startNS(t, ns, nil, "lo-capture", append(tc.args, "-json", flow.filter())...)
+			dir := t.TempDir()
+			p := startNS(t, ns, nil, "lo-capture", append(tc.args, "-w", filepath.Join(dir, "ours"), flow.filter())...)
+			var td *nsProc
+			if tc.theirs >= 0 {
+				td = startNS(t, ns, nil, "tcpdump", append(append([]string{"-i", "lo"}, tc.args...), "-w", filepath.Join(dir, "theirs"), flow.filter())...)
+			}
 			flow.send(t, 3, 16)
 			p.waitCaptured(t, tc.want)
+			if tc.theirs > 0 {
+				td.waitCaptured(t, tc.theirs)
+			}
 			time.Sleep(100 * time.Millisecond) // no more than that
-			p.signal(t, syscall.SIGINT)
-			p.wait(t, 10*time.Second)
-			if got := strings.Count(p.stdout.String(), "\n"); got != tc.want {
-				t.Errorf("%d records, want %d", got, tc.want)
+			for _, q := range []*nsProc{p, td} {
+				if q != nil {
+					q.signal(t, syscall.SIGINT)
+					q.wait(t, 10*time.Second)
+				}
+			}
+			if got := len(tcpdumpRead(t, filepath.Join(dir, "ours"))); got != tc.want {
+				t.Errorf("lo-capture: %d frames, want %d", got, tc.want)
+			}
+			if td != nil {
+				if got := len(tcpdumpRead(t, filepath.Join(dir, "theirs"))); got != tc.theirs {
+					t.Errorf("tcpdump: %d frames, want %d", got, tc.theirs)
+				}
+			}
+		})
+	}
+}
+
+// TestVethDirections captures on one end of a veth pair between two
+// namespaces, beside tcpdump: by default both directions — the ARP
+// request and the datagrams sent, the ARP reply received — and with -Q
+// in or -Q out one of them; the files read back the same as tcpdump's.
+func TestVethDirections(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	for _, q := range []string{"", "in", "out"} {
+		t.Run("-Q "+q, func(t *testing.T) {
+			a, b := testutil.NewNetNS(t), testutil.NewNetNS(t)
+			a.IP(t, "link", "add", "pbv0", "type", "veth", "peer", "name", "pbv1", "netns", b.Name)
+			a.IP(t, "addr", "add", "10.200.0.1/24", "dev", "pbv0")
+			b.IP(t, "addr", "add", "10.200.0.2/24", "dev", "pbv1")
+			a.IP(t, "link", "set", "pbv0", "up")
+			b.IP(t, "link", "set", "pbv1", "up")
+			var args []string
+			if q != "" {
+				args = []string{"-Q", q}
+			}
+			dir := t.TempDir()
+			ours, theirs := filepath.Join(dir, "ours"), filepath.Join(dir, "theirs")
+			filter := "arp or udp port 9"
+			lc := startNS(t, a, nil, "lo-capture", append(append([]string{"-i", "pbv0"}, args...), "-w", ours, filter)...)
+			td := startNS(t, a, nil, "tcpdump", append(append([]string{"-i", "pbv0"}, args...), "-w", theirs, filter)...)
+			var c net.Conn
+			a.Do(t, func() {
+				var err error
+				if c, err = net.Dial("udp4", "10.200.0.2:9"); err != nil {
+					t.Fatal(err)
+				}
+			})
+			defer c.Close()
+			for range 3 {
+				c.Write([]byte("to the other side"))
+				time.Sleep(50 * time.Millisecond)
+			}
+			want := map[string]int{"": 5, "in": 1, "out": 4}[q]
+			lc.waitCaptured(t, want)
+			td.waitCaptured(t, want)
+			for _, p := range []*nsProc{lc, td} {
+				p.signal(t, syscall.SIGINT)
+				p.wait(t, 10*time.Second)
+			}
+			x, y := tcpdumpRead(t, ours, "-t"), tcpdumpRead(t, theirs, "-t")
+			if !slices.Equal(x, y) || len(y) == 0 {
+				t.Errorf("lo-capture's file:\n%s\ntcpdump's:\n%s", strings.Join(x, "\n"), strings.Join(y, "\n"))
 			}
 		})
 	}
@@ -236,5 +313,43 @@ func TestVerboseGot(t *testing.T) {
 	}
 	if !strings.Contains(lc.stderr.String(), "Got 3\r3 packets captured\n") {
 		t.Errorf("stderr %q", lc.stderr.String())
+	}
+}
+
+// TestAnyInterface captures on "any" beside tcpdump -i any: both write
+// LINUX_SLL2 files that tcpdump reads the same, each packet on lo once;
+// the records name the interface; promiscuous mode is refused with
+// tcpdump's warning.
+func TestAnyInterface(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	flow := newUDPFlow(t, ns)
+	dir := t.TempDir()
+	ours, theirs := filepath.Join(dir, "ours"), filepath.Join(dir, "theirs")
+	lc := startNS(t, ns, nil, "lo-capture", "-i", "any", "-w", ours, "--print", "-json", flow.filter())
+	td := startNS(t, ns, nil, "tcpdump", "-i", "any", "-w", theirs, flow.filter())
+	for _, want := range []string{"link-type LINUX_SLL2 (Linux cooked v2)", "lo-capture: warning: any: that device does not support promiscuous mode"} {
+		if !strings.Contains(lc.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, lc.stderr.String())
+		}
+	}
+	flow.send(t, 4, 16)
+	lc.waitCaptured(t, 4)
+	td.waitCaptured(t, 4)
+	for _, p := range []*nsProc{lc, td} {
+		p.signal(t, syscall.SIGINT)
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Errorf("%s: status %d: %s", p.name, code, p.stderr.String())
+		}
+	}
+	frames, _ := readPcap(t, ours)
+	x, y := tcpdumpRead(t, ours, "-t"), tcpdumpRead(t, theirs, "-t")
+	if len(frames) != 4 || !slices.Equal(x, y) {
+		t.Errorf("lo-capture's file:\n%s\ntcpdump's:\n%s", strings.Join(x, "\n"), strings.Join(y, "\n"))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(lc.stdout.String()), "\n") {
+		if !strings.Contains(line, `"proto":"UDP"`) {
+			t.Errorf("record %s", line)
+		}
 	}
 }

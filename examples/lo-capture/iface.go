@@ -15,10 +15,14 @@ import (
 
 // resolveInterface returns the interface -i names: an interface of that
 // name, or else, for a number, the interface with that index, which -D
-// prints first on each line (as tcpdump takes the numbers its -D prints).
+// prints first on each line (as tcpdump takes the numbers its -D prints):
+// 0 is "any".
 func resolveInterface(name string) string {
-	if _, err := net.InterfaceByName(name); err == nil {
+	if _, err := net.InterfaceByName(name); err == nil || name == sockfilter.AnyInterface {
 		return name
+	}
+	if name == "0" {
+		return sockfilter.AnyInterface
 	}
 	if n, err := strconv.Atoi(name); err == nil && n > 0 {
 		if ifi, err := net.InterfaceByIndex(n); err == nil {
@@ -31,13 +35,18 @@ func resolveInterface(name string) string {
 // listInterfaces prints the interfaces for -D, one a line as tcpdump -D
 // prints them — "1.lo [Up, Running, Loopback]" — with the interface index
 // as the number and the link type in tcpdump's place for a description:
-// "1.lo (link-type EN10MB, Ethernet) [Up, Running, Loopback]".
+// "1.lo (link-type EN10MB, Ethernet) [Up, Running, Loopback]"; the "any"
+// device first, as 0.
 func listInterfaces(w io.Writer) error {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
 	bw := bufio.NewWriter(w)
+	// The "any" device first, as number 0, as tcpdump lists it up and
+	// running.
+	any := packet.LinkLinuxSLL2
+	fmt.Fprintf(bw, "0.%s (link-type %s, %s) [Up, Running]\n", sockfilter.AnyInterface, any, any.Description())
 	for _, ifi := range ifs {
 		desc := "unsupported link type"
 		if link, err := sockfilter.InterfaceLinkType(ifi.Name); err == nil {

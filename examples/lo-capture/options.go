@@ -32,6 +32,7 @@ type options struct {
 	followSymlink bool
 	snaplen       int    // -s; 0 is the default
 	direction     string // -Q: "", "in", "out" or "inout"
+	both          bool   // -both
 	noPromisc     bool
 	bufferKiB     int
 
@@ -108,7 +109,9 @@ func checkOptions(o *options) error {
 		return usagef("-A, -x and -X print under the table's lines, not with -json")
 	case o.read != "" && o.demo:
 		return usagef("-r and -demo exclude each other")
-	case o.read != "" && (o.direction != "" || o.bufferKiB != 0):
+	case o.both && o.direction != "" && o.direction != "inout":
+		return usagef("-both keeps lo's outgoing copies with -Q inout, not -Q %s", o.direction)
+	case o.read != "" && (o.direction != "" || o.both || o.bufferKiB != 0):
 		return usagef("-Q, -both and -B apply to live capture, not to -r")
 	case o.demo && o.ifaceSet && o.iface != "lo":
 		return usagef("-demo captures on lo; drop -i")
