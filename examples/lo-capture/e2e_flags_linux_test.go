@@ -81,7 +81,7 @@ func TestListLinkTypes(t *testing.T) {
 func TestDirections(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	for _, tc := range []struct {
-		args        []string
+		args         []string
 		want, theirs int // theirs: tcpdump's, or -1 for no tcpdump run
 	}{
 		{nil, 3, 3},
