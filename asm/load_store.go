@@ -131,11 +131,11 @@ const (
 	Xchg    AtomicOp = 0xe0 | fetch // src = xchg(dst + off, src)
 	CmpXchg AtomicOp = 0xf0 | fetch // r0 = cmpxchg(dst + off, r0, src)
 
-	// LoadAcq is BPF_LOAD_ACQ, `dst = load_acquire((size *)(src + off))`
-	// (Linux 6.15); see LoadAcquire.
+	// LoadAcq is BPF_LOAD_ACQ (Linux 6.15): LoadAcq.Mem(dst, off, src,
+	// size) emits `dst = load_acquire((size *)(src + off))`.
 	LoadAcq AtomicOp = 0x100
-	// StoreRel is BPF_STORE_REL, `store_release((size *)(dst + off), src)`
-	// (Linux 6.15); see StoreRelease.
+	// StoreRel is BPF_STORE_REL (Linux 6.15): StoreRel.Mem(dst, off, src,
+	// size) emits `store_release((size *)(dst + off), src)`.
 	StoreRel AtomicOp = 0x110
 )
 
@@ -146,16 +146,6 @@ const fetch = 0x01 // BPF_FETCH
 // read-modify-write operations; LoadAcq and StoreRel take any size.
 func (op AtomicOp) Mem(dst Register, off int16, src Register, size Size) Instruction {
 	return Instruction{OpCode: OpCode(StXClass) | OpCode(AtomicMode), Dst: dst, Src: src, Offset: off, Constant: int64(op)}.withSize(size)
-}
-
-// LoadAcquire emits `dst = load_acquire((size *)(src + off))`.
-func LoadAcquire(dst, src Register, off int16, size Size) Instruction {
-	return LoadAcq.Mem(dst, off, src, size)
-}
-
-// StoreRelease emits `store_release((size *)(dst + off), src)`.
-func StoreRelease(dst Register, off int16, src Register, size Size) Instruction {
-	return StoreRel.Mem(dst, off, src, size)
 }
 
 // withSize returns ins with size in its opcode, or marked invalid when size
