@@ -177,8 +177,8 @@ var forms = []form{
 	{LoadInd(R3, 14, Byte), "r0 = *(u8 *)skb[r3 + 14]", "50 30 0000 0e000000"},
 	{LoadInd(R3, 14, Half), "r0 = *(u16 *)skb[r3 + 14]", "48 30 0000 0e000000"},
 	{LoadInd(R3, 14, Word), "r0 = *(u32 *)skb[r3 + 14]", "40 30 0000 0e000000"},
-	{LoadAbs(SKF_LL_OFF+12, Half), "r0 = *(u16 *)skb[-2097140]", "28 00 0000 0c00e0ff"},
-	{LoadAbs(SKF_NET_OFF+9, Byte), "r0 = *(u8 *)skb[-1048567]", "30 00 0000 0900f0ff"},
+	{LoadAbs(skfLLOff+12, Half), "r0 = *(u16 *)skb[-2097140]", "28 00 0000 0c00e0ff"},
+	{LoadAbs(skfNetOff+9, Byte), "r0 = *(u8 *)skb[-1048567]", "30 00 0000 0900f0ff"},
 	{LoadImm64(R4, 0x123456789abcdef0), "r4 = 0x123456789abcdef0",
 		"18 04 0000 f0debc9a" + // r4 = 0x123456789abcdef0
 			"00 00 0000 78563412"},

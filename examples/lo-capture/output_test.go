@@ -64,7 +64,7 @@ func BenchmarkFramePath(b *testing.B) {
 }
 
 // TestRecordWriter checks the table and the JSON lines recordWriter writes
-// for the benchmark's frame against AppendText and AppendJSON.
+// for the benchmark's frame against AppendLine and AppendJSON.
 func TestRecordWriter(t *testing.T) {
 	info := packet.Info{Time: time.Date(2026, 12, 1, 18, 0, 0, 5, time.UTC), Ifindex: 1, Length: len(udpFrame)}
 	var r packet.Record
