@@ -87,7 +87,7 @@ func (s *splicer) probeBounds() {
 	}{{l.Head, asm.DWord}, {hdr, asm.Half}, {l.Tail, asm.Word}}
 	lo, hi := fields[0].off, fields[0].off+8
 	for _, f := range fields {
-		lo, hi = min(lo, f.off), max(hi, f.off+int16(f.size.Bytes()))
+		lo, hi = min(lo, f.off), max(hi, f.off+int16(f.size))
 	}
 	lo &^= 7 // keep the members' alignment on the stack
 	at := make([]int16, len(fields))
@@ -100,7 +100,7 @@ func (s *splicer) probeBounds() {
 	} else {
 		for i, f := range fields {
 			at[i] = s.stackSlot(fmt.Sprintf("skb.%d", i))
-			s.probeRead(at[i], int32(f.size.Bytes()), f.off)
+			s.probeRead(at[i], int32(f.size), f.off)
 		}
 	}
 	s.emit(
@@ -170,7 +170,7 @@ func (s *splicer) packetLoad(ins asm.Instruction) error {
 // byte order, as a legacy load makes it.
 func (s *splicer) toHost(size asm.Size) {
 	if size != asm.Byte {
-		s.emit(asm.ToBE(vReg0, int32(8*size.Bytes())))
+		s.emit(asm.ToBE(vReg0, 8*int32(size)))
 	}
 }
 
@@ -180,7 +180,7 @@ func (s *splicer) toHost(size asm.Size) {
 // An index is first bounded, as the verifier's packet pointer arithmetic
 // requires (a pointer at most MAX_PACKET_OFF from the start).
 func (s *splicer) directLoad(idx asm.Register, off int64, size asm.Size) {
-	sz := int64(size.Bytes())
+	sz := int64(int(size))
 	no := s.target(false)
 	if off+sz > maxPacketOff {
 		s.emit(asm.Goto(no))
@@ -220,7 +220,7 @@ func (s *splicer) skbLoad(idx asm.Register, off int64, size asm.Size) {
 	}
 	s.ctxTo(asm.R1)
 	scratch := s.stackSlot("scratch")
-	s.emit(asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, int32(scratch)), asm.Mov.Imm(asm.R4, int32(size.Bytes())))
+	s.emit(asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, int32(scratch)), asm.Mov.Imm(asm.R4, int32(size)))
 	s.call(asm.FnSkbLoadBytes)
 	s.emit(asm.LoadMem(vReg0, asm.RFP, scratch, size))
 	s.toHost(size)
@@ -243,9 +243,9 @@ func (s *splicer) probeLoad(idx asm.Register, off int64, size asm.Size) {
 		s.emit(asm.LoadMem(asm.R3, asm.RFP, start, asm.DWord), asm.Add.Imm(asm.R3, int32(off)))
 	}
 	scratch := s.stackSlot("scratch")
-	s.emit(asm.Mov.Reg(asm.R2, asm.R3), asm.Add.Imm(asm.R2, int32(size.Bytes())),
+	s.emit(asm.Mov.Reg(asm.R2, asm.R3), asm.Add.Imm(asm.R2, int32(size)),
 		asm.LoadMem(asm.R1, asm.RFP, end, asm.DWord), asm.JGT.Reg(asm.R2, asm.R1, no),
-		asm.Mov.Reg(asm.R1, asm.RFP), asm.Add.Imm(asm.R1, int32(scratch)), asm.Mov.Imm(asm.R2, int32(size.Bytes())))
+		asm.Mov.Reg(asm.R1, asm.RFP), asm.Add.Imm(asm.R1, int32(scratch)), asm.Mov.Imm(asm.R2, int32(size)))
 	s.call(asm.FnProbeReadKernel)
 	s.emit(asm.LoadMem(vReg0, asm.RFP, scratch, size))
 	s.toHost(size)

@@ -425,7 +425,7 @@ func virtualize(ins asm.Instruction) (asm.Instruction, error) {
 func stackOffset(ins asm.Instruction) (int16, bool) {
 	c := ins.OpCode.Class()
 	switch {
-	case c == asm.LdXClass && ins.Src == asm.R10, c.IsStore() && ins.Dst == asm.R10:
+	case c == asm.LdXClass && ins.Src == asm.R10, isStore(c) && ins.Dst == asm.R10:
 		return ins.Offset, true
 	}
 	return 0, false
@@ -436,10 +436,10 @@ func stackOffset(ins asm.Instruction) (int16, bool) {
 func (s *splicer) stackAccess(ins asm.Instruction) error {
 	c := ins.OpCode.Class()
 	base := ins.Src
-	if c.IsStore() {
+	if isStore(c) {
 		base = ins.Dst
 	}
-	if base != asm.R10 || !(c == asm.LdXClass || c.IsStore()) || ins.OpCode.Mode() != asm.MemMode {
+	if base != asm.R10 || !(c == asm.LdXClass || isStore(c)) || ins.OpCode.Mode() != asm.MemMode {
 		return fmt.Errorf("uses r10 other than as the base of a stack access")
 	}
 	if ins.Offset >= 0 || -int(ins.Offset) > maxStack {
@@ -578,3 +578,6 @@ func dropDead(code asm.Instructions) asm.Instructions {
 	}
 	return out
 }
+
+// isStore reports whether c is BPF_ST or BPF_STX.
+func isStore(c asm.Class) bool { return c == asm.StClass || c == asm.StXClass }
