@@ -203,7 +203,7 @@ func (s *splicer) rewrite(insns asm.Instructions) (asm.Instructions, error) {
 			s.out[i].Target = t
 		}
 	}
-	return tidy(s.out), nil
+	return s.keepOutcomes(tidy(s.out)), nil
 }
 
 // falls reports whether execution can go on from ins to the next
@@ -480,6 +480,43 @@ func (s *splicer) terminals() {
 		s.pending = append(s.pending, s.label("end"))
 		s.emit(asm.Goto("").WithOffset(0))
 	}
+}
+
+// keepOutcomes makes code, in label mode, jump to each of Match and
+// NoMatch (or fall through at its end for an empty one) on some path, as
+// the verifier refuses the caller's code nothing jumps to ("unreachable
+// insn"): a filter that always matches, like the empty expression, gets
+// a jump to NoMatch that is never taken, `w0 = 0; if w0 != 0 goto
+// NoMatch`, which the verifier follows no further.
+func (s *splicer) keepOutcomes(code asm.Instructions) asm.Instructions {
+	if s.opts.Match == "" && s.opts.NoMatch == "" || len(code) == 0 {
+		return code
+	}
+	refs := map[string]bool{}
+	for _, ins := range code {
+		if ins.OpCode.Class().IsJump() {
+			refs[ins.Target] = true
+		}
+	}
+	var guard asm.Instructions
+	end := s.label("end")
+	hasEnd := len(code) > 0 && code[len(code)-1].Label == end
+	for _, l := range []string{s.opts.Match, s.opts.NoMatch} {
+		if l == "" {
+			if falls(code[len(code)-1]) || refs[end] {
+				continue
+			}
+			l = end
+		}
+		if !refs[l] {
+			guard = append(guard, asm.Mov.Imm32(vReg0, 0), asm.JNE.Imm32(vReg0, 0, l))
+			refs[l] = true
+		}
+	}
+	if refs[end] && !hasEnd {
+		code = append(code, asm.Goto("").WithOffset(0).WithLabel(end))
+	}
+	return append(guard, code...)
 }
 
 // tidy threads jumps to a goto through to the goto's target, drops gotos
