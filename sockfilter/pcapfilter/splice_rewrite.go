@@ -203,7 +203,11 @@ func (s *splicer) rewrite(insns asm.Instructions) (asm.Instructions, error) {
 			s.out[i].Target = t
 		}
 	}
-	return s.keepOutcomes(tidy(s.out)), nil
+	code := tidy(s.out)
+	if s.opts.Access == DirectAccess {
+		code = dropGuards(code)
+	}
+	return s.keepOutcomes(code), nil
 }
 
 // falls reports whether execution can go on from ins to the next
