@@ -207,7 +207,7 @@ func (s *splicer) rewrite(insns asm.Instructions) (asm.Instructions, error) {
 	if s.opts.Access == DirectAccess {
 		code = dropGuards(code)
 	}
-	return s.keepOutcomes(code), nil
+	return dropUnusedLabels(s.keepOutcomes(code)), nil
 }
 
 // falls reports whether execution can go on from ins to the next
@@ -544,7 +544,15 @@ func tidy(code asm.Instructions) asm.Instructions {
 			ins.Target = code[j].Target
 		}
 	}
-	// A goto to the next instruction is dropped (its label moves on).
+	return dropGotoNext(dropDead(code))
+}
+
+// dropGotoNext returns code without its gotos to the next instruction;
+// their labels move on to it.
+func dropGotoNext(code asm.Instructions) asm.Instructions {
+	isGoto := func(ins asm.Instruction) bool {
+		return ins.OpCode == asm.Goto("").OpCode && ins.Target != ""
+	}
 	var out asm.Instructions
 	carry := ""
 	alias := map[string]string{}
@@ -567,15 +575,11 @@ func tidy(code asm.Instructions) asm.Instructions {
 		out = append(out, asm.Goto("").WithOffset(0).WithLabel(carry))
 	}
 	for i := range out {
-		for n := 0; n < len(out); n++ {
-			t, ok := alias[out[i].Target]
-			if !ok {
-				break
-			}
+		if t, ok := alias[out[i].Target]; ok {
 			out[i].Target = t
 		}
 	}
-	return dropDead(out)
+	return out
 }
 
 // labels returns the index of each label of code.
@@ -622,3 +626,19 @@ func dropDead(code asm.Instructions) asm.Instructions {
 
 // isStore reports whether c is BPF_ST or BPF_STX.
 func isStore(c asm.Class) bool { return c == asm.StClass || c == asm.StXClass }
+
+// dropUnusedLabels returns code without the labels nothing jumps to.
+func dropUnusedLabels(code asm.Instructions) asm.Instructions {
+	used := make(map[string]bool)
+	for _, ins := range code {
+		if ins.Target != "" {
+			used[ins.Target] = true
+		}
+	}
+	for i := range code {
+		if !used[code[i].Label] {
+			code[i].Label = ""
+		}
+	}
+	return code
+}
