@@ -72,7 +72,7 @@
 //
 //   - DirectAccess reads between the packet pointers in PacketStart and
 //     PacketEnd (tc's skb->data and skb->data_end, Linux 4.7; XDP's, 4.8;
-//     cgroup_skb's, 5.2), checking each load against the end before it
+//     cgroup_skb's, 4.20), checking each load against the end before it
 //     reads, as the verifier requires, except where an earlier check on
 //     every path into it covers it; an index is bounded first, as the
 //     verifier's packet pointer arithmetic requires. It reaches the first

@@ -18,7 +18,7 @@ const (
 	// PacketStart and PacketEnd (the verifier's PTR_TO_PACKET and
 	// PTR_TO_PACKET_END), checking each load against the end as the
 	// verifier requires: for tc (BPF_PROG_TYPE_SCHED_CLS and SCHED_ACT,
-	// Linux 4.7), XDP (4.8), cgroup_skb (5.2), lwt and sk_skb programs,
+	// Linux 4.7), XDP (4.8), cgroup_skb (4.20), lwt and sk_skb programs,
 	// which load data and data_end from their context.
 	DirectAccess Access = iota + 1
 	// SkbLoadBytes reads the packet with bpf_skb_load_bytes (Linux 4.5)
