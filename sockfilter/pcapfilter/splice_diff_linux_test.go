@@ -111,7 +111,7 @@ func TestSpliceDifferential(t *testing.T) {
 				bad := 0
 				for i, p := range corpus[tg.link] {
 					data := runInput(tg.link, p)
-					ret, err := testRun(fd, data)
+					ret, err := spliceRun(fd, data)
 					if errTooShort(err, data) {
 						short++
 						continue

@@ -48,21 +48,21 @@ func loadProgram(typ uint32, insns asm.Instructions) (int, error) {
 		if fd2, err2 := sys.ProgLoad(&attr); err2 == nil {
 			return fd2, nil // the first failure was transient
 		}
-		return -1, fmt.Errorf("load: %w\n%v\nverifier log (tail):\n%s", err, insns, tail(unix.ByteSliceToString(log), 3000))
+		return -1, fmt.Errorf("load: %w\n%v\nverifier log (tail):\n%s", err, insns, logTail(unix.ByteSliceToString(log), 3000))
 	}
 	return fd, nil
 }
 
-func tail(s string, n int) string {
+func logTail(s string, n int) string {
 	if len(s) > n {
 		return "…" + s[len(s)-n:]
 	}
 	return s
 }
 
-// testRun runs the program fd once on data under BPF_PROG_TEST_RUN and
+// spliceRun runs the program fd once on data under BPF_PROG_TEST_RUN and
 // returns its return value.
-func testRun(fd int, data []byte) (uint32, error) {
+func spliceRun(fd int, data []byte) (uint32, error) {
 	attr := sys.ProgTestRunAttr{ProgFD: uint32(fd), DataSizeIn: uint32(len(data)), DataIn: sys.SlicePointer(data)}
 	if err := sys.ProgTestRun(&attr); err != nil {
 		return 0, err
