@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/purebpf/purebpf/asm"
@@ -54,7 +55,8 @@ type splicer struct {
 	pending []string          // labels of dropped instructions, for the next emitted one
 	alias   map[string]string // labels of dropped instructions at the end → their stand-in
 
-	depth  int // bytes of stack Compile's program uses
+	depth  int             // bytes of stack Compile's program uses, once compacted
+	blocks map[int16]int16 // its 8-byte blocks of stack → theirs in the area
 	nslots int // 8-byte slots of the splice's own below them
 	slot   map[string]int16
 
@@ -243,9 +245,9 @@ func (s *splicer) prepare(insns asm.Instructions) (asm.Instructions, error) {
 		if ins := in[i]; ins.OpCode.Class() == asm.StXClass && ins.OpCode.Mode() == asm.AtomicMode {
 			return nil, fmt.Errorf("instruction %d (%v): an atomic operation, which Compile's programs do not have", i, ins)
 		}
-		if off, ok := stackOffset(in[i]); ok && !s.skip[i] {
-			s.depth = max(s.depth, -int(off))
-		}
+	}
+	if err := s.compactStack(in); err != nil {
+		return nil, err
 	}
 	fresh := 0
 	for i := range in {
@@ -424,6 +426,46 @@ func virtualize(ins asm.Instruction) (asm.Instruction, error) {
 	return ins, nil
 }
 
+// compactStack lays out the stack Compile's program uses in the filter's
+// area: each 8-byte block it touches gets one of its own, nearest r10
+// first, so that sparse slots (the compiler keeps some far down the
+// stack) take only the bytes they need, with their alignment kept.
+func (s *splicer) compactStack(in asm.Instructions) error {
+	s.blocks = make(map[int16]int16)
+	var used []int16
+	for i, ins := range in {
+		off, ok := stackOffset(ins)
+		if !ok || s.skip[i] {
+			continue
+		}
+		if off >= 0 || int(off) < -maxStack {
+			return fmt.Errorf("instruction %d (%v): stack offset %d is outside the stack", i, ins, off)
+		}
+		b := off &^ 7 // rounds down: -388 is in the block at -392
+		if off+int16(ins.OpCode.Size()) > b+8 {
+			return fmt.Errorf("instruction %d (%v): a stack access across 8-byte blocks", i, ins)
+		}
+		if _, ok := s.blocks[b]; !ok {
+			s.blocks[b] = 0
+			used = append(used, b)
+		}
+	}
+	slices.Sort(used)
+	slices.Reverse(used)
+	for k, b := range used {
+		s.blocks[b] = int16(-8 * (k + 1))
+	}
+	s.depth = 8 * len(used)
+	return nil
+}
+
+// stackMap returns where the filter keeps the stack at off of Compile's
+// program.
+func (s *splicer) stackMap(off int16) int16 {
+	b := off &^ 7
+	return s.blocks[b] + (off - b) - int16(s.opts.StackOffset)
+}
+
 // stackOffset returns the offset of ins from r10 if it is a load from or
 // a store to the stack.
 func stackOffset(ins asm.Instruction) (int16, bool) {
@@ -449,9 +491,8 @@ func (s *splicer) stackAccess(ins asm.Instruction) error {
 	if ins.Offset >= 0 || -int(ins.Offset) > maxStack {
 		return fmt.Errorf("stack offset %d is outside the stack", ins.Offset)
 	}
-	off := int(ins.Offset) - s.opts.StackOffset
 	v := ins
-	v.Offset = int16(off)
+	v.Offset = s.stackMap(ins.Offset)
 	if c == asm.LdXClass {
 		v.Dst += vReg0
 	} else if c == asm.StXClass {
