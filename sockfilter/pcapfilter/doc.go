@@ -97,6 +97,12 @@
 //     net_dev_queue and netif_receive_skb, kprobes and fentry programs on
 //     skb functions.
 //
+// A filter that reads the socket buffer's fields, `inbound` and `outbound`
+// (skb->pkt_type) and `ifindex`, needs a struct __sk_buff: SkbLoadBytes,
+// or DirectAccess with SkbContext. Only a packet socket's copy of an
+// outgoing frame has PACKET_OUTGOING: in tc, the direction is where the
+// program is attached.
+//
 // The link type says where the packet starts: packet.LinkEthernet at the
 // link-layer header (tc on an Ethernet device, XDP, skb->mac_header),
 // packet.LinkRawIP at the network header (cgroup_skb, tc on a tun device,

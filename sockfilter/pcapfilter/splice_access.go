@@ -268,8 +268,7 @@ func (s *splicer) ctxLoad(ins asm.Instruction) error {
 		s.emit(asm.LoadMem(d, s.ctxBase(d), ins.Offset, ins.OpCode.Size()))
 		return nil
 	}
-	need := "SkbLoadBytes or DirectAccess with SkbContext"
-	return fmt.Errorf("reads skb->%v, which %v without a struct __sk_buff cannot: it needs %s", f, s.opts.Access, need)
+	return fmt.Errorf("reads skb->%v of struct __sk_buff (for inbound, outbound or ifindex), which only SkbLoadBytes and DirectAccess with SkbContext have", f)
 }
 
 // frameLen emits `d = the frame's length from where the packet starts`.

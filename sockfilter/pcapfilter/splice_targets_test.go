@@ -167,7 +167,7 @@ func spliceTargets(layout SkbLayout, cast int32) []spliceTarget {
 			SpliceOptions{Access: SkbLoadBytes, Context: asm.R6, LabelPrefix: "g_"},
 			result(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, asm.R0, 0), 1, 0},
 		{"tc/probe_read_kernel/raw", packet.LinkRawIP, progSchedCLS,
-			lab(SpliceOptions{Access: ProbeReadKernel, Context: asm.R9, Layout: layout, StackOffset: 16, StackSize: 64}),
+			lab(SpliceOptions{Access: ProbeReadKernel, Context: asm.R9, Layout: layout, StackOffset: 16, StackSize: 128}),
 			probe(asm.R9), tcMatch, tcNoMatch},
 	}
 }
