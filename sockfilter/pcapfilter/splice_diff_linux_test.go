@@ -134,7 +134,7 @@ func TestSpliceDifferential(t *testing.T) {
 					t.Logf("%q: %d disagreements; the program:\n%v", expr, bad, prog)
 				}
 			}
-			t.Logf("%d expressions, %d runs agree with libpcap, %d refused for a raw IP start, %d packets too short to run", len(exprs), runs, refused, short)
+			t.Logf("%d expressions × %d packets: %d runs agree with libpcap, %d expressions refused for a raw IP start, %d packets too short to run", len(exprs), len(corpus[tg.link]), runs, refused, short)
 		})
 	}
 }
