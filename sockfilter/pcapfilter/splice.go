@@ -177,7 +177,7 @@ func Splice(insns asm.Instructions, link packet.LinkType, opts *SpliceOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("splice: %w", err)
 	}
-	out, err := allocate(virt, &o, s.callClobbers())
+	out, err := allocate(virt, &o, s.calls)
 	if err != nil {
 		return nil, fmt.Errorf("splice: %w", err)
 	}

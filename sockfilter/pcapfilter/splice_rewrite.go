@@ -2,7 +2,6 @@ package pcapfilter
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/purebpf/purebpf/asm"
@@ -17,8 +16,8 @@ import (
 //
 //   - the context: r1 at the start and whatever register is copied from
 //     it (r6): copies are dropped, reads of skb->len become the frame
-//     length in the target's terms (frameLen), reads of other fields of
-//     struct __sk_buff are kept where the target has one (skbField);
+//     length in the target's terms, reads of other fields of struct
+//     __sk_buff are kept where the target has one (ctxLoad);
 //   - the frame-length probe that follows a read of skb->len in Compile's
 //     Ethernet programs (a bpf_skb_load_bytes_relative of one byte and
 //     the 14 it adds; see frameLenInsns) is dropped with it;
@@ -53,11 +52,11 @@ type splicer struct {
 	skip    []bool // instructions of a frame-length probe, dropped
 	out     asm.Instructions
 	pending []string          // labels of dropped instructions, for the next emitted one
-	alias   map[string]string // labels of dropped instructions at the end → their stand-in
+	alias   map[string]string // a label that met another on one instruction → that one
 
 	depth  int             // bytes of stack Compile's program uses, once compacted
 	blocks map[int16]int16 // its 8-byte blocks of stack → theirs in the area
-	nslots int // 8-byte slots of the splice's own below them
+	nslots int             // 8-byte slots of the splice's own below them
 	slot   map[string]int16
 
 	calls              bool // helper calls emitted
@@ -65,10 +64,6 @@ type splicer struct {
 	usedMatch, usedNot bool
 	usedEnd            bool
 }
-
-// callClobbers reports whether the code calls helpers, which clobber r0
-// to r5.
-func (s *splicer) callClobbers() bool { return s.calls }
 
 // label returns the label of the splice's own name in the output.
 func (s *splicer) label(name string) string { return s.opts.LabelPrefix + "_" + name }
@@ -109,25 +104,6 @@ func (s *splicer) emit(ins ...asm.Instruction) {
 	}
 	s.out = append(s.out, ins...)
 }
-
-// stackSlot returns the offset from r10 of the splice's own 8-byte slot
-// name, allocating it below Compile's stack.
-func (s *splicer) stackSlot(name string) int16 { return s.stackArea(name, 8) }
-
-// stackArea returns the offset from r10 of the splice's own area name of
-// n bytes, allocating it in 8-byte slots below Compile's stack.
-func (s *splicer) stackArea(name string, n int) int16 {
-	if off, ok := s.slot[name]; ok {
-		return off
-	}
-	s.nslots += (n + 7) / 8
-	off := int16(-s.opts.StackOffset - (s.depth+7)&^7 - 8*s.nslots)
-	s.slot[name] = off
-	return off
-}
-
-// stackUsed returns the bytes of the stack area the filter uses.
-func (s *splicer) stackUsed() int { return (s.depth+7)&^7 + 8*s.nslots }
 
 // rewrite returns the virtual code of insns.
 func (s *splicer) rewrite(insns asm.Instructions) (asm.Instructions, error) {
@@ -426,85 +402,6 @@ func virtualize(ins asm.Instruction) (asm.Instruction, error) {
 	return ins, nil
 }
 
-// compactStack lays out the stack Compile's program uses in the filter's
-// area: each 8-byte block it touches gets one of its own, nearest r10
-// first, so that sparse slots (the compiler keeps some far down the
-// stack) take only the bytes they need, with their alignment kept.
-func (s *splicer) compactStack(in asm.Instructions) error {
-	s.blocks = make(map[int16]int16)
-	var used []int16
-	for i, ins := range in {
-		off, ok := stackOffset(ins)
-		if !ok || s.skip[i] {
-			continue
-		}
-		if off >= 0 || int(off) < -maxStack {
-			return fmt.Errorf("instruction %d (%v): stack offset %d is outside the stack", i, ins, off)
-		}
-		b := off &^ 7 // rounds down: -388 is in the block at -392
-		if off+int16(ins.OpCode.Size()) > b+8 {
-			return fmt.Errorf("instruction %d (%v): a stack access across 8-byte blocks", i, ins)
-		}
-		if _, ok := s.blocks[b]; !ok {
-			s.blocks[b] = 0
-			used = append(used, b)
-		}
-	}
-	slices.Sort(used)
-	slices.Reverse(used)
-	for k, b := range used {
-		s.blocks[b] = int16(-8 * (k + 1))
-	}
-	s.depth = 8 * len(used)
-	return nil
-}
-
-// stackMap returns where the filter keeps the stack at off of Compile's
-// program.
-func (s *splicer) stackMap(off int16) int16 {
-	b := off &^ 7
-	return s.blocks[b] + (off - b) - int16(s.opts.StackOffset)
-}
-
-// stackOffset returns the offset of ins from r10 if it is a load from or
-// a store to the stack.
-func stackOffset(ins asm.Instruction) (int16, bool) {
-	c := ins.OpCode.Class()
-	switch {
-	case c == asm.LdXClass && ins.Src == asm.R10, isStore(c) && ins.Dst == asm.R10:
-		return ins.Offset, true
-	}
-	return 0, false
-}
-
-// stackAccess rewrites a load from or store to the stack of Compile's
-// program into the filter's stack area.
-func (s *splicer) stackAccess(ins asm.Instruction) error {
-	c := ins.OpCode.Class()
-	base := ins.Src
-	if isStore(c) {
-		base = ins.Dst
-	}
-	if base != asm.R10 || !(c == asm.LdXClass || isStore(c)) || ins.OpCode.Mode() != asm.MemMode {
-		return fmt.Errorf("uses r10 other than as the base of a stack access")
-	}
-	if ins.Offset >= 0 || -int(ins.Offset) > maxStack {
-		return fmt.Errorf("stack offset %d is outside the stack", ins.Offset)
-	}
-	v := ins
-	v.Offset = s.stackMap(ins.Offset)
-	if c == asm.LdXClass {
-		v.Dst += vReg0
-	} else if c == asm.StXClass {
-		v.Src += vReg0
-	}
-	if v.Dst == asm.R6+vReg0 || v.Src == asm.R6+vReg0 {
-		return fmt.Errorf("uses r6, which Compile's programs keep the context in")
-	}
-	s.emit(v)
-	return nil
-}
-
 // terminals appends the blocks the filter ends in: in result mode, the
 // setting of Result; with a label that falls through, a no-op to jump to.
 func (s *splicer) terminals() {
@@ -527,159 +424,5 @@ func (s *splicer) terminals() {
 	}
 }
 
-// keepOutcomes makes code, in label mode, jump to each of Match and
-// NoMatch (or fall through at its end for an empty one) on some path, as
-// the verifier refuses the caller's code nothing jumps to ("unreachable
-// insn"): a filter that always matches, like the empty expression, gets
-// a jump to NoMatch that is never taken, `w0 = 0; if w0 != 0 goto
-// NoMatch`, which the verifier follows no further.
-func (s *splicer) keepOutcomes(code asm.Instructions) asm.Instructions {
-	if s.opts.Match == "" && s.opts.NoMatch == "" || len(code) == 0 {
-		return code
-	}
-	refs := map[string]bool{}
-	for _, ins := range code {
-		if ins.OpCode.Class().IsJump() {
-			refs[ins.Target] = true
-		}
-	}
-	var guard asm.Instructions
-	end := s.label("end")
-	hasEnd := len(code) > 0 && code[len(code)-1].Label == end
-	for _, l := range []string{s.opts.Match, s.opts.NoMatch} {
-		if l == "" {
-			if falls(code[len(code)-1]) || refs[end] {
-				continue
-			}
-			l = end
-		}
-		if !refs[l] {
-			guard = append(guard, asm.Mov.Imm32(vReg0, 0), asm.JNE.Imm32(vReg0, 0, l))
-			refs[l] = true
-		}
-	}
-	if refs[end] && !hasEnd {
-		code = append(code, asm.Goto("").WithOffset(0).WithLabel(end))
-	}
-	return append(guard, code...)
-}
-
-// tidy threads jumps to a goto through to the goto's target, drops gotos
-// to the next instruction and drops the code nothing reaches, which the
-// verifier refuses ("unreachable insn").
-func tidy(code asm.Instructions) asm.Instructions {
-	at := labels(code)
-	isGoto := func(ins asm.Instruction) bool {
-		return ins.OpCode == asm.Goto("").OpCode && ins.Target != ""
-	}
-	for i := range code {
-		ins := &code[i]
-		if !ins.OpCode.Class().IsJump() || ins.Target == "" || ins.OpCode.JumpOp() == asm.CallOp {
-			continue
-		}
-		for n := 0; n < len(code); n++ { // bounded: jumps go forward
-			j, ok := at[ins.Target]
-			if !ok || !isGoto(code[j]) {
-				break
-			}
-			ins.Target = code[j].Target
-		}
-	}
-	return dropGotoNext(dropDead(code))
-}
-
-// dropGotoNext returns code without its gotos to the next instruction;
-// their labels move on to it.
-func dropGotoNext(code asm.Instructions) asm.Instructions {
-	isGoto := func(ins asm.Instruction) bool {
-		return ins.OpCode == asm.Goto("").OpCode && ins.Target != ""
-	}
-	var out asm.Instructions
-	carry := ""
-	alias := map[string]string{}
-	for i, ins := range code {
-		if carry != "" {
-			if ins.Label == "" {
-				ins.Label = carry
-			} else {
-				alias[carry] = ins.Label
-			}
-			carry = ""
-		}
-		if isGoto(ins) && i+1 < len(code) && code[i+1].Label == ins.Target {
-			carry = ins.Label
-			continue
-		}
-		out = append(out, ins)
-	}
-	if carry != "" {
-		out = append(out, asm.Goto("").WithOffset(0).WithLabel(carry))
-	}
-	for i := range out {
-		if t, ok := alias[out[i].Target]; ok {
-			out[i].Target = t
-		}
-	}
-	return out
-}
-
-// labels returns the index of each label of code.
-func labels(code asm.Instructions) map[string]int {
-	at := make(map[string]int, len(code))
-	for i, ins := range code {
-		if ins.Label != "" {
-			at[ins.Label] = i
-		}
-	}
-	return at
-}
-
-// dropDead returns code without the instructions no path from its first
-// reaches.
-func dropDead(code asm.Instructions) asm.Instructions {
-	at := labels(code)
-	seen := make([]bool, len(code)+1)
-	seen[0] = true
-	for i, ins := range code {
-		if !seen[i] {
-			continue
-		}
-		if falls(ins) {
-			seen[i+1] = true
-		}
-		if !ins.OpCode.Class().IsJump() || ins.OpCode.JumpOp() == asm.CallOp || ins.OpCode.JumpOp() == asm.ExitOp {
-			continue
-		}
-		if j, ok := at[ins.Target]; ok {
-			seen[j] = true
-		} else if ins.Target == "" {
-			seen[min(i+1+int(ins.Offset), len(code))] = true
-		}
-	}
-	out := code[:0:0]
-	for i, ins := range code {
-		if seen[i] {
-			out = append(out, ins)
-		}
-	}
-	return out
-}
-
 // isStore reports whether c is BPF_ST or BPF_STX.
 func isStore(c asm.Class) bool { return c == asm.StClass || c == asm.StXClass }
-
-// dropUnusedLabels returns code without the labels nothing jumps to.
-func dropUnusedLabels(code asm.Instructions) asm.Instructions {
-	used := make(map[string]bool)
-	for _, ins := range code {
-		if ins.Target != "" {
-			used[ins.Target] = true
-		}
-	}
-	for i := range code {
-		if !used[code[i].Label] {
-			code[i].Label = ""
-		}
-	}
-	return code
-}
