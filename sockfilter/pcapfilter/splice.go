@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/packet"
@@ -247,6 +248,11 @@ func (o *SpliceOptions) normalize() (SpliceOptions, error) {
 	}
 	if n.LabelPrefix == "" {
 		n.LabelPrefix = "pcapfilter."
+	}
+	for _, l := range []string{o.Match, o.NoMatch} {
+		if l != "" && strings.HasPrefix(l, n.LabelPrefix) {
+			return n, fmt.Errorf("label %q starts with the filter's LabelPrefix %q: the filter's own labels could take it", l, n.LabelPrefix)
+		}
 	}
 	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
@@ -56,6 +57,50 @@ func FuzzSplice(f *testing.F) {
 					t.Fatalf("%s: CompileSplice(%q): %v", tg.name, expr, err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzSpliceProgram splices arbitrary programs, decoded from the fuzzer's
+// bytes, in each access mode: Splice must refuse what it cannot splice
+// with an error rather than panic, and what it returns must keep the
+// contract of SpliceOptions. The seeds are programs of Compile.
+func FuzzSpliceProgram(f *testing.F) {
+	for _, expr := range []string{"tcp port 80", "len > 100", "ip[2:2] + tcp[0] > ip[3] * 2", "udp and ip[6] & 0x20 = 0", "", "ip6 and tcp[13] & 2 != 0"} {
+		for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
+			insns, err := Compile(expr, link)
+			if err != nil {
+				f.Fatal(err)
+			}
+			b, err := insns.Assemble()
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b, link == packet.LinkRawIP)
+		}
+	}
+	targets := spliceTargets(exampleLayout, 1)
+	f.Fuzz(func(t *testing.T, b []byte, raw bool) {
+		insns, err := asm.Disassemble(b)
+		if err != nil {
+			return
+		}
+		link := packet.LinkEthernet
+		if raw {
+			link = packet.LinkRawIP
+		}
+		for _, tg := range targets {
+			if tg.link != link {
+				continue
+			}
+			code, err := Splice(insns, link, &tg.opts)
+			if err != nil {
+				if msg := err.Error(); !strings.HasPrefix(msg, "splice: ") || strings.ContainsAny(msg, "\n\r") {
+					t.Fatalf("%s: error %q", tg.name, msg)
+				}
+				continue
+			}
+			checkSpliced(t, code, tg.opts)
 		}
 	})
 }

@@ -211,6 +211,9 @@ func (s *splicer) prepare(insns asm.Instructions) (asm.Instructions, error) {
 	copy(in, insns)
 	s.skip = make([]bool, len(in))
 	for i := range in {
+		if err := in[i].Validate(); err != nil {
+			return nil, fmt.Errorf("instruction %d (%v): %w", i, in[i], err)
+		}
 		if ins := in[i]; ins.OpCode.Class().IsJump() && ins.OpCode.JumpOp() == asm.CallOp && ins.Src == 0 &&
 			asm.HelperFunc(ins.Constant) == asm.FnSkbLoadBytesRelative {
 			s.markProbe(in, i)

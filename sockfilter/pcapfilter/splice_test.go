@@ -112,6 +112,7 @@ func TestSpliceOptionsErrors(t *testing.T) {
 		{"result r10", with(func(o *SpliceOptions) { o.Result = asm.R10 }), "result register"},
 		{"stack unaligned", with(func(o *SpliceOptions) { o.StackOffset = 4 }), "multiple of 8"},
 		{"stack past", with(func(o *SpliceOptions) { o.StackOffset, o.StackSize = 256, 512 }), "goes past"},
+		{"label with the prefix", with(func(o *SpliceOptions) { o.Match = "pcapfilter.drop" }), "LabelPrefix"},
 		{"no layout", &SpliceOptions{Access: ProbeReadKernel, Context: asm.R6}, "KernelSkbLayout"},
 		{"bad layout", &SpliceOptions{Access: ProbeReadKernel, Context: asm.R6, Layout: SkbLayout{Head: 8, Tail: 12, DataLen: 16, MACHeader: 8, NetworkHeader: 20}}, "overlaps"},
 		{"too few registers", with(func(o *SpliceOptions) { o.Working = []asm.Register{asm.R0} }), "too few working registers"},
