@@ -19,7 +19,7 @@ func TestKernelBTFMatchesBpftool(t *testing.T) {
 		t.Skipf("no kernel BTF: %v", err)
 	}
 	if _, err := exec.LookPath("bpftool"); err != nil {
-		t.Skip("bpftool not found: install it (apt-get install bpftool, or linux-tools) to compare with it")
+		t.Skip("bpftool not found: install it (apt-get install bpftool; CI does) to compare with it")
 	}
 	s, err := LoadKernel()
 	if err != nil {
