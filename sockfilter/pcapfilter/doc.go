@@ -97,6 +97,10 @@
 //     net_dev_queue and netif_receive_skb, kprobes and fentry programs on
 //     skb functions.
 //
+// As for a socket filter, a VLAN tag that the device or the receive path
+// has taken out of the frame (into skb->vlan_tci) is not seen: `vlan`
+// matches the tags that are in the packet's bytes.
+//
 // A filter that reads the socket buffer's fields, `inbound` and `outbound`
 // (skb->pkt_type) and `ifindex`, needs a struct __sk_buff: SkbLoadBytes,
 // or DirectAccess with SkbContext. Only a packet socket's copy of an
