@@ -148,21 +148,11 @@ func (s *session) capture() (err error) {
 	}
 	defer conn.Close()
 
-	out, err := openOutputs(s.ctx, s.sig.ctx.Done(), s.sig.hard, opts, conn.LinkType(), nil, s.std)
+	out, done, err := s.startOutputs(conn.LinkType(), nil)
 	if err != nil {
 		return err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			if _, cerr := out.Close(s.sig.ctx.Done(), s.sig.hard); err == nil {
-				err = cerr
-			}
-		}
-	}()
-	if err := s.relinquish(out); err != nil {
-		return err
-	}
+	defer done(&err)
 
 	fmt.Fprintf(s.stderr, "listening on %s, link-type %s (%s), snapshot length %d bytes, filter %q, %d instructions\n",
 		ifname, conn.LinkType(), conn.LinkType().Description(), snaplenOf(opts), opts.expr, insns.Slots())
@@ -201,7 +191,6 @@ func (s *session) capture() (err error) {
 		return err
 	}
 	// The file and the records first, the counts after them.
-	closed = true
 	if err := s.closeOutputs(out); err != nil {
 		return err
 	}
@@ -236,6 +225,30 @@ func (s *session) reportGot(records *atomic.Int64) (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// startOutputs opens the outputs for frames of link (in is the file -r
+// reads, which -w must not overwrite, or nil) and then drops privileges
+// for -Z. done, deferred with the run's error, closes them if the run did
+// not (closeOutputs), keeping the run's error first.
+func (s *session) startOutputs(link packet.LinkType, in os.FileInfo) (out *outputs, done func(*error), err error) {
+	out, err = openOutputs(s.ctx, s.sig.ctx.Done(), s.sig.hard, s.opts, link, in, s.std)
+	if err != nil {
+		return nil, nil, err
+	}
+	done = func(errp *error) {
+		if out.closed {
+			return
+		}
+		if _, cerr := out.Close(s.sig.ctx.Done(), s.sig.hard); *errp == nil {
+			*errp = cerr
+		}
+	}
+	if err := s.relinquish(out); err != nil {
+		done(&err)
+		return nil, nil, err
+	}
+	return out, done, nil
 }
 
 // closeOutputs closes the outputs at the end of a run, saying so when

@@ -96,21 +96,11 @@ func (s *session) readFile() (err error) {
 		return fmt.Errorf("filter %q: %w", opts.expr, err)
 	}
 
-	out, err := openOutputs(s.ctx, s.sig.ctx.Done(), s.sig.hard, opts, link, in.fi, s.std)
+	out, done, err := s.startOutputs(link, in.fi)
 	if err != nil {
 		return err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			if _, cerr := out.Close(s.sig.ctx.Done(), s.sig.hard); err == nil {
-				err = cerr
-			}
-		}
-	}()
-	if err := s.relinquish(out); err != nil {
-		return err
-	}
+	defer done(&err)
 
 	fmt.Fprintf(s.stderr, "reading from file %s, link-type %s (%s), snapshot length %d, filter %q, %d instructions\n",
 		in.name, link, link.Description(), in.pr.Snaplen(), opts.expr, insns.Slots())
@@ -119,7 +109,6 @@ func (s *session) readFile() (err error) {
 	if err != nil {
 		return err
 	}
-	closed = true
 	if err := s.closeOutputs(out); err != nil {
 		return err
 	}

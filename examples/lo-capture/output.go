@@ -102,6 +102,7 @@ type outputs struct {
 	records *recordWriter // nil when records are not printed
 	save    *savefile     // nil without -w
 	stdout  *streamWriter // nil when nothing goes to standard output
+	closed  bool          // Close was called
 }
 
 // errOutput marks a failure to write standard output, which run reports
@@ -180,8 +181,12 @@ func (o *outputs) wrap(err error) error {
 // file is complete when Close returns — and then waits for standard
 // output to take the records still queued (see streamWriter.closeWait for
 // stop and hard). Standard output that a signal gave up on is not an
-// error: Close returns warn for it.
+// error: Close returns warn for it. Later calls do nothing.
 func (o *outputs) Close(stop, hard <-chan struct{}) (warn string, err error) {
+	if o.closed {
+		return "", nil
+	}
+	o.closed = true
 	const stalled = "standard output stopped taking data; what was still queued for it is dropped"
 	if o.save != nil {
 		// A Write that a signal interrupted while standard output or a
