@@ -106,19 +106,16 @@ func SkbLayoutFromBTF(b []byte) (SkbLayout, error) {
 		if f.BitfieldSize != 0 || f.Offset%8 != 0 || size != m.size || f.Offset/8 > maxSkbOffset {
 			return SkbLayout{}, fmt.Errorf("sk_buff->%s is %d bytes at bit %d (bitfield %d): want a %d-byte member (a 64-bit kernel)", m.name, size, f.Offset, f.BitfieldSize, m.size)
 		}
+		if m.name == "tail" {
+			r, err := spec.Resolve(f.Type)
+			if err != nil {
+				return SkbLayout{}, err
+			}
+			if t, _ := spec.Type(r); t.Kind != btf.KindInt {
+				return SkbLayout{}, errors.New("sk_buff->tail is a pointer, not an offset from head: a 32-bit kernel, which ProbeReadKernel does not support")
+			}
+		}
 		*m.dst = int16(f.Offset / 8)
 	}
-	if r, _ := spec.Resolve(mustField(spec, id, "tail")); r != 0 {
-		if t, _ := spec.Type(r); t.Kind != btf.KindInt {
-			return SkbLayout{}, errors.New("sk_buff->tail is a pointer, not an offset from head: a 32-bit kernel, which ProbeReadKernel does not support")
-		}
-	}
 	return l, l.check()
-}
-
-// mustField returns the type of the member name of struct id, which the
-// caller has found.
-func mustField(spec *btf.Spec, id btf.TypeID, name string) btf.TypeID {
-	f, _ := spec.Field(id, name)
-	return f.Type
 }

@@ -254,3 +254,25 @@ func TestSpliceContract(t *testing.T) {
 		})
 	}
 }
+
+// TestSkbLayoutFromBTF checks the errors of SkbLayoutFromBTF and of a bad
+// SkbLayout, and reads the running kernel's layout where it has BTF. (The
+// offsets are right if the ProbeReadKernel programs of the differential
+// and live tests read the frames: they compare every verdict with
+// libpcap's.)
+func TestSkbLayoutFromBTF(t *testing.T) {
+	if _, err := SkbLayoutFromBTF([]byte("not BTF")); err == nil {
+		t.Error("SkbLayoutFromBTF of garbage: no error")
+	}
+	if err := (SkbLayout{}).check(); err == nil || !strings.Contains(err.Error(), "KernelSkbLayout") {
+		t.Errorf("the zero SkbLayout: %v", err)
+	}
+	if err := exampleLayout.check(); err != nil {
+		t.Error(err)
+	}
+	l, err := KernelSkbLayout()
+	if err != nil {
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	t.Logf("%+v", l)
+}
