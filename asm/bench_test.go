@@ -146,7 +146,7 @@ func TestAssembleAllocs(t *testing.T) {
 		t.Errorf("AppendAssembled without labels: %v allocations, want 0", n)
 	}
 	ins := JNE.Imm(R0, 0x800, "drop")
-	if n := testing.AllocsPerRun(100, func() { ins.AppendText(buf[:0]) }); n != 0 {
-		t.Errorf("AppendText: %v allocations, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { ins.AppendTo(buf[:0]) }); n != 0 {
+		t.Errorf("AppendTo: %v allocations, want 0", n)
 	}
 }

@@ -26,8 +26,8 @@
 // the kernel's: sign-extending moves and loads, BSwap, ToBE and ToLE, JMP32
 // (Imm32, Reg32), GotoL, MayGoto, LD_IMM64 with each pseudo source
 // (LoadMapFD, LoadMapValue, LoadMapIdx, LoadMapIdxValue, LoadBTFID,
-// LoadFunc), helper, BPF-to-BPF and kfunc calls, LoadAcquire and
-// StoreRelease; and CallX, the callx of the conformance suites, which the
+// LoadFunc), helper, BPF-to-BPF and kfunc calls, LoadAcq and
+// StoreRel; and CallX, the callx of the conformance suites, which the
 // kernel does not load.
 //
 // # Labels

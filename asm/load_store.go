@@ -90,8 +90,9 @@ func StoreImm(dst Register, off int16, imm int32, size Size) Instruction {
 // BPF_ABS). The socket buffer is taken from r6; the value is converted from
 // network byte order; r1 to r5 are clobbered; a load past the end of the
 // packet ends the program returning 0. Negative offsets reach the link-layer
-// header (SKF_LL_OFF) and network header (SKF_NET_OFF) wherever skb->data
-// points; see those constants.
+// header (SKF_LL_OFF, -0x200000) and network header (SKF_NET_OFF,
+// -0x100000) wherever skb->data points: package sockfilter/skb has them,
+// as skb.LLOff and skb.NetOff, and builders that use them.
 func LoadAbs(off int32, size Size) Instruction {
 	return Instruction{OpCode: OpCode(LdClass) | OpCode(AbsMode), Constant: int64(off)}.withSize(size)
 }
@@ -101,15 +102,6 @@ func LoadAbs(off int32, size Size) Instruction {
 func LoadInd(src Register, off int32, size Size) Instruction {
 	return Instruction{OpCode: OpCode(LdClass) | OpCode(IndMode), Src: src, Constant: int64(off)}.withSize(size)
 }
-
-// Offsets of the legacy packet loads that are relative to a header rather
-// than to skb->data (linux/filter.h).
-const (
-	// SKF_NET_OFF + k addresses byte k of the network header.
-	SKF_NET_OFF int32 = -0x100000
-	// SKF_LL_OFF + k addresses byte k of the link-layer header.
-	SKF_LL_OFF int32 = -0x200000
-)
 
 // AtomicOp is an atomic operation, held in the immediate of a BPF_STX |
 // BPF_ATOMIC instruction (Linux 5.12; 32-bit operands need a JIT that
@@ -131,11 +123,11 @@ const (
 	Xchg    AtomicOp = 0xe0 | fetch // src = xchg(dst + off, src)
 	CmpXchg AtomicOp = 0xf0 | fetch // r0 = cmpxchg(dst + off, r0, src)
 
-	// LoadAcq is BPF_LOAD_ACQ, `dst = load_acquire((size *)(src + off))`
-	// (Linux 6.15); see LoadAcquire.
+	// LoadAcq is BPF_LOAD_ACQ (Linux 6.15): LoadAcq.Mem(dst, off, src,
+	// size) emits `dst = load_acquire((size *)(src + off))`.
 	LoadAcq AtomicOp = 0x100
-	// StoreRel is BPF_STORE_REL, `store_release((size *)(dst + off), src)`
-	// (Linux 6.15); see StoreRelease.
+	// StoreRel is BPF_STORE_REL (Linux 6.15): StoreRel.Mem(dst, off, src,
+	// size) emits `store_release((size *)(dst + off), src)`.
 	StoreRel AtomicOp = 0x110
 )
 
@@ -146,16 +138,6 @@ const fetch = 0x01 // BPF_FETCH
 // read-modify-write operations; LoadAcq and StoreRel take any size.
 func (op AtomicOp) Mem(dst Register, off int16, src Register, size Size) Instruction {
 	return Instruction{OpCode: OpCode(StXClass) | OpCode(AtomicMode), Dst: dst, Src: src, Offset: off, Constant: int64(op)}.withSize(size)
-}
-
-// LoadAcquire emits `dst = load_acquire((size *)(src + off))`.
-func LoadAcquire(dst, src Register, off int16, size Size) Instruction {
-	return LoadAcq.Mem(dst, off, src, size)
-}
-
-// StoreRelease emits `store_release((size *)(dst + off), src)`.
-func StoreRelease(dst Register, off int16, src Register, size Size) Instruction {
-	return StoreRel.Mem(dst, off, src, size)
 }
 
 // withSize returns ins with size in its opcode, or marked invalid when size

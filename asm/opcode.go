@@ -82,12 +82,6 @@ func (op OpCode) ALUOp() ALUOp { return ALUOp(op & 0xf0) }
 // JumpOp returns the operation of a JMP or JMP32 opcode.
 func (op OpCode) JumpOp() JumpOp { return JumpOp(op & 0xf0) }
 
-// IsLoad reports whether c is LdClass or LdXClass.
-func (c Class) IsLoad() bool { return c == LdClass || c == LdXClass }
-
-// IsStore reports whether c is StClass or StXClass.
-func (c Class) IsStore() bool { return c == StClass || c == StXClass }
-
 // IsALU reports whether c is ALUClass or ALU64Class.
 func (c Class) IsALU() bool { return c == ALUClass || c == ALU64Class }
 

@@ -379,7 +379,7 @@ func (p *parser) statement() (Instruction, error) {
 		if err != nil {
 			return Instruction{}, err
 		}
-		return StoreRelease(dst, off, src, size), p.expect(")")
+		return StoreRel.Mem(dst, off, src, size), p.expect(")")
 	case "":
 		if p.accept("*") {
 			return p.store()

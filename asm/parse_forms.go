@@ -410,7 +410,7 @@ func (p *parser) loadAcquire(dst Register, w bool) (Instruction, error) {
 	if err != nil {
 		return Instruction{}, err
 	}
-	return LoadAcquire(dst, src, off, size), p.expect(")")
+	return LoadAcq.Mem(dst, off, src, size), p.expect(")")
 }
 
 // pseudo reads the LD_IMM64 pseudo forms after `dst = map`, `btf` or

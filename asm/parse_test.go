@@ -35,7 +35,7 @@ func TestParseVariants(t *testing.T) {
 		{"call bpf_get_prandom_u32", Call(FnGetPrandomU32)},
 		{"call unknown#300", Call(300)},
 		{"call my_func", CallLabel("my_func")},
-		{"r0 = *(u16 *)skb[-0x200000]", LoadAbs(SKF_LL_OFF, Half)},
+		{"r0 = *(u16 *)skb[-0x200000]", LoadAbs(skfLLOff, Half)},
 		{"r0 = *(u8 *)skb[r3 + -4]", LoadInd(R3, -4, Byte)},
 		{"r1 = *(u64 *)(r10)", LoadMem(R1, R10, 0, DWord)},
 		{"r1 = *(u64 *)(r10 - 8)", LoadMem(R1, R10, -8, DWord)},

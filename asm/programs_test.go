@@ -12,3 +12,10 @@ func labelsProgram() Instructions {
 		Exit().WithLabel("out"),
 	}
 }
+
+// The offsets of the header-relative legacy loads (skb.LLOff and
+// skb.NetOff; asm cannot import skb, which imports asm).
+const (
+	skfLLOff  int32 = -0x200000
+	skfNetOff int32 = -0x100000
+)

@@ -38,9 +38,6 @@ const (
 	DWord Size = 8 // BPF_DW, u64
 )
 
-// Bytes returns the number of bytes s covers.
-func (s Size) Bytes() int { return int(s) }
-
 // String returns the kernel's name for s: "u8", "u16", "u32" or "u64".
 func (s Size) String() string {
 	switch s {

@@ -32,11 +32,11 @@ import (
 //
 // An invalid instruction prints as something readable, not as kernel text.
 func (ins Instruction) String() string {
-	return string(ins.AppendText(make([]byte, 0, 48)))
+	return string(ins.AppendTo(make([]byte, 0, 48)))
 }
 
-// AppendText appends the text of String to b.
-func (ins Instruction) AppendText(b []byte) []byte {
+// AppendTo appends the text of String to b, as netip.Addr.AppendTo does.
+func (ins Instruction) AppendTo(b []byte) []byte {
 	if ins.badSize != 0 {
 		b = append(b, "invalid size "...)
 		return strconv.AppendUint(b, uint64(ins.badSize&0xff), 10)
@@ -397,7 +397,7 @@ func (insns Instructions) String() string {
 			sb.WriteString(":\n")
 		}
 		b = append(b[:0], '\t')
-		b = ins.AppendText(b)
+		b = ins.AppendTo(b)
 		b = append(b, '\n')
 		sb.Write(b)
 	}

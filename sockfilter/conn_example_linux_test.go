@@ -27,7 +27,8 @@ func ExampleListen() {
 	}
 	defer prog.Close()
 
-	conn, err := sockfilter.Listen("lo", prog, &sockfilter.Config{Outgoing: true})
+	// Both directions, the default; on lo, each packet once.
+	conn, err := sockfilter.Listen("lo", prog, &sockfilter.Config{Direction: sockfilter.DirectionInOut})
 	if err != nil {
 		log.Fatal(err)
 	}

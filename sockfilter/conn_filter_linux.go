@@ -14,9 +14,15 @@ import (
 // keeps its own reference to prog.
 //
 // After LockFilter, SetProgram fails with an error matching unix.EPERM.
+// While the interface is down it succeeds, and the program filters once it
+// is up again; once the interface is gone, SetProgram fails with an error
+// matching unix.ENODEV.
 func (c *Conn) SetProgram(prog *Program) error {
 	if prog == nil {
 		return errors.New("set program: program is nil")
+	}
+	if c.ifindex != 0 && !c.closed.Load() && c.interfaceGone(false) {
+		return fmt.Errorf("set program: interface %q went away: %w", c.ifname, unix.ENODEV)
 	}
 	return prog.use("set program", func(progFD int) error {
 		return c.control("set program", func(fd int) error {
@@ -68,7 +74,10 @@ func (c *Conn) LockFilter() error {
 // dropped; Stats adds each reading into running totals kept in the Conn,
 // and splits tp_packets into Received and Drops, so that Received+Drops is
 // the number of frames the filter accepted. Frames the filter rejected are
-// not counted at all.
+// not counted at all. With DirectionOut, Received also counts the
+// incoming frames the filter accepted, which the Conn reads and skips (see
+// Direction). Stats works on a Conn whose interface went down or away,
+// with the counts up to then.
 func (c *Conn) Stats() (Stats, error) {
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()

@@ -16,12 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenPermHint is what a user lacking privileges needs to hear.
-const listenPermHint = "needs CAP_BPF and CAP_NET_RAW (or root)"
-
-// Conn is an AF_PACKET socket bound to one network interface, with an eBPF
-// socket filter deciding which frames it receives and how much of each. See
-// packet(7) and Documentation/networking/filter.rst.
+// Conn is an AF_PACKET socket bound to one network interface, or to all of
+// them (see AnyInterface), with an eBPF socket filter deciding which frames
+// it receives and how much of each. See packet(7) and
+// Documentation/networking/filter.rst.
 //
 // By default a TPACKET_V3 ring mapped into the process backs the Conn: the
 // kernel copies frames into it in batches and NextFrame hands them out in
@@ -43,13 +41,18 @@ type Conn struct {
 	rc syscall.RawConn
 
 	// ring reads frames if a ring backs the Conn, rec otherwise, and
-	// ringErr says why no ring does. ringCleanup unmaps the ring once the Conn is
-	// unreachable, if Close has not.
-	ring        *tpacket.Reader
-	rec         *tpacket.RecvmsgReader
-	ringErr     error
-	ringCleanup runtime.Cleanup
-	promisc     bool
+	// ringErr says why no ring does. cleanup releases the ring and the
+	// socket once the Conn is unreachable, if Close has not.
+	ring    *tpacket.Reader
+	rec     *tpacket.RecvmsgReader
+	ringErr error
+	cleanup runtime.Cleanup
+
+	// ifDown is set, under readMu, once a read has found the interface
+	// down, and cleared by the next frame; gone is the error reads return
+	// once it is gone.
+	ifDown bool
+	gone   error
 
 	// closed is set, under dlMu, by Close.
 	closed atomic.Bool
@@ -80,9 +83,9 @@ type Conn struct {
 	stats   Stats
 }
 
-// Listen opens an AF_PACKET socket on the interface named ifname, attaches
-// prog to it as its socket filter, and returns it ready to read frames. A
-// nil cfg gives the defaults.
+// Listen opens an AF_PACKET socket on the interface named ifname (or on all,
+// for AnyInterface), attaches prog to it as its socket filter, and returns
+// it ready to read frames. A nil cfg gives the defaults.
 //
 // No frame slips past the filter, and none is lost while the ring is set
 // up: the socket is opened with protocol 0, so the kernel queues nothing
@@ -96,12 +99,12 @@ type Conn struct {
 // tells.
 //
 // The kernel holds its own reference to prog, so the caller may close prog
-// once Listen returns. Listening needs CAP_NET_RAW (and loading prog
-// needed CAP_BPF); without it the error matches unix.EPERM and says so. A
-// missing interface gives an error naming it that matches unix.ENODEV. An
-// interface whose link-layer type is neither Ethernet-like nor raw IP (see
-// LinkType) is refused, as is one that is down, and so are ring sizes
-// Config does not allow.
+// once Listen returns. Listening needs CAP_NET_RAW; without it the error
+// matches unix.EPERM and says so. A missing interface gives an error naming
+// it that matches unix.ENODEV. An interface whose link-layer type is
+// neither Ethernet-like nor raw IP (see LinkType) is refused, as is one
+// that is down, a name with a NUL byte, and ring and buffer sizes Config
+// does not allow.
 func Listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 	c, err := listen(ifname, prog, cfg)
 	if err != nil {
@@ -118,7 +121,7 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &listener{ifname: ifname, cfg: cfg, fd: -1}
+	s := &listener{ifname: ifname, cfg: cfg, fd: -1, any: ifname == AnyInterface}
 	c, err := s.listen(prog, geom)
 	if err != nil {
 		s.cleanup()
@@ -129,24 +132,29 @@ func listen(ifname string, prog *Program, cfg *Config) (*Conn, error) {
 
 // checkListen checks Listen's arguments and returns the ring's shape.
 func checkListen(ifname string, prog *Program, cfg *Config) (tpacket.Geometry, error) {
+	var g tpacket.Geometry
+	if err := checkInterfaceName(ifname); err != nil {
+		return g, err
+	}
 	switch {
 	case prog == nil:
-		return tpacket.Geometry{}, errors.New("program is nil")
-	case ifname == "":
-		return tpacket.Geometry{}, errors.New("interface name is empty")
-	case len(ifname) >= unix.IFNAMSIZ:
-		return tpacket.Geometry{}, fmt.Errorf("interface name is longer than %d bytes", unix.IFNAMSIZ-1)
+		return g, errors.New("program is nil")
 	case cfg.ReceiveBuffer < 0:
-		return tpacket.Geometry{}, fmt.Errorf("receive buffer size %d is negative", cfg.ReceiveBuffer)
+		return g, fmt.Errorf("receive buffer size %d is negative", cfg.ReceiveBuffer)
+	case cfg.ReceiveBuffer > MaxReceiveBuffer:
+		return g, fmt.Errorf("receive buffer size %d is more than the kernel takes, %d bytes (INT_MAX/2, which it doubles)", cfg.ReceiveBuffer, MaxReceiveBuffer)
+	case cfg.Direction > DirectionOut:
+		return g, fmt.Errorf("unknown direction %d: want DirectionInOut, DirectionIn or DirectionOut", cfg.Direction)
+	case cfg.LoopbackOutgoing && cfg.Direction != DirectionInOut:
+		return g, fmt.Errorf("Config.LoopbackOutgoing applies to DirectionInOut, not %v", cfg.Direction)
+	case cfg.Promiscuous && ifname == AnyInterface:
+		return g, errors.New("promiscuous mode needs an interface, not all of them; listen without Config.Promiscuous")
 	}
-	blockSize, blockCount := cfg.RingBlockSize, cfg.RingBlockCount
-	if blockSize == 0 {
-		blockSize = DefaultRingBlockSize
+	memTotal, err := tpacket.MemTotal()
+	if err != nil {
+		return g, err
 	}
-	if blockCount == 0 {
-		blockCount = DefaultRingBlockCount
-	}
-	return tpacket.NewGeometry(blockSize, blockCount, cfg.RingBlockTimeout)
+	return tpacket.NewGeometry(cfg.RingBlockSize, cfg.RingBlockCount, cfg.RingBlockTimeout, memTotal)
 }
 
 // listener is a Listen in progress: the socket and ring made so far, which
@@ -154,9 +162,12 @@ func checkListen(ifname string, prog *Program, cfg *Config) (tpacket.Geometry, e
 type listener struct {
 	ifname  string
 	cfg     *Config
-	fd      int // -1 once the Conn owns it
+	any     bool // ifname is AnyInterface
+	fd      int  // -1 once the Conn owns it
 	ifindex int
+	hatype  uint16 // the device type (ARPHRD_*); 0 for AnyInterface
 	link    packet.LinkType
+	skip    tpacket.Skip     // the frames the reader drops
 	ring    *tpacket.Mapping // nil without a ring, or once the Conn owns it
 	ringErr error
 }
@@ -189,41 +200,41 @@ func (s *listener) listen(prog *Program, geom tpacket.Geometry) (*Conn, error) {
 }
 
 // open opens the socket with protocol 0, so that until bind names a
-// protocol it receives nothing, and looks up the interface through it.
+// protocol it receives nothing, and looks up the interface through it. For
+// AnyInterface the socket is SOCK_DGRAM, as libpcap's "any" device is: the
+// devices' link-layer headers differ, and the Conn's cooked header stands
+// in for them.
 func (s *listener) open() error {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	typ := unix.SOCK_RAW
+	if s.any {
+		typ = unix.SOCK_DGRAM
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		err = os.NewSyscallError("socket", err)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return fmt.Errorf("open AF_PACKET socket: %s: %w", listenPermHint, err)
+			return fmt.Errorf("open AF_PACKET socket: %s: %w", listenPermHint(), err)
 		}
 		return fmt.Errorf("open AF_PACKET socket: %w", err)
 	}
 	s.fd = fd
-	s.ifindex, s.link, err = interfaceInfo(fd, s.ifname)
+	if s.any {
+		s.link = packet.LinkLinuxSLL2
+		return nil
+	}
+	s.ifindex, s.hatype, err = interfaceInfo(fd, s.ifname)
+	if err != nil {
+		return err
+	}
+	s.link, err = linkTypeFromARPHRD(s.hatype)
 	return err
 }
 
 // configure sets the socket options Config asks for.
 func (s *listener) configure() error {
 	fd, cfg := s.fd, s.cfg
-	if !cfg.Outgoing {
-		// Two ways keep outgoing frames away: PACKET_IGNORE_OUTGOING, or a
-		// filter that tests skb->pkt_type. The socket option wins. With it,
-		// dev_queue_xmit_nit skips this socket before cloning the frame or
-		// running any filter, so an outgoing frame costs nothing; a pkt_type
-		// test would clone and run a program on each one just to drop it.
-		// It also leaves the caller's program untouched: we hold only its
-		// fd, so a pkt_type test would mean loading a second, rewritten
-		// program per Listen and per SetProgram, and Program.Test would no
-		// longer predict what the Conn sees.
-		err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING")
-		if errors.Is(err, unix.ENOPROTOOPT) {
-			return fmt.Errorf("%w: incoming-only capture needs Linux 4.20; set Config.Outgoing to see both directions", err)
-		}
-		if err != nil {
-			return err
-		}
+	if err := s.configureDirection(); err != nil {
+		return err
 	}
 	if cfg.ReceiveBuffer > 0 {
 		if err := setReceiveBuffer(fd, cfg.ReceiveBuffer); err != nil {
@@ -237,6 +248,55 @@ func (s *listener) configure() error {
 		}
 	}
 	return nil
+}
+
+// configureDirection keeps away the frames Config.Direction does not ask
+// for: in the kernel where a socket option can (see Direction), otherwise
+// by having the reader skip them.
+//
+// For outgoing frames there are two ways to do it in the kernel:
+// PACKET_IGNORE_OUTGOING, or a filter that tests skb->pkt_type. The socket
+// option wins. With it, dev_queue_xmit_nit skips this socket before cloning
+// the frame or running any filter, so an outgoing frame costs nothing; a
+// pkt_type test would clone and run a program on each one just to drop it.
+// It also leaves the caller's program untouched: we hold only its fd, so a
+// pkt_type test would mean loading a second, rewritten program per Listen
+// and per SetProgram (which needs CAP_BPF where Listen needs only
+// CAP_NET_RAW, and the program's license and maps again), and Program.Test
+// would no longer predict what the Conn sees. For incoming frames, which no
+// socket option keeps away, the same reasons make the reader skip them
+// rather than rewrite the program: a caller who wants them dropped in the
+// kernel can test pkt_type in the filter.
+func (s *listener) configureDirection() error {
+	loopback := s.hatype == unix.ARPHRD_LOOPBACK
+	var ignoreOutgoing bool
+	switch s.cfg.Direction {
+	case DirectionIn:
+		ignoreOutgoing = true
+	case DirectionOut:
+		s.skip = tpacket.SkipIncoming
+	case DirectionInOut:
+		switch {
+		case s.cfg.LoopbackOutgoing:
+			// Every copy, as the kernel gives them.
+		case s.any:
+			// The option would drop every device's sent frames, not just
+			// the loopback devices' copies.
+			s.skip = tpacket.SkipLoopbackOutgoing
+		case loopback:
+			ignoreOutgoing = true
+		}
+	}
+	if !ignoreOutgoing {
+		return nil
+	}
+	err := setsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING")
+	if errors.Is(err, unix.ENOPROTOOPT) {
+		// Before Linux 4.20: read the sent frames and skip them.
+		s.skip |= tpacket.SkipOutgoing
+		return nil
+	}
+	return err
 }
 
 // setupRing makes the ring before bind, so that no frame is lost to its
@@ -262,8 +322,8 @@ func (s *listener) setupRing(geom tpacket.Geometry) error {
 	return setsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA")
 }
 
-// bind binds the socket to the interface with ETH_P_ALL: from here on
-// frames arrive, each through the filter.
+// bind binds the socket to the interface (to none, for AnyInterface) with
+// ETH_P_ALL: from here on frames arrive, each through the filter.
 func (s *listener) bind() error {
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: s.ifindex}
 	if err := unix.Bind(s.fd, &sa); err != nil {
@@ -302,23 +362,25 @@ func (s *listener) conn(geom tpacket.Geometry) (*Conn, error) {
 		f:       f,
 		rc:      rc,
 		ringErr: s.ringErr,
-		promisc: s.cfg.Promiscuous,
 		dlState: new(atomic.Uint64),
 	}
-	if s.ring != nil {
-		c.ring = tpacket.NewReader(rc, s.ring, geom)
-		c.ringCleanup = runtime.AddCleanup(c, (*tpacket.Mapping).Unmap, s.ring)
-		s.ring = nil
-	} else {
-		c.rec = tpacket.NewRecvmsgReader(rc)
+	opts := tpacket.Options{Skip: s.skip, Cooked: s.any}
+	if s.ring == nil {
+		c.rec = tpacket.NewRecvmsgReader(rc, opts)
+		return c, nil
 	}
+	c.ring = tpacket.NewReader(rc, s.ring, geom, opts)
+	s.ring = nil
+	// rel, not c: the cleanup must not keep the Conn reachable.
+	rel := &connRelease{ring: c.ring, f: f}
+	c.cleanup = runtime.AddCleanup(c, (*connRelease).release, rel)
 	return c, nil
 }
 
 // cleanup releases what a failed Listen made.
 func (s *listener) cleanup() {
 	if s.ring != nil {
-		s.ring.Unmap()
+		s.ring.Retire(0, nil)
 	}
 	if s.fd >= 0 {
 		unix.Close(s.fd)
@@ -363,126 +425,9 @@ func setsockoptInt(fd, level, opt, value int, name string) error {
 	return nil
 }
 
-// quiescentProto is the ethertype Close binds a socket to so that it
-// receives nothing more; see quiesce.
-const quiescentProto = 0x05ff
-
 // htons converts v to network byte order, as sll_protocol wants it.
 func htons(v uint16) uint16 {
 	var b [2]byte
 	binary.BigEndian.PutUint16(b[:], v)
 	return binary.NativeEndian.Uint16(b[:])
-}
-
-// Interface returns the name of the interface the Conn is bound to.
-func (c *Conn) Interface() string { return c.ifname }
-
-// Ifindex returns the index of the interface the Conn is bound to.
-func (c *Conn) Ifindex() int { return c.ifindex }
-
-// LinkType returns the kind of link-layer header the Conn's frames start
-// with, from the interface's device type.
-func (c *Conn) LinkType() packet.LinkType { return c.link }
-
-// Ring reports whether a TPACKET_V3 ring backs the Conn, and if not
-// because Listen failed to set one up (rather than because Config.NoRing
-// asked for none), the error that kept it from doing so.
-func (c *Conn) Ring() (bool, error) {
-	return c.ring != nil, c.ringErr
-}
-
-// Close closes the socket. A read blocked on the Conn returns an error
-// matching ErrClosed (and net.ErrClosed). Close waits for reads in progress
-// to return, so that none touches the ring after it is gone. Close is
-// idempotent: later calls return nil.
-//
-// A frame that NextFrame returned must not be used after Close. Close
-// unmaps the ring at once if NextFrame never handed out a frame from it;
-// otherwise a frame may still be in a caller's hands (another goroutine's,
-// say), so Close unbinds the socket, after which the kernel writes nothing
-// more into the ring, and leaves the ring mapped, its bytes as they were,
-// until the Conn is garbage collected: a frame used after Close is then
-// wrong but never faults, as long as the Conn is reachable.
-//
-// Closing a packet socket takes the kernel about 10 ms: it waits for an RCU
-// grace period so that no frame is still on its way to the socket
-// (packet_release, synchronize_net).
-func (c *Conn) Close() error {
-	c.dlMu.Lock()
-	if c.closed.Load() {
-		c.dlMu.Unlock()
-		return nil
-	}
-	c.closed.Store(true)
-	// Wake a blocked read; no deadline can be set from now on.
-	c.f.SetReadDeadline(aLongTimeAgo)
-	c.armNow()
-	if c.dlTimer != nil {
-		c.dlTimer.Stop()
-	}
-	c.dlMu.Unlock()
-
-	// Reads in progress return; later ones see closed and touch nothing.
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	var qerr error
-	if c.ring != nil {
-		if !c.ring.Lent() {
-			c.ringCleanup.Stop()
-			c.ring.Mapping().Unmap()
-		} else {
-			qerr = c.quiesce()
-		}
-	}
-	if err := c.f.Close(); err != nil {
-		return fmt.Errorf("close: %w", err)
-	}
-	if qerr != nil {
-		return fmt.Errorf("close: %w", qerr)
-	}
-	return nil
-}
-
-// quiesce stops the socket from receiving, though its ring stays mapped,
-// and drops promiscuous mode. bind(2) with protocol 0 would keep the
-// current protocol (packet_bind), so the socket is bound instead to
-// ethertype 0x05ff, the top of the 802.3 length range, which the kernel
-// never gives a frame as its protocol (eth_type_trans maps lengths to
-// ETH_P_802_3 or ETH_P_802_2). That takes it off the ETH_P_ALL list, which
-// also sees outgoing frames; packet_do_bind waits for frames on their way.
-func (c *Conn) quiesce() error {
-	var ferr error
-	err := c.rc.Control(func(fd uintptr) {
-		sa := unix.SockaddrLinklayer{Protocol: htons(quiescentProto), Ifindex: c.ifindex}
-		if err := unix.Bind(int(fd), &sa); err != nil {
-			ferr = os.NewSyscallError("bind", err)
-			return
-		}
-		if c.promisc {
-			mreq := unix.PacketMreq{Ifindex: int32(c.ifindex), Type: unix.PACKET_MR_PROMISC}
-			if err := unix.SetsockoptPacketMreq(int(fd), unix.SOL_PACKET, unix.PACKET_DROP_MEMBERSHIP, &mreq); err != nil {
-				ferr = os.NewSyscallError("setsockopt PACKET_DROP_MEMBERSHIP", err)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
-}
-
-// control runs fn on the socket's descriptor, holding it open meanwhile, and
-// wraps what it returns with op. On a closed Conn it returns ErrClosed.
-func (c *Conn) control(op string, fn func(fd int) error) error {
-	var ferr error
-	err := c.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) })
-	switch {
-	case err != nil && c.closed.Load():
-		return fmt.Errorf("%s: %w", op, ErrClosed)
-	case err != nil:
-		return fmt.Errorf("%s: %w", op, err)
-	case ferr != nil:
-		return fmt.Errorf("%s: %w", op, ferr)
-	}
-	return nil
 }

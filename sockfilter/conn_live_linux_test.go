@@ -21,11 +21,13 @@ import (
 // naive order (bind, then attach) on the same traffic, to show the flood is
 // dense enough to catch a window; that figure is logged, not asserted, as
 // it depends on timing.
-func TestConnNoUnfilteredWindow(t *testing.T) {
+func TestConnNoUnfilteredWindow(t *testing.T) { testConnNoUnfilteredWindow(t, connRing) }
+
+func testConnNoUnfilteredWindow(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	drop := connLoad(t, connDropAll)
 	port := connSink(t)
-	witness := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 1})
+	witness := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 1})
 
 	flood, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -59,7 +61,7 @@ func TestConnNoUnfilteredWindow(t *testing.T) {
 	// kernel waits for an RCU grace period (packet_release).
 	const tries = 100
 	for i := range tries {
-		c, err := Listen("lo", drop, connConfig(nil))
+		c, err := Listen("lo", drop, m.config(nil))
 		if err != nil {
 			t.Fatalf("Listen: %v", err)
 		}
@@ -110,7 +112,9 @@ func TestConnNoUnfilteredWindow(t *testing.T) {
 		sent.Load(), tries, naiveLeaks, tries)
 }
 
-func TestConnCloseUnblocksRead(t *testing.T) {
+func TestConnCloseUnblocksRead(t *testing.T) { testConnCloseUnblocksRead(t, connRing) }
+
+func testConnCloseUnblocksRead(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	tests := []struct {
 		name string
@@ -127,7 +131,7 @@ func TestConnCloseUnblocksRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := connListen(t, "lo", connLoad(t, connDropAll), nil)
+			c := m.listen(t, "lo", connLoad(t, connDropAll), nil)
 			errc := make(chan error, 1)
 			go func() { errc <- tt.read(c, make([]byte, 1500)) }()
 			select {
@@ -150,10 +154,12 @@ func TestConnCloseUnblocksRead(t *testing.T) {
 	}
 }
 
-func TestConnAfterClose(t *testing.T) {
+func TestConnAfterClose(t *testing.T) { testConnAfterClose(t, connRing) }
+
+func testConnAfterClose(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	prog := connLoad(t, connAcceptAll)
-	c := connListen(t, "lo", prog, nil)
+	c := m.listen(t, "lo", prog, nil)
 	for i := range 3 {
 		if err := c.Close(); err != nil {
 			t.Fatalf("Close #%d: %v", i+1, err)
@@ -178,10 +184,12 @@ func TestConnAfterClose(t *testing.T) {
 	}
 }
 
-func TestConnSetProgram(t *testing.T) {
+func TestConnSetProgram(t *testing.T) { testConnSetProgram(t, connRing) }
+
+func testConnSetProgram(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connDropAll), nil)
+	c := m.listen(t, "lo", connLoad(t, connDropAll), nil)
 	s := newConnSender(t, "udp4")
 	for range 5 {
 		s.send(t, port)
@@ -216,10 +224,12 @@ func TestConnSetProgram(t *testing.T) {
 	}
 }
 
-func TestConnDetach(t *testing.T) {
+func TestConnDetach(t *testing.T) { testConnDetach(t, connRing) }
+
+func testConnDetach(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connDropAll), nil)
+	c := m.listen(t, "lo", connLoad(t, connDropAll), nil)
 	if err := c.Detach(); err != nil {
 		t.Fatalf("Detach: %v", err)
 	}
@@ -235,10 +245,12 @@ func TestConnDetach(t *testing.T) {
 	}
 }
 
-func TestConnLock(t *testing.T) {
+func TestConnLock(t *testing.T) { testConnLock(t, connRing) }
+
+func testConnLock(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	match, other := connSink(t), connSink(t)
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(match, -1)), nil)
+	c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(match, -1)), nil)
 	if err := c.LockFilter(); err != nil {
 		t.Fatalf("Lock: %v", err)
 	}
@@ -276,13 +288,15 @@ func connWaitStats(t testing.TB, c *Conn, n uint64) Stats {
 	}
 }
 
-func TestConnStatsCountDrops(t *testing.T) {
+func TestConnStatsCountDrops(t *testing.T) { testConnStatsCountDrops(t, connRing) }
+
+func testConnStatsCountDrops(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
 	// The smallest ring, two blocks of a page, holds 58 of these frames;
 	// the smallest receive buffer the kernel allows, a few.
 	cfg := &Config{RingBlockSize: os.Getpagesize(), RingBlockCount: 2, ReceiveBuffer: 1}
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), cfg)
+	c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), cfg)
 	ring, _ := c.Ring()
 	s := newConnSender(t, "udp4")
 	const n = 200
@@ -315,7 +329,9 @@ func TestConnStatsCountDrops(t *testing.T) {
 // and checks, for each, that Program.Test's verdict on it is what a socket
 // with that program attached actually delivered: the frame cut to the
 // verdict's length, or nothing.
-func TestConnTestMatchesLive(t *testing.T) {
+func TestConnTestMatchesLive(t *testing.T) { testConnTestMatchesLive(t, connRing) }
+
+func testConnTestMatchesLive(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	match, other := connSink(t), connSink(t)
 	sink6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback, Port: int(match)})
@@ -334,8 +350,8 @@ func TestConnTestMatchesLive(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prog := connLoad(t, connUDPPortFilter(match, tt.keep))
-			all := connListen(t, "lo", connLoad(t, connAcceptAll), nil)
-			live := connListen(t, "lo", prog, nil)
+			all := m.listen(t, "lo", connLoad(t, connAcceptAll), nil)
+			live := m.listen(t, "lo", prog, nil)
 			s4, s6 := newConnSender(t, "udp4"), newConnSender(t, "udp6")
 			for range 10 {
 				s4.send(t, match)
@@ -401,7 +417,7 @@ func TestConnFDsDoNotLeak(t *testing.T) {
 		defer p.Close()
 		// A ring of one page: a ring holds no descriptor of its own, and
 		// the default's 32 MiB would be zeroed 2,000 times.
-		c, err := Listen("lo", p, connConfig(&Config{RingBlockSize: os.Getpagesize(), RingBlockCount: 1}))
+		c, err := Listen("lo", p, &Config{RingBlockSize: os.Getpagesize(), RingBlockCount: 1})
 		if err != nil {
 			return err
 		}
@@ -445,10 +461,12 @@ func TestConnFDsDoNotLeak(t *testing.T) {
 	}
 }
 
-func TestConnReadFrameNoAllocs(t *testing.T) {
+func TestConnReadFrameNoAllocs(t *testing.T) { testConnReadFrameNoAllocs(t, connRing) }
+
+func testConnReadFrameNoAllocs(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 4 << 20})
+	c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 4 << 20})
 	s := newConnSender(t, "udp4")
 	const runs = 100
 	for range runs + 10 {
@@ -484,10 +502,12 @@ func TestConnReadFrameNoAllocs(t *testing.T) {
 	}
 }
 
-func TestConnReadFrameContext(t *testing.T) {
+func TestConnReadFrameContext(t *testing.T) { testConnReadFrameContext(t, connRing) }
+
+func testConnReadFrameContext(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), nil)
+	c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), nil)
 	s := newConnSender(t, "udp4")
 	buf := make([]byte, 1500)
 

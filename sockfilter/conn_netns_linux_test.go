@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +18,10 @@ import (
 // connVethPair listens with prog on v's end A, inside v's namespace, and
 // opens a packet socket to send raw frames out of end B: it returns the
 // Conn, the sending socket and B's interface index.
-func connVethPair(t *testing.T, v *testutil.Veth, prog *Program, cfg *Config) (c *Conn, sender, senderIndex int) {
+func connVethPair(t *testing.T, m connMode, v *testutil.Veth, prog *Program, cfg *Config) (c *Conn, sender, senderIndex int) {
 	t.Helper()
 	v.NS.Do(t, func() {
-		c = connListen(t, v.A, prog, cfg)
+		c = m.listen(t, v.A, prog, cfg)
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -39,11 +40,13 @@ func connVethPair(t *testing.T, v *testutil.Veth, prog *Program, cfg *Config) (c
 // reads them on the other, where the receive path takes the tag out of the
 // frame into the skb's metadata (skb_vlan_untag) before packet sockets see
 // it; the reader gets it back through PACKET_AUXDATA.
-func TestConnVLAN(t *testing.T) {
+func TestConnVLAN(t *testing.T) { testConnVLAN(t, connRing) }
+
+func testConnVLAN(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	v := testutil.NewVeth(t)
 	prog := connLoad(t, connAcceptAll)
-	c, sender, senderIndex := connVethPair(t, v, prog, nil)
+	c, sender, senderIndex := connVethPair(t, m, v, prog, nil)
 
 	tests := []struct {
 		name string
@@ -90,7 +93,9 @@ func TestConnVLAN(t *testing.T) {
 
 // TestConnRawIPLink reads from a tun device, whose frames have no
 // link-layer header.
-func TestConnRawIPLink(t *testing.T) {
+func TestConnRawIPLink(t *testing.T) { testConnRawIPLink(t, connRing) }
+
+func testConnRawIPLink(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetNS(t)
 	const name = "pbtun0"
@@ -113,7 +118,7 @@ func TestConnRawIPLink(t *testing.T) {
 	})
 	ns.IP(t, "link", "set", name, "up")
 	var c *Conn
-	ns.Do(t, func() { c = connListen(t, name, connLoad(t, connAcceptAll), nil) })
+	ns.Do(t, func() { c = m.listen(t, name, connLoad(t, connAcceptAll), nil) })
 	if c.LinkType() != packet.LinkRawIP {
 		t.Fatalf("LinkType = %v; want RAW", c.LinkType())
 	}
@@ -160,7 +165,9 @@ func connIPChecksum(h []byte) uint16 {
 	return ^uint16(sum)
 }
 
-func TestConnInterfaceDown(t *testing.T) {
+func TestConnInterfaceDown(t *testing.T) { testConnInterfaceDown(t, connRing) }
+
+func testConnInterfaceDown(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	ns := testutil.NewNetNS(t)
 	ns.IP(t, "link", "add", "pbdown0", "type", "veth", "peer", "name", "pbdown1")
@@ -168,7 +175,7 @@ func TestConnInterfaceDown(t *testing.T) {
 	var err error
 	ns.Do(t, func() {
 		var c *Conn
-		if c, err = Listen("pbdown0", prog, connConfig(nil)); err == nil {
+		if c, err = Listen("pbdown0", prog, m.config(nil)); err == nil {
 			c.Close()
 		}
 	})
@@ -178,7 +185,9 @@ func TestConnInterfaceDown(t *testing.T) {
 	}
 }
 
-func TestConnPromiscuous(t *testing.T) {
+func TestConnPromiscuous(t *testing.T) { testConnPromiscuous(t, connRing) }
+
+func testConnPromiscuous(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	v := testutil.NewVeth(t)
 	prog := connLoad(t, connAcceptAll)
@@ -189,8 +198,8 @@ func TestConnPromiscuous(t *testing.T) {
 	}
 	var plain, promisc *Conn
 	v.NS.Do(t, func() {
-		plain = connListen(t, v.A, prog, nil)
-		promisc = connListen(t, v.A, prog, &Config{Promiscuous: true})
+		plain = m.listen(t, v.A, prog, nil)
+		promisc = m.listen(t, v.A, prog, &Config{Promiscuous: true})
 	})
 	if got := promiscuity(); got != "1" {
 		t.Errorf("promiscuity with a promiscuous Conn open: %s; want 1", got)
@@ -200,4 +209,159 @@ func TestConnPromiscuous(t *testing.T) {
 		t.Errorf("promiscuity after Close: %s; want 0", got)
 	}
 	plain.Close()
+}
+
+func TestConnInterfaceGone(t *testing.T) { testConnInterfaceGone(t, connRing) }
+
+// testConnInterfaceGone takes the interface of a Conn away under a read:
+// down (the read fails saying so, with ENETDOWN; reads resume once it is
+// up), deleted (the read fails saying it went away, with ENODEV, and every
+// later read does too, without waiting), and down, then deleted (of which
+// the kernel tells the socket nothing: the next read finds out). Stats
+// works throughout; SetProgram works while the interface is down and fails
+// once it is gone.
+func testConnInterfaceGone(t *testing.T, m connMode) {
+	testutil.RequirePrivileged(t)
+	for _, tt := range []string{"down then up", "deleted", "down then deleted"} {
+		t.Run(tt, func(t *testing.T) {
+			v := testutil.NewVeth(t)
+			prog := connLoad(t, connAcceptAll)
+			c, sender, senderIndex := connVethPair(t, m, v, prog, &Config{RingBlockTimeout: time.Millisecond})
+			send := func(tag byte) {
+				t.Helper()
+				frame := make([]byte, 60)
+				copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5, tag})
+				if err := unix.Sendto(sender, frame, 0, &unix.SockaddrLinklayer{Ifindex: senderIndex}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// readTag reads until the frame tagged tag, or an error.
+			readTag := func(tag byte) error {
+				t.Helper()
+				for {
+					frame, _, err := c.NextFrame()
+					if err != nil {
+						return err
+					}
+					if len(frame) > 14 && frame[12] == 0x88 && frame[13] == 0xb5 && frame[14] == tag {
+						return nil
+					}
+				}
+			}
+			if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			send(1)
+			if err := readTag(1); err != nil {
+				t.Fatalf("read before: %v", err)
+			}
+			// A read blocks; the interface goes from under it.
+			errc := make(chan error, 1)
+			go func() { errc <- readTag(0xff) }()
+			time.Sleep(50 * time.Millisecond)
+			if tt == "deleted" {
+				v.NS.IP(t, "link", "del", v.A)
+			} else {
+				v.NS.IP(t, "link", "set", v.A, "down")
+			}
+			err := <-errc
+			t.Logf("read as the interface went: %v", err)
+			if tt == "deleted" {
+				connWantGone(t, err)
+			} else if !errors.Is(err, unix.ENETDOWN) || !strings.Contains(err.Error(), `interface "pbveth0" went down`) {
+				t.Fatalf("read as the interface went down: %v; want ENETDOWN saying so", err)
+			}
+			if _, err := c.Stats(); err != nil {
+				t.Errorf("Stats: %v", err)
+			}
+			switch tt {
+			case "down then up":
+				if err := c.SetProgram(prog); err != nil {
+					t.Errorf("SetProgram while down: %v", err)
+				}
+				v.NS.IP(t, "link", "set", v.A, "up")
+				send(2)
+				if err := readTag(2); err != nil {
+					t.Fatalf("read once up again: %v", err)
+				}
+				return
+			case "down then deleted":
+				v.NS.IP(t, "link", "del", v.A)
+				connWantGone(t, readTag(0xff))
+			}
+			// Gone: every read says so at once, and SetProgram fails.
+			connWantGone(t, readTag(0xff))
+			if _, _, err := c.ReadFrame(make([]byte, 100)); !errors.Is(err, unix.ENODEV) {
+				t.Errorf("ReadFrame once gone: %v; want ENODEV", err)
+			}
+			if err := c.SetProgram(prog); !errors.Is(err, unix.ENODEV) {
+				t.Errorf("SetProgram once gone: %v; want ENODEV", err)
+			}
+			if _, err := c.Stats(); err != nil {
+				t.Errorf("Stats once gone: %v", err)
+			}
+		})
+	}
+}
+
+// connWantGone checks that err says the interface pbveth0 went away.
+func connWantGone(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, unix.ENODEV) || errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), `interface "pbveth0" went away`) {
+		t.Fatalf("read once the interface is gone: %v; want ENODEV saying it went away", err)
+	}
+}
+
+func TestConnDirectionsVeth(t *testing.T) { testConnDirectionsVeth(t, connRing) }
+
+// testConnDirectionsVeth checks each Direction on an interface that is not
+// a loopback device: a frame sent into it from the other end of the veth
+// pair is incoming, one sent out of it outgoing; by default a Conn sees
+// both, as tcpdump does.
+func testConnDirectionsVeth(t *testing.T, m connMode) {
+	testutil.RequirePrivileged(t)
+	tests := []struct {
+		name string
+		cfg  *Config
+		want []packet.Direction // by tag: 1 sent in, 2 sent out
+	}{
+		{"default", nil, []packet.Direction{packet.DirectionBroadcast, packet.DirectionOutgoing}},
+		{"inout", &Config{Direction: DirectionInOut}, []packet.Direction{packet.DirectionBroadcast, packet.DirectionOutgoing}},
+		{"in", &Config{Direction: DirectionIn}, []packet.Direction{packet.DirectionBroadcast}},
+		{"out", &Config{Direction: DirectionOut}, []packet.Direction{packet.DirectionOutgoing}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := testutil.NewVeth(t)
+			c, sender, senderIndex := connVethPair(t, m, v, connLoad(t, connAcceptAll), tt.cfg)
+			var out int
+			v.NS.Do(t, func() {
+				fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { unix.Close(fd) })
+				out = fd
+			})
+			for tag, send := range map[byte]struct{ fd, ifindex int }{1: {sender, senderIndex}, 2: {out, c.Ifindex()}} {
+				frame := make([]byte, 60)
+				copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, tag, 0x88, 0xb5, tag})
+				if err := unix.Sendto(send.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: send.ifindex}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []packet.Direction
+			for _, f := range connReadAll(t, c, nil, 300*time.Millisecond) {
+				if len(f.data) > 14 && f.data[12] == 0x88 && f.data[13] == 0xb5 {
+					if tag := f.data[14]; tag == 1 || tag == 2 {
+						got = append(got, f.info.Direction)
+					}
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("directions of the tagged frames seen: %v; want %v", got, tt.want)
+			}
+		})
+	}
 }

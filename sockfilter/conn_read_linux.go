@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
+	"golang.org/x/sys/unix"
 )
 
 // ReadFrame reads the next frame the filter accepted into buf and returns
@@ -29,6 +30,15 @@ import (
 // allocate, and keeps no reference to buf once it returns. Like every
 // read, it ends the validity of the frames NextFrame and NextFrames last
 // returned.
+//
+// When the interface goes down, a read fails, once, with an error naming
+// it that matches unix.ENETDOWN (from a ring, after the frames the ring
+// already holds; recvmsg(2) says so first); later reads wait for it to
+// come up again, and then go on. When the interface is deleted, reads
+// fail from then on with an error matching unix.ENODEV, without waiting.
+// A read already waiting on an interface that went down is not woken when
+// it is then deleted, for the kernel tells the socket nothing: the next
+// read fails. Set a deadline to bound the wait.
 func (c *Conn) ReadFrame(buf []byte) (n int, info packet.Info, err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
@@ -43,17 +53,22 @@ func (c *Conn) readLocked(buf []byte, info *packet.Info) (int, error) {
 	if c.closed.Load() {
 		return 0, errReadClosed
 	}
+	if c.ifDown {
+		c.checkGone()
+	}
 	if c.ring == nil {
 		n, err := c.rec.ReadFrame(buf, info)
 		if err != nil {
 			return 0, c.readError(err)
 		}
+		c.ifDown = false
 		return n, nil
 	}
 	frame, err := c.ring.Next(info, c.deadlineArmed())
 	if err != nil {
 		return 0, c.readError(err)
 	}
+	c.ifDown = false
 	return copy(buf, frame), nil
 }
 
@@ -63,12 +78,18 @@ func (c *Conn) readLocked(buf []byte, info *packet.Info) (int, error) {
 // the kernel's last batch of frames lasts. Without a ring, frame is in a
 // buffer of 256 KiB that the Conn owns.
 //
-// frame is valid until the next read on the Conn, by any goroutine
-// (NextFrame, NextFrames, NextFrameContext, ReadFrame, ReadFrameContext):
-// that read may hand its memory back to the kernel, which overwrites it.
-// Copy what must outlive it (ReadFrame copies). Do not write to frame, and
-// do not use it after Close (see Close for what happens if one does). Read
-// from one goroutine, or serialise the reads and the use of each frame.
+// frame holds this frame's bytes until the next read on the Conn, by any
+// goroutine (NextFrame, NextFrames, NextFrameContext, ReadFrame,
+// ReadFrameContext), and stays readable memory for as long as it is held,
+// after Close and after the Conn is dropped, never faulting and never
+// showing another Conn's bytes, but from that read until Close it may show
+// later frames of this Conn, and from Close on it keeps the bytes it had
+// then. (The next read may hand the memory back to the kernel, which
+// overwrites it; Close puts a private copy of the ring in its place; the
+// ring is memory of the Go heap that each frame keeps alive.) Copy what
+// must outlive the next read (ReadFrame copies). Do not write to frame.
+// Read from one goroutine, or serialise the reads and the use of each
+// frame.
 //
 // frame is cut to the length the filter returned: to capture only the first
 // N bytes of each frame, have the filter return N instead of -1 (a snap
@@ -129,17 +150,22 @@ func (c *Conn) nextLocked(info *packet.Info) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, errReadClosed
 	}
+	if c.ifDown {
+		c.checkGone()
+	}
 	if c.ring == nil {
 		frame, err := c.rec.Next(info)
 		if err != nil {
 			return nil, c.readError(err)
 		}
+		c.ifDown = false
 		return frame, nil
 	}
 	frame, err := c.ring.Next(info, c.deadlineArmed())
 	if err != nil {
 		return nil, c.readError(err)
 	}
+	c.ifDown = false
 	c.ring.Lend()
 	return frame, nil
 }
@@ -147,10 +173,16 @@ func (c *Conn) nextLocked(info *packet.Info) ([]byte, error) {
 // errReadClosed is what a read on a closed Conn returns.
 var errReadClosed = fmt.Errorf("read frame: %w", ErrClosed)
 
-// readError wraps an error from the reader.
+// readError wraps an error from the reader, and tells what became of the
+// interface if the socket says it is down. The caller holds readMu.
 func (c *Conn) readError(err error) error {
-	if c.closed.Load() {
+	switch {
+	case c.closed.Load():
 		return errReadClosed
+	case c.gone != nil && err == c.gone:
+		return err
+	case errors.Is(err, unix.ENETDOWN):
+		return c.interfaceError(err)
 	}
 	return fmt.Errorf("read frame: %w", err)
 }

@@ -75,7 +75,16 @@
 // copies each frame into the caller's buffer; NextFrame returns it in
 // place, with no copy at all, valid until the next read; NextFrames returns
 // a batch of them in place — the fastest way to read, and what
-// examples/lo-capture does.
+// examples/lo-capture does. A frame read in place holds its bytes until the
+// next read and stays readable memory after, Close or no Close, never
+// showing another Conn's bytes (see Conn.NextFrame); Close gives the
+// kernel its ring back at once.
+//
+// By default a Conn sees the frames the host receives and those it sends,
+// each packet on a loopback device once, as tcpdump does; Config.Direction
+// narrows that to either. Listen on AnyInterface captures on every
+// interface at once, each frame behind a Linux cooked header
+// (packet.LinkLinuxSLL2) that names its interface.
 //
 // # Verifier errors
 //

@@ -11,27 +11,39 @@ import (
 
 // InterfaceLinkType returns the link type of the frames Listen would read
 // from the interface named ifname, so that a filter can be compiled for it
-// before listening (see pcapfilter.Compile). It needs no privileges: it
-// asks with ioctl(2) SIOCGIFHWADDR on a datagram socket of the calling
-// thread's network namespace (netdevice(7)). A missing interface gives an
-// error naming it that matches unix.ENODEV.
+// before listening (see pcapfilter.Compile): packet.LinkLinuxSLL2 for
+// AnyInterface. It needs no privileges: it asks with ioctl(2) SIOCGIFHWADDR
+// on a datagram socket of the calling thread's network namespace
+// (netdevice(7)). A missing interface gives an error naming it that
+// matches unix.ENODEV; a name Listen would refuse (empty, too long, with a
+// NUL byte) is refused.
 func InterfaceLinkType(ifname string) (packet.LinkType, error) {
+	if err := checkInterfaceName(ifname); err != nil {
+		return 0, fmt.Errorf("interface %q: %w", ifname, err)
+	}
+	if ifname == AnyInterface {
+		return packet.LinkLinuxSLL2, nil
+	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("interface %q: %w", ifname, os.NewSyscallError("socket", err))
 	}
 	defer unix.Close(fd)
-	_, link, err := interfaceInfo(fd, ifname)
-	if err != nil {
-		return 0, fmt.Errorf("interface %q: %w", ifname, err)
+	_, hatype, err := interfaceInfo(fd, ifname)
+	if err == nil {
+		var link packet.LinkType
+		if link, err = linkTypeFromARPHRD(hatype); err == nil {
+			return link, nil
+		}
 	}
-	return link, nil
+	return 0, fmt.Errorf("interface %q: %w", ifname, err)
 }
 
-// interfaceInfo returns the index and link type of the interface named
-// ifname, asking through the socket fd so that the answer comes from the
-// socket's network namespace (netdevice(7): SIOCGIFINDEX, SIOCGIFHWADDR).
-func interfaceInfo(fd int, ifname string) (int, packet.LinkType, error) {
+// interfaceInfo returns the index and device type (ARPHRD_*) of the
+// interface named ifname, asking through the socket fd so that the answer
+// comes from the socket's network namespace (netdevice(7): SIOCGIFINDEX,
+// SIOCGIFHWADDR). The name has passed checkInterfaceName.
+func interfaceInfo(fd int, ifname string) (int, uint16, error) {
 	ifr, err := unix.NewIfreq(ifname)
 	if err != nil {
 		return 0, 0, fmt.Errorf("interface name: %w", err)
@@ -48,11 +60,7 @@ func interfaceInfo(fd int, ifname string) (int, packet.LinkType, error) {
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
 		return 0, 0, os.NewSyscallError("ioctl SIOCGIFHWADDR", err)
 	}
-	link, err := linkTypeFromARPHRD(ifr.Uint16())
-	if err != nil {
-		return 0, 0, err
-	}
-	return ifindex, link, nil
+	return ifindex, ifr.Uint16(), nil
 }
 
 // linkTypeFromARPHRD maps a device type (ARPHRD_* in linux/if_arp.h) to
@@ -84,4 +92,22 @@ var arphrdNames = map[uint16]string{
 	unix.ARPHRD_IEEE80211_RADIOTAP: "ARPHRD_IEEE80211_RADIOTAP",
 	unix.ARPHRD_IEEE802154:         "ARPHRD_IEEE802154",
 	unix.ARPHRD_VOID:               "ARPHRD_VOID",
+}
+
+// checkInterfaceName checks a name Listen or InterfaceLinkType is given:
+// the kernel reads an interface name up to its first NUL, so "lo\x00xx"
+// would name lo.
+func checkInterfaceName(ifname string) error {
+	switch {
+	case ifname == "":
+		return errors.New("interface name is empty")
+	case len(ifname) >= unix.IFNAMSIZ:
+		return fmt.Errorf("interface name is longer than %d bytes", unix.IFNAMSIZ-1)
+	}
+	for i := 0; i < len(ifname); i++ {
+		if ifname[i] == 0 {
+			return fmt.Errorf("interface name contains a NUL byte at %d", i)
+		}
+	}
+	return nil
 }

@@ -39,7 +39,11 @@ type Program struct {
 // the frame to keep: 0 drops it, 0xffffffff keeps all of it.
 //
 // If the verifier refuses the program, the error is a *VerifierError that
-// points to the offending instruction. Without CAP_BPF the error says so
+// points to the offending instruction. The kernel's verifier is the
+// authority: Load does not refuse anything before it has had its say,
+// because its log says more. To check a program's shape without a kernel
+// (jumps inside the program, no falling off its end, fields the kernel
+// accepts), use asm.Instructions.Validate, as the vm package does. Without CAP_BPF the error says so
 // and matches unix.EPERM. Load needs CAP_BPF (or CAP_SYS_ADMIN); attaching
 // the program to a packet socket also needs CAP_NET_RAW.
 func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
@@ -64,6 +68,9 @@ func Load(insns asm.Instructions, opts *LoadOptions) (*Program, error) {
 		return nil, fmt.Errorf("load program: %w", err)
 	}
 	defer done()
+	if err := checkInsnCount(len(code) / 8); err != nil {
+		return nil, fmt.Errorf("load program: %w", err)
+	}
 	name := sanitizeName(opts.Name)
 	l := loader{
 		attr: sys.ProgLoadAttr{
@@ -129,9 +136,33 @@ func logSize(n int) uint32 {
 	return uint32(n)
 }
 
-// permissionError adds to an EPERM what the caller needs.
+// permissionError adds to an EPERM what the caller needs: the capability
+// the process lacks, as capget(2) tells.
 func permissionError(err error) error {
-	return fmt.Errorf("load program: needs CAP_BPF and CAP_NET_RAW (or root): %w", err)
+	return fmt.Errorf("load program: %s: %w", loadPermHint(), err)
+}
+
+// The most instructions (8-byte slots) BPF_PROG_LOAD takes: 4096
+// (BPF_MAXINSNS) without CAP_BPF or CAP_SYS_ADMIN, 1,000,000
+// (BPF_COMPLEXITY_LIMIT_INSNS) with one (bpf_prog_load, Linux 5.2).
+const (
+	maxInsnsUnprivileged = 4096
+	maxInsns             = 1_000_000
+)
+
+// checkInsnCount refuses a program of n slots that the kernel would refuse
+// for its size with E2BIG, before it is sent, and says so.
+func checkInsnCount(n int) error {
+	if n <= maxInsnsUnprivileged {
+		return nil
+	}
+	if !bpfCapable() {
+		return fmt.Errorf("program of %d instructions is more than the %d the kernel loads without CAP_BPF or CAP_SYS_ADMIN (BPF_MAXINSNS): %w", n, maxInsnsUnprivileged, unix.E2BIG)
+	}
+	if n > maxInsns {
+		return fmt.Errorf("program of %d instructions is more than the %d the kernel loads (BPF_COMPLEXITY_LIMIT_INSNS); simplify the filter: %w", n, maxInsns, unix.E2BIG)
+	}
+	return nil
 }
 
 // loader makes the BPF_PROG_LOAD calls of one Load.
@@ -141,6 +172,9 @@ type loader struct {
 	log  string // the log of the last call that asked for one
 	cut  bool   // whether that log was truncated
 }
+
+// logSlack is the room added to the log size the kernel asks for.
+const logSlack = 64
 
 // loadHook, when set by a test, sees the result of every BPF_PROG_LOAD.
 var loadHook func(logLevel, logSize uint32, err error)
@@ -176,7 +210,9 @@ func (l *loader) load(level uint32) (int, error) {
 		}
 		next := l.size * 2
 		if t := l.attr.LogTrueSize; t > l.size {
-			next = t
+			// The log of the next load may be a little longer: its
+			// "verification time N usec" can take another digit.
+			next = t + logSlack
 		}
 		l.size = min(next, maxLogSize)
 	}

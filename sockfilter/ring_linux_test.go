@@ -1,7 +1,6 @@
 package sockfilter
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -11,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,39 +27,40 @@ import (
 // behave the same.
 func TestConnRecvmsg(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	connNoRing = true
-	t.Cleanup(func() { connNoRing = false })
 	for _, tt := range []struct {
 		name string
-		test func(*testing.T)
+		test func(*testing.T, connMode)
 	}{
-		{"AcceptAllSeesTraffic", TestConnAcceptAllSeesTraffic},
-		{"DropAllSeesNothing", TestConnDropAllSeesNothing},
-		{"UDPPortFilter", TestConnUDPPortFilter},
-		{"Truncation", TestConnTruncation},
-		{"Directions", TestConnDirections},
-		{"ReadDeadline", TestConnReadDeadline},
-		{"MissingInterface", TestConnMissingInterface},
-		{"NoUnfilteredWindow", TestConnNoUnfilteredWindow},
-		{"CloseUnblocksRead", TestConnCloseUnblocksRead},
-		{"AfterClose", TestConnAfterClose},
-		{"SetProgram", TestConnSetProgram},
-		{"Detach", TestConnDetach},
-		{"Lock", TestConnLock},
-		{"StatsCountDrops", TestConnStatsCountDrops},
-		{"TestMatchesLive", TestConnTestMatchesLive},
-		{"ReadFrameNoAllocs", TestConnReadFrameNoAllocs},
-		{"ReadFrameContext", TestConnReadFrameContext},
-		{"VLAN", TestConnVLAN},
-		{"RawIPLink", TestConnRawIPLink},
-		{"InterfaceDown", TestConnInterfaceDown},
-		{"Promiscuous", TestConnPromiscuous},
-		{"NextFrame", TestConnNextFrame},
-		{"NextFrameNoAllocs", TestConnNextFrameNoAllocs},
-		{"DeadlineWithFramesWaiting", TestConnDeadlineWithFramesWaiting},
-		{"CloseHammer", TestConnCloseHammer},
+		{"AcceptAllSeesTraffic", testConnAcceptAllSeesTraffic},
+		{"DropAllSeesNothing", testConnDropAllSeesNothing},
+		{"UDPPortFilter", testConnUDPPortFilter},
+		{"Truncation", testConnTruncation},
+		{"Directions", testConnDirections},
+		{"DirectionsVeth", testConnDirectionsVeth},
+		{"Any", testConnAny},
+		{"ReadDeadline", testConnReadDeadline},
+		{"MissingInterface", testConnMissingInterface},
+		{"NoUnfilteredWindow", testConnNoUnfilteredWindow},
+		{"CloseUnblocksRead", testConnCloseUnblocksRead},
+		{"AfterClose", testConnAfterClose},
+		{"SetProgram", testConnSetProgram},
+		{"Detach", testConnDetach},
+		{"Lock", testConnLock},
+		{"StatsCountDrops", testConnStatsCountDrops},
+		{"TestMatchesLive", testConnTestMatchesLive},
+		{"ReadFrameNoAllocs", testConnReadFrameNoAllocs},
+		{"ReadFrameContext", testConnReadFrameContext},
+		{"VLAN", testConnVLAN},
+		{"RawIPLink", testConnRawIPLink},
+		{"InterfaceDown", testConnInterfaceDown},
+		{"InterfaceGone", testConnInterfaceGone},
+		{"Promiscuous", testConnPromiscuous},
+		{"NextFrame", testConnNextFrame},
+		{"NextFrameNoAllocs", testConnNextFrameNoAllocs},
+		{"DeadlineWithFramesWaiting", testConnDeadlineWithFramesWaiting},
+		{"CloseHammer", testConnCloseHammer},
 	} {
-		t.Run(tt.name, tt.test)
+		t.Run(tt.name, func(t *testing.T) { tt.test(t, connRecvmsg) })
 	}
 }
 
@@ -89,11 +88,19 @@ func TestRingFallback(t *testing.T) {
 	tests := []struct {
 		name  string
 		set   func(int, int, int, *unix.TpacketReq3) error
-		mmap  func(int, int64, int, int, int) ([]byte, error)
+		mmap  func(int, []byte) error
 		errno error
 	}{
 		{"PACKET_RX_RING refused", func(int, int, int, *unix.TpacketReq3) error { return unix.EINVAL }, nil, unix.EINVAL},
-		{"mmap fails", nil, func(int, int64, int, int, int) ([]byte, error) { return nil, unix.ENOMEM }, unix.ENOMEM},
+		{"mmap fails", nil, func(int, []byte) error { return unix.ENOMEM }, unix.ENOMEM},
+		{"mmap fails after mapping", nil, func(fd int, mem []byte) error {
+			// As a MAP_FIXED that fails late may leave it: the heap
+			// object's range mapped to the ring, or unmapped.
+			if err := mmapRing(fd, mem); err != nil {
+				return err
+			}
+			return unix.EAGAIN
+		}, unix.EAGAIN},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +110,7 @@ func TestRingFallback(t *testing.T) {
 			}
 			if tt.mmap != nil {
 				tpacket.MmapRing = tt.mmap
-				t.Cleanup(func() { tpacket.MmapRing = unix.Mmap })
+				t.Cleanup(func() { tpacket.MmapRing = mmapRing })
 			}
 			c, err := Listen("lo", prog, nil)
 			if err != nil {
@@ -140,6 +147,9 @@ func TestRingFallback(t *testing.T) {
 		})
 	}
 }
+
+// mmapRing is tpacket.MmapRing as Listen uses it.
+var mmapRing = tpacket.MmapRing
 
 // connPattern fills p with the payload of datagram seq: the sender's
 // marker, seq, then bytes that depend on seq and their position, so that
@@ -188,7 +198,9 @@ func connFlood(t testing.TB, s *connSender, port uint16, count, n int) {
 	}
 }
 
-func TestConnNextFrame(t *testing.T) {
+func TestConnNextFrame(t *testing.T) { testConnNextFrame(t, connRing) }
+
+func testConnNextFrame(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
 	tests := []struct {
@@ -203,7 +215,7 @@ func TestConnNextFrame(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := &Config{RingBlockTimeout: time.Millisecond, ReceiveBuffer: 4 << 20}
-			c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, tt.keep)), cfg)
+			c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, tt.keep)), cfg)
 			s := newConnSender(t, "udp4")
 			const n = 500
 			before := time.Now()
@@ -317,9 +329,6 @@ func TestConnNextFrames(t *testing.T) {
 // holds, would overwrite the batch's frames.
 func TestConnNextFramesHoldsItsBlock(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	if connNoRing {
-		t.Skip("needs a ring")
-	}
 	port := connSink(t)
 	// 3 blocks of 4 KiB, each 21 of these frames (192 bytes each), handed
 	// over only when full.
@@ -398,10 +407,12 @@ func TestConnNextFrameContext(t *testing.T) {
 // fails a read even when frames are waiting, with a ring as with recvmsg,
 // and so does a future deadline once it has passed: frames are read before
 // it, none after.
-func TestConnDeadlineWithFramesWaiting(t *testing.T) {
+func TestConnDeadlineWithFramesWaiting(t *testing.T) { testConnDeadlineWithFramesWaiting(t, connRing) }
+
+func testConnDeadlineWithFramesWaiting(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{RingBlockTimeout: time.Millisecond})
+	c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{RingBlockTimeout: time.Millisecond})
 	s := newConnSender(t, "udp4")
 	for range 4 {
 		s.send(t, port)
@@ -473,149 +484,6 @@ func TestRingBlockTimeout(t *testing.T) {
 	}
 }
 
-// connSocketProto returns the Proto column (the protocol the socket is
-// bound to, in hex) of the line of /proc/net/packet for the socket with
-// inode ino, and whether there is one.
-func connSocketProto(t *testing.T, ino uint64) (proto string, ok bool) {
-	t.Helper()
-	f, err := os.Open("/proc/net/packet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// sk RefCnt Type Proto Iface R Rmem User Inode
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 9 && fields[8] == strconv.FormatUint(ino, 10) {
-			return fields[3], true
-		}
-	}
-	return "", false
-}
-
-// TestRingCloseWithFrameLent checks what Close documents: with a frame from
-// NextFrame possibly in use, the socket stops receiving at Close, the
-// frame stays readable and unchanged, and the ring goes (releasing the
-// socket) once the Conn is garbage collected.
-func TestRingCloseWithFrameLent(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	port := connSink(t)
-	c, err := Listen("lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{RingBlockTimeout: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ino uint64
-	if err := c.rc.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(fd), &st); err != nil {
-			t.Error(err)
-		}
-		ino = st.Ino
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if p, ok := connSocketProto(t, ino); !ok || p != "0003" {
-		t.Fatalf("socket %d in /proc/net/packet: protocol %q, %v; want 0003 (ETH_P_ALL)", ino, p, ok)
-	}
-	s := newConnSender(t, "udp4")
-	connFlood(t, s, port, 10, 64)
-	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	frame, _, err := c.NextFrame()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := bytes.Clone(frame)
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if p, ok := connSocketProto(t, ino); !ok || p != "05ff" {
-		t.Errorf("socket after Close: protocol %q, in /proc/net/packet %v; want 05ff, which no frame has", p, ok)
-	}
-	connFlood(t, s, port, 1000, 64)
-	if !bytes.Equal(frame, saved) {
-		t.Errorf("frame changed after Close: %x; was %x", frame, saved)
-	}
-	if _, _, err := c.NextFrame(); !errors.Is(err, ErrClosed) {
-		t.Errorf("NextFrame after Close: %v; want ErrClosed", err)
-	}
-
-	c = nil
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		runtime.GC()
-		if _, ok := connSocketProto(t, ino); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the socket is still there 10 s after its Conn became garbage: the ring was not unmapped")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// TestRingClosePromiscuousLent checks that Close takes the interface out of
-// promiscuous mode at once even when it leaves the ring to the garbage
-// collector.
-func TestRingClosePromiscuousLent(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	v := testutil.NewVeth(t)
-	prog := connLoad(t, connAcceptAll)
-	c, sender, senderIndex := connVethPair(t, v, prog, &Config{Promiscuous: true, RingBlockTimeout: time.Millisecond})
-	promiscuity := func() string {
-		out := v.NS.IP(t, "-d", "link", "show", "dev", v.A)
-		return strings.Fields(out[strings.Index(out, "promiscuity"):])[1]
-	}
-	frame := make([]byte, 60)
-	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5})
-	if err := unix.Sendto(sender, frame, 0, &unix.SockaddrLinklayer{Ifindex: senderIndex}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.NextFrame(); err != nil {
-		t.Fatalf("NextFrame: %v", err)
-	}
-	if got := promiscuity(); got != "1" {
-		t.Errorf("promiscuity with the Conn open: %s; want 1", got)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if got := promiscuity(); got != "0" {
-		t.Errorf("promiscuity after Close with a frame lent: %s; want 0", got)
-	}
-}
-
-// TestRingCloseUnmaps checks that a Conn whose frames were only copied out
-// releases its socket at Close.
-func TestRingCloseUnmaps(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{RingBlockTimeout: time.Millisecond})
-	var ino uint64
-	c.rc.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		unix.Fstat(int(fd), &st)
-		ino = st.Ino
-	})
-	s := newConnSender(t, "udp4")
-	s.send(t, port)
-	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.ReadFrame(make([]byte, 100)); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	if _, ok := connSocketProto(t, ino); ok {
-		t.Errorf("socket %d still in /proc/net/packet after Close", ino)
-	}
-}
-
 // TestConnCloseHammer closes Conns, round after round, while goroutines
 // read from them under traffic: with NextFrame, ReadFrame, or both at once,
 // blocked or in the middle of a batch. Every frame read is checked byte for
@@ -626,7 +494,9 @@ func TestRingCloseUnmaps(t *testing.T) {
 // writes each block at most once per round: a frame that a concurrent
 // ReadFrame has formally invalidated is still not overwritten, and the
 // byte-for-byte check holds for every reader.
-func TestConnCloseHammer(t *testing.T) {
+func TestConnCloseHammer(t *testing.T) { testConnCloseHammer(t, connRing) }
+
+func testConnCloseHammer(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
 	prog := connLoad(t, connUDPPortFilter(port, -1))
@@ -636,7 +506,7 @@ func TestConnCloseHammer(t *testing.T) {
 	const payload = 64
 	perRound := 1500
 	rounds := 300
-	if testing.Short() || connNoRing {
+	if testing.Short() || m.noRing {
 		// Without a ring, Close has no memory to take away.
 		rounds = 50
 	}
@@ -654,7 +524,7 @@ func TestConnCloseHammer(t *testing.T) {
 	var frames, sentTotal atomic.Int64
 	for round := range rounds {
 		mode := modes[round%len(modes)]
-		c := connListen(t, "lo", prog, cfg)
+		c := m.listen(t, "lo", prog, cfg)
 		var wg sync.WaitGroup
 		errc := make(chan error, mode.next+mode.copies)
 		reader := func(zeroCopy bool) {
@@ -738,10 +608,12 @@ func TestConnCloseHammer(t *testing.T) {
 	}
 }
 
-func TestConnNextFrameNoAllocs(t *testing.T) {
+func TestConnNextFrameNoAllocs(t *testing.T) { testConnNextFrameNoAllocs(t, connRing) }
+
+func testConnNextFrameNoAllocs(t *testing.T, m connMode) {
 	testutil.RequirePrivileged(t)
 	port := connSink(t)
-	c := connListen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 4 << 20, RingBlockTimeout: time.Millisecond})
+	c := m.listen(t, "lo", connLoad(t, connUDPPortFilter(port, -1)), &Config{ReceiveBuffer: 4 << 20, RingBlockTimeout: time.Millisecond})
 	s := newConnSender(t, "udp4")
 	const runs = 100
 	connFlood(t, s, port, runs+10, 64)
@@ -874,7 +746,7 @@ func TestConnDroppedWithDeadlineIsCollected(t *testing.T) {
 	}
 	before := socketFDs()
 	func() {
-		c, err := Listen("lo", prog, connConfig(nil))
+		c, err := Listen("lo", prog, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,132 +1,141 @@
-// Command lo-capture is a small tcpdump-like capture of TCP and UDP records:
-// it compiles a pcap-filter expression to an eBPF socket filter, attaches it
-// to an AF_PACKET socket on one interface, and prints one record per frame
-// that passes — addresses, ports, protocol, time and lengths — as a table
-// or as JSON lines. It can also save the frames to a pcap file, or read one
-// back and apply the same eBPF program to it offline.
+// Command lo-capture is a tcpdump-like capture of records: it compiles a
+// pcap-filter expression to an eBPF socket filter, attaches it to an
+// AF_PACKET socket on one interface, and prints one record per frame that
+// passes — addresses, ports, protocol, time and lengths — as a table or as
+// JSON lines. It saves the frames to pcap files, or reads them back and
+// applies the same eBPF program to them offline. It takes tcpdump's flags
+// for these jobs, with their letters and meanings (see the README's
+// lo-capture section for the list, and for the few it does not take).
 //
 // Run it as root (or with CAP_BPF and CAP_NET_RAW):
 //
 //	sudo go run ./examples/lo-capture -demo
-//	sudo go run ./examples/lo-capture -i lo -f 'udp dst port 53' -c 10
-//	sudo go run ./examples/lo-capture -f 'tcp port 8080' -json -w out.pcap
-//	go run ./examples/lo-capture -r out.pcap -f 'tcp[tcpflags] & tcp-syn != 0'
-//	go run ./examples/lo-capture -d -f 'tcp and dst port 80'
+//	sudo go run ./examples/lo-capture -i lo -c 10 udp dst port 53
+//	sudo go run ./examples/lo-capture -json -w out.pcap --print 'tcp port 8080'
+//	sudo go run ./examples/lo-capture -w 'cap-%H%M%S.pcap' -G 60 -W 10 -Z nobody
+//	go run ./examples/lo-capture -r out.pcap -tttt -X 'tcp[tcpflags] & tcp-syn != 0'
+//	go run ./examples/lo-capture -d tcp and dst port 80
 //
-// Records go to standard output; the start line, the final counts and
-// errors go to standard error. It exits 1 on errors and 2 on usage errors.
+// Records go to standard output — not with -w, unless --print — and the
+// start line, the final counts and errors to standard error. SIGINT,
+// SIGTERM and SIGHUP stop it with the -w file flushed up to its last
+// whole record and the counts printed; SIGUSR1 prints the counts and goes
+// on. It exits 0 when stopped so, 1 on an error (one line: what went
+// wrong, and what to do where there is something to do) and 2 on a usage
+// error.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
+	"runtime"
+	"runtime/debug"
 )
 
-// options are the parsed command-line flags.
-type options struct {
-	iface   string
-	expr    string
-	count   int
-	timeout time.Duration
-	json    bool
-	write   string
-	read    string
-	dump    bool
-	verbose bool
-	both    bool
-	demo    bool
-	exprSet bool
+func main() {
+	closed := closedStdio()
+	std := stdio{stdout: os.Stdout, stdin: os.Stdin, stdoutClosed: closed[1], stdinClosed: closed[0]}
+	os.Exit(run(os.Args[1:], std, os.Stderr))
 }
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+// stdio are the standard input and output a run uses, and whether they
+// were closed when lo-capture started (>&-).
+type stdio struct {
+	stdout       io.Writer
+	stdin        io.Reader
+	stdoutClosed bool
+	stdinClosed  bool
 }
+
+// errStdoutClosed is the error of writing to a standard output that was
+// closed when lo-capture started.
+var errStdoutClosed = &errOutput{errors.New("standard output is closed")}
+
+// out returns standard output, or a writer that fails with
+// errStdoutClosed when it was closed.
+func (s stdio) out() io.Writer {
+	if s.stdoutClosed {
+		return closedWriter{}
+	}
+	return s.stdout
+}
+
+type closedWriter struct{}
+
+func (closedWriter) Write([]byte) (int, error) { return 0, errStdoutClosed }
 
 // run is the whole program; it returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
-	opts, err := parseFlags(args, stderr)
+func run(args []string, std stdio, stderr io.Writer) int {
+	opts, err := parseArgs(args)
+	if errors.Is(err, errHelp) {
+		printUsage(std.out())
+		return 0
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
 		fmt.Fprintf(stderr, "lo-capture: %v\n", err)
+		printUsage(stderr)
 		return 2
 	}
+	if opts.version {
+		return reportError(stderr, printVersion(std.out()))
+	}
+	warn := func(msg string) { fmt.Fprintf(stderr, "lo-capture: warning: %s\n", msg) }
+	if err := filterFromFile(&opts, warn); err != nil {
+		return reportError(stderr, err)
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sig := watchSignals()
+	defer sig.stop()
+	ctx := sig.ctx
 	if opts.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.timeout)
 		defer cancel()
 	}
-
+	s := &session{ctx: ctx, sig: sig, opts: &opts, std: std, stderr: stderr}
 	switch {
-	case opts.dump:
-		err = dumpProgram(opts, stdout)
+	case opts.listInterfaces:
+		err = listInterfaces(std.out())
+	case opts.listLinkTypes:
+		err = listLinkTypes(std.out(), resolveInterface(opts.iface))
+	case opts.dump > 0:
+		err = dumpProgram(&opts, std.out())
 	case opts.read != "":
-		err = readFile(ctx, opts, stdout, stderr)
+		err = s.readFile()
 	default:
-		err = capture(ctx, opts, stdout, stderr)
+		err = s.capture()
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "lo-capture: %v\n", err)
-		return 1
-	}
-	return 0
+	return reportError(stderr, err)
 }
 
-// parseFlags parses args into options, checking them.
-func parseFlags(args []string, stderr io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("lo-capture", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.iface, "i", "lo", "capture on interface `IFACE`")
-	fs.StringVar(&o.expr, "f", defaultFilter, "pcap-filter `EXPR`ession selecting the frames")
-	fs.IntVar(&o.count, "c", 0, "stop after `N` records (0: no limit)")
-	fs.DurationVar(&o.timeout, "timeout", 0, "stop after `DUR`ation (0: no limit)")
-	fs.BoolVar(&o.json, "json", false, "print JSON lines instead of the table")
-	fs.StringVar(&o.write, "w", "", "also write the frames to the pcap `FILE`")
-	fs.StringVar(&o.read, "r", "", "read frames from the pcap `FILE` instead of an interface")
-	fs.BoolVar(&o.dump, "d", false, "print the compiled eBPF program and exit")
-	fs.BoolVar(&o.verbose, "v", false, "print the verifier's log")
-	fs.BoolVar(&o.both, "both", false, "keep both loopback copies of each packet (outgoing too)")
-	fs.BoolVar(&o.demo, "demo", false, "capture on lo while sending a little TCP and UDP traffic over it")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: lo-capture [flags]\n\nCapture TCP/UDP records with an eBPF socket filter.\n\n")
-		fs.PrintDefaults()
+// reportError prints err's one line and returns the exit status.
+func reportError(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
 	}
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "f" {
-			o.exprSet = true
-		}
-	})
-	switch {
-	case fs.NArg() > 0:
-		return o, fmt.Errorf("unexpected argument %q (quote the filter and pass it with -f)", fs.Arg(0))
-	case o.count < 0:
-		return o, fmt.Errorf("-c must not be negative")
-	case o.timeout < 0:
-		return o, fmt.Errorf("-timeout must not be negative")
-	case o.read != "" && o.demo:
-		return o, fmt.Errorf("-r and -demo exclude each other")
-	case o.read != "" && o.both:
-		return o, fmt.Errorf("-both applies to live capture, not to -r")
-	case o.demo && o.iface != "lo":
-		return o, fmt.Errorf("-demo captures on lo; drop -i")
-	}
-	return o, nil
+	fmt.Fprintln(stderr, errorLine(err))
+	return 1
 }
 
-// defaultFilter is the filter when -f is not given.
-const defaultFilter = "tcp or udp"
+// printVersion prints lo-capture's version, purebpf's and Go's, in the
+// way tcpdump --version prints its own and libpcap's.
+func printVersion(w io.Writer) error {
+	version := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	_, err := fmt.Fprintf(w, "lo-capture version %s\npurebpf (pure-Go eBPF, no libpcap), %s\n", version, runtime.Version())
+	return err
+}
+
+// session is one capture or file read, with what it needs from run.
+type session struct {
+	ctx    context.Context
+	sig    *signals
+	opts   *options
+	std    stdio
+	stderr io.Writer
+}

@@ -2,124 +2,247 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
-	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfile"
-	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
+	"github.com/purebpf/purebpf/sockfilter/vm"
 )
 
-// readFile prints the records of the frames in the pcap file opts.read that
-// pass the filter. Each frame goes through the same eBPF program a live
-// capture would attach, run by the kernel (Program.Test), so the offline
-// verdicts are the live ones; records carry the file's timestamps.
-func readFile(ctx context.Context, opts options, stdout, stderr io.Writer) (err error) {
-	f, err := os.Open(opts.read)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	pr, err := pcapfile.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", opts.read, err)
-	}
-	link := pr.LinkType()
-	insns, prog, err := compile(opts, link, stderr)
-	if err != nil {
-		return err
-	}
-	defer prog.Close()
+// input is the pcap file -r reads: a file, or standard input for "-".
+type input struct {
+	name string
+	f    *os.File // nil for standard input
+	fi   os.FileInfo
+	pr   *pcapfile.Reader
+}
 
-	out, err := openOutputs(opts, stdout, link)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil && cerr != nil {
-			err = cerr
+// openInput opens the pcap file name ("-": standard input) and reads its
+// header.
+func openInput(name string) (*input, error) {
+	return openInputFrom(name, os.Stdin)
+}
+
+func openInputFrom(name string, stdin io.Reader) (*input, error) {
+	in := &input{name: name}
+	r := stdin
+	if name == "-" {
+		in.name = "standard input"
+		if f, ok := stdin.(*os.File); ok {
+			in.fi, _ = f.Stat()
 		}
-	}()
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		in.f, r = f, f
+		if in.fi, err = f.Stat(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	pr, err := pcapfile.NewReader(bufio.NewReaderSize(r, 1<<20))
+	if err != nil {
+		in.Close()
+		return nil, fmt.Errorf("read %s: %w", in.name, err)
+	}
+	in.pr = pr
+	return in, nil
+}
 
-	fmt.Fprintf(stderr, "reading from file %s, link-type %s (%s), filter %q, %d instructions\n",
-		opts.read, link, link.Description(), opts.expr, insns.Slots())
+// Close closes the file.
+func (in *input) Close() error {
+	if in.f == nil {
+		return nil
+	}
+	return in.f.Close()
+}
 
+// readFile prints the records of the frames in -r's capture file (pcap
+// or pcapng) that pass the filter, and writes them to -w's file. Each
+// frame goes through the eBPF program a live capture would attach, run in
+// pure Go by sockfilter/vm as a live packet socket runs it (RunFrameInfo,
+// with what the file says of the frame: its length on the wire and, in
+// pcapng, its direction), so reading needs no privileges, and a frame of
+// any length is filtered; it is cut to the program's return value, as -s
+// cuts it live. Records carry the file's time stamps. With
+// --verifier-log the program is also loaded into the kernel, for its log.
+func (s *session) readFile() (err error) {
+	opts := s.opts
+	in, err := openInputFrom(opts.read, s.std.stdin)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	link := in.pr.LinkType()
+	insns, err := compileFilter(opts, filterLink(link))
+	if err != nil {
+		return err
+	}
+	if opts.verifierLog {
+		_, prog, err := compile(opts, filterLink(link), s.stderr)
+		if err != nil {
+			return err
+		}
+		prog.Close()
+	}
+	filter, err := vm.New(insns, nil)
+	if err != nil {
+		return fmt.Errorf("filter %q: %w", opts.expr, err)
+	}
+
+	out, done, err := s.startOutputs(link, in.fi)
+	if err != nil {
+		return err
+	}
+	defer done(&err)
+
+	fmt.Fprintf(s.stderr, "reading from file %s, link-type %s (%s), snapshot length %d, filter %q, %d instructions\n",
+		in.name, link, link.Description(), in.pr.Snaplen(), opts.expr, insns.Slots())
+
+	records, frames, err := s.filterFile(in, filter, out)
+	if err != nil {
+		return err
+	}
+	if err := s.closeOutputs(out); err != nil {
+		return err
+	}
+	if opts.countOnly {
+		// tcpdump --count's line, on standard output.
+		if _, err := fmt.Fprintf(s.std.out(), "%d packets\n", records); err != nil {
+			return &errOutput{err}
+		}
+	}
+	fmt.Fprintf(s.stderr, "%d records, %d frames read from file\n", records, frames)
+	return nil
+}
+
+// filterFile runs the filter over the frames of in and writes those it
+// passes to out, until the end of the file, -c's count or a signal; it
+// returns the records written and the frames read.
+func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, frames int, err error) {
+	opts, link := s.opts, in.pr.LinkType()
 	var (
-		buf  []byte
-		info packet.Info
+		buf, scratch []byte
+		info         packet.Info
 	)
-	frames, records, untested := 0, 0, 0
+	var progress atomic.Int64 // records<<32 | frames, for SIGUSR1
+	s.sig.onInfo(func() {
+		p := progress.Load()
+		fmt.Fprintf(s.stderr, "%d records, %d frames read from file so far\n", p>>32, p&0xffffffff)
+	})
+	defer s.sig.onInfo(nil)
 	for opts.count == 0 || records < opts.count {
-		if ctx.Err() != nil {
+		progress.Store(int64(records)<<32 | int64(frames)&0xffffffff)
+		if s.ctx.Err() != nil {
 			break
 		}
-		buf, err = pr.ReadPacket(buf, &info)
+		buf, err = in.pr.ReadPacket(buf, &info)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", opts.read, err)
+			return records, frames, fmt.Errorf("read %s: %w", in.name, err)
 		}
 		frames++
-		verdict, err := prog.Test(buf, link)
+		frame, err := runFilter(filter, buf, link, &info, &scratch)
 		if err != nil {
-			// The kernel's test run refuses frames too short to hold
-			// their network header; a live socket would see them, so
-			// they are counted, not fatal.
-			untested++
-			continue
+			return records, frames, fmt.Errorf("filter on frame %d of %s: %w", frames, in.name, err)
 		}
-		if verdict == 0 {
+		if frame == nil {
 			continue
-		}
-		frame := buf
-		if uint64(len(frame)) > uint64(verdict) {
-			frame = frame[:verdict]
 		}
 		if err := out.Write(frame, &info); err != nil {
-			return err
+			err = stopped(err)
+			switch {
+			case err == nil: // a signal ended a wait for standard output
+				records++
+			case errors.Is(err, errFileLimit):
+				fmt.Fprintf(s.stderr, "Maximum file limit reached: %d\n", opts.fileCount)
+			default:
+				return records, frames, err
+			}
+			break
 		}
 		records++
 	}
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "%d records, %d frames read from file", records, frames)
-	if untested > 0 {
-		fmt.Fprintf(stderr, ", %d too short for the kernel's test run (skipped)", untested)
-	}
-	fmt.Fprintln(stderr)
-	return nil
+	return records, frames, nil
 }
 
-// dumpProgram prints the program opts.expr compiles to, one instruction
-// per line in the kernel's syntax, numbered like tcpdump -d.
-func dumpProgram(opts options, stdout io.Writer) error {
+// filterLink returns the link type the filter is compiled for, for frames
+// of link: for a Linux cooked header (SLL, SLL2: a capture on "any") raw
+// IP, for the filter sees what the "any" device's socket gives it, the
+// packet from its network header on, without the cooked header (see
+// sockfilter.AnyInterface); for the others link itself.
+func filterLink(link packet.LinkType) packet.LinkType {
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		return packet.LinkRawIP
+	}
+	return link
+}
+
+// runFilter runs the filter on a frame of link from a file and returns
+// what the filter keeps of it, nil for nothing: the frame cut to the
+// program's return value. A frame with a Linux cooked header is filtered
+// as the "any" device's socket filters it — the packet after the header,
+// with the header's interface index and direction — and keeps its header.
+// The raw IP program tells IPv4 and IPv6 by the version in the packet's
+// first byte: a packet the header says is neither (ARP, 802.2) is shown
+// with that byte 0, in scratch, so that it is not taken for one.
+func runFilter(filter *vm.VM, frame []byte, link packet.LinkType, info *packet.Info, scratch *[]byte) ([]byte, error) {
+	hdr := 0
+	net := *info
+	data := frame
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		h, err := packet.ParseSLL(frame, link)
+		if err != nil {
+			return nil, nil // no header, no packet: nothing to filter
+		}
+		hdr = packet.SLLHeaderLen
+		if link == packet.LinkLinuxSLL2 {
+			hdr = packet.SLL2HeaderLen
+			net.Ifindex = h.Ifindex
+		}
+		if net.Direction == packet.DirectionUnknown {
+			net.Direction = h.Direction()
+		}
+		net.Length = max(info.Length-hdr, 0)
+		data = frame[hdr:]
+		if h.Protocol != 0x0800 && h.Protocol != 0x86dd && len(data) > 0 {
+			*scratch = append((*scratch)[:0], data...)
+			(*scratch)[0] = 0
+			data = *scratch
+		}
+	}
+	verdict, err := filter.RunFrameInfo(data, filterLink(link), &net)
+	if err != nil || verdict == 0 {
+		return nil, err
+	}
+	if uint64(len(frame)-hdr) > uint64(verdict) {
+		frame = frame[:hdr+int(verdict)]
+	}
+	return frame, nil
+}
+
+// dumpProgram prints the program the filter compiles to (with -s's snap
+// length), one instruction per line in the kernel's syntax, numbered like
+// tcpdump -d. The link type is the -r file's, or the interface's.
+func dumpProgram(opts *options, stdout io.Writer) error {
 	link := packet.LinkEthernet
-	if opts.read != "" {
-		f, err := os.Open(opts.read)
-		if err != nil {
-			return err
-		}
-		pr, err := pcapfile.NewReader(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", opts.read, err)
-		}
-		link = pr.LinkType()
-	} else {
+	if opts.read != "" || opts.ifaceSet {
 		var err error
-		if link, err = sockfilter.InterfaceLinkType(opts.iface); err != nil {
+		if link, err = linkTypeFor(opts); err != nil {
 			return err
 		}
 	}
-	insns, err := pcapfilter.Compile(opts.expr, link)
+	insns, err := compileFilter(opts, filterLink(link))
 	if err != nil {
-		return err // a *pcapfilter.Error quotes the expression and gives the column
+		return err
 	}
 	resolved, err := insns.Resolve()
 	if err != nil {

@@ -1,44 +1,50 @@
 package main
 
 import (
-	"bufio"
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
-	"github.com/purebpf/purebpf/sockfilter/pcapfile"
 )
 
-// recordWriter prints one record per frame, as a table or as JSON lines.
-// Records are formatted straight into its buffer, which Flush writes out
-// (and Write, when it is nearly full): one copy of each line, none per
-// frame on the way.
+// recordWriter prints one record per frame, as a table or as JSON lines,
+// into chunks of a streamWriter: each line is formatted once, straight
+// into the chunk, which is handed to the stream's goroutine when it is
+// nearly full, at each Flush, or, with -l or -U, after every record.
 type recordWriter struct {
-	w      io.Writer
-	json   bool
-	link   packet.LinkType
-	header bool // the table's header line is still to be written
-	buf    []byte
-	rec    packet.Record
-	text   packet.TextEncoder // the table's lines, cached per flow and second
+	ctx       context.Context
+	s         *streamWriter
+	json      bool
+	link      packet.LinkType
+	format    *textFormat
+	immediate bool // -l, -U
+	header    bool // the table's header line is still to be written
+	buf       []byte
+	rec       packet.Record
 }
 
-// recordBufferSize is the size of a recordWriter's buffer; it is written
-// out when less than a long record line's room is left.
-const (
-	recordBufferSize = 64 << 10
-	maxRecordLine    = 1 << 10
-)
+// maxRecordLine is the room a record's line needs; a chunk with less room
+// left is handed over. A line with a dump under it may be longer: the
+// chunk then grows.
+const maxRecordLine = 1 << 10
 
-func newRecordWriter(w io.Writer, json bool, link packet.LinkType) *recordWriter {
-	return &recordWriter{
-		w:      w,
-		json:   json,
-		link:   link,
-		header: !json,
-		buf:    make([]byte, 0, recordBufferSize),
+func newRecordWriter(ctx context.Context, s *streamWriter, opts *options, link packet.LinkType) (*recordWriter, error) {
+	buf, err := s.get(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return &recordWriter{
+		ctx:       ctx,
+		s:         s,
+		json:      opts.json,
+		link:      link,
+		format:    newTextFormat(opts),
+		immediate: opts.lineBuffered || opts.packetBuffered,
+		header:    !opts.json,
+		buf:       buf,
+	}, nil
 }
 
 // Write prints the record of one frame. A frame that does not parse still
@@ -46,7 +52,7 @@ func newRecordWriter(w io.Writer, json bool, link packet.LinkType) *recordWriter
 func (rw *recordWriter) Write(frame []byte, info *packet.Info) error {
 	if rw.header {
 		rw.header = false
-		rw.buf = append(rw.buf, packet.TextHeader...)
+		rw.buf = rw.format.header(rw.buf)
 	}
 	// A frame Parse cannot decode wholly keeps what it could, with its
 	// Status and the layer at fault: the line still shows it.
@@ -54,112 +60,159 @@ func (rw *recordWriter) Write(frame []byte, info *packet.Info) error {
 	if rw.json {
 		rw.buf = rw.rec.AppendJSON(rw.buf)
 	} else {
-		rw.buf = rw.text.Append(rw.buf, &rw.rec)
+		rw.buf = rw.format.appendRecord(rw.buf, &rw.rec, frame, rw.link, info)
 	}
-	if cap(rw.buf)-len(rw.buf) < maxRecordLine {
-		return rw.writeOut()
+	if rw.immediate || cap(rw.buf)-len(rw.buf) < maxRecordLine {
+		return rw.Flush()
 	}
 	return nil
 }
 
-// Flush writes out the buffered records (and the table's header line, so
-// that an empty capture still shows it).
+// Flush hands over the buffered records.
 func (rw *recordWriter) Flush() error {
-	if rw.header {
-		rw.header = false
-		rw.buf = append(rw.buf, packet.TextHeader...)
-	}
-	return rw.writeOut()
-}
-
-func (rw *recordWriter) writeOut() error {
 	if len(rw.buf) == 0 {
-		return nil
+		return rw.s.Err()
 	}
-	_, err := rw.w.Write(rw.buf)
-	rw.buf = rw.buf[:0]
-	return err
+	rw.s.put(rw.buf)
+	rw.buf = nil
+	buf, err := rw.s.get(rw.ctx)
+	if err != nil {
+		return err
+	}
+	rw.buf = buf
+	return nil
 }
 
-// outputs are where lo-capture's records go: the table or JSON lines, and
-// the pcap file of -w.
+// finish hands over what is left, with the header line when no record
+// came, so that an empty capture still shows it.
+func (rw *recordWriter) finish() {
+	if rw.header && rw.buf != nil {
+		rw.header = false
+		rw.buf = rw.format.header(rw.buf)
+	}
+	if len(rw.buf) > 0 {
+		rw.s.put(rw.buf)
+	}
+	rw.buf = nil
+}
+
+// outputs are where a capture's frames go: the records printed to
+// standard output, and the -w file.
 type outputs struct {
-	records *recordWriter
-	pcap    *pcapOutput // nil without -w
+	records *recordWriter // nil when records are not printed
+	save    *savefile     // nil without -w
+	stdout  *streamWriter // nil when nothing goes to standard output
+	closed  bool          // Close was called
 }
 
-// openOutputs opens the outputs opts asks for, for frames of link.
-func openOutputs(opts options, stdout io.Writer, link packet.LinkType) (*outputs, error) {
-	out := &outputs{records: newRecordWriter(stdout, opts.json, link)}
+// errOutput marks a failure to write standard output, which run reports
+// as tcpdump does: "unable to write output".
+type errOutput struct{ err error }
+
+func (e *errOutput) Error() string { return "unable to write output: " + e.err.Error() }
+func (e *errOutput) Unwrap() error { return e.err }
+
+// openOutputs opens what opts asks for, for frames of link. It is called
+// before anything is printed, so that a -w that cannot be opened is the
+// only thing said. ctx ends the waits for a slow standard output or -w
+// stream while capturing; stop and hard are the signals closeWait heeds.
+func openOutputs(ctx context.Context, stop, hard <-chan struct{}, opts *options, link packet.LinkType, input os.FileInfo, stdio stdio) (*outputs, error) {
+	out := &outputs{}
+	if opts.printRecords() || opts.write == "-" {
+		if stdio.stdoutClosed {
+			return nil, &errOutput{errors.New("standard output is closed")}
+		}
+		size, n := textChunk, textChunks
+		if !opts.printRecords() {
+			size, n = pcapChunk, pcapChunks
+		}
+		out.stdout = newStreamWriter(stdio.stdout, n, size)
+	}
+	if opts.printRecords() {
+		var err error
+		if out.records, err = newRecordWriter(ctx, out.stdout, opts, link); err != nil {
+			return nil, err
+		}
+	}
 	if opts.write != "" {
 		var err error
-		if out.pcap, err = createPcap(opts.write, link); err != nil {
+		if out.save, err = newSavefile(ctx, stop, hard, opts, link, input, out.stdout); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// Write writes one frame to every output.
+// Write writes one frame to the -w file, then prints its record.
 func (o *outputs) Write(frame []byte, info *packet.Info) error {
-	if o.pcap != nil {
-		if err := o.pcap.pw.WritePacket(frame, info); err != nil {
-			return err
+	if o.save != nil {
+		if err := o.save.WritePacket(frame, info); err != nil {
+			return o.wrap(err)
 		}
 	}
-	return o.records.Write(frame, info)
-}
-
-// Flush writes out what is buffered.
-func (o *outputs) Flush() error {
-	if err := o.records.Flush(); err != nil {
-		return err
-	}
-	if o.pcap != nil {
-		return o.pcap.bw.Flush()
+	if o.records != nil {
+		return o.wrap(o.records.Write(frame, info))
 	}
 	return nil
 }
 
-// Close flushes the outputs and closes the pcap file.
-func (o *outputs) Close() error {
-	err := o.records.Flush()
-	if o.pcap != nil {
-		if cerr := o.pcap.Close(); err == nil {
-			err = cerr
+// Flush writes out what is buffered.
+func (o *outputs) Flush() error {
+	if o.records != nil {
+		if err := o.records.Flush(); err != nil {
+			return o.wrap(err)
 		}
 	}
-	return err
+	if o.save != nil {
+		return o.wrap(o.save.flush())
+	}
+	return nil
 }
 
-// pcapOutput is a pcap file being written through a buffer.
-type pcapOutput struct {
-	f  *os.File
-	bw *bufio.Writer
-	pw *pcapfile.Writer
+// wrap marks standard output's errors as such.
+func (o *outputs) wrap(err error) error {
+	if err == nil || o.stdout == nil || o.stdout.Err() == nil || !errors.Is(err, o.stdout.Err()) {
+		return err
+	}
+	return &errOutput{err}
 }
 
-// createPcap creates the pcap file name for frames of link.
-func createPcap(name string, link packet.LinkType) (*pcapOutput, error) {
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, err
+// Close flushes the -w file first — whatever standard output does, the
+// file is complete when Close returns — and then waits for standard
+// output to take the records still queued (see streamWriter.closeWait for
+// stop and hard). Standard output that a signal gave up on is not an
+// error: Close returns warn for it. Later calls do nothing.
+func (o *outputs) Close(stop, hard <-chan struct{}) (warn string, err error) {
+	if o.closed {
+		return "", nil
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	pw, err := pcapfile.NewWriter(bw, link, pcapfile.DefaultSnaplen)
-	if err != nil {
-		f.Close()
-		return nil, err
+	o.closed = true
+	const stalled = "standard output stopped taking data; what was still queued for it is dropped"
+	if o.save != nil {
+		// A Write that a signal interrupted while standard output or a
+		// stream was stuck left the Writer its error: the capture was
+		// stopping anyway.
+		err = stopped(o.wrap(o.save.close()))
+		if errors.Is(err, errStalled) {
+			warn, err = stalled, nil
+		}
 	}
-	return &pcapOutput{f: f, bw: bw, pw: pw}, nil
+	if o.records != nil {
+		o.records.finish()
+	}
+	if o.stdout != nil {
+		serr := o.stdout.closeWait(stop, hard)
+		switch {
+		case errors.Is(serr, errStalled):
+			warn = stalled
+		case err == nil && serr != nil:
+			err = &errOutput{serr}
+		}
+	}
+	return warn, err
 }
 
-// Close flushes and closes the file.
-func (p *pcapOutput) Close() error {
-	ferr := p.bw.Flush()
-	cerr := p.f.Close()
-	if ferr != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), ferr)
-	}
-	return cerr
+// errorLine returns the one line lo-capture prints for an error.
+func errorLine(err error) string {
+	return fmt.Sprintf("lo-capture: %v", err)
 }

@@ -29,9 +29,3 @@ func StringPointer(s string) Pointer {
 	copy(b, s)
 	return Pointer{ptr: unsafe.Pointer(&b[0])}
 }
-
-// Ptr returns the address p holds.
-func (p Pointer) Ptr() unsafe.Pointer { return p.ptr }
-
-// IsNil reports whether p is the null pointer.
-func (p Pointer) IsNil() bool { return p.ptr == nil }

@@ -112,20 +112,6 @@ func NewVeth(t testing.TB) *Veth {
 	return v
 }
 
-// MAC returns the hardware address of the interface ifname in ns, as
-// ip-link(8) prints it.
-func (ns *NetNS) MAC(t testing.TB, ifname string) string {
-	t.Helper()
-	fields := strings.Fields(ns.IP(t, "-o", "link", "show", "dev", ifname))
-	for i, f := range fields {
-		if f == "link/ether" && i+1 < len(fields) {
-			return fields[i+1]
-		}
-	}
-	t.Fatalf("no hardware address for %s in namespace %s", ifname, ns.Name)
-	return ""
-}
-
 func runCmd(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()

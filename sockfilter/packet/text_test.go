@@ -29,7 +29,7 @@ func parsedFrame(t testing.TB, name string) Record {
 	return r
 }
 
-func TestAppendText(t *testing.T) {
+func TestAppendLine(t *testing.T) {
 	t.Parallel()
 	const ts = "2025-03-04T05:06:07.890123456Z"
 	tests := map[string]string{
@@ -394,10 +394,10 @@ func TestTextEncoder(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendText formats the record of a UDP datagram of one flow,
+// BenchmarkAppendLine formats the record of a UDP datagram of one flow,
 // a microsecond after the one before, with AppendLine and with a
 // TextEncoder.
-func BenchmarkAppendText(b *testing.B) {
+func BenchmarkAppendLine(b *testing.B) {
 	r := parsedFrame(b, "udp4")
 	buf := make([]byte, 0, 256)
 	b.Run("AppendLine", func(b *testing.B) {

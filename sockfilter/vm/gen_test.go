@@ -217,9 +217,9 @@ func (g *progGen) stack() {
 	case 1:
 		g.emit(asm.StoreMem(asm.R10, off, g.reg(), size))
 	case 2:
-		g.emit(asm.StoreRelease(asm.R10, off, g.reg(), size))
+		g.emit(asm.StoreRel.Mem(asm.R10, off, g.reg(), size))
 	case 3:
-		g.emit(asm.LoadAcquire(g.reg(), asm.R10, off, size))
+		g.emit(asm.LoadAcq.Mem(g.reg(), off, asm.R10, size))
 	case 4:
 		if size != asm.DWord {
 			g.emit(asm.LoadMemSX(g.reg(), asm.R10, off, size))

@@ -139,7 +139,7 @@ type liveFrame struct {
 
 func listenLo(t *testing.T, prog *sockfilter.Program) *sockfilter.Conn {
 	t.Helper()
-	c, err := sockfilter.Listen("lo", prog, &sockfilter.Config{Outgoing: true})
+	c, err := sockfilter.Listen("lo", prog, &sockfilter.Config{LoopbackOutgoing: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,17 +26,20 @@ import (
 type RecvmsgReader struct {
 	rc   syscall.RawConn
 	recv func(fd uintptr) bool // r.recvmsg, bound once: a method value allocates
+	opts Options
+	stop error // once set (Stop), returned instead of waiting for a frame
 
 	msg unix.Msghdr
 	iov unix.Iovec
-	sa  unix.RawSockaddrLinklayer
+	sa  sockaddrLL
 	// oob receives the control messages: SCM_TIMESTAMPNS (a timespec) and
 	// PACKET_AUXDATA (a tpacket_auxdata), 72 bytes on 64-bit machines. It is
 	// made of uint64s so that cmsghdrs in it are aligned.
 	oob [16]uint64
 
-	n     int
-	errno syscall.Errno
+	n       int
+	errno   syscall.Errno
+	stopped bool // the last call found no frame, and stop set
 
 	// own is the buffer next reads into, made on first use.
 	own []byte
@@ -46,8 +49,9 @@ type RecvmsgReader struct {
 // largest snap length, more than any frame on lo (whose MTU is 65536).
 const recvmsgBufLen = wire.MaxSnapLen
 
-func NewRecvmsgReader(rc syscall.RawConn) *RecvmsgReader {
-	r := &RecvmsgReader{rc: rc}
+// NewRecvmsgReader returns a reader of the socket rc.
+func NewRecvmsgReader(rc syscall.RawConn, opts Options) *RecvmsgReader {
+	r := &RecvmsgReader{rc: rc, opts: opts}
 	r.recv = r.recvmsg
 	r.msg.Name = (*byte)(unsafe.Pointer(&r.sa))
 	r.msg.Iov = &r.iov
@@ -62,7 +66,7 @@ func NewRecvmsgReader(rc syscall.RawConn) *RecvmsgReader {
 func (r *RecvmsgReader) recvmsg(fd uintptr) bool {
 	for {
 		// The kernel overwrites these with the lengths it used.
-		r.msg.Namelen = unix.SizeofSockaddrLinklayer
+		r.msg.Namelen = uint32(unsafe.Sizeof(r.sa))
 		r.msg.SetControllen(len(r.oob) * 8)
 		r.msg.Flags = 0
 		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
@@ -73,6 +77,10 @@ func (r *RecvmsgReader) recvmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if r.stop != nil {
+				r.n, r.errno, r.stopped = 0, 0, true
+				return true
+			}
 			return false
 		}
 		r.n, r.errno = 0, errno
@@ -93,28 +101,70 @@ func (r *RecvmsgReader) Next(info *packet.Info) ([]byte, error) {
 	return r.own[:n:n], nil
 }
 
+// Stop makes the reader return err, once the socket holds no more frames,
+// instead of waiting for more: for a socket whose interface has gone.
+func (r *RecvmsgReader) Stop(err error) { r.stop = err }
+
 // ReadFrame reads the next frame into buf and what the kernel said about it
-// into info. The poller checks the read deadline on every read.
+// into info. The poller checks the read deadline on every read. A frame
+// the reader skips is read and dropped.
 func (r *RecvmsgReader) ReadFrame(buf []byte, info *packet.Info) (int, error) {
+	if !r.opts.Cooked {
+		return r.read(buf, info)
+	}
+	if len(buf) < SLL2HeaderLen {
+		// Too short even for the header: read into the reader's own
+		// buffer and cut.
+		frame, err := r.Next(info)
+		if err != nil {
+			return 0, err
+		}
+		return copy(buf, frame), nil
+	}
+	n, err := r.read(buf[SLL2HeaderLen:], info)
+	if err != nil {
+		return 0, err
+	}
+	putSLL2(buf, &r.sa)
+	info.Length += SLL2HeaderLen
+	return SLL2HeaderLen + n, nil
+}
+
+// read reads the next frame the reader does not skip into buf.
+func (r *RecvmsgReader) read(buf []byte, info *packet.Info) (int, error) {
 	if len(buf) > 0 {
 		r.iov.Base = &buf[0]
 	}
 	r.iov.SetLen(len(buf))
-	err := r.rc.Read(r.recv)
+	n, err := r.readLoop(info)
 	r.iov.Base = nil // keep no reference to the caller's buffer
-	if err != nil {
-		return 0, err
+	return n, err
+}
+
+// readLoop calls recvmsg(2) until it gets a frame the reader does not skip,
+// or an error.
+func (r *RecvmsgReader) readLoop(info *packet.Info) (int, error) {
+	for {
+		r.stopped = false
+		if err := r.rc.Read(r.recv); err != nil {
+			return 0, err
+		}
+		switch {
+		case r.stopped:
+			return 0, r.stop
+		case r.errno != 0:
+			return 0, os.NewSyscallError("recvmsg", r.errno)
+		case r.opts.Skip.skips(r.sa.Pkttype, r.sa.Hatype):
+			continue
+		}
+		*info = packet.Info{
+			Ifindex:   int(r.sa.Ifindex),
+			Direction: Direction(r.sa.Pkttype),
+			Length:    r.n,
+		}
+		r.parseControl(info)
+		return r.n, nil
 	}
-	if r.errno != 0 {
-		return 0, os.NewSyscallError("recvmsg", r.errno)
-	}
-	*info = packet.Info{
-		Ifindex:   int(r.sa.Ifindex),
-		Direction: Direction(r.sa.Pkttype),
-		Length:    r.n,
-	}
-	r.parseControl(info)
-	return r.n, nil
 }
 
 // parseControl fills info from the control messages of the last recvmsg.
@@ -152,13 +202,4 @@ func (r *RecvmsgReader) parseControl(info *packet.Info) {
 		}
 		b = b[next:]
 	}
-}
-
-// Direction converts the kernel's sll_pkttype (PACKET_* in
-// linux/if_packet.h) to a packet.Direction.
-func Direction(pkttype uint8) packet.Direction {
-	if pkttype > unix.PACKET_OUTGOING {
-		return packet.DirectionUnknown
-	}
-	return packet.Direction(pkttype + 1)
 }
