@@ -54,7 +54,7 @@ func newFlowRig(t testing.TB, filter asm.Instructions, link packet.LinkType, per
 	if link == packet.LinkEthernet && !live {
 		base = wire.EthernetHeaderLen
 	}
-	if r.prog, err = loadFlowProgram(filter, link, base, r.flows, r.counters, perCPU, clock); err != nil {
+	if r.prog, err = loadFlowProgram(filter, link, base, 0, r.flows, r.counters, perCPU, clock); err != nil {
 		t.Fatalf("%+v", err)
 	}
 	t.Cleanup(func() { r.prog.Close() })

@@ -113,16 +113,20 @@ func listenFlows(ifname string, filter asm.Instructions, cfg *FlowConfig) (*Flow
 			c.release()
 		}
 	}()
+	skip, err := s.configureDirection(fd, conf.Direction, conf.LoopbackOutgoing)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.makeMaps(&conf); err != nil {
 		return nil, err
 	}
-	prog, err := loadFlowProgram(filter, s.link, 0, c.flows, c.counters, conf.PerCPU, clock)
+	prog, err := loadFlowProgram(filter, s.link, 0, skip, c.flows, c.counters, conf.PerCPU, clock)
 	if err != nil {
 		return nil, err
 	}
 	defer prog.Close()
 	fdOwned = false // start closes it if it fails
-	if err := s.start(fd, prog, conf.Outgoing, conf.Promiscuous); err != nil {
+	if err := s.start(fd, prog, conf.Promiscuous); err != nil {
 		return nil, err
 	}
 	c.key = make([]byte, kparse.FlowKeySize)
@@ -152,8 +156,8 @@ func (c *FlowConn) makeMaps(cfg *FlowConfig) error {
 
 // loadFlowProgram loads filter spliced in front of the flow table's
 // update for link, reading frames base bytes before skb->data.
-func loadFlowProgram(filter asm.Instructions, link packet.LinkType, base int, flows, counters *Map, perCPU bool, clock KernelClock) (*Program, error) {
-	o := kparse.FlowOptions{Options: kparse.Options{Link: link, Base: base, Clock: clock.helper()}, PerCPU: perCPU}
+func loadFlowProgram(filter asm.Instructions, link packet.LinkType, base int, skip kparse.Skip, flows, counters *Map, perCPU bool, clock KernelClock) (*Program, error) {
+	o := kparse.FlowOptions{Options: kparse.Options{Link: link, Base: base, Clock: clock.helper(), Skip: skip}, PerCPU: perCPU}
 	insns, err := kparse.Flows(filter, &o)
 	if err != nil {
 		return nil, fmt.Errorf("make the flow program: %w", err)

@@ -140,6 +140,20 @@ func newTwoHosts(t *testing.T) *twoHosts {
 	return h
 }
 
+// macOf returns the hardware address of the interface ifname in ns, as
+// ip-link(8) prints it.
+func macOf(t *testing.T, ns *testutil.NetNS, ifname string) string {
+	t.Helper()
+	fields := strings.Fields(ns.IP(t, "-o", "link", "show", "dev", ifname))
+	for i, f := range fields {
+		if f == "link/ether" && i+1 < len(fields) {
+			return fields[i+1]
+		}
+	}
+	t.Fatalf("no hardware address for %s in namespace %s", ifname, ns.Name)
+	return ""
+}
+
 // sendTagged sends n IPv4 UDP datagrams of size bytes to dst:dport in
 // frames tagged with VLAN ID vlan, out of the interface ifname of the
 // caller's namespace, to the MAC address dstMAC.
@@ -257,7 +271,7 @@ func TestFlowsLiveVeth(t *testing.T) {
 					}
 				}()
 			})
-			macA := h.a.MAC(t, vethA)
+			macA := macOf(t, h.a, vethA)
 			h.b.Do(t, func() {
 				pinned(t, func() {
 					sendDatagrams(t, hostA+":40001", flowCount, flowSize)

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/purebpf/purebpf/sockfilter/internal/kparse"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
@@ -19,6 +20,7 @@ import (
 type ksocket struct {
 	ifname  string
 	ifindex int
+	hatype  uint16 // the device type, ARPHRD_*
 	link    packet.LinkType
 	f       *os.File
 	rc      syscall.RawConn
@@ -27,31 +29,73 @@ type ksocket struct {
 // openKSocket opens the socket and looks up the interface, whose link
 // type the program must be made for.
 func openKSocket(ifname string) (*ksocket, int, error) {
-	switch {
-	case ifname == "":
-		return nil, -1, errors.New("interface name is empty")
-	case len(ifname) >= unix.IFNAMSIZ:
-		return nil, -1, fmt.Errorf("interface name is longer than %d bytes", unix.IFNAMSIZ-1)
+	if err := checkInterfaceName(ifname); err != nil {
+		return nil, -1, err
+	}
+	if ifname == AnyInterface {
+		// The any interface gives each frame from its network header, of
+		// whatever link it came from: the parser reads link-layer headers.
+		return nil, -1, fmt.Errorf("the %q interface is not supported: records and flows are built from frames with their link-layer headers; listen on each interface", AnyInterface)
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		err = os.NewSyscallError("socket", err)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, -1, fmt.Errorf("open AF_PACKET socket: %s: %w", listenPermHint, err)
+			return nil, -1, fmt.Errorf("open AF_PACKET socket: %s: %w", listenPermHint(), err)
 		}
 		return nil, -1, fmt.Errorf("open AF_PACKET socket: %w", err)
 	}
 	s := &ksocket{ifname: ifname}
-	if s.ifindex, s.link, err = interfaceInfo(fd, ifname); err != nil {
+	if s.ifindex, s.hatype, err = interfaceInfo(fd, ifname); err == nil {
+		s.link, err = linkTypeFromARPHRD(s.hatype)
+	}
+	if err != nil {
 		unix.Close(fd)
 		return nil, -1, err
 	}
 	return s, fd, nil
 }
 
+// direction checks a direction and says how the socket keeps away the
+// frames it is not to see, as Listen does (see Direction): with
+// PACKET_IGNORE_OUTGOING where Listen uses it, and otherwise, where
+// Listen's reader skips frames, by the program, which the skip bits say.
+func (s *ksocket) direction(d Direction, loopbackOutgoing bool) (ignoreOutgoing bool, skip kparse.Skip, err error) {
+	switch {
+	case d > DirectionOut:
+		return false, 0, fmt.Errorf("unknown direction %d: want DirectionInOut, DirectionIn or DirectionOut", d)
+	case loopbackOutgoing && d != DirectionInOut:
+		return false, 0, fmt.Errorf("LoopbackOutgoing applies to DirectionInOut, not %v", d)
+	}
+	switch d {
+	case DirectionIn:
+		return true, 0, nil
+	case DirectionOut:
+		return false, kparse.SkipIncoming, nil
+	}
+	return s.hatype == unix.ARPHRD_LOOPBACK && !loopbackOutgoing, 0, nil
+}
+
+// configureDirection keeps away from the socket fd the frames d does not
+// ask for, and returns what the program must drop itself: the frames this
+// host sends with PACKET_IGNORE_OUTGOING (Linux 4.20), or with the program
+// where the kernel lacks the option, and the frames it receives with the
+// program.
+func (s *ksocket) configureDirection(fd int, d Direction, loopbackOutgoing bool) (kparse.Skip, error) {
+	ignore, skip, err := s.direction(d, loopbackOutgoing)
+	if err != nil || !ignore {
+		return skip, err
+	}
+	err = setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING")
+	if errors.Is(err, unix.ENOPROTOOPT) {
+		return skip | kparse.SkipOutgoing, nil
+	}
+	return skip, err
+}
+
 // start attaches prog to fd, sets the options, binds, and hands fd to s.
 // fd is closed if start fails.
-func (s *ksocket) start(fd int, prog *Program, outgoing, promisc bool) error {
+func (s *ksocket) start(fd int, prog *Program, promisc bool) error {
 	err := func() error {
 		err := prog.use("attach program", func(progFD int) error {
 			if err := attachProgram(fd, progFD); err != nil {
@@ -61,15 +105,6 @@ func (s *ksocket) start(fd int, prog *Program, outgoing, promisc bool) error {
 		})
 		if err != nil {
 			return err
-		}
-		if !outgoing {
-			err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING")
-			if errors.Is(err, unix.ENOPROTOOPT) {
-				return fmt.Errorf("%w: incoming-only capture needs Linux 4.20; set Outgoing to see both directions", err)
-			}
-			if err != nil {
-				return err
-			}
 		}
 		if promisc {
 			mreq := unix.PacketMreq{Ifindex: int32(s.ifindex), Type: unix.PACKET_MR_PROMISC}

@@ -67,15 +67,21 @@ const (
 )
 
 // RecordConfig tunes a RecordConn. The zero RecordConfig, like a nil
-// *RecordConfig, gives the defaults: incoming frames only, records in a
+// *RecordConfig, gives the defaults: frames in both directions (each
+// packet on a loopback device once), records in a
 // ring buffer of DefaultRecordRingSize bytes, the reader woken when a
 // quarter of it is full or DefaultRecordTimeout has passed, time stamps
 // from the most precise clock the kernel has.
 type RecordConfig struct {
-	// Outgoing and Promiscuous are Config's: frames this host sends,
-	// and frames for other hosts.
-	Outgoing    bool
-	Promiscuous bool
+	// Direction, LoopbackOutgoing and Promiscuous are Config's: the
+	// frames received, sent or both (each packet on a loopback device
+	// once, by default), and frames for other hosts. Frames the socket is
+	// not to see are dropped in the kernel: with PACKET_IGNORE_OUTGOING
+	// where Listen uses it, and otherwise by the program, which tests
+	// skb->pkt_type before the filter runs.
+	Direction        Direction
+	LoopbackOutgoing bool
+	Promiscuous      bool
 
 	// RingSize is the size in bytes of the BPF ring buffer the program
 	// writes the records to (BPF_MAP_TYPE_RINGBUF, Linux 5.8): a
@@ -143,13 +149,16 @@ type FlowEntry struct {
 const DefaultMaxFlows = 65536
 
 // FlowConfig tunes a FlowConn. The zero FlowConfig, like a nil
-// *FlowConfig, gives the defaults: incoming frames only, a shared LRU
+// *FlowConfig, gives the defaults: frames in both directions (each packet
+// on a loopback device once), a shared LRU
 // table of DefaultMaxFlows flows, time stamps from ClockCoarse, and
 // flow.Meter's timeouts (60 s active, 15 s idle).
 type FlowConfig struct {
-	// Outgoing and Promiscuous are Config's.
-	Outgoing    bool
-	Promiscuous bool
+	// Direction, LoopbackOutgoing and Promiscuous are Config's, as in
+	// RecordConfig.
+	Direction        Direction
+	LoopbackOutgoing bool
+	Promiscuous      bool
 	// MaxFlows is how many flows the table holds (max_entries); 0 means
 	// DefaultMaxFlows. When it is full the kernel evicts the least
 	// recently used flow to make room; the packets it counted after the

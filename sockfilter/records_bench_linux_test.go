@@ -201,7 +201,7 @@ func benchRecords(b *testing.B, clock KernelClock, perf bool) func(asm.Instructi
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { rd.Close() })
-			p, err := loadRecordProgram(filter, link, base, records, counters, true, 0, clock)
+			p, err := loadRecordProgram(filter, link, base, 0, records, counters, true, 0, clock)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -216,7 +216,7 @@ func benchRecords(b *testing.B, clock KernelClock, perf bool) func(asm.Instructi
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { records.Close() })
-		p, err := loadRecordProgram(filter, link, base, records, counters, false, size/4, clock)
+		p, err := loadRecordProgram(filter, link, base, 0, records, counters, false, size/4, clock)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func benchFlows(b *testing.B, clock KernelClock, perCPU bool) func(asm.Instructi
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { counters.Close() })
-		p, err := loadFlowProgram(filter, link, base, flows, counters, perCPU, clock)
+		p, err := loadFlowProgram(filter, link, base, 0, flows, counters, perCPU, clock)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -296,7 +296,7 @@ func BenchmarkNextRecords(b *testing.B) {
 		}
 	})
 	b.Cleanup(func() { rc.Close() })
-	p, err := loadRecordProgram(acceptEvery, packet.LinkEthernet, wire.EthernetHeaderLen, rc.records, rc.counters, false, 0, rc.clock)
+	p, err := loadRecordProgram(acceptEvery, packet.LinkEthernet, wire.EthernetHeaderLen, 0, rc.records, rc.counters, false, 0, rc.clock)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func newRecordRigBase(t testing.TB, filter asm.Instructions, link packet.LinkTyp
 	if filter == nil {
 		filter = acceptEvery
 	}
-	if r.prog, err = loadRecordProgram(filter, link, base, r.records, r.counters, false, 0, clock); err != nil {
+	if r.prog, err = loadRecordProgram(filter, link, base, 0, r.records, r.counters, false, 0, clock); err != nil {
 		t.Fatalf("%+v", err)
 	}
 	t.Cleanup(func() { r.prog.Close() })

@@ -152,10 +152,14 @@ func listenRecords(ifname string, filter asm.Instructions, cfg *RecordConfig) (*
 			c.release()
 		}
 	}()
+	skip, err := s.configureDirection(fd, conf.Direction, conf.LoopbackOutgoing)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.makeMaps(&conf); err != nil {
 		return nil, err
 	}
-	prog, err := loadRecordProgram(filter, s.link, 0, c.records, c.counters, c.perf, conf.Watermark, clock)
+	prog, err := loadRecordProgram(filter, s.link, 0, skip, c.records, c.counters, c.perf, conf.Watermark, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +168,7 @@ func listenRecords(ifname string, filter asm.Instructions, cfg *RecordConfig) (*
 		return nil, err
 	}
 	fdOwned = false // start closes it if it fails
-	if err := s.start(fd, prog, conf.Outgoing, conf.Promiscuous); err != nil {
+	if err := s.start(fd, prog, conf.Promiscuous); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -198,8 +202,8 @@ func (c *RecordConn) makeMaps(cfg *RecordConfig) error {
 // loadRecordProgram loads filter spliced in front of the record builder
 // for link, reading frames base bytes before skb->data (see
 // kparse.Options.Base: 0 for a live socket).
-func loadRecordProgram(filter asm.Instructions, link packet.LinkType, base int, records, counters *Map, perf bool, watermark int, clock KernelClock) (*Program, error) {
-	o := kparse.RecordOptions{Options: kparse.Options{Link: link, Base: base, Clock: clock.helper()}, Perf: perf}
+func loadRecordProgram(filter asm.Instructions, link packet.LinkType, base int, skip kparse.Skip, records, counters *Map, perf bool, watermark int, clock KernelClock) (*Program, error) {
+	o := kparse.RecordOptions{Options: kparse.Options{Link: link, Base: base, Clock: clock.helper(), Skip: skip}, Perf: perf}
 	if !perf && watermark > 0 {
 		o.Watermark = watermark
 	}

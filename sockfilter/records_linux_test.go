@@ -311,7 +311,7 @@ func TestRecordsFilterLoads(t *testing.T) {
 	const span = 84
 	filter := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1), asm.Mov.Imm(asm.R8, 0)}
 	for _, size := range []asm.Size{asm.Byte, asm.Half, asm.Word} {
-		for k := 0; k+size.Bytes() <= span; k++ {
+		for k := 0; k+int(size) <= span; k++ {
 			filter = append(filter,
 				skb.LoadLink(uint16(k), size),
 				asm.Mul.Imm(asm.R8, 31),
@@ -361,4 +361,77 @@ func TestRecordsFilterLoads(t *testing.T) {
 			t.Errorf("frame of %d bytes: record %v, want %v", len(f), got, long)
 		}
 	}
+}
+
+// TestRecordsDirections counts the records of frames sent from one end of
+// a veth pair to the other, on both ends, for each Direction: the frames
+// a RecordConn is not to see are dropped in the kernel (by
+// PACKET_IGNORE_OUTGOING, or by the program's test of skb->pkt_type for
+// received frames); and on lo, where each packet is sent and received,
+// once or, with LoopbackOutgoing, twice.
+func TestRecordsDirections(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	const sent = 20
+	frame := testutil.NamedFrame(t, "udp4").Data
+	tests := []struct {
+		end  string // "sending", "receiving" or "lo"
+		cfg  RecordConfig
+		want int
+	}{
+		{"receiving", RecordConfig{}, sent},
+		{"receiving", RecordConfig{Direction: DirectionIn}, sent},
+		{"receiving", RecordConfig{Direction: DirectionOut}, 0},
+		{"sending", RecordConfig{}, sent},
+		{"sending", RecordConfig{Direction: DirectionIn}, 0},
+		{"sending", RecordConfig{Direction: DirectionOut}, sent},
+		{"lo", RecordConfig{}, sent},
+		{"lo", RecordConfig{LoopbackOutgoing: true}, 2 * sent},
+		{"lo", RecordConfig{Direction: DirectionOut}, sent},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%v/loopback-outgoing=%v", tt.end, tt.cfg.Direction, tt.cfg.LoopbackOutgoing), func(t *testing.T) {
+			v := testutil.NewVeth(t)
+			var rc *RecordConn
+			var send func([]byte)
+			v.NS.Do(t, func() {
+				ifname := map[string]string{"sending": v.B, "receiving": v.A, "lo": "lo"}[tt.end]
+				var err error
+				if rc, err = ListenRecords(ifname, nil, &tt.cfg); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { rc.Close() })
+				if tt.end == "lo" {
+					send = frameSender(t, "lo")
+				} else {
+					send = frameSender(t, v.B)
+				}
+			})
+			for range sent {
+				send(frame)
+			}
+			recs := kernelRecords(t, rc, 100*time.Millisecond)
+			if len(recs) != tt.want {
+				t.Errorf("%d records; want %d", len(recs), tt.want)
+			}
+			for _, r := range recs {
+				if tt.cfg.Direction != DirectionInOut && r.Direction.Incoming() == (tt.cfg.Direction == DirectionOut) {
+					t.Fatalf("record of direction %v with %v", r.Direction, tt.cfg.Direction)
+				}
+			}
+		})
+	}
+	t.Run("any", func(t *testing.T) {
+		_, err := ListenRecords(AnyInterface, nil, nil)
+		if err == nil || !strings.Contains(err.Error(), "not supported") {
+			t.Errorf("ListenRecords(any): %v", err)
+		}
+	})
+	t.Run("bad direction", func(t *testing.T) {
+		if _, err := ListenRecords("lo", nil, &RecordConfig{Direction: 7}); err == nil {
+			t.Error("direction 7 taken")
+		}
+		if _, err := ListenRecords("lo", nil, &RecordConfig{Direction: DirectionIn, LoopbackOutgoing: true}); err == nil {
+			t.Error("LoopbackOutgoing with DirectionIn taken")
+		}
+	})
 }

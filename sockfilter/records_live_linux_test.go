@@ -32,7 +32,7 @@ func liveFrames(t *testing.T, ifname string, cfg *RecordConfig) (*Conn, *RecordC
 	defer p.Close()
 	var ccfg *Config
 	if cfg != nil {
-		ccfg = &Config{Outgoing: cfg.Outgoing}
+		ccfg = &Config{Direction: cfg.Direction, LoopbackOutgoing: cfg.LoopbackOutgoing}
 	}
 	c, err := Listen(ifname, p, ccfg)
 	if err != nil {
@@ -212,7 +212,7 @@ func TestRecordsLiveVeth(t *testing.T) {
 				case "receiving":
 					c, rc = liveFrames(t, v.A, nil)
 				case "sending":
-					c, rc = liveFrames(t, v.B, &RecordConfig{Outgoing: true})
+					c, rc = liveFrames(t, v.B, &RecordConfig{Direction: DirectionOut})
 				default:
 					c, rc = liveFrames(t, v.A, &RecordConfig{Perf: true, PerfBufferSize: 1 << 20})
 				}

@@ -82,7 +82,7 @@ func sti(off int16, imm int32, size asm.Size) asm.Instruction {
 func loadBE(dst asm.Register, off int16, size asm.Size) asm.Instructions {
 	ins := asm.Instructions{ldx(dst, off, size)}
 	if size != asm.Byte {
-		ins = append(ins, asm.ToBE(dst, int32(size.Bytes()*8)))
+		ins = append(ins, asm.ToBE(dst, int32(int(size)*8)))
 	}
 	return ins
 }

@@ -88,7 +88,7 @@ func (p *parser) emitLoad(ins asm.Instruction) {
 	// The offset from the header; offsets outside the header's range
 	// (SKF_LL_OFF and SKF_NET_OFF each take 1 MiB) are other loads.
 	k := ins.Constant - int64(p.o.loadBase())
-	n := int64(ins.OpCode.Size().Bytes())
+	n := int64(int(ins.OpCode.Size()))
 	limit := min(int64(stackCopied-p.o.frameBase()), headLen)
 	if ins.OpCode.Mode() != asm.AbsMode || k < 0 || k+n > limit {
 		b.emit(ins)

@@ -104,7 +104,7 @@ func TestLoadCopyBE(t *testing.T) {
 		for _, in := range ins {
 			if in.OpCode.Class() == asm.LdXClass {
 				loads++
-				if int(in.Offset)%in.OpCode.Size().Bytes() != 0 {
+				if int(in.Offset)%int(in.OpCode.Size()) != 0 {
 					t.Errorf("%d bytes at %d: misaligned %v", tt.n, tt.off, in)
 				}
 			}

@@ -60,6 +60,36 @@ type Options struct {
 	Base int
 	// Clock is the helper that stamps records and flows.
 	Clock asm.HelperFunc
+	// Skip drops, before the filter runs, the frames the socket is not to
+	// see by where they were going (skb->pkt_type): SkipOutgoing the
+	// frames this host sends, SkipIncoming those it receives.
+	Skip Skip
+}
+
+// Skip says which frames a program drops by their skb->pkt_type.
+type Skip uint8
+
+// The frames to drop.
+const (
+	SkipOutgoing Skip = 1 << iota // PACKET_OUTGOING
+	SkipIncoming                  // every other packet type
+)
+
+// packetOutgoing is PACKET_OUTGOING (linux/if_packet.h).
+const packetOutgoing = 4
+
+// emitSkip emits the drops o.Skip asks for, to the label drop.
+func (o *Options) emitSkip(b *builder, drop string) {
+	if o.Skip&(SkipOutgoing|SkipIncoming) == 0 {
+		return
+	}
+	b.emit(skb.PktType.Load(asm.R0, rCtx))
+	if o.Skip&SkipOutgoing != 0 {
+		b.emit(asm.JEq.Imm(asm.R0, packetOutgoing, drop))
+	}
+	if o.Skip&SkipIncoming != 0 {
+		b.emit(asm.JNE.Imm(asm.R0, packetOutgoing, drop))
+	}
 }
 
 func (o *Options) check() error {

@@ -358,7 +358,7 @@ func (p *parser) ports() {
 func loadMemBE(dst, src asm.Register, off int16, size asm.Size) asm.Instructions {
 	ins := asm.Instructions{asm.LoadMem(dst, src, off, size)}
 	if size != asm.Byte {
-		ins = append(ins, asm.ToBE(dst, int32(size.Bytes()*8)))
+		ins = append(ins, asm.ToBE(dst, int32(int(size)*8)))
 	}
 	return ins
 }

@@ -94,6 +94,7 @@ func generate(filter asm.Instructions, o Options, unreadOff int16, epilogue func
 	}
 	hoist := hoistable(sp)
 	b.emit(sp.main[0]) // r6 = r1
+	o.emitSkip(b, drop)
 	main := sp.main[1:]
 	if hoist {
 		// The first copy of the frame, before the filter, which reads it.
