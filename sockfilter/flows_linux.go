@@ -162,10 +162,11 @@ func loadFlowProgram(filter asm.Instructions, link packet.LinkType, base int, sk
 	if err != nil {
 		return nil, fmt.Errorf("make the flow program: %w", err)
 	}
-	return Load(insns, &LoadOptions{
+	p, err := Load(insns, &LoadOptions{
 		Name: "kflows",
 		Maps: map[string]*Map{kparse.MapFlows: flows, kparse.MapCounters: counters},
 	})
+	return p, filterError(filter, err)
 }
 
 // Interface returns the name of the interface the FlowConn is bound to.

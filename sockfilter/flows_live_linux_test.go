@@ -2,6 +2,7 @@ package sockfilter
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -491,5 +492,77 @@ func TestFlowsEvicted(t *testing.T) {
 				t.Errorf("evicted %d bytes in %d packets of %d bytes", st.EvictedBytes, st.EvictedPackets, len(udpFlowFrame(t, 0)))
 			}
 		})
+	}
+}
+
+// TestFlowsReadFlowsExpire follows two flows through ReadFlows: a UDP flow
+// that ends when it has been idle for the idle timeout, and a TCP flow
+// that ends with its FIN, each exported once with all its packets and then
+// gone from the table; and a FlowConn that is closed.
+func TestFlowsReadFlowsExpire(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	v := testutil.NewVeth(t)
+	var fc *FlowConn
+	var send func([]byte)
+	v.NS.Do(t, func() {
+		var err error
+		if fc, err = ListenFlows(v.A, nil, &FlowConfig{IdleTimeout: 300 * time.Millisecond, ActiveTimeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fc.Close() })
+		send = frameSender(t, v.B)
+	})
+	udp := udpFlowFrame(t, 5000)
+	fin := testutil.FrameCopy(t, "tcp4")
+	fin[14+20+13] = 0x11 // FIN, ACK
+	for range 5 {
+		send(udp)
+	}
+	send(fin)
+	time.Sleep(20 * time.Millisecond)
+	recs, err := fc.ReadFlows(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].EndReason != flow.EndOfFlow || recs[0].Packets != 1 || recs[0].Key.IPProto != 6 {
+		t.Fatalf("first reading: %+v; want the TCP flow, ended by its FIN", recs)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if recs, err = fc.ReadFlows(recs[:0]); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].EndReason != flow.EndIdle || recs[0].Packets != 5 || recs[0].Bytes != uint64(5*len(udp)) || recs[0].Key.SrcPort != 5000 {
+		t.Fatalf("after the idle timeout: %+v; want the UDP flow, idle, 5 packets", recs)
+	}
+	if d := recs[0].End.Sub(recs[0].Start); d < 0 || d > 100*time.Millisecond {
+		t.Errorf("the UDP flow lasted %v", d)
+	}
+	if since := time.Since(recs[0].End); since < 300*time.Millisecond || since > 5*time.Second {
+		t.Errorf("the UDP flow ended %v ago; the clock is off", since)
+	}
+	if entries, err := fc.Table(nil); err != nil || len(entries) != 0 {
+		t.Errorf("table after both flows ended: %+v, %v", entries, err)
+	}
+	st, err := fc.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Packets != 6 || st.ExportedPackets != 6 || st.Flows != 2 || st.EvictedPackets != 0 {
+		t.Errorf("Stats = %+v", st)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := fc.ReadFlows(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("ReadFlows after Close: %v", err)
+	}
+	if _, err := fc.Table(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Table after Close: %v", err)
+	}
+	if _, err := fc.Stats(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Stats after Close: %v", err)
 	}
 }

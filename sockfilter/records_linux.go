@@ -211,10 +211,27 @@ func loadRecordProgram(filter asm.Instructions, link packet.LinkType, base int, 
 	if err != nil {
 		return nil, fmt.Errorf("make the record program: %w", err)
 	}
-	return Load(insns, &LoadOptions{
+	p, err := Load(insns, &LoadOptions{
 		Name: "krecords",
 		Maps: map[string]*Map{kparse.MapRecords: records, kparse.MapCounters: counters},
 	})
+	return p, filterError(filter, err)
+}
+
+// filterError returns err, the error of loading a program made of filter,
+// or if the verifier refuses filter alone too, that error: it points into
+// the caller's program, not into the one made of it.
+func filterError(filter asm.Instructions, err error) error {
+	var verr *VerifierError
+	if err == nil || !errors.As(err, &verr) {
+		return err
+	}
+	p, ferr := Load(filter, nil)
+	if ferr != nil {
+		return fmt.Errorf("the filter: %w", ferr)
+	}
+	p.Close()
+	return err
 }
 
 // Interface returns the name of the interface the RecordConn is bound to.
