@@ -47,7 +47,7 @@
 // bytes come before skb->data, 0 for a live socket. (The live socket's
 // program runs under the test run too, on a frame behind an Ethernet
 // header of its own that the test run consumes: sockfilter's tests run
-// both.) It copies the first 80
+// both; this package's run it in the vm interpreter, without root.) It copies the first 80
 // bytes of the frame to the stack with one bpf_skb_load_bytes (Linux 4.5,
 // which copies from the frame's pages too, where the legacy loads and
 // bpf_skb_load_bytes_relative see only the linear part) and reads the
