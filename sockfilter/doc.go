@@ -208,7 +208,10 @@
 // The records carry a time stamp from the kernel's clock (KernelClock):
 // CLOCK_TAI on Linux 6.1, converted to wall-clock time exactly; the flows
 // a coarse clock that costs the program less. Frames are read on
-// Ethernet-like and raw IP interfaces, as Listen reads them.
+// Ethernet-like and raw IP interfaces, as Listen reads them, one
+// interface at a time (not AnyInterface). Linux 5.8 has all a RecordConn
+// needs; a FlowConn needs 5.12, and 5.14 to delete a flow with its last
+// packets.
 //
 // # Privileges
 //

@@ -63,8 +63,11 @@ type FlowConn struct {
 // the moment it goes, BPF_MAP_LOOKUP_AND_DELETE_ELEM on hash maps (Linux
 // 5.14). Beside it the program counts every packet and its bytes in a
 // per-CPU array, so that packets lost with a flow the LRU evicted are
-// reported (FlowStats.EvictedPackets), not lost silently. It needs
-// CAP_BPF and CAP_NET_RAW.
+// reported (FlowStats.EvictedPackets), not lost silently. It needs Linux
+// 5.12 for the atomic OR of a shared table (5.1 for a per-CPU one), and
+// CAP_BPF and CAP_NET_RAW; before Linux 5.14 a flow is deleted without
+// being read at once, and the packets the kernel counts between the
+// reading and the deletion are lost with it. Interfaces are ListenRecords'.
 func ListenFlows(ifname string, filter asm.Instructions, cfg *FlowConfig) (*FlowConn, error) {
 	c, err := listenFlows(ifname, filter, cfg)
 	if err != nil {

@@ -67,10 +67,12 @@ type RecordConn struct {
 // ran, from the best clock the kernel has (see KernelClock). The frame is
 // whole: a record's CapLen is its Length.
 //
-// It needs Linux 5.8 for the ring buffer (or Linux 4.20, with perf
-// buffers: see RecordConfig.Perf, which it uses itself where ring buffers
-// are missing), CAP_BPF and CAP_NET_RAW. Interfaces are those Listen takes:
-// Ethernet-like and raw IP.
+// It needs Linux 5.8 for the ring buffer, or Linux 5.1 (the program's
+// 32-bit jumps) with perf buffers: see RecordConfig.Perf, which it uses
+// itself where ring buffers are missing; and CAP_BPF and CAP_NET_RAW.
+// Interfaces are those Listen takes, Ethernet-like and raw IP, but not
+// AnyInterface: the parser reads each frame's link-layer header, which a
+// capture on every interface at once does not have.
 func ListenRecords(ifname string, filter asm.Instructions, cfg *RecordConfig) (*RecordConn, error) {
 	c, err := listenRecords(ifname, filter, cfg)
 	if err != nil {
