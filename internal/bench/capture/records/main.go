@@ -10,7 +10,7 @@
 // counts the records read, the frames the filter accepted (records read
 // and lost) and the records lost because the ring buffer was full.
 //
-//	records -i lo -f 'udp dst port 40000' [-o FILE] [-perf]
+//	records -i lo -f 'udp dst port 40000' [-o FILE] [-perf] [-ring BYTES] [-watermark BYTES] [-timeout D]
 //
 // SIGINT or SIGTERM ends the capture. It exits 1 on errors and 2 on usage
 // errors.
@@ -38,20 +38,25 @@ func main() {
 	expr := flag.String("f", "", "pcap-filter expression (required)")
 	out := flag.String("o", "", "write each record's line to `FILE`")
 	perf := flag.Bool("perf", false, "use perf event buffers instead of a ring buffer")
+	var cfg sockfilter.RecordConfig
+	flag.IntVar(&cfg.RingSize, "ring", 0, "ring buffer size in `bytes` (0: the default)")
+	flag.IntVar(&cfg.Watermark, "watermark", 0, "`bytes` waiting that wake the reader (0: a quarter of the ring; -1: every record)")
+	flag.DurationVar(&cfg.Timeout, "timeout", 0, "the longest a record waits to be read (0: the default)")
 	flag.Parse()
+	cfg.Perf = *perf
 	if flag.NArg() != 0 || *expr == "" {
-		fmt.Fprintln(os.Stderr, "usage: records [-i IFACE] -f EXPR [-o FILE] [-perf]")
+		fmt.Fprintln(os.Stderr, "usage: records [-i IFACE] -f EXPR [-o FILE] [-perf] [-ring BYTES] [-watermark BYTES] [-timeout D]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := capture(ctx, *iface, *expr, *out, *perf); err != nil {
+	if err := capture(ctx, *iface, *expr, *out, &cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "records: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func capture(ctx context.Context, iface, expr, out string, perf bool) (err error) {
+func capture(ctx context.Context, iface, expr, out string, cfg *sockfilter.RecordConfig) (err error) {
 	link, err := sockfilter.InterfaceLinkType(iface)
 	if err != nil {
 		return err
@@ -60,7 +65,7 @@ func capture(ctx context.Context, iface, expr, out string, perf bool) (err error
 	if err != nil {
 		return fmt.Errorf("filter %q: %w", expr, err)
 	}
-	rc, err := sockfilter.ListenRecords(iface, insns, &sockfilter.RecordConfig{Perf: perf})
+	rc, err := sockfilter.ListenRecords(iface, insns, cfg)
 	if err != nil {
 		return err
 	}
