@@ -94,13 +94,16 @@ type VM struct {
 	// prologue is set when the first instruction is r6 = r1: the run
 	// does it and starts at the second.
 	prologue bool
-	clock    func() uint64
-	rand     func() uint32
-	trace    io.Writer
-	traceMu  sync.Mutex
-	envs     sync.Pool           // *Env
-	env      atomic.Pointer[Env] // an Env kept at hand: cheaper than the pool
-	cookies  atomic.Uint64       // the socket cookies of test runs
+	// filter is the program in the filter form, which runs it on socket
+	// buffers, or nil when the program is not in that form.
+	filter  *filter
+	clock   func() uint64
+	rand    func() uint32
+	trace   io.Writer
+	traceMu sync.Mutex
+	envs    sync.Pool           // *Env
+	env     atomic.Pointer[Env] // an Env kept at hand: cheaper than the pool
+	cookies atomic.Uint64       // the socket cookies of test runs
 }
 
 // Errors of New and of runs, wrapped with details.
@@ -198,6 +201,21 @@ func monotonic() uint64 { return uint64(time.Since(epoch)) }
 // load past the end of the frame ends the program returning 0, as in the
 // kernel. frame is only read.
 func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
+	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
+		if f.needs == needNone {
+			switch link {
+			case packet.LinkEthernet:
+				return f.run(frame, &ethBases, nil), nil
+			case packet.LinkRawIP:
+				return f.run(frame, &rawBases, nil), nil
+			}
+		}
+		var fc frameCtx
+		if err := fc.live(frame, link, nil); err != nil {
+			return 0, err
+		}
+		return f.run(fc.pkt, &fc.base, &fc), nil
+	}
 	if v.pure && link == packet.LinkEthernet {
 		return v.runPure(frame, &ethBases)
 	}
@@ -228,6 +246,9 @@ func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info)
 	if err := fc.live(frame, link, info); err != nil {
 		return 0, err
 	}
+	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
+		return f.run(fc.pkt, &fc.base, &fc), nil
+	}
 	e := v.getEnv()
 	defer v.putEnv(e)
 	r0, err := v.run(e, &fc, ctxAddr, 0)
@@ -249,6 +270,12 @@ func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info)
 // frames of any length from 14 bytes up.
 func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
 	var fc frameCtx
+	if f := v.filter; f != nil && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
+		if _, err := fc.setTest(frame, link, nil); err != nil {
+			return 0, err
+		}
+		return f.run(fc.pkt, &fc.base, &fc), nil
+	}
 	if v.pure && link == packet.LinkEthernet {
 		if _, err := fc.setTest(frame, link, nil); err != nil {
 			return 0, err
@@ -260,6 +287,9 @@ func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
 	var err error
 	if e.buf, err = fc.setTest(frame, link, e.buf); err != nil {
 		return 0, err
+	}
+	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
+		return f.run(fc.pkt, &fc.base, &fc), nil
 	}
 	r0, err := v.run(e, &fc, ctxAddr, 0)
 	return uint32(r0), err

@@ -1,0 +1,689 @@
+package vm
+
+import (
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/sockfilter/skb"
+)
+
+// The filter form is a second internal form, for the programs compiled
+// filters are made of: straight code and forward jumps over the socket
+// buffer's legacy loads, context fields and registers. It runs without an
+// Env and without a budget (a program without a jump back ends within its
+// length), with every check New could make made once: the legacy loads
+// know that r6 holds the context, the context loads know which field they
+// read, and the helpers that write the stack write where nothing reads
+// it. Its instructions carry both successors, so that a test selects the
+// next instruction without a branch of the interpreter's own, and decode
+// fuses the commonest sequences of compiled filters into one instruction:
+// a legacy load, an optional AND and a test of the result against a
+// constant; a byte load and the IPv4 header length computed from it
+// (libpcap's ldxms); `r0 = imm; exit`. A program outside the form runs in
+// the general interpreter (loop).
+
+// fop is an operation of the filter form.
+type fop uint8
+
+const (
+	_ fop = iota // the zero op: decode makes none
+
+	// Arithmetic run inline; the others are fALUK and fALUX.
+	fMov64K
+	fMov64X
+	fMov32K
+	fMov32X
+	fAdd64K
+	fAdd64X
+	fAdd32K
+	fAdd32X
+	fAnd64K
+	fAnd32K
+	fOr64K
+	fOr32K
+	fLsh64K
+	fLsh32K
+	fRsh64K
+	fRsh32K
+	fALUK // dst = aluOp(aux, dst, imm)
+	fALUX // dst = aluOp(aux, dst, src)
+
+	// The tests, in families of four variants as the general form's
+	// jumps (var64K...): the others are these with t and f swapped.
+	fJeq64K
+	fJeq64X
+	fJeq32K
+	fJeq32X
+	fJgt64K
+	fJgt64X
+	fJgt32K
+	fJgt32X
+	fJge64K
+	fJge64X
+	fJge32K
+	fJge32X
+	fJset64K
+	fJset64X
+	fJset32K
+	fJset32X
+	fJsgt64K
+	fJsgt64X
+	fJsgt32K
+	fJsgt32X
+	fJsge64K
+	fJsge64X
+	fJsge32K
+	fJsge32X
+
+	fJa   // goto t
+	fRet  // r0 = imm; exit
+	fExit // exit
+
+	// Legacy loads into r0: at base aux + off, or at src + off.
+	fLdAbsB
+	fLdAbsH
+	fLdAbsW
+	fLdIndB
+	fLdIndH
+	fLdIndW
+
+	// A legacy load, r0 &= mask and a test of w0 against k, by size
+	// (B, H, W) and test (eq, gt, ge, set).
+	fLdAbsBEq
+	fLdAbsBGt
+	fLdAbsBGe
+	fLdAbsBSet
+	fLdAbsHEq
+	fLdAbsHGt
+	fLdAbsHGe
+	fLdAbsHSet
+	fLdAbsWEq
+	fLdAbsWGt
+	fLdAbsWGe
+	fLdAbsWSet
+	fLdIndBEq
+	fLdIndBGt
+	fLdIndBGe
+	fLdIndBSet
+	fLdIndHEq
+	fLdIndHGt
+	fLdIndHGe
+	fLdIndHSet
+	fLdIndWEq
+	fLdIndWGt
+	fLdIndWGe
+	fLdIndWSet
+
+	// fMSH is r0 = the byte at base aux + off; dst = (r0 & mask) << k:
+	// libpcap's `ldx 4*([k]&0xf)` as compiled.
+	fMSH
+	fLdLen  // dst = skb->len
+	fLdCtx  // dst = the field of struct __sk_buff at off, aux bytes
+	fHelper // r0 = a helper that needs no memory
+	// fSkbLoad is r0 = bpf_skb_load_bytes(skb, src, buffer, k) into a
+	// buffer nothing reads: 0 or -EFAULT; fSkbLoadRel is
+	// bpf_skb_load_bytes_relative, from the header mask.
+	fSkbLoad
+	fSkbLoadRel
+
+	// The tests whose two successors are `r0 = imm; exit`, in the order of
+	// the tests from fJeq64K and from fLdAbsBEq: they return t when the
+	// test holds and f otherwise, the low halves of the immediates, which
+	// is all of r0 a socket filter's caller sees.
+	fJeq64KRet
+	fJeq64XRet
+	fJeq32KRet
+	fJeq32XRet
+	fJgt64KRet
+	fJgt64XRet
+	fJgt32KRet
+	fJgt32XRet
+	fJge64KRet
+	fJge64XRet
+	fJge32KRet
+	fJge32XRet
+	fJset64KRet
+	fJset64XRet
+	fJset32KRet
+	fJset32XRet
+	fJsgt64KRet
+	fJsgt64XRet
+	fJsgt32KRet
+	fJsgt32XRet
+	fJsge64KRet
+	fJsge64XRet
+	fJsge32KRet
+	fJsge32XRet
+	fLdAbsBEqRet
+	fLdAbsBGtRet
+	fLdAbsBGeRet
+	fLdAbsBSetRet
+	fLdAbsHEqRet
+	fLdAbsHGtRet
+	fLdAbsHGeRet
+	fLdAbsHSetRet
+	fLdAbsWEqRet
+	fLdAbsWGtRet
+	fLdAbsWGeRet
+	fLdAbsWSetRet
+	fLdIndBEqRet
+	fLdIndBGtRet
+	fLdIndBGeRet
+	fLdIndBSetRet
+	fLdIndHEqRet
+	fLdIndHGtRet
+	fLdIndHGeRet
+	fLdIndHSetRet
+	fLdIndWEqRet
+	fLdIndWGtRet
+	fLdIndWGeRet
+	fLdIndWSetRet
+)
+
+// finsn is an instruction of the filter form: 32 bytes.
+type finsn struct {
+	op   fop
+	dst  uint8
+	src  uint8
+	aux  uint8  // a legacy load's base; the operation of fALUK, fALUX; a context load's size
+	off  int32  // a legacy load's offset; a context field's offset
+	t, f int32  // the next instruction when the test holds, and otherwise (or always)
+	k    uint32 // the constant of a fused test, the shift of fMSH
+	mask uint32 // the mask of a fused test or of fMSH
+	imm  uint64 // the immediate, as in the general form; a helper's number
+}
+
+// maxFilterFrame bounds the frames the filter form runs: longer ones, if
+// ever, run in the general form. The filter form folds the legacy loads
+// at a constant offset beyond it into a return of 0.
+const maxFilterFrame = 1 << 30
+
+// filter is a program in the filter form.
+type filter struct {
+	v     *VM
+	code  []finsn
+	start int32 // 1 when the program starts with r6 = r1, which the run does
+	// needs says what of the socket buffer's frameCtx the runs need.
+	needs uint8
+}
+
+// What a filter's runs need of the frameCtx: nothing but the frame and
+// its bases, or all of it.
+const (
+	needNone uint8 = iota
+	needCtx
+)
+
+// The abstract values the analysis gives registers: what every run that
+// reaches an instruction holds there.
+type absKind uint8
+
+const (
+	absUnknown absKind = iota
+	absCtx             // the context pointer
+	absStack           // r10 + c
+	absConst           // c
+	absCopy            // the value of register c, which has not changed since
+)
+
+type absVal struct {
+	kind absKind
+	c    int64
+}
+
+// absState is what the registers hold at an instruction.
+type absState struct {
+	reached bool
+	r       [11]absVal
+}
+
+// join merges s into a state that other paths reach too.
+func (a *absState) join(s *absState) {
+	if !a.reached {
+		*a = *s
+		return
+	}
+	for i := range a.r {
+		if a.r[i] != s.r[i] {
+			a.r[i] = absVal{}
+		}
+	}
+}
+
+// compileFilter translates v.code, before fuse, into the filter form when
+// the program keeps to it, and returns nil otherwise.
+func (v *VM) compileFilter() *filter {
+	code := v.code
+	states := make([]absState, len(code))
+	states[0].reached = true
+	states[0].r[1] = absVal{kind: absCtx}
+	states[0].r[10] = absVal{kind: absStack}
+	fc := make([]finsn, len(code))
+	for i := range code {
+		st := states[i]
+		if !st.reached {
+			fc[i] = finsn{op: fRet} // never runs
+			continue
+		}
+		in := &code[i]
+		fi, ok := v.filterInsn(i, in, &st)
+		if !ok {
+			return nil
+		}
+		fc[i] = fi
+		// Pass the state on, after the instruction's effect.
+		succ := filterSuccessors(i, in)
+		if succ[0] < 0 && succ[1] < 0 {
+			continue
+		}
+		transfer(in, &st)
+		for _, s := range succ {
+			if s < 0 {
+				continue
+			}
+			if s <= i || s >= len(code) {
+				return nil // a jump back: a loop, which needs the budget
+			}
+			states[s].join(&st)
+		}
+	}
+	f := &filter{v: v, code: fc}
+	for _, fi := range fc {
+		switch {
+		case fi.op == fLdCtx, fi.op == fHelper && asm.HelperFunc(fi.imm) == asm.FnGetSocketUID:
+			f.needs = needCtx
+		}
+	}
+	f.fuse(code)
+	f.prune()
+	f.thread()
+	f.returns()
+	if v.prologue {
+		f.start = 1
+	}
+	return f
+}
+
+// filterSuccessors returns the instructions that may run after i, -1 for
+// none.
+func filterSuccessors(i int, in *insn) [2]int {
+	switch {
+	case in.op >= opJeq64K && in.op <= opJsle32X:
+		return [2]int{i + 1, int(in.off)}
+	case in.op == opJa:
+		return [2]int{int(in.off), -1}
+	case in.op == opExit, in.op == opLdFail:
+		return [2]int{-1, -1}
+	}
+	return [2]int{i + 1, -1}
+}
+
+// transfer applies the effect of in to st.
+func transfer(in *insn, st *absState) {
+	d, src := int(in.dst&15), int(in.src&15)
+	var v absVal // the new value of the register w
+	w := d
+	switch {
+	case in.op == opMov64X:
+		if src == d {
+			return
+		}
+		if v = st.r[src]; v.kind == absUnknown {
+			v = absVal{kind: absCopy, c: int64(src)}
+		}
+	case in.op == opMov64K:
+		v = absVal{kind: absConst, c: int64(in.imm)}
+	case in.op == opAdd64K:
+		if v = st.r[d]; v.kind == absStack || v.kind == absConst {
+			v.c += int64(in.imm)
+		} else {
+			v = absVal{}
+		}
+	case in.op >= opAdd64K && in.op <= opBswap64, in.op >= opLdxB && in.op <= opLdxsW:
+	case in.op >= opLdAbsB && in.op <= opLdIndW, in.op == opCall:
+		w = 0
+	default:
+		return
+	}
+	// What copied the old value of w copies it no more.
+	for i := range st.r {
+		if st.r[i].kind == absCopy && st.r[i].c == int64(w) {
+			st.r[i] = absVal{}
+		}
+	}
+	st.r[w] = v
+}
+
+// filterInsn translates one instruction that st reaches, or reports that
+// the filter form cannot run it.
+func (v *VM) filterInsn(i int, in *insn, st *absState) (finsn, bool) {
+	fi := finsn{dst: in.dst & 15, src: in.src & 15, imm: in.imm, f: int32(i + 1)}
+	switch o := in.op; {
+	case o >= opAdd64K && o <= opNop:
+		fi.op = filterALU(o)
+		fi.aux = uint8(o)
+		if fi.op == fALUK && aluOperand(o) {
+			fi.op = fALUX
+		}
+	case o >= opJeq64K && o <= opJsle32X:
+		var swap bool
+		fi.op, swap = filterTest(o)
+		fi.t = in.off
+		if swap {
+			fi.t, fi.f = fi.f, fi.t
+		}
+	case o == opJa:
+		fi.op, fi.t, fi.f = fJa, in.off, in.off
+	case o == opExit:
+		fi.op = fExit
+	case o >= opLdAbsB && o <= opLdFail:
+		if st.r[6].kind != absCtx {
+			return fi, false
+		}
+		switch {
+		case o == opLdFail, o <= opLdAbsW && in.off >= maxFilterFrame:
+			// A load that fails on every frame the form runs: the
+			// compilers' way to reject.
+			fi.op, fi.imm = fRet, 0
+		case o <= opLdAbsW:
+			fi.op, fi.aux, fi.off = fLdAbsB+fop(o-opLdAbsB), in.aux, in.off
+		default:
+			fi.op, fi.off = fLdIndB+fop(o-opLdIndB), int32(in.imm)
+		}
+	case o >= opLdxB && o <= opLdxW:
+		n := int64(1) << (o - opLdxB)
+		off := int64(in.off)
+		if st.r[in.src&15].kind != absCtx || off < 0 || off+n > ctxSize || ctxRead[off]&uint8(n) == 0 {
+			return fi, false
+		}
+		fi.op, fi.off, fi.aux = fLdCtx, int32(off), uint8(n)
+		if off == int64(skb.Len) && n == 4 {
+			fi.op = fLdLen
+		}
+	case o == opCall:
+		fn := asm.HelperFunc(int32(in.imm))
+		if in.aux != helperBuiltin || !filterHelper(fn, st) {
+			return fi, false
+		}
+		fi.op = fHelper
+		if fn == asm.FnSkbLoadBytes || fn == asm.FnSkbLoadBytesRelative {
+			// The offset from the register r2 copies, if any, the
+			// length and start from their constants.
+			fi.op, fi.src, fi.k = fSkbLoad, 2, uint32(st.r[4].c)
+			if st.r[2].kind == absCopy {
+				fi.src = uint8(st.r[2].c)
+			}
+			if fn == asm.FnSkbLoadBytesRelative {
+				fi.op, fi.mask = fSkbLoadRel, uint32(st.r[5].c)
+			}
+		}
+	default:
+		return fi, false
+	}
+	return fi, true
+}
+
+// filterALU returns the filter form of an arithmetic operation.
+func filterALU(o op) fop {
+	switch o {
+	case opMov64K:
+		return fMov64K
+	case opMov64X:
+		return fMov64X
+	case opMov32K:
+		return fMov32K
+	case opMov32X:
+		return fMov32X
+	case opAdd64K:
+		return fAdd64K
+	case opAdd64X:
+		return fAdd64X
+	case opAdd32K:
+		return fAdd32K
+	case opAdd32X:
+		return fAdd32X
+	case opAnd64K:
+		return fAnd64K
+	case opAnd32K:
+		return fAnd32K
+	case opOr64K:
+		return fOr64K
+	case opOr32K:
+		return fOr32K
+	case opLsh64K:
+		return fLsh64K
+	case opLsh32K:
+		return fLsh32K
+	case opRsh64K:
+		return fRsh64K
+	case opRsh32K:
+		return fRsh32K
+	}
+	return fALUK
+}
+
+// filterTest returns the test of the general form's conditional jump o,
+// and whether it holds when o's does not: the filter form has no tests
+// that negate others (jne, jlt, jle, jslt, jsle), whose targets it swaps.
+func filterTest(o op) (fop, bool) {
+	g, variant := (o-opJeq64K)/4, fop((o-opJeq64K)&3)
+	tests := [...]struct {
+		f    fop
+		swap bool
+	}{
+		{fJeq64K, false}, {fJgt64K, false}, {fJge64K, false}, {fJset64K, false},
+		{fJeq64K, true}, {fJsgt64K, false}, {fJsge64K, false}, {fJge64K, true},
+		{fJgt64K, true}, {fJsge64K, true}, {fJsgt64K, true},
+	}
+	t := tests[g]
+	return t.f + variant, t.swap
+}
+
+// filterHelper reports whether the filter form can run a call of fn in
+// state st: a helper that touches no memory, or bpf_skb_load_bytes(_relative)
+// on the context into a buffer on the stack that nothing reads, of a
+// constant length (from a constant header).
+func filterHelper(fn asm.HelperFunc, st *absState) bool {
+	switch fn {
+	case asm.FnKtimeGetNs, asm.FnKtimeGetBootNs, asm.FnKtimeGetCoarseNs, asm.FnKtimeGetTaiNs,
+		asm.FnGetPrandomU32, asm.FnGetSmpProcessorID, asm.FnGetNumaNodeID, asm.FnGetSocketUID:
+		return true
+	case asm.FnSkbLoadBytes, asm.FnSkbLoadBytesRelative:
+		to, n := st.r[3], st.r[4]
+		if st.r[1].kind != absCtx || to.kind != absStack || n.kind != absConst ||
+			fn == asm.FnSkbLoadBytesRelative && st.r[5].kind != absConst {
+			return false
+		}
+		size := int64(uint32(n.c))
+		return to.c >= -StackSize && to.c+size <= 0
+	}
+	return false
+}
+
+// fuse makes the filter form's superinstructions of code, the general
+// form the program was translated from. A fused instruction replaces the
+// first of its sequence; the others stay, for the jumps that land on
+// them.
+func (f *filter) fuse(code []insn) {
+	for i := range code {
+		fi := &f.code[i]
+		switch {
+		case fi.op >= fLdAbsB && fi.op <= fLdIndW:
+			if !f.fuseTest(code, i) && fi.op == fLdAbsB {
+				f.fuseMSH(code, i)
+			}
+		case fi.op == fMov64K && fi.dst == 0 && i+1 < len(code) && f.code[i+1].op == fExit:
+			*fi = finsn{op: fRet, imm: fi.imm}
+		}
+	}
+}
+
+// fuseTest fuses the legacy load at i with an AND of r0 with a constant
+// and a test of r0 against a constant after it: a test of the unsigned
+// kinds on 32 bits, or on 64 bits with a constant the 32-bit test gives
+// the same answer for (the loaded value has its upper half zero).
+func (f *filter) fuseTest(code []insn, i int) bool {
+	j, mask := i+1, uint32(0xffffffff)
+	if j < len(code) && (code[j].op == opAnd32K || code[j].op == opAnd64K) && code[j].dst == 0 {
+		mask, j = uint32(code[j].imm), j+1
+	}
+	if j >= len(code) {
+		return false
+	}
+	jt, ft := &code[j], &f.code[j]
+	if jt.op < opJeq64K || jt.op > opJsle32X || jt.dst != 0 {
+		return false
+	}
+	variant := (jt.op - opJeq64K) & 3
+	kind := (ft.op - fJeq64K) / 4 // eq, gt, ge, set, sgt, sge
+	switch {
+	case variant == var64X || variant == var32X, kind > 3:
+		return false
+	case variant == var64K && kind != 3 && int64(jt.imm) < 0:
+		return false
+	}
+	fi := &f.code[i]
+	first := fLdAbsBEq
+	if fi.op >= fLdIndB {
+		first = fLdIndBEq
+	}
+	size := (fi.op - fLdAbsB) % 3
+	*fi = finsn{op: first + 4*size + kind, src: fi.src, aux: fi.aux, off: fi.off,
+		t: ft.t, f: ft.f, k: uint32(jt.imm), mask: mask}
+	return true
+}
+
+// fuseMSH fuses the byte load at i with `rX = r0; rX &= mask; rX <<= k`
+// after it, for a shift that keeps a byte within 32 bits, where both
+// widths give the same result.
+func (f *filter) fuseMSH(code []insn, i int) {
+	if i+3 >= len(code) {
+		return
+	}
+	mov, and, lsh := &code[i+1], &code[i+2], &code[i+3]
+	x := mov.dst
+	switch {
+	case mov.op != opMov64X && mov.op != opMov32X, mov.src != 0, x == 0,
+		and.op != opAnd32K && and.op != opAnd64K, and.dst != x,
+		lsh.op != opLsh32K && lsh.op != opLsh64K, lsh.dst != x, lsh.imm > 24:
+		return
+	}
+	fi := &f.code[i]
+	*fi = finsn{op: fMSH, dst: x, aux: fi.aux, off: fi.off, f: int32(i + 4),
+		mask: uint32(and.imm) & 0xff, k: uint32(lsh.imm)}
+}
+
+// thread makes every successor skip the unconditional jumps it would go
+// through.
+func (f *filter) thread() {
+	follow := func(x int32) int32 {
+		for int(x) < len(f.code) && f.code[x].op == fJa {
+			x = f.code[x].t // forward: the chain ends
+		}
+		return x
+	}
+	for i := range f.code {
+		fi := &f.code[i]
+		fi.t, fi.f = follow(fi.t), follow(fi.f)
+	}
+}
+
+// returns makes the tests whose successors both return return themselves
+// (fJeq64KRet...), with the successors' values in t and f.
+func (f *filter) returns() {
+	for i := range f.code {
+		fi := &f.code[i]
+		var ret fop
+		switch {
+		case fi.op >= fJeq64K && fi.op <= fJsge32X:
+			ret = fi.op - fJeq64K + fJeq64KRet
+		case fi.op >= fLdAbsBEq && fi.op <= fLdIndWSet:
+			ret = fi.op - fLdAbsBEq + fLdAbsBEqRet
+		default:
+			continue
+		}
+		t, e := &f.code[fi.t], &f.code[fi.f]
+		if t.op == fRet && e.op == fRet {
+			fi.op, fi.t, fi.f = ret, int32(uint32(t.imm)), int32(uint32(e.imm))
+		}
+	}
+}
+
+// effect returns the registers fi reads and writes, and whether it does
+// nothing else: an instruction that does nothing else and writes only
+// registers nothing reads afterwards can go.
+func (fi *finsn) effect() (use, def uint16, pure bool) {
+	d, s := uint16(1)<<(fi.dst&15), uint16(1)<<(fi.src&15)
+	switch o := fi.op; {
+	case o == fMov64K, o == fMov32K, o == fLdLen, o == fLdCtx:
+		return 0, d, true
+	case o == fMov64X, o == fMov32X:
+		return s, d, true
+	case o == fAdd64X, o == fAdd32X, o == fALUX:
+		return d | s, d, true
+	case o >= fAdd64K && o <= fALUK:
+		return d, d, true
+	case o >= fJeq64K && o <= fJsge32X:
+		if (o-fJeq64K)&1 == 1 { // an X variant
+			return d | s, 0, false
+		}
+		return d, 0, false
+	case o >= fJeq64KRet && o <= fJsge32XRet:
+		if (o-fJeq64KRet)&1 == 1 {
+			return d | s, 0, false
+		}
+		return d, 0, false
+	case o == fExit:
+		return 1, 0, false
+	case o >= fLdIndB && o <= fLdIndW, o >= fLdIndBEq && o <= fLdIndWSet, o >= fLdIndBEqRet && o <= fLdIndWSetRet:
+		return s, 1, false
+	case o >= fLdAbsB && o <= fLdAbsW, o >= fLdAbsBEq && o <= fLdAbsWSet, o >= fLdAbsBEqRet && o <= fLdAbsWSetRet:
+		return 0, 1, false
+	case o == fMSH:
+		return 0, 1 | d, false
+	case o == fSkbLoad, o == fSkbLoadRel:
+		return s, 1, false
+	case o == fHelper:
+		return 0, 1, false
+	}
+	return 0, 0, false // fJa, fRet
+}
+
+// successors returns where fi goes on, -1 for nowhere.
+func (fi *finsn) successors() [2]int32 {
+	switch o := fi.op; {
+	case o >= fJeq64K && o <= fJsge32X, o >= fLdAbsBEq && o <= fLdIndWSet:
+		return [2]int32{fi.t, fi.f}
+	case o == fJa:
+		return [2]int32{fi.t, -1}
+	case o == fRet, o == fExit, o >= fJeq64KRet:
+		return [2]int32{-1, -1}
+	}
+	return [2]int32{fi.f, -1}
+}
+
+// prune removes the instructions that only write registers nothing reads
+// afterwards, such as the arguments of a helper that fSkbLoad reads from
+// elsewhere, making them jumps to their successor for thread to skip.
+// Every jump goes forward, so that one walk from the end finds what each
+// instruction's successors read; removing an instruction can leave
+// others without readers, hence the rounds.
+func (f *filter) prune() {
+	live := make([]uint16, len(f.code)) // what may be read from each instruction on
+	for changed := true; changed; {
+		changed = false
+		for i := len(f.code) - 1; i >= 0; i-- {
+			fi := &f.code[i]
+			var out uint16
+			for _, s := range fi.successors() {
+				if s >= 0 {
+					out |= live[s]
+				}
+			}
+			use, def, pure := fi.effect()
+			if pure && def&out == 0 && fi.op != fJa {
+				*fi = finsn{op: fJa, t: fi.f, f: fi.f}
+				use, def, changed = 0, 0, true
+			}
+			live[i] = use | out&^def
+		}
+	}
+}

@@ -1,0 +1,806 @@
+package vm
+
+import (
+	"math/bits"
+
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/sockfilter/skb"
+)
+
+// run runs the filter on pkt, the frame from its link-layer header, whose
+// headers base gives, and returns the low half of r0, all a socket
+// filter's caller sees. fc is the socket buffer, which only programs that
+// read the context need (filter.ctx): the others run without it.
+//
+// Like loop, it is one function with one switch, for the same reasons;
+// unlike loop, it has no status to return, for nothing in the filter form
+// fails: a legacy load past the end returns 0, as the kernel's does. The
+// legacy loads check the frame's bounds once, on offsets of 32 bits, so
+// that the compiler proves the reads in bounds. A test is a branch, on
+// purpose: selecting the successor without one (which the compiler does
+// not do in a loop, and arithmetic can) makes the next instruction's
+// address wait for the frame's bytes, where a predicted branch lets the
+// processor run ahead; measured, it was half as fast.
+func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
+	var r [16]uint64
+	r[1], r[10] = ctxAddr, stackTop
+	if f.start != 0 {
+		r[6] = ctxAddr
+	}
+	code := f.code
+	pc := f.start
+	for {
+		in := &code[pc]
+		next := in.f
+		switch in.op {
+		case fMov64K:
+			r[in.dst&15] = in.imm
+		case fMov64X:
+			r[in.dst&15] = r[in.src&15]
+		case fMov32K:
+			r[in.dst&15] = uint64(uint32(in.imm))
+		case fMov32X:
+			r[in.dst&15] = uint64(uint32(r[in.src&15]))
+		case fAdd64K:
+			r[in.dst&15] += in.imm
+		case fAdd64X:
+			r[in.dst&15] += r[in.src&15]
+		case fAdd32K:
+			d := in.dst & 15
+			r[d] = uint64(uint32(r[d]) + uint32(in.imm))
+		case fAdd32X:
+			d := in.dst & 15
+			r[d] = uint64(uint32(r[d]) + uint32(r[in.src&15]))
+		case fAnd64K:
+			r[in.dst&15] &= in.imm
+		case fAnd32K:
+			d := in.dst & 15
+			r[d] = uint64(uint32(r[d]) & uint32(in.imm))
+		case fOr64K:
+			r[in.dst&15] |= in.imm
+		case fOr32K:
+			d := in.dst & 15
+			r[d] = uint64(uint32(r[d]) | uint32(in.imm))
+		case fLsh64K:
+			r[in.dst&15] <<= in.imm & 63
+		case fLsh32K:
+			d := in.dst & 15
+			r[d] = uint64(uint32(r[d]) << (in.imm & 31))
+		case fRsh64K:
+			r[in.dst&15] >>= in.imm & 63
+		case fRsh32K:
+			d := in.dst & 15
+			r[d] = uint64(uint32(r[d]) >> (in.imm & 31))
+		case fALUK: // the calls go on from in.f, so that t and next need not survive them
+			d := in.dst & 15
+			r[d] = aluOp(op(in.aux), r[d], in.imm)
+			pc = in.f
+			continue
+		case fALUX:
+			d := in.dst & 15
+			r[d] = aluOp(op(in.aux), r[d], r[in.src&15])
+			pc = in.f
+			continue
+
+		case fJeq64K:
+			if r[in.dst&15] == in.imm {
+				next = in.t
+			}
+		case fJeq64X:
+			if r[in.dst&15] == r[in.src&15] {
+				next = in.t
+			}
+		case fJeq32K:
+			if uint32(r[in.dst&15]) == uint32(in.imm) {
+				next = in.t
+			}
+		case fJeq32X:
+			if uint32(r[in.dst&15]) == uint32(r[in.src&15]) {
+				next = in.t
+			}
+		case fJgt64K:
+			if r[in.dst&15] > in.imm {
+				next = in.t
+			}
+		case fJgt64X:
+			if r[in.dst&15] > r[in.src&15] {
+				next = in.t
+			}
+		case fJgt32K:
+			if uint32(r[in.dst&15]) > uint32(in.imm) {
+				next = in.t
+			}
+		case fJgt32X:
+			if uint32(r[in.dst&15]) > uint32(r[in.src&15]) {
+				next = in.t
+			}
+		case fJge64K:
+			if r[in.dst&15] >= in.imm {
+				next = in.t
+			}
+		case fJge64X:
+			if r[in.dst&15] >= r[in.src&15] {
+				next = in.t
+			}
+		case fJge32K:
+			if uint32(r[in.dst&15]) >= uint32(in.imm) {
+				next = in.t
+			}
+		case fJge32X:
+			if uint32(r[in.dst&15]) >= uint32(r[in.src&15]) {
+				next = in.t
+			}
+		case fJset64K:
+			if r[in.dst&15]&in.imm != 0 {
+				next = in.t
+			}
+		case fJset64X:
+			if r[in.dst&15]&r[in.src&15] != 0 {
+				next = in.t
+			}
+		case fJset32K:
+			if uint32(r[in.dst&15])&uint32(in.imm) != 0 {
+				next = in.t
+			}
+		case fJset32X:
+			if uint32(r[in.dst&15])&uint32(r[in.src&15]) != 0 {
+				next = in.t
+			}
+		case fJsgt64K:
+			if int64(r[in.dst&15]) > int64(in.imm) {
+				next = in.t
+			}
+		case fJsgt64X:
+			if int64(r[in.dst&15]) > int64(r[in.src&15]) {
+				next = in.t
+			}
+		case fJsgt32K:
+			if int32(r[in.dst&15]) > int32(in.imm) {
+				next = in.t
+			}
+		case fJsgt32X:
+			if int32(r[in.dst&15]) > int32(r[in.src&15]) {
+				next = in.t
+			}
+		case fJsge64K:
+			if int64(r[in.dst&15]) >= int64(in.imm) {
+				next = in.t
+			}
+		case fJsge64X:
+			if int64(r[in.dst&15]) >= int64(r[in.src&15]) {
+				next = in.t
+			}
+		case fJsge32K:
+			if int32(r[in.dst&15]) >= int32(in.imm) {
+				next = in.t
+			}
+		case fJsge32X:
+			if int32(r[in.dst&15]) >= int32(r[in.src&15]) {
+				next = in.t
+			}
+		case fJa:
+			next = in.t
+		case fRet:
+			return uint32(in.imm)
+		case fExit:
+			return uint32(r[0])
+
+		case fLdAbsB:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+		case fLdAbsH:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+		case fLdAbsW:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+		case fLdIndB:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+		case fLdIndH:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+		case fLdIndW:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+		case fLdAbsBEq:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = in.t
+			}
+		case fLdAbsBGt:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x > in.k {
+				next = in.t
+			}
+		case fLdAbsBGe:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x >= in.k {
+				next = in.t
+			}
+		case fLdAbsBSet:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x&in.k != 0 {
+				next = in.t
+			}
+		case fLdAbsHEq:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = in.t
+			}
+		case fLdAbsHGt:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x > in.k {
+				next = in.t
+			}
+		case fLdAbsHGe:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x >= in.k {
+				next = in.t
+			}
+		case fLdAbsHSet:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x&in.k != 0 {
+				next = in.t
+			}
+		case fLdAbsWEq:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = in.t
+			}
+		case fLdAbsWGt:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x > in.k {
+				next = in.t
+			}
+		case fLdAbsWGe:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x >= in.k {
+				next = in.t
+			}
+		case fLdAbsWSet:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x&in.k != 0 {
+				next = in.t
+			}
+		case fLdIndBEq:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = in.t
+			}
+		case fLdIndBGt:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x > in.k {
+				next = in.t
+			}
+		case fLdIndBGe:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x >= in.k {
+				next = in.t
+			}
+		case fLdIndBSet:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x&in.k != 0 {
+				next = in.t
+			}
+		case fLdIndHEq:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = in.t
+			}
+		case fLdIndHGt:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x > in.k {
+				next = in.t
+			}
+		case fLdIndHGe:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x >= in.k {
+				next = in.t
+			}
+		case fLdIndHSet:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x&in.k != 0 {
+				next = in.t
+			}
+		case fLdIndWEq:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = in.t
+			}
+		case fLdIndWGt:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x > in.k {
+				next = in.t
+			}
+		case fLdIndWGe:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x >= in.k {
+				next = in.t
+			}
+		case fLdIndWSet:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x&in.k != 0 {
+				next = in.t
+			}
+		case fMSH:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			r[0] = uint64(x)
+			r[in.dst&15] = uint64(x&in.mask) << (in.k & 31)
+		case fLdLen:
+			r[in.dst&15] = uint64(skbLen(pkt, base))
+		case fLdCtx:
+			r[in.dst&15] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
+			pc = in.f
+			continue
+		case fSkbLoad:
+			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&15])), uint64(in.k)); ok {
+				r[0] = 0
+			} else {
+				r[0] = efault
+			}
+		case fSkbLoadRel:
+			if _, ok := loadBytesRelative(pkt, base, uint64(uint32(r[in.src&15])), uint64(in.k), uint64(in.mask)); ok {
+				r[0] = 0
+			} else {
+				r[0] = efault
+			}
+		case fHelper:
+			r[0] = f.v.filterCall(fc, asm.HelperFunc(int32(in.imm)))
+			pc = in.f
+			continue
+		case fJeq64KRet:
+			return sel(eq(r[in.dst&15], in.imm), in.t, in.f)
+		case fJeq64XRet:
+			return sel(eq(r[in.dst&15], r[in.src&15]), in.t, in.f)
+		case fJeq32KRet:
+			return sel(eq(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+		case fJeq32XRet:
+			return sel(eq(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+		case fJgt64KRet:
+			return sel(gt(r[in.dst&15], in.imm), in.t, in.f)
+		case fJgt64XRet:
+			return sel(gt(r[in.dst&15], r[in.src&15]), in.t, in.f)
+		case fJgt32KRet:
+			return sel(gt(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+		case fJgt32XRet:
+			return sel(gt(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+		case fJge64KRet:
+			return sel(ge(r[in.dst&15], in.imm), in.t, in.f)
+		case fJge64XRet:
+			return sel(ge(r[in.dst&15], r[in.src&15]), in.t, in.f)
+		case fJge32KRet:
+			return sel(ge(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+		case fJge32XRet:
+			return sel(ge(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+		case fJset64KRet:
+			return sel(set(r[in.dst&15], in.imm), in.t, in.f)
+		case fJset64XRet:
+			return sel(set(r[in.dst&15], r[in.src&15]), in.t, in.f)
+		case fJset32KRet:
+			return sel(set(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+		case fJset32XRet:
+			return sel(set(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+		case fJsgt64KRet:
+			return sel(sgt64(r[in.dst&15], in.imm), in.t, in.f)
+		case fJsgt64XRet:
+			return sel(sgt64(r[in.dst&15], r[in.src&15]), in.t, in.f)
+		case fJsgt32KRet:
+			return sel(sgt32(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+		case fJsgt32XRet:
+			return sel(sgt32(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+		case fJsge64KRet:
+			return sel(sge64(r[in.dst&15], in.imm), in.t, in.f)
+		case fJsge64XRet:
+			return sel(sge64(r[in.dst&15], r[in.src&15]), in.t, in.f)
+		case fJsge32KRet:
+			return sel(sge32(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+		case fJsge32XRet:
+			return sel(sge32(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+		case fLdAbsBEqRet:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsBGtRet:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsBGeRet:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsBSetRet:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsHEqRet:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsHGtRet:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsHGeRet:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsHSetRet:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsWEqRet:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsWGtRet:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsWGeRet:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdAbsWSetRet:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndBEqRet:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndBGtRet:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndBGeRet:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndBSetRet:
+			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndHEqRet:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndHGtRet:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndHGeRet:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndHSetRet:
+			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndWEqRet:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndWGtRet:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndWGeRet:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdIndWSetRet:
+			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		default: // a bug: decode made every instruction
+			return 0
+		}
+		pc = next
+	}
+}
+
+// sel returns t when c is 1 and f when it is 0, without a branch: the
+// result of a filter's last test is data, which the processor need not
+// predict.
+func sel(c uint64, t, f int32) uint32 {
+	return uint32(f) ^ (uint32(f)^uint32(t))&-uint32(c)
+}
+
+// The tests of the instructions that return: 1 when they hold, 0
+// otherwise, computed without a branch.
+func eq(a, b uint64) uint64  { return 1 ^ nz(a^b) }
+func gt(a, b uint64) uint64  { return lt(b, a) }
+func ge(a, b uint64) uint64  { return 1 ^ lt(a, b) }
+func set(a, b uint64) uint64 { return nz(a & b) }
+
+func sgt64(a, b uint64) uint64 { return lt(b^1<<63, a^1<<63) }
+func sge64(a, b uint64) uint64 { return 1 ^ lt(a^1<<63, b^1<<63) }
+func sgt32(a, b uint64) uint64 { return lt(b^1<<31, a^1<<31) }
+func sge32(a, b uint64) uint64 { return 1 ^ lt(a^1<<31, b^1<<31) }
+
+// lt is a < b, the borrow of a - b.
+func lt(a, b uint64) uint64 {
+	_, borrow := bits.Sub64(a, b, 0)
+	return borrow
+}
+
+// nz is a != 0.
+func nz(a uint64) uint64 { return (a | -a) >> 63 }
+
+// absOff returns the byte of the frame the LD_ABS in reads. Its result
+// is the sum of two 32-bit numbers, so that the compiler knows it does not
+// overflow and proves the reads after a bounds check.
+func absOff(base *[4]int, in *finsn) uint {
+	return uint(uint32(base[in.aux&3])) + uint(uint32(in.off))
+}
+
+// load1, load2 and load4 read 1, 2 or 4 bytes of the frame at o in network
+// byte order, or report that the frame is too short.
+func load1(pkt []byte, o uint) (uint32, bool) {
+	if o >= uint(len(pkt)) {
+		return 0, false
+	}
+	return uint32(pkt[o]), true
+}
+
+func load2(pkt []byte, o uint) (uint32, bool) {
+	if o+2 > uint(len(pkt)) {
+		return 0, false
+	}
+	p := pkt[o : o+2]
+	return uint32(p[0])<<8 | uint32(p[1]), true
+}
+
+func load4(pkt []byte, o uint) (uint32, bool) {
+	if o+4 > uint(len(pkt)) {
+		return 0, false
+	}
+	p := pkt[o : o+4]
+	return uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]), true
+}
+
+// indOff returns the byte of the frame the LD_IND in reads with x in its
+// source register (see indOffset), or an offset past any frame, as the sum
+// of two 32-bit numbers (see absOff).
+func indOff(base *[4]int, x uint64, in *finsn) uint {
+	k := uint32(x) + uint32(in.off)
+	var b uint32
+	switch s := int32(k); {
+	case s >= 0:
+		b = uint32(base[baseData])
+	case s >= skb.NetOff:
+		b, k = uint32(base[baseNet]), uint32(s-skb.NetOff)
+	case s >= skb.LLOff:
+		b, k = uint32(base[baseMAC]), uint32(s-skb.LLOff)
+	default:
+		b, k = 1<<32-1, 1<<32-1
+	}
+	return uint(b) + uint(k)
+}
+
+// filterCall runs a helper of the filter form (filterHelper).
+func (v *VM) filterCall(fc *frameCtx, fn asm.HelperFunc) uint64 {
+	switch fn {
+	case asm.FnKtimeGetNs, asm.FnKtimeGetBootNs, asm.FnKtimeGetCoarseNs, asm.FnKtimeGetTaiNs:
+		return v.clock()
+	case asm.FnGetPrandomU32:
+		return uint64(v.rand())
+	case asm.FnGetSocketUID:
+		return socketUID(fc)
+	}
+	return 0 // smp_processor_id, numa_node_id
+}
