@@ -43,6 +43,12 @@ const (
 	fLsh32K
 	fRsh64K
 	fRsh32K
+	fSub32K
+	fMul32K
+	fXor32K
+	fDiv32K // decode made a division by 0 a move
+	fMod32K // decode made a modulo by 0 a move
+	fNeg32
 	fALUK // dst = aluOp(aux, dst, imm)
 	fALUX // dst = aluOp(aux, dst, src)
 
@@ -200,7 +206,12 @@ const maxFilterFrame = 1 << 30
 type filter struct {
 	v     *VM
 	code  []finsn
-	start int32 // 1 when the program starts with r6 = r1, which the run does
+	start int32 // the first instruction to run
+	r6    bool  // the program starts with r6 = r1, which regs does
+	// regs are the registers a run starts with: the program's registers
+	// renamed to the eight the form has (rename), r1 and r10 and maybe r6
+	// set.
+	regs [filterRegs]uint64
 	// needs says what of the socket buffer's frameCtx the runs need.
 	needs uint8
 }
@@ -296,8 +307,12 @@ func (v *VM) compileFilter() *filter {
 	f.prune()
 	f.thread()
 	f.returns()
-	if v.prologue {
-		f.start = 1
+	f.start = f.follow(0)
+	if first := &fc[f.start]; first.op == fMov64X && first.dst == 6 && first.src == 1 {
+		f.start, f.r6 = f.follow(first.f), true // r6 = r1, done by regs
+	}
+	if !f.rename() {
+		return nil
 	}
 	return f
 }
@@ -456,6 +471,18 @@ func filterALU(o op) fop {
 		return fRsh64K
 	case opRsh32K:
 		return fRsh32K
+	case opSub32K:
+		return fSub32K
+	case opMul32K:
+		return fMul32K
+	case opXor32K:
+		return fXor32K
+	case opDiv32K:
+		return fDiv32K
+	case opMod32K:
+		return fMod32K
+	case opNeg32:
+		return fNeg32
 	}
 	return fALUK
 }
@@ -571,19 +598,62 @@ func (f *filter) fuseMSH(code []insn, i int) {
 		mask: uint32(and.imm) & 0xff, k: uint32(lsh.imm)}
 }
 
-// thread makes every successor skip the unconditional jumps it would go
-// through.
-func (f *filter) thread() {
-	follow := func(x int32) int32 {
-		for int(x) < len(f.code) && f.code[x].op == fJa {
-			x = f.code[x].t // forward: the chain ends
+// filterRegs is the number of registers of the filter form: a power of
+// two, so that an index masked to it needs no bounds check, and as few as
+// compiled filters use, so that a run starts with little to copy.
+const filterRegs = 8
+
+// rename maps the registers the program uses to the filter form's, or
+// reports that it uses too many. It sets the registers a run starts
+// with: r1 and r6 (when the run skips r6 = r1) hold the context, r10 the
+// stack's top, the others 0.
+func (f *filter) rename() bool {
+	var used uint16 = 1<<1 | 1<<10
+	if f.r6 {
+		used |= 1 << 6
+	}
+	for i := range f.code {
+		use, def, _ := f.code[i].effect()
+		used |= use | def
+	}
+	var slot [16]uint8
+	n := 0
+	for r := range 16 {
+		if used&(1<<r) == 0 {
+			continue
 		}
-		return x
+		if n == filterRegs {
+			return false
+		}
+		slot[r] = uint8(n)
+		n++
 	}
 	for i := range f.code {
 		fi := &f.code[i]
-		fi.t, fi.f = follow(fi.t), follow(fi.f)
+		fi.dst, fi.src = slot[fi.dst&15], slot[fi.src&15]
 	}
+	f.regs[slot[1]], f.regs[slot[10]] = ctxAddr, stackTop
+	if f.r6 {
+		f.regs[slot[6]] = ctxAddr
+	}
+	return true
+}
+
+// thread makes every successor skip the unconditional jumps it would go
+// through.
+func (f *filter) thread() {
+	for i := range f.code {
+		fi := &f.code[i]
+		fi.t, fi.f = f.follow(fi.t), f.follow(fi.f)
+	}
+}
+
+// follow returns where the unconditional jumps from x lead.
+func (f *filter) follow(x int32) int32 {
+	for int(x) < len(f.code) && f.code[x].op == fJa {
+		x = f.code[x].t // forward: the chain ends
+	}
+	return x
 }
 
 // returns makes the tests whose successors both return return themselves

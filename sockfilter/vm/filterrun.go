@@ -22,11 +22,7 @@ import (
 // address wait for the frame's bytes, where a predicted branch lets the
 // processor run ahead; measured, it was half as fast.
 func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
-	var r [16]uint64
-	r[1], r[10] = ctxAddr, stackTop
-	if f.start != 0 {
-		r[6] = ctxAddr
-	}
+	r := f.regs // the registers, renamed (see rename)
 	code := f.code
 	pc := f.start
 	for {
@@ -34,148 +30,162 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		next := in.f
 		switch in.op {
 		case fMov64K:
-			r[in.dst&15] = in.imm
+			r[in.dst&7] = in.imm
 		case fMov64X:
-			r[in.dst&15] = r[in.src&15]
+			r[in.dst&7] = r[in.src&7]
 		case fMov32K:
-			r[in.dst&15] = uint64(uint32(in.imm))
+			r[in.dst&7] = uint64(uint32(in.imm))
 		case fMov32X:
-			r[in.dst&15] = uint64(uint32(r[in.src&15]))
+			r[in.dst&7] = uint64(uint32(r[in.src&7]))
 		case fAdd64K:
-			r[in.dst&15] += in.imm
+			r[in.dst&7] += in.imm
 		case fAdd64X:
-			r[in.dst&15] += r[in.src&15]
+			r[in.dst&7] += r[in.src&7]
 		case fAdd32K:
-			d := in.dst & 15
+			d := in.dst & 7
 			r[d] = uint64(uint32(r[d]) + uint32(in.imm))
 		case fAdd32X:
-			d := in.dst & 15
-			r[d] = uint64(uint32(r[d]) + uint32(r[in.src&15]))
+			d := in.dst & 7
+			r[d] = uint64(uint32(r[d]) + uint32(r[in.src&7]))
 		case fAnd64K:
-			r[in.dst&15] &= in.imm
+			r[in.dst&7] &= in.imm
 		case fAnd32K:
-			d := in.dst & 15
+			d := in.dst & 7
 			r[d] = uint64(uint32(r[d]) & uint32(in.imm))
 		case fOr64K:
-			r[in.dst&15] |= in.imm
+			r[in.dst&7] |= in.imm
 		case fOr32K:
-			d := in.dst & 15
+			d := in.dst & 7
 			r[d] = uint64(uint32(r[d]) | uint32(in.imm))
 		case fLsh64K:
-			r[in.dst&15] <<= in.imm & 63
+			r[in.dst&7] <<= in.imm & 63
 		case fLsh32K:
-			d := in.dst & 15
+			d := in.dst & 7
 			r[d] = uint64(uint32(r[d]) << (in.imm & 31))
 		case fRsh64K:
-			r[in.dst&15] >>= in.imm & 63
+			r[in.dst&7] >>= in.imm & 63
 		case fRsh32K:
-			d := in.dst & 15
+			d := in.dst & 7
 			r[d] = uint64(uint32(r[d]) >> (in.imm & 31))
+		case fSub32K:
+			d := in.dst & 7
+			r[d] = uint64(uint32(r[d]) - uint32(in.imm))
+		case fMul32K:
+			d := in.dst & 7
+			r[d] = uint64(uint32(r[d]) * uint32(in.imm))
+		case fXor32K:
+			d := in.dst & 7
+			r[d] = uint64(uint32(r[d]) ^ uint32(in.imm))
+		case fDiv32K, fMod32K:
+			r[in.dst&7] = aluOp32K(in.op, uint32(r[in.dst&7]), uint32(in.imm))
+		case fNeg32:
+			d := in.dst & 7
+			r[d] = uint64(-uint32(r[d]))
 		case fALUK: // the calls go on from in.f, so that t and next need not survive them
-			d := in.dst & 15
+			d := in.dst & 7
 			r[d] = aluOp(op(in.aux), r[d], in.imm)
 			pc = in.f
 			continue
 		case fALUX:
-			d := in.dst & 15
-			r[d] = aluOp(op(in.aux), r[d], r[in.src&15])
+			d := in.dst & 7
+			r[d] = aluOp(op(in.aux), r[d], r[in.src&7])
 			pc = in.f
 			continue
 
 		case fJeq64K:
-			if r[in.dst&15] == in.imm {
+			if r[in.dst&7] == in.imm {
 				next = in.t
 			}
 		case fJeq64X:
-			if r[in.dst&15] == r[in.src&15] {
+			if r[in.dst&7] == r[in.src&7] {
 				next = in.t
 			}
 		case fJeq32K:
-			if uint32(r[in.dst&15]) == uint32(in.imm) {
+			if uint32(r[in.dst&7]) == uint32(in.imm) {
 				next = in.t
 			}
 		case fJeq32X:
-			if uint32(r[in.dst&15]) == uint32(r[in.src&15]) {
+			if uint32(r[in.dst&7]) == uint32(r[in.src&7]) {
 				next = in.t
 			}
 		case fJgt64K:
-			if r[in.dst&15] > in.imm {
+			if r[in.dst&7] > in.imm {
 				next = in.t
 			}
 		case fJgt64X:
-			if r[in.dst&15] > r[in.src&15] {
+			if r[in.dst&7] > r[in.src&7] {
 				next = in.t
 			}
 		case fJgt32K:
-			if uint32(r[in.dst&15]) > uint32(in.imm) {
+			if uint32(r[in.dst&7]) > uint32(in.imm) {
 				next = in.t
 			}
 		case fJgt32X:
-			if uint32(r[in.dst&15]) > uint32(r[in.src&15]) {
+			if uint32(r[in.dst&7]) > uint32(r[in.src&7]) {
 				next = in.t
 			}
 		case fJge64K:
-			if r[in.dst&15] >= in.imm {
+			if r[in.dst&7] >= in.imm {
 				next = in.t
 			}
 		case fJge64X:
-			if r[in.dst&15] >= r[in.src&15] {
+			if r[in.dst&7] >= r[in.src&7] {
 				next = in.t
 			}
 		case fJge32K:
-			if uint32(r[in.dst&15]) >= uint32(in.imm) {
+			if uint32(r[in.dst&7]) >= uint32(in.imm) {
 				next = in.t
 			}
 		case fJge32X:
-			if uint32(r[in.dst&15]) >= uint32(r[in.src&15]) {
+			if uint32(r[in.dst&7]) >= uint32(r[in.src&7]) {
 				next = in.t
 			}
 		case fJset64K:
-			if r[in.dst&15]&in.imm != 0 {
+			if r[in.dst&7]&in.imm != 0 {
 				next = in.t
 			}
 		case fJset64X:
-			if r[in.dst&15]&r[in.src&15] != 0 {
+			if r[in.dst&7]&r[in.src&7] != 0 {
 				next = in.t
 			}
 		case fJset32K:
-			if uint32(r[in.dst&15])&uint32(in.imm) != 0 {
+			if uint32(r[in.dst&7])&uint32(in.imm) != 0 {
 				next = in.t
 			}
 		case fJset32X:
-			if uint32(r[in.dst&15])&uint32(r[in.src&15]) != 0 {
+			if uint32(r[in.dst&7])&uint32(r[in.src&7]) != 0 {
 				next = in.t
 			}
 		case fJsgt64K:
-			if int64(r[in.dst&15]) > int64(in.imm) {
+			if int64(r[in.dst&7]) > int64(in.imm) {
 				next = in.t
 			}
 		case fJsgt64X:
-			if int64(r[in.dst&15]) > int64(r[in.src&15]) {
+			if int64(r[in.dst&7]) > int64(r[in.src&7]) {
 				next = in.t
 			}
 		case fJsgt32K:
-			if int32(r[in.dst&15]) > int32(in.imm) {
+			if int32(r[in.dst&7]) > int32(in.imm) {
 				next = in.t
 			}
 		case fJsgt32X:
-			if int32(r[in.dst&15]) > int32(r[in.src&15]) {
+			if int32(r[in.dst&7]) > int32(r[in.src&7]) {
 				next = in.t
 			}
 		case fJsge64K:
-			if int64(r[in.dst&15]) >= int64(in.imm) {
+			if int64(r[in.dst&7]) >= int64(in.imm) {
 				next = in.t
 			}
 		case fJsge64X:
-			if int64(r[in.dst&15]) >= int64(r[in.src&15]) {
+			if int64(r[in.dst&7]) >= int64(r[in.src&7]) {
 				next = in.t
 			}
 		case fJsge32K:
-			if int32(r[in.dst&15]) >= int32(in.imm) {
+			if int32(r[in.dst&7]) >= int32(in.imm) {
 				next = in.t
 			}
 		case fJsge32X:
-			if int32(r[in.dst&15]) >= int32(r[in.src&15]) {
+			if int32(r[in.dst&7]) >= int32(r[in.src&7]) {
 				next = in.t
 			}
 		case fJa:
@@ -204,19 +214,19 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			}
 			r[0] = uint64(x)
 		case fLdIndB:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			r[0] = uint64(x)
 		case fLdIndH:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			r[0] = uint64(x)
 		case fLdIndW:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -342,7 +352,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndBEq:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -352,7 +362,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndBGt:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -362,7 +372,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndBGe:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -372,7 +382,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndBSet:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -382,7 +392,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndHEq:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -392,7 +402,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndHGt:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -402,7 +412,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndHGe:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -412,7 +422,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndHSet:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -422,7 +432,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndWEq:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -432,7 +442,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndWGt:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -442,7 +452,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndWGe:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -452,7 +462,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				next = in.t
 			}
 		case fLdIndWSet:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -467,21 +477,21 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 				return 0
 			}
 			r[0] = uint64(x)
-			r[in.dst&15] = uint64(x&in.mask) << (in.k & 31)
+			r[in.dst&7] = uint64(x&in.mask) << (in.k & 31)
 		case fLdLen:
-			r[in.dst&15] = uint64(skbLen(pkt, base))
+			r[in.dst&7] = uint64(skbLen(pkt, base))
 		case fLdCtx:
-			r[in.dst&15] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
+			r[in.dst&7] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
 			pc = in.f
 			continue
 		case fSkbLoad:
-			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&15])), uint64(in.k)); ok {
+			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k)); ok {
 				r[0] = 0
 			} else {
 				r[0] = efault
 			}
 		case fSkbLoadRel:
-			if _, ok := loadBytesRelative(pkt, base, uint64(uint32(r[in.src&15])), uint64(in.k), uint64(in.mask)); ok {
+			if _, ok := loadBytesRelative(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k), uint64(in.mask)); ok {
 				r[0] = 0
 			} else {
 				r[0] = efault
@@ -491,53 +501,53 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			pc = in.f
 			continue
 		case fJeq64KRet:
-			return sel(eq(r[in.dst&15], in.imm), in.t, in.f)
+			return sel(eq(r[in.dst&7], in.imm), in.t, in.f)
 		case fJeq64XRet:
-			return sel(eq(r[in.dst&15], r[in.src&15]), in.t, in.f)
+			return sel(eq(r[in.dst&7], r[in.src&7]), in.t, in.f)
 		case fJeq32KRet:
-			return sel(eq(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
 		case fJeq32XRet:
-			return sel(eq(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
 		case fJgt64KRet:
-			return sel(gt(r[in.dst&15], in.imm), in.t, in.f)
+			return sel(gt(r[in.dst&7], in.imm), in.t, in.f)
 		case fJgt64XRet:
-			return sel(gt(r[in.dst&15], r[in.src&15]), in.t, in.f)
+			return sel(gt(r[in.dst&7], r[in.src&7]), in.t, in.f)
 		case fJgt32KRet:
-			return sel(gt(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
 		case fJgt32XRet:
-			return sel(gt(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
 		case fJge64KRet:
-			return sel(ge(r[in.dst&15], in.imm), in.t, in.f)
+			return sel(ge(r[in.dst&7], in.imm), in.t, in.f)
 		case fJge64XRet:
-			return sel(ge(r[in.dst&15], r[in.src&15]), in.t, in.f)
+			return sel(ge(r[in.dst&7], r[in.src&7]), in.t, in.f)
 		case fJge32KRet:
-			return sel(ge(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
 		case fJge32XRet:
-			return sel(ge(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
 		case fJset64KRet:
-			return sel(set(r[in.dst&15], in.imm), in.t, in.f)
+			return sel(set(r[in.dst&7], in.imm), in.t, in.f)
 		case fJset64XRet:
-			return sel(set(r[in.dst&15], r[in.src&15]), in.t, in.f)
+			return sel(set(r[in.dst&7], r[in.src&7]), in.t, in.f)
 		case fJset32KRet:
-			return sel(set(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
 		case fJset32XRet:
-			return sel(set(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
 		case fJsgt64KRet:
-			return sel(sgt64(r[in.dst&15], in.imm), in.t, in.f)
+			return sel(sgt64(r[in.dst&7], in.imm), in.t, in.f)
 		case fJsgt64XRet:
-			return sel(sgt64(r[in.dst&15], r[in.src&15]), in.t, in.f)
+			return sel(sgt64(r[in.dst&7], r[in.src&7]), in.t, in.f)
 		case fJsgt32KRet:
-			return sel(sgt32(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
 		case fJsgt32XRet:
-			return sel(sgt32(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
 		case fJsge64KRet:
-			return sel(sge64(r[in.dst&15], in.imm), in.t, in.f)
+			return sel(sge64(r[in.dst&7], in.imm), in.t, in.f)
 		case fJsge64XRet:
-			return sel(sge64(r[in.dst&15], r[in.src&15]), in.t, in.f)
+			return sel(sge64(r[in.dst&7], r[in.src&7]), in.t, in.f)
 		case fJsge32KRet:
-			return sel(sge32(uint64(uint32(r[in.dst&15])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
 		case fJsge32XRet:
-			return sel(sge32(uint64(uint32(r[in.dst&15])), uint64(uint32(r[in.src&15]))), in.t, in.f)
+			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
 		case fLdAbsBEqRet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
@@ -623,84 +633,84 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndBEqRet:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndBGtRet:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndBGeRet:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndBSetRet:
-			x, ok := load1(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndHEqRet:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndHGtRet:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndHGeRet:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndHSetRet:
-			x, ok := load2(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndWEqRet:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndWGtRet:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndWGeRet:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
 			x &= in.mask
 			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
 		case fLdIndWSetRet:
-			x, ok := load4(pkt, indOff(base, r[in.src&15], in))
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
 				return 0
 			}
@@ -711,6 +721,20 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		}
 		pc = next
 	}
+}
+
+// aluOp32K is a 32-bit division or modulo by a constant decode made
+// non-zero, with the results of a zero divisor all the same (aluOp).
+func aluOp32K(o fop, a, k uint32) uint64 {
+	switch {
+	case k == 0 && o == fDiv32K:
+		return 0
+	case k == 0:
+		return uint64(a)
+	case o == fDiv32K:
+		return uint64(a / k)
+	}
+	return uint64(a % k)
 }
 
 // sel returns t when c is 1 and f when it is 0, without a branch: the

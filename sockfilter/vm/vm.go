@@ -201,14 +201,18 @@ func monotonic() uint64 { return uint64(time.Since(epoch)) }
 // load past the end of the frame ends the program returning 0, as in the
 // kernel. frame is only read.
 func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
+	// The commonest case, small enough to inline into the caller's loop.
+	if f := v.filter; f != nil && f.needs == needNone && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
+		return f.run(frame, &ethBases, nil), nil
+	}
+	return v.runFrame(frame, link)
+}
+
+// runFrame is RunFrame.
+func (v *VM) runFrame(frame []byte, link packet.LinkType) (uint32, error) {
 	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
-		if f.needs == needNone {
-			switch link {
-			case packet.LinkEthernet:
-				return f.run(frame, &ethBases, nil), nil
-			case packet.LinkRawIP:
-				return f.run(frame, &rawBases, nil), nil
-			}
+		if f.needs == needNone && link == packet.LinkRawIP {
+			return f.run(frame, &rawBases, nil), nil
 		}
 		var fc frameCtx
 		if err := fc.live(frame, link, nil); err != nil {
