@@ -24,7 +24,9 @@ import (
 type fop uint8
 
 const (
-	_ fop = iota // the zero op: decode makes none
+	// fRet is r0 = imm; exit. It is the zero op, so that an instruction
+	// decode did not fill returns 0.
+	fRet fop = iota
 
 	// Arithmetic run inline; the others are fALUK and fALUX.
 	fMov64K
@@ -80,7 +82,6 @@ const (
 	fJsge32X
 
 	fJa   // goto t
-	fRet  // r0 = imm; exit
 	fExit // exit
 
 	// Legacy loads into r0: at base aux + off, or at src + off.
@@ -117,6 +118,10 @@ const (
 	fLdIndWGt
 	fLdIndWGe
 	fLdIndWSet
+	fLdLenEq // dst = skb->len, dst &= mask and a test of it against k
+	fLdLenGt
+	fLdLenGe
+	fLdLenSet
 
 	// fMSH is r0 = the byte at base aux + off; dst = (r0 & mask) << k:
 	// libpcap's `ldx 4*([k]&0xf)` as compiled.
@@ -129,6 +134,10 @@ const (
 	// bpf_skb_load_bytes_relative, from the header mask.
 	fSkbLoad
 	fSkbLoadRel
+	// fSkbLoadZ and fSkbLoadRelZ are those with a test of r0 against 0
+	// after them: they go on at t when the load succeeds, at f otherwise.
+	fSkbLoadZ
+	fSkbLoadRelZ
 
 	// The tests whose two successors are `r0 = imm; exit`, in the order of
 	// the tests from fJeq64K and from fLdAbsBEq: they return t when the
@@ -182,6 +191,24 @@ const (
 	fLdIndWGtRet
 	fLdIndWGeRet
 	fLdIndWSetRet
+	fLdLenEqRet
+	fLdLenGtRet
+	fLdLenGeRet
+	fLdLenSetRet
+
+	// The tests for equality that make a second one when the first does
+	// not hold, of the same value: a fused load's (fLdAbsBEq2 is
+	// fLdAbsBEq...) or a register's on 32 bits. The second constant is
+	// imm's low half, its successor imm's high half: a chain of tests of
+	// an EtherType or a protocol number in one instruction.
+	fLdAbsBEq2
+	fLdAbsHEq2
+	fLdAbsWEq2
+	fLdIndBEq2
+	fLdIndHEq2
+	fLdIndWEq2
+	fLdLenEq2
+	fJeq32K2
 )
 
 // finsn is an instruction of the filter form: 32 bytes.
@@ -303,10 +330,11 @@ func (v *VM) compileFilter() *filter {
 			f.needs = needCtx
 		}
 	}
-	f.fuse(code)
 	f.prune()
 	f.thread()
+	f.fuse()
 	f.returns()
+	f.chain()
 	f.start = f.follow(0)
 	if first := &fc[f.start]; first.op == fMov64X && first.dst == 6 && first.src == 1 {
 		f.start, f.r6 = f.follow(first.f), true // r6 = r1, done by regs
@@ -525,77 +553,101 @@ func filterHelper(fn asm.HelperFunc, st *absState) bool {
 	return false
 }
 
-// fuse makes the filter form's superinstructions of code, the general
-// form the program was translated from. A fused instruction replaces the
-// first of its sequence; the others stay, for the jumps that land on
-// them.
-func (f *filter) fuse(code []insn) {
-	for i := range code {
+// fuse makes the filter form's superinstructions, following each
+// instruction to the one that runs after it, after thread, so that a
+// jump between the parts of a sequence does not keep them apart. A fused
+// instruction replaces the first of its sequence; the others stay, for
+// the jumps that land on them.
+func (f *filter) fuse() {
+	for i := range f.code {
 		fi := &f.code[i]
 		switch {
-		case fi.op >= fLdAbsB && fi.op <= fLdIndW:
-			if !f.fuseTest(code, i) && fi.op == fLdAbsB {
-				f.fuseMSH(code, i)
+		case fi.op >= fLdAbsB && fi.op <= fLdIndW, fi.op == fLdLen:
+			if !f.fuseTest(fi) && fi.op == fLdAbsB {
+				f.fuseMSH(fi)
 			}
-		case fi.op == fMov64K && fi.dst == 0 && i+1 < len(code) && f.code[i+1].op == fExit:
+		case fi.op == fSkbLoad, fi.op == fSkbLoadRel:
+			f.fuseZero(fi)
+		case fi.op == fMov64K && fi.dst == 0 && f.at(fi.f).op == fExit:
 			*fi = finsn{op: fRet, imm: fi.imm}
 		}
 	}
 }
 
-// fuseTest fuses the legacy load at i with an AND of r0 with a constant
-// and a test of r0 against a constant after it: a test of the unsigned
-// kinds on 32 bits, or on 64 bits with a constant the 32-bit test gives
-// the same answer for (the loaded value has its upper half zero).
-func (f *filter) fuseTest(code []insn, i int) bool {
-	j, mask := i+1, uint32(0xffffffff)
-	if j < len(code) && (code[j].op == opAnd32K || code[j].op == opAnd64K) && code[j].dst == 0 {
-		mask, j = uint32(code[j].imm), j+1
+// fuseTest fuses the load fi with an AND of its value with a constant and
+// a test of it against a constant after it: a test of the unsigned kinds
+// on 32 bits, or on 64 bits with a constant the 32-bit test gives the
+// same answer for (the loaded value has its upper half zero).
+func (f *filter) fuseTest(fi *finsn) bool {
+	reg := uint8(0) // the register the load writes
+	if fi.op == fLdLen {
+		reg = fi.dst
 	}
-	if j >= len(code) {
-		return false
+	mask, next := uint32(0xffffffff), f.at(fi.f)
+	if (next.op == fAnd32K || next.op == fAnd64K) && next.dst == reg {
+		mask, next = uint32(next.imm), f.at(next.f)
 	}
-	jt, ft := &code[j], &f.code[j]
-	if jt.op < opJeq64K || jt.op > opJsle32X || jt.dst != 0 {
-		return false
-	}
-	variant := (jt.op - opJeq64K) & 3
-	kind := (ft.op - fJeq64K) / 4 // eq, gt, ge, set, sgt, sge
+	variant, kind := (next.op-fJeq64K)&3, (next.op-fJeq64K)/4 // kind: eq, gt, ge, set
 	switch {
-	case variant == var64X || variant == var32X, kind > 3:
+	case next.op < fJeq64K || next.op > fJset32X || next.dst != reg:
 		return false
-	case variant == var64K && kind != 3 && int64(jt.imm) < 0:
+	case variant == var64X || variant == var32X:
+		return false
+	case variant == var64K && kind != 3 && int64(next.imm) < 0:
 		return false
 	}
-	fi := &f.code[i]
-	first := fLdAbsBEq
-	if fi.op >= fLdIndB {
-		first = fLdIndBEq
+	first := fLdLenEq
+	switch {
+	case fi.op <= fLdAbsW:
+		first = fLdAbsBEq + 4*(fi.op-fLdAbsB)
+	case fi.op <= fLdIndW:
+		first = fLdIndBEq + 4*(fi.op-fLdIndB)
 	}
-	size := (fi.op - fLdAbsB) % 3
-	*fi = finsn{op: first + 4*size + kind, src: fi.src, aux: fi.aux, off: fi.off,
-		t: ft.t, f: ft.f, k: uint32(jt.imm), mask: mask}
+	*fi = finsn{op: first + kind, dst: fi.dst, src: fi.src, aux: fi.aux, off: fi.off,
+		t: next.t, f: next.f, k: uint32(next.imm), mask: mask}
 	return true
 }
 
-// fuseMSH fuses the byte load at i with `rX = r0; rX &= mask; rX <<= k`
-// after it, for a shift that keeps a byte within 32 bits, where both
-// widths give the same result.
-func (f *filter) fuseMSH(code []insn, i int) {
-	if i+3 >= len(code) {
+// fuseZero fuses the skb load fi with a test of r0 against 0 after it,
+// which tells success (0) from failure (-EFAULT).
+func (f *filter) fuseZero(fi *finsn) {
+	next := f.at(fi.f)
+	if next.dst != 0 || next.imm != 0 || next.op != fJeq64K && next.op != fJeq32K {
 		return
 	}
-	mov, and, lsh := &code[i+1], &code[i+2], &code[i+3]
-	x := mov.dst
+	fi.op += fSkbLoadZ - fSkbLoad
+	fi.t, fi.f = next.t, next.f
+}
+
+// fuseMSH fuses the byte load fi with `rX = r0; rX &= mask; rX <<= k`
+// after it (or the same on r0 itself), for a shift that keeps a byte
+// within 32 bits, where both widths give the same result.
+func (f *filter) fuseMSH(fi *finsn) {
+	mov := f.at(fi.f)
+	x, and := uint8(0), mov
+	if mov.op == fMov64X || mov.op == fMov32X {
+		if mov.src != 0 {
+			return
+		}
+		x, and = mov.dst, f.at(mov.f)
+	}
+	lsh := f.at(and.f)
 	switch {
-	case mov.op != opMov64X && mov.op != opMov32X, mov.src != 0, x == 0,
-		and.op != opAnd32K && and.op != opAnd64K, and.dst != x,
-		lsh.op != opLsh32K && lsh.op != opLsh64K, lsh.dst != x, lsh.imm > 24:
+	case and.op != fAnd32K && and.op != fAnd64K, and.dst != x,
+		lsh.op != fLsh32K && lsh.op != fLsh64K, lsh.dst != x, lsh.imm > 24:
 		return
 	}
-	fi := &f.code[i]
-	*fi = finsn{op: fMSH, dst: x, aux: fi.aux, off: fi.off, f: int32(i + 4),
+	*fi = finsn{op: fMSH, dst: x, aux: fi.aux, off: fi.off, f: lsh.f,
 		mask: uint32(and.imm) & 0xff, k: uint32(lsh.imm)}
+}
+
+// at returns instruction x, or a return of 0 past the end, where the
+// successor of an exit points.
+func (f *filter) at(x int32) *finsn {
+	if x < 0 || int(x) >= len(f.code) {
+		return &finsn{}
+	}
+	return &f.code[x]
 }
 
 // filterRegs is the number of registers of the filter form: a power of
@@ -665,12 +717,12 @@ func (f *filter) returns() {
 		switch {
 		case fi.op >= fJeq64K && fi.op <= fJsge32X:
 			ret = fi.op - fJeq64K + fJeq64KRet
-		case fi.op >= fLdAbsBEq && fi.op <= fLdIndWSet:
+		case fi.op >= fLdAbsBEq && fi.op <= fLdLenSet:
 			ret = fi.op - fLdAbsBEq + fLdAbsBEqRet
 		default:
 			continue
 		}
-		t, e := &f.code[fi.t], &f.code[fi.f]
+		t, e := f.at(fi.t), f.at(fi.f)
 		if t.op == fRet && e.op == fRet {
 			fi.op, fi.t, fi.f = ret, int32(uint32(t.imm)), int32(uint32(e.imm))
 		}
@@ -703,13 +755,21 @@ func (fi *finsn) effect() (use, def uint16, pure bool) {
 		return d, 0, false
 	case o == fExit:
 		return 1, 0, false
+	case o >= fLdLenEq && o <= fLdLenSet, o >= fLdLenEqRet && o <= fLdLenSetRet, o == fLdLenEq2:
+		return 0, d, false // a test: it goes somewhere
+	case o >= fLdAbsBEq2 && o <= fLdAbsWEq2:
+		return 0, 1, false
+	case o >= fLdIndBEq2 && o <= fLdIndWEq2:
+		return s, 1, false
+	case o == fJeq32K2:
+		return d, 0, false
 	case o >= fLdIndB && o <= fLdIndW, o >= fLdIndBEq && o <= fLdIndWSet, o >= fLdIndBEqRet && o <= fLdIndWSetRet:
 		return s, 1, false
 	case o >= fLdAbsB && o <= fLdAbsW, o >= fLdAbsBEq && o <= fLdAbsWSet, o >= fLdAbsBEqRet && o <= fLdAbsWSetRet:
 		return 0, 1, false
 	case o == fMSH:
 		return 0, 1 | d, false
-	case o == fSkbLoad, o == fSkbLoadRel:
+	case o >= fSkbLoad && o <= fSkbLoadRelZ:
 		return s, 1, false
 	case o == fHelper:
 		return 0, 1, false
@@ -718,16 +778,18 @@ func (fi *finsn) effect() (use, def uint16, pure bool) {
 }
 
 // successors returns where fi goes on, -1 for nowhere.
-func (fi *finsn) successors() [2]int32 {
+func (fi *finsn) successors() [3]int32 {
 	switch o := fi.op; {
-	case o >= fJeq64K && o <= fJsge32X, o >= fLdAbsBEq && o <= fLdIndWSet:
-		return [2]int32{fi.t, fi.f}
+	case o >= fJeq64K && o <= fJsge32X, o >= fLdAbsBEq && o <= fLdLenSet, o == fSkbLoadZ, o == fSkbLoadRelZ:
+		return [3]int32{fi.t, fi.f, -1}
+	case o >= fLdAbsBEq2:
+		return [3]int32{fi.t, int32(fi.imm >> 32), fi.f}
 	case o == fJa:
-		return [2]int32{fi.t, -1}
+		return [3]int32{fi.t, -1, -1}
 	case o == fRet, o == fExit, o >= fJeq64KRet:
-		return [2]int32{-1, -1}
+		return [3]int32{-1, -1, -1}
 	}
-	return [2]int32{fi.f, -1}
+	return [3]int32{fi.f, -1, -1}
 }
 
 // prune removes the instructions that only write registers nothing reads
@@ -755,5 +817,37 @@ func (f *filter) prune() {
 			}
 			live[i] = use | out&^def
 		}
+	}
+}
+
+// chain makes a test for equality whose successor when it does not hold
+// is a test of the same value for equality on 32 bits one instruction
+// (fLdAbsBEq2...), which returns already made their own.
+func (f *filter) chain() {
+	for i := range f.code {
+		fi := &f.code[i]
+		var two fop
+		var reg uint8
+		switch {
+		case fi.op >= fLdAbsBEq && fi.op <= fLdIndWSet && (fi.op-fLdAbsBEq)%4 == 0:
+			two = fLdAbsBEq2 + (fi.op-fLdAbsBEq)/4
+		case fi.op == fLdLenEq:
+			two, reg = fLdLenEq2, fi.dst
+		case fi.op == fJeq32K:
+			two, reg = fJeq32K2, fi.dst
+		default:
+			continue
+		}
+		next := f.at(fi.f)
+		// A fused load's value has its upper half zero: a 64-bit test
+		// of a constant of 32 bits is the 32-bit one.
+		wide := two != fJeq32K2 && next.op == fJeq64K && next.imm < 1<<32
+		if next.dst != reg || next.op != fJeq32K && !wide {
+			continue
+		}
+		if two == fJeq32K2 {
+			fi.k = uint32(fi.imm)
+		}
+		fi.op, fi.imm, fi.f = two, uint64(uint32(next.imm))|uint64(uint32(next.t))<<32, next.f
 	}
 }

@@ -24,10 +24,10 @@ import (
 func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 	r := f.regs // the registers, renamed (see rename)
 	code := f.code
-	pc := f.start
+	pc := int(f.start)
 	for {
 		in := &code[pc]
-		next := in.f
+		next := int(in.f)
 		switch in.op {
 		case fMov64K:
 			r[in.dst&7] = in.imm
@@ -84,112 +84,112 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fALUK: // the calls go on from in.f, so that t and next need not survive them
 			d := in.dst & 7
 			r[d] = aluOp(op(in.aux), r[d], in.imm)
-			pc = in.f
+			pc = int(in.f)
 			continue
 		case fALUX:
 			d := in.dst & 7
 			r[d] = aluOp(op(in.aux), r[d], r[in.src&7])
-			pc = in.f
+			pc = int(in.f)
 			continue
 
 		case fJeq64K:
 			if r[in.dst&7] == in.imm {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJeq64X:
 			if r[in.dst&7] == r[in.src&7] {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJeq32K:
 			if uint32(r[in.dst&7]) == uint32(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJeq32X:
 			if uint32(r[in.dst&7]) == uint32(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJgt64K:
 			if r[in.dst&7] > in.imm {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJgt64X:
 			if r[in.dst&7] > r[in.src&7] {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJgt32K:
 			if uint32(r[in.dst&7]) > uint32(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJgt32X:
 			if uint32(r[in.dst&7]) > uint32(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJge64K:
 			if r[in.dst&7] >= in.imm {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJge64X:
 			if r[in.dst&7] >= r[in.src&7] {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJge32K:
 			if uint32(r[in.dst&7]) >= uint32(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJge32X:
 			if uint32(r[in.dst&7]) >= uint32(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJset64K:
 			if r[in.dst&7]&in.imm != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJset64X:
 			if r[in.dst&7]&r[in.src&7] != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJset32K:
 			if uint32(r[in.dst&7])&uint32(in.imm) != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJset32X:
 			if uint32(r[in.dst&7])&uint32(r[in.src&7]) != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsgt64K:
 			if int64(r[in.dst&7]) > int64(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsgt64X:
 			if int64(r[in.dst&7]) > int64(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsgt32K:
 			if int32(r[in.dst&7]) > int32(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsgt32X:
 			if int32(r[in.dst&7]) > int32(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsge64K:
 			if int64(r[in.dst&7]) >= int64(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsge64X:
 			if int64(r[in.dst&7]) >= int64(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsge32K:
 			if int32(r[in.dst&7]) >= int32(in.imm) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJsge32X:
 			if int32(r[in.dst&7]) >= int32(r[in.src&7]) {
-				next = in.t
+				next = int(in.t)
 			}
 		case fJa:
-			next = in.t
+			next = int(in.t)
 		case fRet:
 			return uint32(in.imm)
 		case fExit:
@@ -239,7 +239,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsBGt:
 			x, ok := load1(pkt, absOff(base, in))
@@ -249,7 +249,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsBGe:
 			x, ok := load1(pkt, absOff(base, in))
@@ -259,7 +259,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsBSet:
 			x, ok := load1(pkt, absOff(base, in))
@@ -269,7 +269,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsHEq:
 			x, ok := load2(pkt, absOff(base, in))
@@ -279,7 +279,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsHGt:
 			x, ok := load2(pkt, absOff(base, in))
@@ -289,7 +289,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsHGe:
 			x, ok := load2(pkt, absOff(base, in))
@@ -299,7 +299,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsHSet:
 			x, ok := load2(pkt, absOff(base, in))
@@ -309,7 +309,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsWEq:
 			x, ok := load4(pkt, absOff(base, in))
@@ -319,7 +319,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsWGt:
 			x, ok := load4(pkt, absOff(base, in))
@@ -329,7 +329,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsWGe:
 			x, ok := load4(pkt, absOff(base, in))
@@ -339,7 +339,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdAbsWSet:
 			x, ok := load4(pkt, absOff(base, in))
@@ -349,7 +349,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndBEq:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -359,7 +359,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndBGt:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -369,7 +369,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndBGe:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -379,7 +379,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndBSet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -389,7 +389,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndHEq:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -399,7 +399,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndHGt:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -409,7 +409,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndHGe:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -419,7 +419,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndHSet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -429,7 +429,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndWEq:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -439,7 +439,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndWGt:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -449,7 +449,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndWGe:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -459,7 +459,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = in.t
+				next = int(in.t)
 			}
 		case fLdIndWSet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -469,7 +469,117 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = in.t
+				next = int(in.t)
+			}
+		case fLdLenEq:
+			x := skbLen(pkt, base) & in.mask
+			r[in.dst&7] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			}
+		case fLdLenGt:
+			x := skbLen(pkt, base) & in.mask
+			r[in.dst&7] = uint64(x)
+			if x > in.k {
+				next = int(in.t)
+			}
+		case fLdLenGe:
+			x := skbLen(pkt, base) & in.mask
+			r[in.dst&7] = uint64(x)
+			if x >= in.k {
+				next = int(in.t)
+			}
+		case fLdLenSet:
+			x := skbLen(pkt, base) & in.mask
+			r[in.dst&7] = uint64(x)
+			if x&in.k != 0 {
+				next = int(in.t)
+			}
+		case fLdAbsBEq2:
+			x, ok := load1(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fLdAbsHEq2:
+			x, ok := load2(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fLdAbsWEq2:
+			x, ok := load4(pkt, absOff(base, in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fLdIndBEq2:
+			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fLdIndHEq2:
+			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fLdIndWEq2:
+			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
+			if !ok {
+				return 0
+			}
+			x &= in.mask
+			r[0] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fLdLenEq2:
+			x := skbLen(pkt, base) & in.mask
+			r[in.dst&7] = uint64(x)
+			if x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
+			}
+		case fJeq32K2:
+			if x := uint32(r[in.dst&7]); x == in.k {
+				next = int(in.t)
+			} else if x == uint32(in.imm) {
+				next = int(int32(in.imm >> 32))
 			}
 		case fMSH:
 			x, ok := load1(pkt, absOff(base, in))
@@ -482,7 +592,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			r[in.dst&7] = uint64(skbLen(pkt, base))
 		case fLdCtx:
 			r[in.dst&7] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
-			pc = in.f
+			pc = int(in.f)
 			continue
 		case fSkbLoad:
 			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k)); ok {
@@ -496,9 +606,19 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			} else {
 				r[0] = efault
 			}
+		case fSkbLoadZ:
+			r[0] = efault
+			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k)); ok {
+				r[0], next = 0, int(in.t)
+			}
+		case fSkbLoadRelZ:
+			r[0] = efault
+			if _, ok := loadBytesRelative(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k), uint64(in.mask)); ok {
+				r[0], next = 0, int(in.t)
+			}
 		case fHelper:
 			r[0] = f.v.filterCall(fc, asm.HelperFunc(int32(in.imm)))
-			pc = in.f
+			pc = int(in.f)
 			continue
 		case fJeq64KRet:
 			return sel(eq(r[in.dst&7], in.imm), in.t, in.f)
@@ -716,6 +836,14 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			}
 			x &= in.mask
 			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+		case fLdLenEqRet:
+			return sel(eq(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+		case fLdLenGtRet:
+			return sel(gt(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+		case fLdLenGeRet:
+			return sel(ge(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+		case fLdLenSetRet:
+			return sel(set(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
 		default: // a bug: decode made every instruction
 			return 0
 		}
