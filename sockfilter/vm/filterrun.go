@@ -7,10 +7,45 @@ import (
 	"github.com/purebpf/purebpf/sockfilter/skb"
 )
 
-// run runs the filter on pkt, the frame from its link-layer header, whose
+// exec runs the filter on pkt, the frame from its link-layer header, whose
 // headers base gives, and returns the low half of r0, all a socket
 // filter's caller sees. fc is the socket buffer, which only programs that
-// read the context need (filter.ctx): the others run without it.
+// read the context need (filter.needs): the others run without it.
+func (f *filter) exec(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
+	r := f.regs // the registers, renamed (see rename)
+	pc := int(f.start)
+	for {
+		ret, at := f.run(&r, pkt, base, pc)
+		if at < 0 {
+			return ret
+		}
+		pc = f.slow(&r, at, fc)
+	}
+}
+
+// slow runs the instruction at pc that calls a function, which run
+// leaves to it, and returns the next.
+func (f *filter) slow(r *[filterRegs]uint64, pc int, fc *frameCtx) int {
+	in := &f.code[pc]
+	d := in.dst & 7
+	switch in.op {
+	case fALUK:
+		r[d] = aluOp(op(in.aux), r[d], in.imm)
+	case fALUX:
+		r[d] = aluOp(op(in.aux), r[d], r[in.src&7])
+	case fLdCtx:
+		r[d] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
+	case fHelper:
+		r[0] = f.v.filterCall(fc, asm.HelperFunc(int32(in.imm)))
+	}
+	return int(in.f)
+}
+
+// run runs the instructions of the filter from pc on the registers r,
+// until it returns, with the low half of r0 and -1, or meets an
+// instruction that calls a function, which it returns the index of for
+// slow to run: so that nothing it runs calls a function, and the
+// compiler keeps what it works on in machine registers.
 //
 // Like loop, it is one function with one switch, for the same reasons;
 // unlike loop, it has no status to return, for nothing in the filter form
@@ -21,10 +56,9 @@ import (
 // not do in a loop, and arithmetic can) makes the next instruction's
 // address wait for the frame's bytes, where a predicted branch lets the
 // processor run ahead; measured, it was half as fast.
-func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
-	r := f.regs // the registers, renamed (see rename)
+func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (uint32, int) {
 	code := f.code
-	pc := int(f.start)
+	_, _ = r[0], base[0] // nil checks, once
 	for {
 		in := &code[pc]
 		next := int(in.f)
@@ -81,16 +115,8 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fNeg32:
 			d := in.dst & 7
 			r[d] = uint64(-uint32(r[d]))
-		case fALUK: // the calls go on from in.f, so that t and next need not survive them
-			d := in.dst & 7
-			r[d] = aluOp(op(in.aux), r[d], in.imm)
-			pc = int(in.f)
-			continue
-		case fALUX:
-			d := in.dst & 7
-			r[d] = aluOp(op(in.aux), r[d], r[in.src&7])
-			pc = int(in.f)
-			continue
+		case fALUK, fALUX, fLdCtx, fHelper:
+			return 0, pc // slow runs them
 
 		case fJeq64K:
 			if r[in.dst&7] == in.imm {
@@ -191,50 +217,50 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fJa:
 			next = int(in.t)
 		case fRet:
-			return uint32(in.imm)
+			return uint32(in.imm), -1
 		case fExit:
-			return uint32(r[0])
+			return uint32(r[0]), -1
 
 		case fLdAbsB:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 		case fLdAbsH:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 		case fLdAbsW:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 		case fLdIndB:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 		case fLdIndH:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 		case fLdIndW:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 		case fLdAbsBEq:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -244,7 +270,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsBGt:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -254,7 +280,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsBGe:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -264,7 +290,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsBSet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -274,7 +300,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsHEq:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -284,7 +310,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsHGt:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -294,7 +320,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsHGe:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -304,7 +330,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsHSet:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -314,7 +340,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsWEq:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -324,7 +350,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsWGt:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -334,7 +360,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsWGe:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -344,7 +370,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsWSet:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -354,7 +380,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndBEq:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -364,7 +390,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndBGt:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -374,7 +400,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndBGe:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -384,7 +410,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndBSet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -394,7 +420,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndHEq:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -404,7 +430,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndHGt:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -414,7 +440,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndHGe:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -424,7 +450,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndHSet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -434,7 +460,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndWEq:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -444,7 +470,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndWGt:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -454,7 +480,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndWGe:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -464,7 +490,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndWSet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -498,7 +524,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsBEq2:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -510,7 +536,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsHEq2:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -522,7 +548,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdAbsWEq2:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -534,7 +560,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndBEq2:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -546,7 +572,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndHEq2:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -558,7 +584,7 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fLdIndWEq2:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
 			r[0] = uint64(x)
@@ -584,16 +610,12 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 		case fMSH:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			r[0] = uint64(x)
 			r[in.dst&7] = uint64(x&in.mask) << (in.k & 31)
 		case fLdLen:
 			r[in.dst&7] = uint64(skbLen(pkt, base))
-		case fLdCtx:
-			r[in.dst&7] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
-			pc = int(in.f)
-			continue
 		case fSkbLoad:
 			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k)); ok {
 				r[0] = 0
@@ -616,236 +638,232 @@ func (f *filter) run(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 			if _, ok := loadBytesRelative(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k), uint64(in.mask)); ok {
 				r[0], next = 0, int(in.t)
 			}
-		case fHelper:
-			r[0] = f.v.filterCall(fc, asm.HelperFunc(int32(in.imm)))
-			pc = int(in.f)
-			continue
 		case fJeq64KRet:
-			return sel(eq(r[in.dst&7], in.imm), in.t, in.f)
+			return sel(eq(r[in.dst&7], in.imm), in.t, in.f), -1
 		case fJeq64XRet:
-			return sel(eq(r[in.dst&7], r[in.src&7]), in.t, in.f)
+			return sel(eq(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJeq32KRet:
-			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
 		case fJeq32XRet:
-			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
+			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJgt64KRet:
-			return sel(gt(r[in.dst&7], in.imm), in.t, in.f)
+			return sel(gt(r[in.dst&7], in.imm), in.t, in.f), -1
 		case fJgt64XRet:
-			return sel(gt(r[in.dst&7], r[in.src&7]), in.t, in.f)
+			return sel(gt(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJgt32KRet:
-			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
 		case fJgt32XRet:
-			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
+			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJge64KRet:
-			return sel(ge(r[in.dst&7], in.imm), in.t, in.f)
+			return sel(ge(r[in.dst&7], in.imm), in.t, in.f), -1
 		case fJge64XRet:
-			return sel(ge(r[in.dst&7], r[in.src&7]), in.t, in.f)
+			return sel(ge(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJge32KRet:
-			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
 		case fJge32XRet:
-			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
+			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJset64KRet:
-			return sel(set(r[in.dst&7], in.imm), in.t, in.f)
+			return sel(set(r[in.dst&7], in.imm), in.t, in.f), -1
 		case fJset64XRet:
-			return sel(set(r[in.dst&7], r[in.src&7]), in.t, in.f)
+			return sel(set(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJset32KRet:
-			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
 		case fJset32XRet:
-			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
+			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJsgt64KRet:
-			return sel(sgt64(r[in.dst&7], in.imm), in.t, in.f)
+			return sel(sgt64(r[in.dst&7], in.imm), in.t, in.f), -1
 		case fJsgt64XRet:
-			return sel(sgt64(r[in.dst&7], r[in.src&7]), in.t, in.f)
+			return sel(sgt64(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJsgt32KRet:
-			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
 		case fJsgt32XRet:
-			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
+			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJsge64KRet:
-			return sel(sge64(r[in.dst&7], in.imm), in.t, in.f)
+			return sel(sge64(r[in.dst&7], in.imm), in.t, in.f), -1
 		case fJsge64XRet:
-			return sel(sge64(r[in.dst&7], r[in.src&7]), in.t, in.f)
+			return sel(sge64(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJsge32KRet:
-			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f)
+			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
 		case fJsge32XRet:
-			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f)
+			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fLdAbsBEqRet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsBGtRet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsBGeRet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsBSetRet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsHEqRet:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsHGtRet:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsHGeRet:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsHSetRet:
 			x, ok := load2(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsWEqRet:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsWGtRet:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsWGeRet:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdAbsWSetRet:
 			x, ok := load4(pkt, absOff(base, in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndBEqRet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndBGtRet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndBGeRet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndBSetRet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndHEqRet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndHGtRet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndHGeRet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndHSetRet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndWEqRet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndWGtRet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndWGeRet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdIndWSetRet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
 			if !ok {
-				return 0
+				return 0, -1
 			}
 			x &= in.mask
-			return sel(set(uint64(x), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(x), uint64(in.k)), in.t, in.f), -1
 		case fLdLenEqRet:
-			return sel(eq(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+			return sel(eq(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f), -1
 		case fLdLenGtRet:
-			return sel(gt(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+			return sel(gt(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f), -1
 		case fLdLenGeRet:
-			return sel(ge(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+			return sel(ge(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f), -1
 		case fLdLenSetRet:
-			return sel(set(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f)
+			return sel(set(uint64(skbLen(pkt, base)&in.mask), uint64(in.k)), in.t, in.f), -1
 		default: // a bug: decode made every instruction
-			return 0
+			return 0, -1
 		}
 		pc = next
 	}

@@ -203,7 +203,16 @@ func monotonic() uint64 { return uint64(time.Since(epoch)) }
 func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
 	// The commonest case, small enough to inline into the caller's loop.
 	if f := v.filter; f != nil && f.needs == needNone && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
-		return f.run(frame, &ethBases, nil), nil
+		// filter.exec, written out to save a call.
+		r := f.regs
+		pc := int(f.start)
+		for {
+			ret, at := f.run(&r, frame, &ethBases, pc)
+			if at < 0 {
+				return ret, nil
+			}
+			pc = f.slow(&r, at, nil)
+		}
 	}
 	return v.runFrame(frame, link)
 }
@@ -212,13 +221,13 @@ func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
 func (v *VM) runFrame(frame []byte, link packet.LinkType) (uint32, error) {
 	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
 		if f.needs == needNone && link == packet.LinkRawIP {
-			return f.run(frame, &rawBases, nil), nil
+			return f.exec(frame, &rawBases, nil), nil
 		}
 		var fc frameCtx
 		if err := fc.live(frame, link, nil); err != nil {
 			return 0, err
 		}
-		return f.run(fc.pkt, &fc.base, &fc), nil
+		return f.exec(fc.pkt, &fc.base, &fc), nil
 	}
 	if v.pure && link == packet.LinkEthernet {
 		return v.runPure(frame, &ethBases)
@@ -251,7 +260,7 @@ func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info)
 		return 0, err
 	}
 	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
-		return f.run(fc.pkt, &fc.base, &fc), nil
+		return f.exec(fc.pkt, &fc.base, &fc), nil
 	}
 	e := v.getEnv()
 	defer v.putEnv(e)
@@ -278,7 +287,7 @@ func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
 		if _, err := fc.setTest(frame, link, nil); err != nil {
 			return 0, err
 		}
-		return f.run(fc.pkt, &fc.base, &fc), nil
+		return f.exec(fc.pkt, &fc.base, &fc), nil
 	}
 	if v.pure && link == packet.LinkEthernet {
 		if _, err := fc.setTest(frame, link, nil); err != nil {
@@ -293,7 +302,7 @@ func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
 		return 0, err
 	}
 	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
-		return f.run(fc.pkt, &fc.base, &fc), nil
+		return f.exec(fc.pkt, &fc.base, &fc), nil
 	}
 	r0, err := v.run(e, &fc, ctxAddr, 0)
 	return uint32(r0), err
