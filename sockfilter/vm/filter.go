@@ -1,6 +1,9 @@
 package vm
 
 import (
+	"math/bits"
+	"slices"
+
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/skb"
 )
@@ -51,7 +54,10 @@ const (
 	fDiv32K // decode made a division by 0 a move
 	fMod32K // decode made a modulo by 0 a move
 	fNeg32
-	fALUK // dst = aluOp(aux, dst, imm)
+	fDiv32X
+	fMod32X
+	fMovMask // dst = src & imm: a store to a stack slot (see slots)
+	fALUK    // dst = aluOp(aux, dst, imm)
 	fALUX // dst = aluOp(aux, dst, src)
 
 	// The tests, in families of four variants as the general form's
@@ -138,35 +144,25 @@ const (
 	// after them: they go on at t when the load succeeds, at f otherwise.
 	fSkbLoadZ
 	fSkbLoadRelZ
+	// fStackLd and fStackSt are loads and stores at r10 + off of aux
+	// bytes, which slots makes moves from and to registers: a load that
+	// sign-extends has k 1, a store of src rather than imm has k 1.
+	fStackLd
+	fStackSt
 
-	// The tests whose two successors are `r0 = imm; exit`, in the order of
-	// the tests from fJeq64K and from fLdAbsBEq: they return t when the
-	// test holds and f otherwise, the low halves of the immediates, which
-	// is all of r0 a socket filter's caller sees.
+	// The tests whose two successors are `r0 = imm; exit`: the unsigned
+	// tests against a constant and, in the order from fLdAbsBEq, the fused
+	// ones. They return t when the test holds and f otherwise, the low
+	// halves of the immediates, which is all of r0 a socket filter's
+	// caller sees.
 	fJeq64KRet
-	fJeq64XRet
 	fJeq32KRet
-	fJeq32XRet
 	fJgt64KRet
-	fJgt64XRet
 	fJgt32KRet
-	fJgt32XRet
 	fJge64KRet
-	fJge64XRet
 	fJge32KRet
-	fJge32XRet
 	fJset64KRet
-	fJset64XRet
 	fJset32KRet
-	fJset32XRet
-	fJsgt64KRet
-	fJsgt64XRet
-	fJsgt32KRet
-	fJsgt32XRet
-	fJsge64KRet
-	fJsge64XRet
-	fJsge32KRet
-	fJsge32XRet
 	fLdAbsBEqRet
 	fLdAbsBGtRet
 	fLdAbsBGeRet
@@ -324,6 +320,9 @@ func (v *VM) compileFilter() *filter {
 		}
 	}
 	f := &filter{v: v, code: fc}
+	if !f.slots() {
+		return nil
+	}
 	for _, fi := range fc {
 		switch {
 		case fi.op == fLdCtx, fi.op == fHelper && asm.HelperFunc(fi.imm) == asm.FnGetSocketUID:
@@ -431,6 +430,8 @@ func (v *VM) filterInsn(i int, in *insn, st *absState) (finsn, bool) {
 		default:
 			fi.op, fi.off = fLdIndB+fop(o-opLdIndB), int32(in.imm)
 		}
+	case o >= opLdxB && o <= opStxDW && stackAccess(in, st) != nil:
+		return stackInsn(fi, in, stackAccess(in, st))
 	case o >= opLdxB && o <= opLdxW:
 		n := int64(1) << (o - opLdxB)
 		off := int64(in.off)
@@ -450,7 +451,7 @@ func (v *VM) filterInsn(i int, in *insn, st *absState) (finsn, bool) {
 		if fn == asm.FnSkbLoadBytes || fn == asm.FnSkbLoadBytesRelative {
 			// The offset from the register r2 copies, if any, the
 			// length and start from their constants.
-			fi.op, fi.src, fi.k = fSkbLoad, 2, uint32(st.r[4].c)
+			fi.op, fi.src, fi.k, fi.off = fSkbLoad, 2, uint32(st.r[4].c), int32(st.r[3].c)
 			if st.r[2].kind == absCopy {
 				fi.src = uint8(st.r[2].c)
 			}
@@ -462,6 +463,106 @@ func (v *VM) filterInsn(i int, in *insn, st *absState) (finsn, bool) {
 		return fi, false
 	}
 	return fi, true
+}
+
+// stackAccess returns the abstract value of the base register of in, a
+// load or store, when it points into the stack, or nil.
+func stackAccess(in *insn, st *absState) *absVal {
+	base := in.src & 15
+	if in.op >= opStB {
+		base = in.dst & 15
+	}
+	if a := &st.r[base]; a.kind == absStack {
+		return a
+	}
+	return nil
+}
+
+// stackInsn translates in, a load or store at a constant offset from r10
+// (at, the base register's value), into fStackLd or fStackSt, for slots.
+func stackInsn(fi finsn, in *insn, at *absVal) (finsn, bool) {
+	var n uint8
+	switch o := in.op; {
+	case o <= opLdxDW:
+		fi.op, n = fStackLd, 1<<(o-opLdxB)
+	case o <= opLdxsW:
+		fi.op, n, fi.k = fStackLd, 1<<(o-opLdxsB), 1
+	case o <= opStDW:
+		fi.op, n = fStackSt, 1<<(o-opStB)
+	case o <= opStxDW:
+		fi.op, n, fi.k = fStackSt, 1<<(o-opStxB), 1
+	}
+	c := at.c + int64(in.off)
+	if c < -StackSize || c+int64(n) > 0 {
+		return fi, false
+	}
+	fi.off, fi.aux = int32(c), n
+	return fi, true
+}
+
+// slots turns the stack accesses of the program into moves from and to
+// registers of their own (r11 to r15 before rename), when every access to
+// a slot has one offset and size, the slots do not overlap each other or
+// a buffer a helper loads into (which fSkbLoad does not write), and there
+// are at most five: scalar replacement, as compilers do. The stack starts
+// zeroed; so do the registers.
+func (f *filter) slots() bool {
+	type slot struct {
+		size uint8
+		reg  uint8
+	}
+	at := map[int32]*slot{}
+	var offs []int32
+	for i := range f.code {
+		fi := &f.code[i]
+		if fi.op != fStackLd && fi.op != fStackSt {
+			continue
+		}
+		switch s := at[fi.off]; {
+		case s == nil:
+			at[fi.off] = &slot{size: fi.aux}
+			offs = append(offs, fi.off)
+		case s.size != fi.aux:
+			return false
+		}
+	}
+	if len(offs) > 5 {
+		return false
+	}
+	slices.Sort(offs)
+	for i, o := range offs {
+		at[o].reg = uint8(11 + i)
+		if i+1 < len(offs) && o+int32(at[o].size) > offs[i+1] {
+			return false
+		}
+	}
+	for i := range f.code {
+		fi := &f.code[i]
+		switch fi.op {
+		case fSkbLoad, fSkbLoadRel:
+			for _, o := range offs {
+				if o < fi.off+int32(fi.k) && fi.off < o+int32(at[o].size) {
+					return false
+				}
+			}
+		case fStackLd:
+			s := at[fi.off]
+			fi.op, fi.src = fMov64X, s.reg
+			if fi.k == 1 && s.size < 8 {
+				fi.op, fi.aux = fALUX, uint8(opMovSX8to64+op(bits.TrailingZeros8(s.size)))
+			}
+		case fStackSt:
+			s := at[fi.off]
+			mask := ^uint64(0) >> (64 - 8*uint(s.size))
+			fi.dst = s.reg
+			if fi.k == 1 {
+				fi.op, fi.imm = fMovMask, mask
+			} else {
+				fi.op, fi.imm = fMov64K, fi.imm&mask
+			}
+		}
+	}
+	return true
 }
 
 // filterALU returns the filter form of an arithmetic operation.
@@ -511,6 +612,10 @@ func filterALU(o op) fop {
 		return fMod32K
 	case opNeg32:
 		return fNeg32
+	case opDiv32X:
+		return fDiv32X
+	case opMod32X:
+		return fMod32X
 	}
 	return fALUK
 }
@@ -660,7 +765,7 @@ const filterRegs = 8
 // with: r1 and r6 (when the run skips r6 = r1) hold the context, r10 the
 // stack's top, the others 0.
 func (f *filter) rename() bool {
-	var used uint16 = 1<<1 | 1<<10
+	var used uint16
 	if f.r6 {
 		used |= 1 << 6
 	}
@@ -684,7 +789,12 @@ func (f *filter) rename() bool {
 		fi := &f.code[i]
 		fi.dst, fi.src = slot[fi.dst&15], slot[fi.src&15]
 	}
-	f.regs[slot[1]], f.regs[slot[10]] = ctxAddr, stackTop
+	if used&(1<<1) != 0 {
+		f.regs[slot[1]] = ctxAddr
+	}
+	if used&(1<<10) != 0 {
+		f.regs[slot[10]] = stackTop
+	}
 	if f.r6 {
 		f.regs[slot[6]] = ctxAddr
 	}
@@ -715,8 +825,8 @@ func (f *filter) returns() {
 		fi := &f.code[i]
 		var ret fop
 		switch {
-		case fi.op >= fJeq64K && fi.op <= fJsge32X:
-			ret = fi.op - fJeq64K + fJeq64KRet
+		case fi.op >= fJeq64K && fi.op <= fJset32X && (fi.op-fJeq64K)&1 == 0: // K variants
+			ret = fJeq64KRet + (fi.op-fJeq64K)/2
 		case fi.op >= fLdAbsBEq && fi.op <= fLdLenSet:
 			ret = fi.op - fLdAbsBEq + fLdAbsBEqRet
 		default:
@@ -737,9 +847,9 @@ func (fi *finsn) effect() (use, def uint16, pure bool) {
 	switch o := fi.op; {
 	case o == fMov64K, o == fMov32K, o == fLdLen, o == fLdCtx:
 		return 0, d, true
-	case o == fMov64X, o == fMov32X:
+	case o == fMov64X, o == fMov32X, o == fMovMask:
 		return s, d, true
-	case o == fAdd64X, o == fAdd32X, o == fALUX:
+	case o == fAdd64X, o == fAdd32X, o == fALUX, o == fDiv32X, o == fMod32X:
 		return d | s, d, true
 	case o >= fAdd64K && o <= fALUK:
 		return d, d, true
@@ -748,10 +858,7 @@ func (fi *finsn) effect() (use, def uint16, pure bool) {
 			return d | s, 0, false
 		}
 		return d, 0, false
-	case o >= fJeq64KRet && o <= fJsge32XRet:
-		if (o-fJeq64KRet)&1 == 1 {
-			return d | s, 0, false
-		}
+	case o >= fJeq64KRet && o <= fJset32KRet:
 		return d, 0, false
 	case o == fExit:
 		return 1, 0, false

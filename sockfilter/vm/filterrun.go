@@ -23,8 +23,8 @@ func (f *filter) exec(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 	}
 }
 
-// slow runs the instruction at pc that calls a function, which run
-// leaves to it, and returns the next.
+// slow runs the instruction at pc that run leaves to it, one that calls a
+// function or that compiled filters do not have, and returns the next.
 func (f *filter) slow(r *[filterRegs]uint64, pc int, fc *frameCtx) int {
 	in := &f.code[pc]
 	d := in.dst & 7
@@ -37,8 +37,30 @@ func (f *filter) slow(r *[filterRegs]uint64, pc int, fc *frameCtx) int {
 		r[d] = ctxLoad(fc, uint64(uint32(in.off)), uint64(in.aux))
 	case fHelper:
 		r[0] = f.v.filterCall(fc, asm.HelperFunc(int32(in.imm)))
+	case fJsgt64K, fJsgt64X, fJsgt32K, fJsgt32X, fJsge64K, fJsge64X, fJsge32K, fJsge32X:
+		if signedTest(in, r) {
+			return int(in.t)
+		}
 	}
 	return int(in.f)
+}
+
+// signedTest is the test of a signed jump, which compiled filters do not
+// make.
+func signedTest(in *finsn, r *[filterRegs]uint64) bool {
+	a, b := r[in.dst&7], in.imm
+	if (in.op-fJeq64K)&1 == 1 { // an X variant
+		b = r[in.src&7]
+	}
+	switch in.op {
+	case fJsgt64K, fJsgt64X:
+		return int64(a) > int64(b)
+	case fJsgt32K, fJsgt32X:
+		return int32(a) > int32(b)
+	case fJsge64K, fJsge64X:
+		return int64(a) >= int64(b)
+	}
+	return int32(a) >= int32(b)
 }
 
 // run runs the instructions of the filter from pc on the registers r,
@@ -112,10 +134,17 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			r[d] = uint64(uint32(r[d]) ^ uint32(in.imm))
 		case fDiv32K, fMod32K:
 			r[in.dst&7] = aluOp32K(in.op, uint32(r[in.dst&7]), uint32(in.imm))
+		case fDiv32X:
+			r[in.dst&7] = aluOp32K(fDiv32K, uint32(r[in.dst&7]), uint32(r[in.src&7]))
+		case fMod32X:
+			r[in.dst&7] = aluOp32K(fMod32K, uint32(r[in.dst&7]), uint32(r[in.src&7]))
+		case fMovMask:
+			r[in.dst&7] = r[in.src&7] & in.imm
 		case fNeg32:
 			d := in.dst & 7
 			r[d] = uint64(-uint32(r[d]))
-		case fALUK, fALUX, fLdCtx, fHelper:
+		case fALUK, fALUX, fLdCtx, fHelper, fJsgt64K, fJsgt64X, fJsgt32K, fJsgt32X,
+			fJsge64K, fJsge64X, fJsge32K, fJsge32X:
 			return 0, pc // slow runs them
 
 		case fJeq64K:
@@ -180,38 +209,6 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			}
 		case fJset32X:
 			if uint32(r[in.dst&7])&uint32(r[in.src&7]) != 0 {
-				next = int(in.t)
-			}
-		case fJsgt64K:
-			if int64(r[in.dst&7]) > int64(in.imm) {
-				next = int(in.t)
-			}
-		case fJsgt64X:
-			if int64(r[in.dst&7]) > int64(r[in.src&7]) {
-				next = int(in.t)
-			}
-		case fJsgt32K:
-			if int32(r[in.dst&7]) > int32(in.imm) {
-				next = int(in.t)
-			}
-		case fJsgt32X:
-			if int32(r[in.dst&7]) > int32(r[in.src&7]) {
-				next = int(in.t)
-			}
-		case fJsge64K:
-			if int64(r[in.dst&7]) >= int64(in.imm) {
-				next = int(in.t)
-			}
-		case fJsge64X:
-			if int64(r[in.dst&7]) >= int64(r[in.src&7]) {
-				next = int(in.t)
-			}
-		case fJsge32K:
-			if int32(r[in.dst&7]) >= int32(in.imm) {
-				next = int(in.t)
-			}
-		case fJsge32X:
-			if int32(r[in.dst&7]) >= int32(r[in.src&7]) {
 				next = int(in.t)
 			}
 		case fJa:
@@ -640,52 +637,20 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			}
 		case fJeq64KRet:
 			return sel(eq(r[in.dst&7], in.imm), in.t, in.f), -1
-		case fJeq64XRet:
-			return sel(eq(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJeq32KRet:
 			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
-		case fJeq32XRet:
-			return sel(eq(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJgt64KRet:
 			return sel(gt(r[in.dst&7], in.imm), in.t, in.f), -1
-		case fJgt64XRet:
-			return sel(gt(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJgt32KRet:
 			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
-		case fJgt32XRet:
-			return sel(gt(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJge64KRet:
 			return sel(ge(r[in.dst&7], in.imm), in.t, in.f), -1
-		case fJge64XRet:
-			return sel(ge(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJge32KRet:
 			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
-		case fJge32XRet:
-			return sel(ge(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fJset64KRet:
 			return sel(set(r[in.dst&7], in.imm), in.t, in.f), -1
-		case fJset64XRet:
-			return sel(set(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
 		case fJset32KRet:
 			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
-		case fJset32XRet:
-			return sel(set(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
-		case fJsgt64KRet:
-			return sel(sgt64(r[in.dst&7], in.imm), in.t, in.f), -1
-		case fJsgt64XRet:
-			return sel(sgt64(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
-		case fJsgt32KRet:
-			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
-		case fJsgt32XRet:
-			return sel(sgt32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
-		case fJsge64KRet:
-			return sel(sge64(r[in.dst&7], in.imm), in.t, in.f), -1
-		case fJsge64XRet:
-			return sel(sge64(r[in.dst&7], r[in.src&7]), in.t, in.f), -1
-		case fJsge32KRet:
-			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(in.imm))), in.t, in.f), -1
-		case fJsge32XRet:
-			return sel(sge32(uint64(uint32(r[in.dst&7])), uint64(uint32(r[in.src&7]))), in.t, in.f), -1
 		case fLdAbsBEqRet:
 			x, ok := load1(pkt, absOff(base, in))
 			if !ok {
@@ -869,8 +834,8 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 	}
 }
 
-// aluOp32K is a 32-bit division or modulo by a constant decode made
-// non-zero, with the results of a zero divisor all the same (aluOp).
+// aluOp32K is a 32-bit division or modulo, by a constant decode made
+// non-zero or by a register, with aluOp's results for a zero divisor.
 func aluOp32K(o fop, a, k uint32) uint64 {
 	switch {
 	case k == 0 && o == fDiv32K:
@@ -897,10 +862,6 @@ func gt(a, b uint64) uint64  { return lt(b, a) }
 func ge(a, b uint64) uint64  { return 1 ^ lt(a, b) }
 func set(a, b uint64) uint64 { return nz(a & b) }
 
-func sgt64(a, b uint64) uint64 { return lt(b^1<<63, a^1<<63) }
-func sge64(a, b uint64) uint64 { return 1 ^ lt(a^1<<63, b^1<<63) }
-func sgt32(a, b uint64) uint64 { return lt(b^1<<31, a^1<<31) }
-func sge32(a, b uint64) uint64 { return 1 ^ lt(a^1<<31, b^1<<31) }
 
 // lt is a < b, the borrow of a - b.
 func lt(a, b uint64) uint64 {

@@ -105,6 +105,9 @@ func (g *progGen) prologue() {
 		}
 	}
 	if g.filter {
+		for i, size := range filterSlots {
+			g.emit(asm.StoreImm(asm.R10, int16(-8*(i+1)), g.imm(), size))
+		}
 		return
 	}
 	for i := 1; i <= stackSlots; i++ {
@@ -404,6 +407,24 @@ func (g *progGen) filterStep() {
 	case x < 70:
 		g.emit(asm.LoadAbs(int32(g.pick(40)), asm.Byte), asm.Mov.Reg(asm.R7, asm.R0),
 			asm.And.Imm32(asm.R7, 0xf), asm.LSh.Imm32(asm.R7, 2))
+	case x < 75:
+		// A stack slot, always of the same size.
+		i := g.pick(len(filterSlots))
+		off, size := int16(-8*(i+1)), filterSlots[i]
+		switch g.pick(4) {
+		case 0:
+			g.emit(asm.StoreImm(asm.R10, off, g.imm(), size))
+		case 1:
+			g.emit(asm.StoreMem(asm.R10, off, g.reg(), size))
+		case 2:
+			if size != asm.DWord {
+				g.emit(asm.LoadMemSX(g.reg(), asm.R10, off, size))
+				return
+			}
+			fallthrough
+		default:
+			g.emit(asm.LoadMem(g.reg(), asm.R10, off, size))
+		}
 	case x < 80:
 		f := genCtx[g.pick(len(genCtx))]
 		size := genSizes[g.pick(3)]
@@ -411,7 +432,7 @@ func (g *progGen) filterStep() {
 	case x < 85:
 		n := 1 + g.pick(8)
 		g.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Reg(asm.R2, g.reg()), asm.And.Imm(asm.R2, 0x7f),
-			asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, -8), asm.Mov.Imm(asm.R4, int32(n)))
+			asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, -48), asm.Mov.Imm(asm.R4, int32(n)))
 		if g.pick(2) == 0 {
 			g.emit(asm.Call(asm.FnSkbLoadBytes))
 		} else {
@@ -422,6 +443,11 @@ func (g *progGen) filterStep() {
 		g.emit(op.Imm32(g.reg(), g.imm(), []string{"ret1", "ret2"}[g.pick(2)]))
 	}
 }
+
+// filterSlots are the sizes of the stack slots of filter mode, at r10-8,
+// r10-16 and so on: the VM's filter form keeps them in registers. The
+// buffer of the helpers is further down, at r10-48.
+var filterSlots = []asm.Size{asm.Word, asm.DWord, asm.Half, asm.Byte}
 
 // fusedTest emits a legacy load, sometimes an AND of r0, and a test of r0
 // against a constant, on 32 or 64 bits.
