@@ -58,7 +58,7 @@ const (
 	fMod32X
 	fMovMask // dst = src & imm: a store to a stack slot (see slots)
 	fALUK    // dst = aluOp(aux, dst, imm)
-	fALUX // dst = aluOp(aux, dst, src)
+	fALUX    // dst = aluOp(aux, dst, src)
 
 	// The tests, in families of four variants as the general form's
 	// jumps (var64K...): the others are these with t and f swapped.

@@ -862,7 +862,6 @@ func gt(a, b uint64) uint64  { return lt(b, a) }
 func ge(a, b uint64) uint64  { return 1 ^ lt(a, b) }
 func set(a, b uint64) uint64 { return nz(a & b) }
 
-
 // lt is a < b, the borrow of a - b.
 func lt(a, b uint64) uint64 {
 	_, borrow := bits.Sub64(a, b, 0)
