@@ -26,7 +26,9 @@ func TestInlining(t *testing.T) {
 	}
 	out, err := exec.Command(gotool, "build", "-gcflags=-m=2", ".").CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		// The package compiled, or this test would not run: the go
+		// command cannot work here (no build cache for nobody, say).
+		t.Skipf("go build cannot run here: %v\n%s", err, out)
 	}
 	log := string(out)
 	if strings.Contains(log, "(*filter).run considered 'big'") {
