@@ -43,7 +43,10 @@ func FuzzVM(f *testing.F) {
 				continue
 			}
 			runs := []func(v *vm.VM) (uint64, error){
-				func(v *vm.VM) (uint64, error) { r, err := v.RunFrame(frame, packet.LinkEthernet); return uint64(r), err },
+				func(v *vm.VM) (uint64, error) {
+					r, err := v.RunFrame(frame, packet.LinkEthernet)
+					return uint64(r), err
+				},
 				func(v *vm.VM) (uint64, error) { r, err := v.RunFrame(frame, packet.LinkRawIP); return uint64(r), err },
 				func(v *vm.VM) (uint64, error) { r, err := v.RunTest(frame, packet.LinkEthernet); return uint64(r), err },
 				func(v *vm.VM) (uint64, error) {
