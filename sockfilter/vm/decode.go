@@ -63,6 +63,9 @@ func (v *VM) decode(opts *Options) error {
 // decodeOne translates one instruction.
 func (v *VM) decodeOne(ins *asm.Instruction, target func(int64) int32) (insn, error) {
 	in := insn{dst: uint8(ins.Dst), src: uint8(ins.Src), off: int32(ins.Offset), imm: uint64(ins.Constant)}
+	if ins.IsLoadImm64() && ins.Map != "" {
+		return v.decodeMapRef(ins, in)
+	}
 	op := ins.OpCode
 	switch op.Class() {
 	case asm.ALUClass, asm.ALU64Class:

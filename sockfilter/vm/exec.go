@@ -54,6 +54,10 @@ func (v *VM) run(e *Env, fc *frameCtx, r1, r2 uint64) (uint64, error) {
 		var st status
 		switch pc, st = v.loop(&m, fc.pkt, &fc.base, pc, v.r6ctx && r1 == ctxAddr); st {
 		case stExit:
+			if e != nil && len(e.reserved) > 0 {
+				n := e.releaseRecords()
+				return 0, v.fail(pc, fmt.Errorf("%w: the program exits holding %d ring buffer records reserved, which it must submit or discard (the verifier refuses it); the VM discarded them", ErrCall, n))
+			}
 			return m.r[0], nil
 		case stSlow:
 			next, err := v.slow(&m, fc, pc)
@@ -755,8 +759,9 @@ func (e *Env) storeValue(fc *frameCtx, a, n, x uint64) error {
 }
 
 // atomic runs an atomic read-modify-write. A run is single-threaded and
-// its stack its own, so the operations need no synchronisation; memory a
-// helper exposes is the helper's to guard.
+// its stack its own, so the operations need no synchronisation there;
+// map memory, which runs share, gets the processor's atomic instructions
+// (atomicShared); memory a helper exposes is the helper's to guard.
 func (e *Env) atomic(in *insn, r *[16]uint64) error {
 	n := uint64(4)
 	if in.op == opAtomic64 {
@@ -765,6 +770,9 @@ func (e *Env) atomic(in *insn, r *[16]uint64) error {
 	a := r[in.dst&15] + uint64(int64(in.off))
 	p := e.store(a, n)
 	if p == nil {
+		if p = e.mapMemory(a, n); p != nil {
+			return atomicShared(in, p, r)
+		}
 		return e.fault("atomic update", a, n)
 	}
 	old := readLE(p, n)

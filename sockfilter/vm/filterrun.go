@@ -931,6 +931,8 @@ func (v *VM) filterCall(fc *frameCtx, fn asm.HelperFunc) uint64 {
 		return uint64(v.rand())
 	case asm.FnGetSocketUID:
 		return socketUID(fc)
+	case asm.FnGetSmpProcessorID:
+		return uint64(v.cpu)
 	}
-	return 0 // smp_processor_id, numa_node_id
+	return 0 // numa_node_id
 }

@@ -55,7 +55,7 @@ func init() {
 // helperError says why a program may not call fn, or returns "".
 func helperError(fn asm.HelperFunc, custom map[asm.HelperFunc]Helper) string {
 	switch {
-	case custom[fn] != nil, builtins[fn]:
+	case custom[fn] != nil, builtins[fn], mapHelpers[fn]:
 		return ""
 	case fn.String() == "unknown":
 		return fmt.Sprintf("call of helper %d, which the kernel does not have", int32(fn))
@@ -85,6 +85,9 @@ func (v *VM) callX(e *Env, fc *frameCtx, n uint64, r *[16]uint64) (uint64, error
 	fn := asm.HelperFunc(int32(n))
 	if uint64(fn) != n {
 		return 0, fmt.Errorf("%w: callx of helper %#x, which no helper has", ErrCall, n)
+	}
+	if mapHelpers[fn] && v.custom[fn] == nil {
+		return v.mapCall(e, fn, r)
 	}
 	if h := v.custom[fn]; h != nil {
 		return callCustom(e, fn, h, r)
@@ -119,10 +122,15 @@ func (v *VM) builtin(e *Env, fc *frameCtx, fn asm.HelperFunc, r *[16]uint64) (ui
 		return v.clock(), nil
 	case asm.FnGetPrandomU32:
 		return uint64(v.rand()), nil
-	case asm.FnGetSmpProcessorID, asm.FnGetNumaNodeID:
+	case asm.FnGetSmpProcessorID:
+		return uint64(v.cpu), nil
+	case asm.FnGetNumaNodeID:
 		return 0, nil
 	case asm.FnTracePrintk:
 		return v.tracePrintk(e, r)
+	}
+	if mapHelpers[fn] {
+		return v.mapCall(e, fn, r)
 	}
 	if r[1] != ctxAddr || !fc.hasSkb {
 		return 0, fmt.Errorf("%w: %v takes the socket buffer (the context pointer) in r1", ErrCall, fn)

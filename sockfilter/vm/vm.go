@@ -67,6 +67,18 @@ type Options struct {
 	// Rand returns the numbers of bpf_get_prandom_u32. Nil means
 	// math/rand/v2's generator.
 	Rand func() uint32
+	// Maps gives the maps the program names (asm.LoadMapPtr,
+	// asm.LoadMapValuePtr, `r1 = map[name]` in asm text), by name, as
+	// sockfilter.LoadOptions.Maps does for the kernel: the VM runs
+	// bpf_map_lookup_elem, _update_elem, _delete_elem and the ring buffer
+	// helpers on them. A name the program uses and Maps does not give is
+	// an error of New that names it.
+	Maps map[string]*Map
+	// CPU is the CPU the runs are on: what bpf_get_smp_processor_id
+	// returns, whose value of a per-CPU map a program sees, whose local
+	// lists an LRU map uses. It must be below the CPUs of each per-CPU
+	// or LRU map (MapSpec.CPUs).
+	CPU int
 }
 
 // VM is a program ready to run, made by New. It is immutable, and safe for
@@ -97,6 +109,9 @@ type VM struct {
 	// filter is the program in the filter form, which runs it on socket
 	// buffers, or nil when the program is not in that form.
 	filter  *filter
+	maps    []*Map          // the maps the program uses, by the index of their handles
+	optMaps map[string]*Map // Options.Maps, while New decodes
+	cpu     int
 	clock   func() uint64
 	rand    func() uint32
 	trace   io.Writer
@@ -168,7 +183,11 @@ func New(insns asm.Instructions, opts *Options) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new vm: %w", err)
 	}
-	v := &VM{insns: resolved, budget: opts.Budget, clock: opts.Clock, rand: opts.Rand, trace: opts.Trace}
+	if opts.CPU < 0 {
+		return nil, fmt.Errorf("new vm: CPU %d: CPUs count from 0", opts.CPU)
+	}
+	v := &VM{insns: resolved, budget: opts.Budget, clock: opts.Clock, rand: opts.Rand, trace: opts.Trace,
+		cpu: opts.CPU, optMaps: opts.Maps}
 	if v.budget <= 0 {
 		v.budget = DefaultBudget
 	}
@@ -178,7 +197,9 @@ func New(insns asm.Instructions, opts *Options) (*VM, error) {
 	if v.rand == nil {
 		v.rand = rand.Uint32
 	}
-	if err := v.decode(opts); err != nil {
+	err = v.decode(opts)
+	v.optMaps = nil
+	if err != nil {
 		return nil, fmt.Errorf("new vm: %w", err)
 	}
 	v.envs.New = func() any { return newEnv(v) }
