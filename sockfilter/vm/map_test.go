@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/vm"
 )
 
@@ -528,4 +529,31 @@ func mustParse(t testing.TB, src string) asm.Instructions {
 		t.Fatal(err)
 	}
 	return insns
+}
+
+// TestMapTypesMatchSockfilter pins that the VM's map types and flags have
+// sockfilter's numbers, which are the kernel's, so that a spec converts.
+func TestMapTypesMatchSockfilter(t *testing.T) {
+	for _, tc := range []struct {
+		vm vm.MapType
+		sf sockfilter.MapType
+	}{
+		{vm.Hash, sockfilter.Hash}, {vm.Array, sockfilter.Array}, {vm.PerCPUHash, sockfilter.PerCPUHash},
+		{vm.PerCPUArray, sockfilter.PerCPUArray}, {vm.LRUHash, sockfilter.LRUHash},
+		{vm.LRUPerCPUHash, sockfilter.LRUPerCPUHash}, {vm.RingBuf, sockfilter.RingBuf},
+	} {
+		if uint32(tc.vm) != uint32(tc.sf) || tc.vm.String() != tc.sf.String() {
+			t.Errorf("vm %v (%d), sockfilter %v (%d)", tc.vm, tc.vm, tc.sf, tc.sf)
+		}
+	}
+	for _, tc := range []struct {
+		vm vm.MapFlags
+		sf sockfilter.MapFlags
+	}{
+		{vm.MapNoPrealloc, sockfilter.MapNoPrealloc}, {vm.MapNoCommonLRU, sockfilter.MapNoCommonLRU}, {vm.MapZeroSeed, sockfilter.MapZeroSeed},
+	} {
+		if uint32(tc.vm) != uint32(tc.sf) {
+			t.Errorf("flag vm %#x, sockfilter %#x", tc.vm, tc.sf)
+		}
+	}
 }
