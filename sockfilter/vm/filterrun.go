@@ -13,7 +13,7 @@ import (
 // read the context need (filter.needs): the others run without it.
 func (f *filter) exec(pkt []byte, base *[4]int, fc *frameCtx) uint32 {
 	r := f.regs // the registers, renamed (see rename)
-	pc := int(f.start)
+	pc := int(uint32(f.start))
 	for {
 		ret, at := f.run(&r, pkt, base, pc)
 		if at < 0 {
@@ -39,10 +39,10 @@ func (f *filter) slow(r *[filterRegs]uint64, pc int, fc *frameCtx) int {
 		r[0] = f.v.filterCall(fc, asm.HelperFunc(int32(in.imm)))
 	case fJsgt64K, fJsgt64X, fJsgt32K, fJsgt32X, fJsge64K, fJsge64X, fJsge32K, fJsge32X:
 		if signedTest(in, r) {
-			return int(in.t)
+			return int(uint32(in.t))
 		}
 	}
-	return int(in.f)
+	return int(uint32(in.f))
 }
 
 // signedTest is the test of a signed jump, which compiled filters do not
@@ -83,7 +83,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 	_, _ = r[0], base[0] // nil checks, once
 	for {
 		in := &code[pc]
-		next := int(in.f)
+		next := int(uint32(in.f))
 		switch in.op {
 		case fMov64K:
 			r[in.dst&7] = in.imm
@@ -149,70 +149,70 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 
 		case fJeq64K:
 			if r[in.dst&7] == in.imm {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJeq64X:
 			if r[in.dst&7] == r[in.src&7] {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJeq32K:
 			if uint32(r[in.dst&7]) == uint32(in.imm) {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJeq32X:
 			if uint32(r[in.dst&7]) == uint32(r[in.src&7]) {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJgt64K:
 			if r[in.dst&7] > in.imm {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJgt64X:
 			if r[in.dst&7] > r[in.src&7] {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJgt32K:
 			if uint32(r[in.dst&7]) > uint32(in.imm) {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJgt32X:
 			if uint32(r[in.dst&7]) > uint32(r[in.src&7]) {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJge64K:
 			if r[in.dst&7] >= in.imm {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJge64X:
 			if r[in.dst&7] >= r[in.src&7] {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJge32K:
 			if uint32(r[in.dst&7]) >= uint32(in.imm) {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJge32X:
 			if uint32(r[in.dst&7]) >= uint32(r[in.src&7]) {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJset64K:
 			if r[in.dst&7]&in.imm != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJset64X:
 			if r[in.dst&7]&r[in.src&7] != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJset32K:
 			if uint32(r[in.dst&7])&uint32(in.imm) != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJset32X:
 			if uint32(r[in.dst&7])&uint32(r[in.src&7]) != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fJa:
-			next = int(in.t)
+			next = int(uint32(in.t))
 		case fRet:
 			return uint32(in.imm), -1
 		case fExit:
@@ -262,7 +262,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsBGt:
 			x, ok := load1(pkt, absOff(base, in))
@@ -272,7 +272,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsBGe:
 			x, ok := load1(pkt, absOff(base, in))
@@ -282,7 +282,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsBSet:
 			x, ok := load1(pkt, absOff(base, in))
@@ -292,7 +292,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsHEq:
 			x, ok := load2(pkt, absOff(base, in))
@@ -302,7 +302,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsHGt:
 			x, ok := load2(pkt, absOff(base, in))
@@ -312,7 +312,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsHGe:
 			x, ok := load2(pkt, absOff(base, in))
@@ -322,7 +322,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsHSet:
 			x, ok := load2(pkt, absOff(base, in))
@@ -332,7 +332,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsWEq:
 			x, ok := load4(pkt, absOff(base, in))
@@ -342,7 +342,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsWGt:
 			x, ok := load4(pkt, absOff(base, in))
@@ -352,7 +352,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsWGe:
 			x, ok := load4(pkt, absOff(base, in))
@@ -362,7 +362,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsWSet:
 			x, ok := load4(pkt, absOff(base, in))
@@ -372,7 +372,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndBEq:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -382,7 +382,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndBGt:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -392,7 +392,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndBGe:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -402,7 +402,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndBSet:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -412,7 +412,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndHEq:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -422,7 +422,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndHGt:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -432,7 +432,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndHGe:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -442,7 +442,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndHSet:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -452,7 +452,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndWEq:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -462,7 +462,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndWGt:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -472,7 +472,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndWGe:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -482,7 +482,7 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdIndWSet:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -492,31 +492,31 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdLenEq:
 			x := skbLen(pkt, base) & in.mask
 			r[in.dst&7] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdLenGt:
 			x := skbLen(pkt, base) & in.mask
 			r[in.dst&7] = uint64(x)
 			if x > in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdLenGe:
 			x := skbLen(pkt, base) & in.mask
 			r[in.dst&7] = uint64(x)
 			if x >= in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdLenSet:
 			x := skbLen(pkt, base) & in.mask
 			r[in.dst&7] = uint64(x)
 			if x&in.k != 0 {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			}
 		case fLdAbsBEq2:
 			x, ok := load1(pkt, absOff(base, in))
@@ -526,9 +526,9 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fLdAbsHEq2:
 			x, ok := load2(pkt, absOff(base, in))
@@ -538,9 +538,9 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fLdAbsWEq2:
 			x, ok := load4(pkt, absOff(base, in))
@@ -550,9 +550,9 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fLdIndBEq2:
 			x, ok := load1(pkt, indOff(base, r[in.src&7], in))
@@ -562,9 +562,9 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fLdIndHEq2:
 			x, ok := load2(pkt, indOff(base, r[in.src&7], in))
@@ -574,9 +574,9 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fLdIndWEq2:
 			x, ok := load4(pkt, indOff(base, r[in.src&7], in))
@@ -586,23 +586,23 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 			x &= in.mask
 			r[0] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fLdLenEq2:
 			x := skbLen(pkt, base) & in.mask
 			r[in.dst&7] = uint64(x)
 			if x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fJeq32K2:
 			if x := uint32(r[in.dst&7]); x == in.k {
-				next = int(in.t)
+				next = int(uint32(in.t))
 			} else if x == uint32(in.imm) {
-				next = int(int32(in.imm >> 32))
+				next = int(uint32(in.imm >> 32))
 			}
 		case fMSH:
 			x, ok := load1(pkt, absOff(base, in))
@@ -628,12 +628,12 @@ func (f *filter) run(r *[filterRegs]uint64, pkt []byte, base *[4]int, pc int) (u
 		case fSkbLoadZ:
 			r[0] = efault
 			if _, ok := loadBytes(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k)); ok {
-				r[0], next = 0, int(in.t)
+				r[0], next = 0, int(uint32(in.t))
 			}
 		case fSkbLoadRelZ:
 			r[0] = efault
 			if _, ok := loadBytesRelative(pkt, base, uint64(uint32(r[in.src&7])), uint64(in.k), uint64(in.mask)); ok {
-				r[0], next = 0, int(in.t)
+				r[0], next = 0, int(uint32(in.t))
 			}
 		case fJeq64KRet:
 			return sel(eq(r[in.dst&7], in.imm), in.t, in.f), -1

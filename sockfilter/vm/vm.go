@@ -226,7 +226,7 @@ func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
 	if f := v.filter; f != nil && f.needs == needNone && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
 		// filter.exec, written out to save a call.
 		r := f.regs
-		pc := int(f.start)
+		pc := int(uint32(f.start))
 		for {
 			ret, at := f.run(&r, frame, &ethBases, pc)
 			if at < 0 {
