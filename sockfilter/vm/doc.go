@@ -153,12 +153,33 @@
 // falls through 8M times a frame (BPF_MAX_LOOPS, as the kernel's
 // interpreter; its x86-64 JIT bounds such loops by time instead).
 //
+// # Speed
+//
+// New translates a program twice: into a general form, which runs
+// everything, and, when the program keeps to what compiled filters do
+// (straight code and forward jumps over legacy loads, context fields,
+// registers, a few stack slots and the helpers that need no memory), into
+// a filter form that runs socket buffers with every check New could make
+// made once, both successors of a test resolved, the commonest sequences
+// fused into one instruction (a load, a mask and a test; a test whose
+// both successors return, which it computes without a branch; libpcap's
+// ldxms; two tests of one value), dead moves gone, and no Env. Every
+// expression of the compiler's test list runs in the filter form; on the
+// package's frame corpus it runs them some 2.2 times as fast as
+// golang.org/x/net/bpf's VM runs libpcap's programs for them, measured
+// with
+//
+//	go test ./sockfilter/vm -run '^$' -bench 'Expressions/interleaved' -benchtime 3s
+//
 // # Checks
 //
 // The package's tests compare the VM with the kernel on every expression
 // of the compiler's test list and on thousands of random programs
-// (RunTest against Program.Test, as root), and run the public
-// bpf_conformance suite (set PUREBPF_CONFORMANCE_DIR to its tests
-// directory): the VM passes its 313 programs, and under Options.Kernel
-// the 300 the kernel can run.
+// (RunTest against Program.Test, as root), the filter form with the
+// general one on the same, and the maps with the kernel's (the same
+// programs, r0 and contents); the compiler's verdicts in RunFrame with
+// libpcap's program in x/net/bpf's VM, without privileges; and they run
+// the public bpf_conformance suite (set PUREBPF_CONFORMANCE_DIR to its
+// tests directory): the VM passes its 313 programs, and under
+// Options.Kernel the 300 the kernel can run.
 package vm
