@@ -240,9 +240,10 @@ func (e *Env) Expose(b []byte, writable bool) (uint64, error) {
 // takes one: the pseudo source (asm.PseudoMapFD, asm.PseudoMapIdx or
 // asm.PseudoFunc) and its immediate (the map's fd, its index in the fd
 // array, the index of the subprogram's first instruction). ok is false for
-// a value that is not such a handle.
+// a value that is not such a handle, and for a map of Options.Maps, which
+// Env.Map returns.
 func (e *Env) Object(v uint64) (src asm.Register, ref uint32, ok bool) {
-	if v>>48 != handleTag>>48 {
+	if v>>48 != handleTag>>48 || v>>32&0xffff == pseudoVMMap {
 		return 0, 0, false
 	}
 	return asm.Register(v >> 32 & 0xffff), uint32(v), true
