@@ -557,3 +557,23 @@ func TestMapTypesMatchSockfilter(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvMap checks that a Helper of Options.Helpers gets the map a
+// program passes it, from Env.Map, and that Env.Object does not take it
+// for a map fd.
+func TestEnvMap(t *testing.T) {
+	m := newMap(t, vm.MapSpec{Type: vm.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 2})
+	var got *vm.Map
+	helper := func(e *vm.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+		got = e.Map(r1)
+		if _, _, ok := e.Object(r1); ok {
+			return 0, errors.New("Object takes a map of Options.Maps")
+		}
+		return 7, nil
+	}
+	v := newVM(t, "r1 = map[h]\ncall bpf_map_peek_elem\nexit\n", &vm.Options{Maps: map[string]*vm.Map{"h": m},
+		Helpers: map[asm.HelperFunc]vm.Helper{asm.FnMapPeekElem: helper}})
+	if r0, err := v.RunMemory(nil); r0 != 7 || err != nil || got != m {
+		t.Errorf("r0 %d, %v; the helper got map %p, want %p", r0, err, got, m)
+	}
+}
