@@ -238,7 +238,7 @@ func TestReplaceMappingsLevelOff(t *testing.T) {
 		}
 		keep = append(keep, obj.Mem[k:k+100])
 		if len(keep) > held {
-			keep = keep[1:]
+			keep = slices.Delete(keep, 0, 1) // clears the slice let go
 		}
 		if i%(cycles/4) == cycles/4-1 {
 			counts = append(counts, settledMappings(t, counts, 2*held))
