@@ -193,6 +193,9 @@ func (o Object) Replace(keep []Span) error {
 	case err != nil:
 		o.Quarantine()
 	case len(runs) > 0:
+		// A finalizer, not a cleanup: a cleanup runs once the heap has
+		// freed the object, and may have reused it. SetFinalizer needs
+		// the start of the allocation, hence base.
 		skip := uintptr(unsafe.Pointer(unsafe.SliceData(mem))) - uintptr(unsafe.Pointer(o.base))
 		size := len(mem)
 		runtime.SetFinalizer(o.base, func(base *byte) {

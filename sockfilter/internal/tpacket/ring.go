@@ -120,9 +120,9 @@ func mapRing(fd, size int) (*Mapping, error) {
 // such blocks is copied into a new mapping that mremap(2) moves over it in
 // one step, so that a goroutine still reading a lent frame sees its bytes
 // throughout; the other blocks get fresh zero pages, which merge with the
-// heap's mapping around them (heapmap.Object.Replace). The socket then has no
-// mapping of its ring, and the kernel frees the ring when the socket is
-// closed. The kernel may still be writing frames into the ring meanwhile,
+// heap's mapping around them (heapmap.Object.Replace). The socket then
+// has no mapping of its ring, and the kernel frees the ring when the
+// socket is closed. The kernel may still be writing frames into the ring meanwhile,
 // but into pages no longer mapped here. If a step fails, the object is
 // kept from the heap for good, and the blocks whose copy failed keep the
 // socket's pages. Retire is idempotent; after it, m no longer refers to
