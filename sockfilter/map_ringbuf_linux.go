@@ -33,7 +33,6 @@ type RingBufReader struct {
 	mapping *ringbuf.Mapping
 	poll    *poller.Poller
 	closed  atomic.Bool
-	lent    bool  // a read has returned a record, under mu
 	pending error // an error NextBatch met after its first record
 	cleanup runtime.Cleanup
 }
@@ -42,6 +41,15 @@ type RingBufReader struct {
 // reader of its records, from where the last reader of m stopped. m may be
 // closed afterwards: the reader holds the ring through a duplicate of its
 // file descriptor.
+//
+// The ring is mapped over memory from the Go heap, so that the records,
+// slices of it, keep it alive: a page and twice the ring's size (the data
+// is mapped twice in a row), which counts in the heap's size
+// (runtime.MemStats.HeapAlloc, GOGC, GOMEMLIMIT) but takes no memory of
+// its own while the ring is mapped there. A reader dropped without Close
+// is closed as Close does once the garbage collector finds it
+// unreachable: the records it read count as consumed, and those it lent
+// keep their bytes.
 func NewRingBufReader(m *Map) (*RingBufReader, error) {
 	if m == nil {
 		return nil, errors.New("new ring buffer reader: map is nil")
@@ -71,13 +79,20 @@ func NewRingBufReader(m *Map) (*RingBufReader, error) {
 	// the reader is waiting for.
 	poll, err := poller.New(fd, "ringbuf:"+m.Name(), ring.Ready)
 	if err != nil {
-		mapping.Unmap()
+		mapping.Close()
 		return nil, fmt.Errorf("new ring buffer reader for map %s: %w", m.describe(), err)
 	}
 	r := &RingBufReader{ring: ring, mapping: mapping, poll: poll}
-	r.cleanup = runtime.AddCleanup(r, (*ringbuf.Mapping).Unmap, mapping)
+	// The cleanup does what Close does to the ring, without the reader:
+	// it keeps the bytes of the records lent and stores consumer_pos.
+	// (The poller's os.File closes the descriptor on its own.)
+	r.cleanup = runtime.AddCleanup(r, closeMapping, mapping)
 	return r, nil
 }
+
+// closeMapping is the cleanup of an unreachable reader: mapping.Close.
+// An error leaves the ring's memory quarantined; there is no one to tell.
+func closeMapping(mapping *ringbuf.Mapping) { mapping.Close() }
 
 // Size returns the size of the ring buffer in bytes.
 func (r *RingBufReader) Size() int { return r.ring.Size() }
@@ -164,7 +179,6 @@ func (r *RingBufReader) nextLocked() ([]byte, error) {
 			return nil, r.readError(err)
 		}
 		if ok {
-			r.lent = true
 			return rec, nil
 		}
 		// Caught up: publish how far, so that the next commit wakes us,
@@ -224,14 +238,20 @@ func (r *RingBufReader) SetReadDeadline(t time.Time) error {
 // ErrClosed, and so do later reads; Close waits for reads in progress to
 // return. Close is idempotent: later calls return nil.
 //
-// Close never pulls memory from under a record a read returned. If no
-// read ever returned one, it unmaps the ring. Otherwise the pages that
-// hold the records of the last read are replaced by private copies
-// (mremap(2)) and the rest of the ring by zero pages, so that a record of
-// the last read used after Close still holds its bytes, and one of an
-// earlier read, no longer valid, reads as zeros, until the reader is
-// garbage collected. The records read count as consumed: the next reader
-// of the map starts after them.
+// Close never pulls memory from under a record a read returned, and no
+// record ever faults, after Close or after the reader is garbage
+// collected. Close lets go of the kernel's ring at once: the pages that
+// hold the records of the last read, and of earlier reads whose space the
+// reader had not yet handed back to the producers, are replaced by
+// private copies (mremap(2)), and the rest of the ring by zero pages
+// (mmap(2)). So a record of the last read used after Close still holds
+// its bytes, for as long as it is used; one of an earlier read, no longer
+// valid, may hold its bytes or read as zeros. The records read then count
+// as consumed: the next reader of the map starts after them. If a page
+// cannot be replaced, it stays the kernel's, the ring's memory is kept
+// from the Go heap for good, and Close returns the error; the records
+// whose space the reader had not handed back are then not consumed: the
+// next reader of the map reads them again.
 func (r *RingBufReader) Close() error {
 	if r.closed.Swap(true) {
 		return nil
@@ -239,28 +259,13 @@ func (r *RingBufReader) Close() error {
 	perr := r.poll.Close() // wakes a blocked read
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var derr error
-	if r.lent {
-		// Copy the records the last read returned first, then hand their
-		// space back: the producers may overwrite it from then on.
-		from, hi, lo, ok := r.ring.Lent()
-		if !ok {
-			from, hi, lo = 0, 0, 0 // handed back already: nothing to copy
-		}
-		if derr = r.mapping.Detach(from, hi, lo); derr == nil {
-			r.ring.Release()
-		}
-		r.mapping.UnmapConsumer()
-	} else {
-		r.ring.Release()
-		r.cleanup.Stop()
-		r.mapping.Unmap()
-	}
+	r.cleanup.Stop()
+	merr := r.mapping.Close()
 	if perr != nil {
 		return fmt.Errorf("close ring buffer reader: %w", perr)
 	}
-	if derr != nil {
-		return fmt.Errorf("close ring buffer reader: %w (the ring stays mapped until the reader is collected)", derr)
+	if merr != nil {
+		return fmt.Errorf("close ring buffer reader: %w (the records read are not consumed)", merr)
 	}
 	return nil
 }

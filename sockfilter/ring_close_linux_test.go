@@ -457,7 +457,8 @@ func TestRingCloseUnmaps(t *testing.T) {
 // TestConnCloseReleases runs 10,000 Listen → NextFrame → Close cycles and
 // checks that they leave what the kernel holds as it was: the packet
 // sockets of the namespace, the process's file descriptors and socket
-// mappings, and the kernel's memory: the fall of MemAvailable less the
+// mappings, a count of the process's mappings that levels off over the
+// cycles, and the kernel's memory: the fall of MemAvailable less the
 // growth of the process's own resident memory, bounded well below what the
 // rings would take if they stayed (10,000 rings of 256 KiB, 2.4 GiB). The
 // process's memory is the garbage collector's: the copies of the blocks
@@ -474,6 +475,7 @@ func TestConnCloseReleases(t *testing.T) {
 	// concurrent use, and an error must not call t.Fatal off the test's
 	// goroutine.
 	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	var seen addrRange // where the rings were
 	cycle := func(s *net.UDPConn) error {
 		c, err := Listen("lo", prog, cfg)
 		if err != nil {
@@ -485,9 +487,11 @@ func TestConnCloseReleases(t *testing.T) {
 		if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
 			return err
 		}
-		if _, _, err := c.NextFrame(); err != nil {
+		f, _, err := c.NextFrame()
+		if err != nil {
 			return fmt.Errorf("NextFrame: %w", err)
 		}
+		seen.add(f)
 		return c.Close()
 	}
 	senders := make([]*net.UDPConn, workers)
@@ -499,22 +503,42 @@ func TestConnCloseReleases(t *testing.T) {
 	}
 	sockets, fds, maps := len(connPacketSockets(t)), connFDs(t), connSocketMappings(t)
 	avail, rss := connMemAvailable(t), connRSS(t)
-	errc := make(chan error, workers)
-	for w := range workers {
-		go func() {
-			for range cycles / workers {
-				if err := cycle(senders[w]); err != nil {
-					errc <- err
-					return
+	run := func(n int) {
+		errc := make(chan error, workers)
+		for w := range workers {
+			go func() {
+				for range n / workers {
+					if err := cycle(senders[w]); err != nil {
+						errc <- err
+						return
+					}
 				}
-			}
-			errc <- nil
-		}()
-	}
-	for range workers {
-		if err := <-errc; err != nil {
-			t.Fatal(err)
+				errc <- nil
+			}()
 		}
+		for range workers {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The copy of a block a frame was lent from is a mapping of its own,
+	// which splits the heap's, until the frame is garbage: where the
+	// rings were, the heap must be back to a few mappings, and the
+	// process's count must level off. (The process also maps the stacks
+	// of the threads the workers run on.)
+	run(cycles / 2)
+	heap := settled(t, func() int { return seen.mappings(t) }, 8)
+	total := countMappings(t)
+	run(cycles / 2)
+	heap2 := settled(t, func() int { return seen.mappings(t) }, 8)
+	total2 := countMappings(t)
+	t.Logf("mappings where the rings were: %d after %d cycles, %d after %d; in the process: %d, then %d", heap, cycles/2, heap2, cycles, total, total2)
+	if heap > 8 || heap2 > 8 {
+		t.Errorf("mappings where the rings were: %d after %d cycles, %d after %d; want at most 8: the copies of blocks lent did not merge back", heap, cycles/2, heap2, cycles)
+	}
+	if total2 > total+32 {
+		t.Errorf("%d mappings in the process after %d cycles, %d after %d: want them levelled off", total2, cycles, total, cycles/2)
 	}
 	if got := len(connPacketSockets(t)); got != sockets {
 		t.Errorf("%d packet sockets after %d cycles, %d before", got, cycles, sockets)

@@ -50,6 +50,44 @@ func TestNoAllocs(t *testing.T) {
 	busy := newVM(t, busyProgram, nil)
 	mem := newVM(t, "r3 = *(u64 *)(r1 +0)\n*(u64 *)(r10 -8) = r3\nr0 = *(u32 *)(r10 -4)\nr0 += r2\nexit\n", nil)
 	raw := udpFrame[14:]
+	hash, err := vm.NewMap(&vm.MapSpec{Type: vm.LRUHash, KeySize: 4, ValueSize: 8, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := vm.NewMap(&vm.MapSpec{Type: vm.RingBuf, MaxEntries: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := newVM(t, `
+		r6 = r1
+		r0 = *(u32 *)(r6 +0)
+		*(u32 *)(r10 -4) = r0
+		*(u64 *)(r10 -16) = 1
+		r1 = map[h]
+		r2 = r10
+		r2 += -4
+		r3 = r10
+		r3 += -16
+		r4 = 1
+		call bpf_map_update_elem
+		r1 = map[h]
+		r2 = r10
+		r2 += -4
+		call bpf_map_lookup_elem
+		if r0 == 0x0 goto out
+		r1 = 1
+		lock *(u64 *)(r0 +0) += r1
+		r1 = map[rb]
+		r2 = 8
+		r3 = 0
+		call bpf_ringbuf_reserve
+		if r0 == 0x0 goto out
+		r1 = r0
+		r2 = 0
+		call bpf_ringbuf_submit
+	out:
+		r0 = 0
+		exit`, &vm.Options{Maps: map[string]*vm.Map{"h": hash, "rb": rb}})
 	info := &packet.Info{Ifindex: 2, Direction: packet.DirectionHost, HasVLAN: true, VLANTCI: 5, VLANTPID: 0x8100}
 	for _, tc := range []struct {
 		name string
@@ -62,6 +100,10 @@ func TestNoAllocs(t *testing.T) {
 		{"RunTest", func() { busy.RunTest(udpFrame, packet.LinkEthernet) }},
 		{"RunTest raw IP", func() { busy.RunTest(raw, packet.LinkRawIP) }},
 		{"RunMemory", func() { mem.RunMemory(udpFrame) }},
+		{"RunFrame with maps", func() {
+			maps.RunFrame(udpFrame, packet.LinkEthernet)
+			rb.NextRecord()
+		}},
 	} {
 		tc.run() // the first run may allocate the Env, and grow its buffers
 		if n := testing.AllocsPerRun(1000, tc.run); n != 0 {

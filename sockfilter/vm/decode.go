@@ -43,6 +43,9 @@ func (v *VM) decode(opts *Options) error {
 			v.r6ctx = false
 		}
 	}
+	first := v.insns[0]
+	v.prologue = first.OpCode == asm.Mov.Reg(asm.R6, asm.R1).OpCode && first.Dst == asm.R6 && first.Src == asm.R1 && first.Offset == 0
+	v.filter = v.compileFilter()
 	v.fuse()
 	v.pure = true
 	for _, in := range v.code {
@@ -60,6 +63,9 @@ func (v *VM) decode(opts *Options) error {
 // decodeOne translates one instruction.
 func (v *VM) decodeOne(ins *asm.Instruction, target func(int64) int32) (insn, error) {
 	in := insn{dst: uint8(ins.Dst), src: uint8(ins.Src), off: int32(ins.Offset), imm: uint64(ins.Constant)}
+	if ins.IsLoadImm64() && ins.Map != "" {
+		return v.decodeMapRef(ins, in)
+	}
 	op := ins.OpCode
 	switch op.Class() {
 	case asm.ALUClass, asm.ALU64Class:
@@ -408,14 +414,12 @@ func (st *stackUse) zero() int {
 // a 32-bit AND with a constant, followed by a 32-bit test for equality or
 // inequality of the same register with a constant (see opLdAbsBJeq); of
 // `r0 = imm; exit` in a program without BPF-to-BPF calls (opRet); and of
-// a first instruction r6 = r1 (VM.prologue).
+// a first instruction r6 = r1 (VM.prologue), which decode found.
 func (v *VM) fuse() {
 	calls := false
 	for _, in := range v.code {
 		calls = calls || in.op == opCallPC
 	}
-	first := v.insns[0]
-	v.prologue = first.OpCode == asm.Mov.Reg(asm.R6, asm.R1).OpCode && first.Dst == asm.R6 && first.Src == asm.R1 && first.Offset == 0
 	for i := 0; i+1 < len(v.code); i++ {
 		a, b := &v.code[i], &v.code[i+1]
 		if a.op == opMov64K && a.dst == 0 && b.op == opExit && !calls {

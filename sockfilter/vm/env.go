@@ -21,10 +21,11 @@ type Env struct {
 	mayGoto   [MaxFrames]uint32
 	frames    [MaxFrames]frame // the callers' state, frames[d-1] for depth d
 
-	mem    []byte // RunMemory's copy of its input
-	buf    []byte // RunTest's raw IP frame behind an Ethernet header
-	printk []byte // bpf_trace_printk's output
-	stack  [MaxFrames * StackSize]byte
+	reserved []reservation // the ring buffer records the run holds
+	mem      []byte        // RunMemory's copy of its input
+	buf      []byte        // RunTest's raw IP frame behind an Ethernet header
+	printk   []byte        // bpf_trace_printk's output
+	stack    [MaxFrames * StackSize]byte
 }
 
 // frame is what a BPF-to-BPF call saves of its caller.
@@ -56,6 +57,9 @@ func (e *Env) reset() {
 		e.exposed = false
 	}
 	e.depth, e.ctxReady, e.sockReady, e.cookie = 0, false, false, 0
+	if len(e.reserved) > 0 {
+		e.releaseRecords() // a run that failed holding them
+	}
 }
 
 // start sets e up for a run on fc: the main frame's stack and, when there

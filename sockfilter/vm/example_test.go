@@ -1,6 +1,7 @@
 package vm_test
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -153,4 +154,68 @@ func ExampleError() {
 	// Output:
 	// run program: instruction 1 (r0 = *(u32 *)(r1 +0)): invalid memory access: read of 4 bytes at 0x0: a NULL pointer
 	// new vm: instruction 0 (call bpf_skb_store_bytes#9): not supported by the VM: call of bpf_skb_store_bytes#9, which socket filters may not call
+}
+
+// A filter that keeps state in a map is unit-tested without root too: the
+// VM keeps the map, runs the map helpers on it as the kernel does, and the
+// test reads it back. This one counts IPv4 frames by protocol in an array
+// indexed by the protocol number and keeps the TCP ones.
+func ExampleNewMap() {
+	counts, err := vm.NewMap(&vm.MapSpec{Type: vm.Array, KeySize: 4, ValueSize: 8, MaxEntries: 256})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	insns := append(skb.Prologue(),
+		skb.LoadLink(12, asm.Half), // r0 = EtherType
+		asm.JNE.Imm(asm.R0, 0x0800, "drop"),
+		skb.LoadNet(9, asm.Byte), // r0 = IPv4 protocol
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.StoreMem(asm.R10, -4, asm.R0, asm.Word), // the key, on the stack
+		asm.LoadMapPtr(asm.R1, "counts"),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -4),
+		asm.Call(asm.FnMapLookupElem), // r0 = &counts[protocol], or NULL
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AtomicAdd.Mem(asm.R0, 0, asm.R1, asm.DWord), // counts[protocol]++
+		asm.JNE.Imm(asm.R7, 6, "drop"),
+		asm.Mov.Imm(asm.R0, -1), // keep TCP
+		asm.Exit(),
+		asm.Mov.Imm(asm.R0, 0).WithLabel("drop"),
+		asm.Exit(),
+	)
+	v, err := vm.New(insns, &vm.Options{Maps: map[string]*vm.Map{"counts": counts}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	frames := map[string][]byte{
+		"UDP": frameHex(`001122334455 66778899aabb 0800 450000140000400040110000 0a000001 0a000002`),
+		"TCP": frameHex(`001122334455 66778899aabb 0800 450000140000400040060000 0a000001 0a000002`),
+		"ARP": frameHex(`ffffffffffff 66778899aabb 0806 0001080006040001 66778899aabb 0a000001 000000000000 0a000002`),
+	}
+	for _, name := range []string{"UDP", "TCP", "TCP", "ARP"} {
+		keep, err := v.RunFrame(frames[name], packet.LinkEthernet)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%s: keep %v\n", name, keep != 0)
+	}
+	for _, proto := range []uint32{6, 17} {
+		value, err := counts.Lookup(binary.LittleEndian.AppendUint32(nil, proto))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("protocol %d: %d frames\n", proto, binary.LittleEndian.Uint64(value))
+	}
+	// Output:
+	// UDP: keep false
+	// TCP: keep true
+	// TCP: keep true
+	// ARP: keep false
+	// protocol 6: 2 frames
+	// protocol 17: 1 frames
 }

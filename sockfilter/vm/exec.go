@@ -3,7 +3,6 @@ package vm
 import (
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 
 	"github.com/purebpf/purebpf/internal/wire"
 )
@@ -55,6 +54,10 @@ func (v *VM) run(e *Env, fc *frameCtx, r1, r2 uint64) (uint64, error) {
 		var st status
 		switch pc, st = v.loop(&m, fc.pkt, &fc.base, pc, v.r6ctx && r1 == ctxAddr); st {
 		case stExit:
+			if e != nil && len(e.reserved) > 0 {
+				n := e.releaseRecords()
+				return 0, v.fail(pc, fmt.Errorf("%w: the program exits holding %d ring buffer records reserved, which it must submit or discard (the verifier refuses it); the VM discarded them", ErrCall, n))
+			}
 			return m.r[0], nil
 		case stSlow:
 			next, err := v.slow(&m, fc, pc)
@@ -113,8 +116,9 @@ func (v *VM) stopped(pc int, st status, fc *frameCtx) error {
 // It is one function with one switch, longer than the guide's hundred
 // lines, because that is what makes it fast: the switch over the dense
 // internal operations compiles to a jump table; nothing in it calls a
-// function (the rare cases return to run), so that the compiler keeps the
-// program counter and the pointers it uses in machine registers; and a
+// function but the rarer arithmetic (aluOp) and the rare cases return to
+// run, so that the compiler keeps the program counter and the pointers it
+// uses in machine registers; and a
 // taken jump is a goto to the shared code that counts instructions against
 // the budget when it jumps back, so that straight code and forward jumps
 // cost nothing for it.
@@ -145,46 +149,6 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 			r[d] = uint64(uint32(r[d]) - uint32(in.imm))
 		case opSub32X:
 			r[d] = uint64(uint32(r[d]) - uint32(r[s]))
-		case opMul64K:
-			r[d] *= in.imm
-		case opMul64X:
-			r[d] *= r[s]
-		case opMul32K:
-			r[d] = uint64(uint32(r[d]) * uint32(in.imm))
-		case opMul32X:
-			r[d] = uint64(uint32(r[d]) * uint32(r[s]))
-		case opDiv64K: // decode made a division by 0 a move of 0
-			r[d] /= in.imm
-		case opDiv64X:
-			if r[s] == 0 {
-				r[d] = 0
-			} else {
-				r[d] /= r[s]
-			}
-		case opDiv32K:
-			r[d] = uint64(uint32(r[d]) / uint32(in.imm))
-		case opDiv32X:
-			if uint32(r[s]) == 0 {
-				r[d] = 0
-			} else {
-				r[d] = uint64(uint32(r[d]) / uint32(r[s]))
-			}
-		case opSDiv64K: // Go's MinInt64 / -1 is MinInt64, as the kernel's
-			r[d] = uint64(int64(r[d]) / int64(in.imm))
-		case opSDiv64X:
-			if r[s] == 0 {
-				r[d] = 0
-			} else {
-				r[d] = uint64(int64(r[d]) / int64(r[s]))
-			}
-		case opSDiv32K:
-			r[d] = uint64(uint32(int32(r[d]) / int32(in.imm)))
-		case opSDiv32X:
-			if uint32(r[s]) == 0 {
-				r[d] = 0
-			} else {
-				r[d] = uint64(uint32(int32(r[d]) / int32(r[s])))
-			}
 		case opOr64K:
 			r[d] |= in.imm
 		case opOr64X:
@@ -217,34 +181,6 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 			r[d] = uint64(uint32(r[d]) >> in.imm)
 		case opRsh32X:
 			r[d] = uint64(uint32(r[d]) >> (r[s] & 31))
-		case opMod64K: // decode made a modulo by 0 a no-op
-			r[d] %= in.imm
-		case opMod64X:
-			if r[s] != 0 {
-				r[d] %= r[s]
-			}
-		case opMod32K:
-			r[d] = uint64(uint32(r[d]) % uint32(in.imm))
-		case opMod32X:
-			if uint32(r[s]) != 0 {
-				r[d] = uint64(uint32(r[d]) % uint32(r[s]))
-			} else {
-				r[d] = uint64(uint32(r[d]))
-			}
-		case opSMod64K:
-			r[d] = uint64(int64(r[d]) % int64(in.imm))
-		case opSMod64X:
-			if r[s] != 0 {
-				r[d] = uint64(int64(r[d]) % int64(r[s]))
-			}
-		case opSMod32K:
-			r[d] = uint64(uint32(int32(r[d]) % int32(in.imm)))
-		case opSMod32X:
-			if uint32(r[s]) != 0 {
-				r[d] = uint64(uint32(int32(r[d]) % int32(r[s])))
-			} else {
-				r[d] = uint64(uint32(r[d]))
-			}
 		case opXor64K:
 			r[d] ^= in.imm
 		case opXor64X:
@@ -261,39 +197,18 @@ func (v *VM) loop(m *machine, pkt []byte, base *[4]int, pc int, ctxInR6 bool) (i
 			r[d] = uint64(uint32(in.imm))
 		case opMov32X:
 			r[d] = uint64(uint32(r[s]))
-		case opArsh64K:
-			r[d] = uint64(int64(r[d]) >> in.imm)
-		case opArsh64X:
-			r[d] = uint64(int64(r[d]) >> (r[s] & 63))
-		case opArsh32K:
-			r[d] = uint64(uint32(int32(r[d]) >> in.imm))
-		case opArsh32X:
-			r[d] = uint64(uint32(int32(r[d]) >> (r[s] & 31)))
-		case opNeg64:
-			r[d] = -r[d]
-		case opNeg32:
-			r[d] = uint64(-uint32(r[d]))
-		case opMovSX8to64:
-			r[d] = uint64(int64(int8(r[s])))
-		case opMovSX16to64:
-			r[d] = uint64(int64(int16(r[s])))
-		case opMovSX32to64:
-			r[d] = uint64(int64(int32(r[s])))
-		case opMovSX8to32:
-			r[d] = uint64(uint32(int32(int8(r[s]))))
-		case opMovSX16to32:
-			r[d] = uint64(uint32(int32(int16(r[s]))))
-		case opZext16:
-			r[d] = uint64(uint16(r[d]))
-		case opZext32:
-			r[d] = uint64(uint32(r[d]))
-		case opBswap16:
-			r[d] = uint64(bits.ReverseBytes16(uint16(r[d])))
-		case opBswap32:
-			r[d] = uint64(bits.ReverseBytes32(uint32(r[d])))
-		case opBswap64:
-			r[d] = bits.ReverseBytes64(r[d])
 		case opNop:
+		case opMul64K, opMul64X, opMul32K, opMul32X, opDiv64K, opDiv64X, opDiv32K, opDiv32X,
+			opSDiv64K, opSDiv64X, opSDiv32K, opSDiv32X, opMod64K, opMod64X, opMod32K, opMod32X,
+			opSMod64K, opSMod64X, opSMod32K, opSMod32X, opArsh64K, opArsh64X, opArsh32K, opArsh32X,
+			opNeg64, opNeg32, opMovSX8to64, opMovSX16to64, opMovSX32to64, opMovSX8to32, opMovSX16to32,
+			opZext16, opZext32, opBswap16, opBswap32, opBswap64:
+			// The rarer operations, in the one place that knows them all.
+			b := in.imm
+			if aluOperand(in.op) {
+				b = r[s]
+			}
+			r[d] = aluOp(in.op, r[d], b)
 
 		case opJeq64K:
 			if r[d] == in.imm {
@@ -844,8 +759,9 @@ func (e *Env) storeValue(fc *frameCtx, a, n, x uint64) error {
 }
 
 // atomic runs an atomic read-modify-write. A run is single-threaded and
-// its stack its own, so the operations need no synchronisation; memory a
-// helper exposes is the helper's to guard.
+// its stack its own, so the operations need no synchronisation there;
+// map memory, which runs share, gets the processor's atomic instructions
+// (atomicShared); memory a helper exposes is the helper's to guard.
 func (e *Env) atomic(in *insn, r *[16]uint64) error {
 	n := uint64(4)
 	if in.op == opAtomic64 {
@@ -854,6 +770,9 @@ func (e *Env) atomic(in *insn, r *[16]uint64) error {
 	a := r[in.dst&15] + uint64(int64(in.off))
 	p := e.store(a, n)
 	if p == nil {
+		if p = e.mapMemory(a, n); p != nil {
+			return atomicShared(in, p, r)
+		}
 		return e.fault("atomic update", a, n)
 	}
 	old := readLE(p, n)

@@ -9,14 +9,19 @@ import (
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
+// skbLen returns skb->len for the frame pkt whose headers base gives: the
+// bytes from skb->data, and those a capture cut off.
+func skbLen(pkt []byte, base *[4]int) uint32 {
+	return uint32(len(pkt) - base[baseData] + base[baseExtra])
+}
+
 // frameCtx is the socket buffer a run sees: the frame from its link-layer
 // header, the offsets of skb->data, the link-layer header and the network
 // header in it, and what struct __sk_buff says of it. It lives on the
 // stack of the Run method.
 type frameCtx struct {
 	pkt      []byte
-	base     [4]int // by baseData, baseMAC, baseNet
-	skbLen   uint32
+	base     [4]int // by baseData, baseMAC, baseNet, baseExtra
 	ifindex  uint32
 	inIf     uint32
 	protocol uint16 // EtherType, host order
@@ -31,10 +36,9 @@ type frameCtx struct {
 // live sets fc up for a frame as a live packet socket sees it.
 func (fc *frameCtx) live(f []byte, link packet.LinkType, info *packet.Info) error {
 	fc.pkt, fc.hasSkb = f, true
-	fc.skbLen = uint32(len(f))
 	switch link {
 	case packet.LinkEthernet:
-		fc.base = [4]int{baseData: 0, baseMAC: 0, baseNet: wire.EthernetHeaderLen}
+		fc.base = ethBases
 		fc.protocol = ethProtocol(f)
 	case packet.LinkRawIP:
 		fc.protocol = ipProtocol(f)
@@ -43,7 +47,7 @@ func (fc *frameCtx) live(f []byte, link packet.LinkType, info *packet.Info) erro
 	}
 	if info != nil {
 		if info.Length > len(f) {
-			fc.skbLen = uint32(min(info.Length, 1<<31))
+			fc.base[baseExtra] = min(info.Length, 1<<31) - len(f)
 		}
 		if info.Direction != packet.DirectionUnknown {
 			fc.pktType = uint8(info.Direction - 1)
@@ -84,8 +88,7 @@ func (fc *frameCtx) setTest(f []byte, link packet.LinkType, buf []byte) ([]byte,
 		return buf, fmt.Errorf("run program: frame of %d bytes: the test run needs an Ethernet header (%d bytes)", len(f), wire.EthernetHeaderLen)
 	}
 	fc.pkt, fc.hasSkb, fc.test = f, true, true
-	fc.base = [4]int{baseData: wire.EthernetHeaderLen, baseMAC: 0, baseNet: wire.EthernetHeaderLen}
-	fc.skbLen = uint32(len(f) - wire.EthernetHeaderLen)
+	fc.base = testBases
 	fc.protocol = ethProtocol(f)
 	fc.pktType = loPktType(f)
 	fc.ifindex = loIfindex

@@ -316,8 +316,8 @@ func reverse(b []byte) []byte {
 }
 
 // TestCustomHelpers checks Options.Helpers: a helper that hands the
-// program memory of its own, as bpf_map_lookup_elem will, and reads a
-// map handle LD_IMM64 made.
+// program memory of its own, here a bpf_map_lookup_elem of the helper's
+// in place of the VM's, and reads a map handle LD_IMM64 made.
 func TestCustomHelpers(t *testing.T) {
 	value := make([]byte, 8)
 	lookup := func(e *vm.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
@@ -355,8 +355,14 @@ func TestCustomHelpers(t *testing.T) {
 			t.Errorf("run %d: %d, %v", want, got, err)
 		}
 	}
-	if _, err := vm.New(insns, nil); !errors.Is(err, vm.ErrUnsupported) {
-		t.Errorf("New without the map helper: %v, want ErrUnsupported", err)
+	// The VM's own bpf_map_lookup_elem knows only the maps of
+	// Options.Maps, not a map fd.
+	v, err = vm.New(insns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.RunMemory(nil); !errors.Is(err, vm.ErrCall) || !strings.Contains(err.Error(), "takes a map in r1") {
+		t.Errorf("the VM's lookup of a map fd: %v, want ErrCall", err)
 	}
 	failing := map[asm.HelperFunc]vm.Helper{asm.FnMapLookupElem: func(*vm.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
 		return 0, errors.New("boom")

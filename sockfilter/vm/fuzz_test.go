@@ -12,8 +12,10 @@ import (
 
 // FuzzVM runs random programs on random frames: decoding, New under both
 // rules and every Run method must never panic, a run must end (the
-// budget is small), and two runs of the same program on the same input
-// must agree, so that nothing of one run leaks into the next. Seeds are
+// budget is small), two runs of the same program on the same input must
+// agree, so that nothing of one run leaks into the next, and a program
+// the VM runs in its filter form must give what the general interpreter
+// gives. Seeds are
 // generated programs (progGen), the conformance files' programs and
 // testdata/fuzz/FuzzVM.
 func FuzzVM(f *testing.F) {
@@ -40,21 +42,32 @@ func FuzzVM(f *testing.F) {
 				}
 				continue
 			}
-			runs := []func() (uint64, error){
-				func() (uint64, error) { r, err := v.RunFrame(frame, packet.LinkEthernet); return uint64(r), err },
-				func() (uint64, error) { r, err := v.RunFrame(frame, packet.LinkRawIP); return uint64(r), err },
-				func() (uint64, error) { r, err := v.RunTest(frame, packet.LinkEthernet); return uint64(r), err },
-				func() (uint64, error) {
+			runs := []func(v *vm.VM) (uint64, error){
+				func(v *vm.VM) (uint64, error) {
+					r, err := v.RunFrame(frame, packet.LinkEthernet)
+					return uint64(r), err
+				},
+				func(v *vm.VM) (uint64, error) { r, err := v.RunFrame(frame, packet.LinkRawIP); return uint64(r), err },
+				func(v *vm.VM) (uint64, error) { r, err := v.RunTest(frame, packet.LinkEthernet); return uint64(r), err },
+				func(v *vm.VM) (uint64, error) {
 					r, err := v.RunFrameInfo(frame, packet.LinkEthernet, &packet.Info{Ifindex: 2, Direction: packet.DirectionOutgoing, Length: 1500})
 					return uint64(r), err
 				},
-				func() (uint64, error) { return v.RunMemory(frame) },
+				func(v *vm.VM) (uint64, error) { return v.RunMemory(frame) },
+			}
+			general, err := vm.NewGeneral(insns, opts)
+			if err != nil {
+				t.Fatalf("NewGeneral refuses what New takes: %v", err)
 			}
 			for i, run := range runs {
-				r1, err1 := run()
-				r2, err2 := run()
+				r1, err1 := run(v)
+				r2, err2 := run(v)
 				if r1 != r2 || (err1 == nil) != (err2 == nil) {
 					t.Fatalf("run %d: first %#x, %v; second %#x, %v\n%v", i, r1, err1, r2, err2, insns)
+				}
+				r3, err3 := run(general)
+				if r3 != r1 || (err3 == nil) != (err1 == nil) {
+					t.Fatalf("run %d: %#x, %v; in the general interpreter %#x, %v\n%v", i, r1, err1, r3, err3, insns)
 				}
 				var e *vm.Error
 				if err1 != nil && i != 2 && !errors.As(err1, &e) {

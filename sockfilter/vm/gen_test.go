@@ -23,6 +23,7 @@ type progGen struct {
 	insns  asm.Instructions
 	regs   []asm.Register // the scalar registers
 	packet bool           // legacy loads, context and helpers: r1 to r5 are scratch
+	filter bool           // packet mode without the stack, as compiled filters are
 	jumps  []genJump
 	labels int
 }
@@ -56,11 +57,14 @@ func (g *progGen) imm() int32 {
 	return int32(g.pick(200)) - 100
 }
 
-// generate returns a program in one of three modes: plain arithmetic,
-// packet access, or arithmetic with a call of a subprogram.
+// generate returns a program in one of four modes: plain arithmetic,
+// packet access, arithmetic with a call of a subprogram, or a filter as
+// compilers write them (packet access without the stack, tests that
+// return, the sequences the VM fuses), which the VM runs in its filter
+// form.
 func (g *progGen) generate() asm.Instructions {
-	mode := g.pick(3)
-	g.packet = mode == 1
+	mode := g.pick(4)
+	g.packet, g.filter = mode == 1 || mode == 3, mode == 3
 	g.insns, g.jumps = nil, nil
 	g.emit(asm.Mov.Reg(asm.R6, asm.R1))
 	if g.packet {
@@ -70,7 +74,11 @@ func (g *progGen) generate() asm.Instructions {
 	}
 	g.prologue()
 	for n := 8 + g.pick(40); n > 0; n-- {
-		g.step()
+		if g.filter {
+			g.filterStep()
+		} else {
+			g.step()
+		}
 	}
 	g.land(true)
 	if mode == 2 {
@@ -79,6 +87,10 @@ func (g *progGen) generate() asm.Instructions {
 	g.fold()
 	if mode == 2 {
 		g.subprogram()
+	}
+	if g.filter {
+		g.emit(asm.Mov.Imm(asm.R0, g.imm()).WithLabel("ret1"), asm.Exit(),
+			asm.Mov.Imm(asm.R0, -1).WithLabel("ret2"), asm.Exit())
 	}
 	return g.insns
 }
@@ -91,6 +103,12 @@ func (g *progGen) prologue() {
 		} else {
 			g.emit(asm.Mov.Imm(r, g.imm()))
 		}
+	}
+	if g.filter {
+		for i, size := range filterSlots {
+			g.emit(asm.StoreImm(asm.R10, int16(-8*(i+1)), g.imm(), size))
+		}
+		return
 	}
 	for i := 1; i <= stackSlots; i++ {
 		g.emit(asm.StoreImm(asm.R10, int16(-8*i), g.imm(), asm.DWord))
@@ -358,8 +376,100 @@ func (g *progGen) fold() {
 	for _, r := range g.regs[1:] {
 		g.emit(asm.Xor.Reg(asm.R0, r))
 	}
+	if g.filter {
+		// Jumps to both returns, which the verifier wants reachable.
+		g.emit(asm.JGT.Imm32(asm.R0, g.imm(), "ret1"), asm.JEq.Imm(asm.R0, g.imm(), "ret2"), asm.Exit())
+		return
+	}
 	for i := 1; i <= stackSlots; i++ {
 		g.emit(asm.LoadMem(asm.R1, asm.R10, int16(-8*i), asm.DWord), asm.Add.Reg(asm.R0, asm.R1))
 	}
 	g.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.RSh.Imm(asm.R1, 32), asm.Xor.Reg(asm.R0, asm.R1), asm.Exit())
+}
+
+// filterStep emits one random operation of a filter: arithmetic, a jump,
+// a legacy load alone or fused with a test of its value, libpcap's
+// `ldx 4*([k]&0xf)`, a context field, bpf_skb_load_bytes(_relative) into
+// a stack buffer nothing reads, or a test that returns.
+func (g *progGen) filterStep() {
+	g.land(false)
+	switch x := g.pick(100); {
+	case x < 20:
+		g.alu()
+	case x < 25:
+		g.unary()
+	case x < 35:
+		g.jump()
+	case x < 45:
+		g.packetLoad()
+	case x < 65:
+		g.fusedTest()
+	case x < 70:
+		g.emit(asm.LoadAbs(int32(g.pick(40)), asm.Byte), asm.Mov.Reg(asm.R7, asm.R0),
+			asm.And.Imm32(asm.R7, 0xf), asm.LSh.Imm32(asm.R7, 2))
+	case x < 75:
+		// A stack slot, always of the same size.
+		i := g.pick(len(filterSlots))
+		off, size := int16(-8*(i+1)), filterSlots[i]
+		switch g.pick(4) {
+		case 0:
+			g.emit(asm.StoreImm(asm.R10, off, g.imm(), size))
+		case 1:
+			g.emit(asm.StoreMem(asm.R10, off, g.reg(), size))
+		case 2:
+			if size != asm.DWord {
+				g.emit(asm.LoadMemSX(g.reg(), asm.R10, off, size))
+				return
+			}
+			fallthrough
+		default:
+			g.emit(asm.LoadMem(g.reg(), asm.R10, off, size))
+		}
+	case x < 80:
+		f := genCtx[g.pick(len(genCtx))]
+		size := genSizes[g.pick(3)]
+		g.emit(asm.LoadMem(g.reg(), asm.R6, int16(f)+int16(int(size)*g.pick(4/int(size))), size))
+	case x < 85:
+		n := 1 + g.pick(8)
+		g.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Reg(asm.R2, g.reg()), asm.And.Imm(asm.R2, 0x7f),
+			asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, -48), asm.Mov.Imm(asm.R4, int32(n)))
+		if g.pick(2) == 0 {
+			g.emit(asm.Call(asm.FnSkbLoadBytes))
+		} else {
+			g.emit(asm.Mov.Imm(asm.R5, int32(g.pick(2))), asm.Call(asm.FnSkbLoadBytesRelative))
+		}
+	default:
+		op := genJumpOps[g.pick(len(genJumpOps))]
+		g.emit(op.Imm32(g.reg(), g.imm(), []string{"ret1", "ret2"}[g.pick(2)]))
+	}
+}
+
+// filterSlots are the sizes of the stack slots of filter mode, at r10-8,
+// r10-16 and so on: the VM's filter form keeps them in registers. The
+// buffer of the helpers is further down, at r10-48.
+var filterSlots = []asm.Size{asm.Word, asm.DWord, asm.Half, asm.Byte}
+
+// fusedTest emits a legacy load, sometimes an AND of r0, and a test of r0
+// against a constant, on 32 or 64 bits.
+func (g *progGen) fusedTest() {
+	g.packetLoad()
+	if g.pick(2) == 0 {
+		g.emit(asm.And.Imm32(asm.R0, int32(g.r.Uint32())))
+	}
+	op := genJumpOps[g.pick(len(genJumpOps))]
+	k := g.imm()
+	if g.pick(3) == 0 {
+		k = int32(g.pick(256))
+	}
+	target := []string{"ret1", "ret2", ""}[g.pick(3)]
+	var ins asm.Instruction
+	if g.pick(2) == 0 {
+		ins = op.Imm32(asm.R0, k, target)
+	} else {
+		ins = op.Imm(asm.R0, k, target)
+	}
+	if target == "" {
+		g.jumps = append(g.jumps, genJump{from: len(g.insns), to: len(g.insns) + 2 + g.pick(8)})
+	}
+	g.emit(ins)
 }

@@ -55,7 +55,7 @@ func init() {
 // helperError says why a program may not call fn, or returns "".
 func helperError(fn asm.HelperFunc, custom map[asm.HelperFunc]Helper) string {
 	switch {
-	case custom[fn] != nil, builtins[fn]:
+	case custom[fn] != nil, builtins[fn], mapHelpers[fn]:
 		return ""
 	case fn.String() == "unknown":
 		return fmt.Sprintf("call of helper %d, which the kernel does not have", int32(fn))
@@ -85,6 +85,9 @@ func (v *VM) callX(e *Env, fc *frameCtx, n uint64, r *[16]uint64) (uint64, error
 	fn := asm.HelperFunc(int32(n))
 	if uint64(fn) != n {
 		return 0, fmt.Errorf("%w: callx of helper %#x, which no helper has", ErrCall, n)
+	}
+	if mapHelpers[fn] && v.custom[fn] == nil {
+		return v.mapCall(e, fn, r)
 	}
 	if h := v.custom[fn]; h != nil {
 		return callCustom(e, fn, h, r)
@@ -119,10 +122,15 @@ func (v *VM) builtin(e *Env, fc *frameCtx, fn asm.HelperFunc, r *[16]uint64) (ui
 		return v.clock(), nil
 	case asm.FnGetPrandomU32:
 		return uint64(v.rand()), nil
-	case asm.FnGetSmpProcessorID, asm.FnGetNumaNodeID:
+	case asm.FnGetSmpProcessorID:
+		return uint64(v.cpu), nil
+	case asm.FnGetNumaNodeID:
 		return 0, nil
 	case asm.FnTracePrintk:
 		return v.tracePrintk(e, r)
+	}
+	if mapHelpers[fn] {
+		return v.mapCall(e, fn, r)
 	}
 	if r[1] != ctxAddr || !fc.hasSkb {
 		return 0, fmt.Errorf("%w: %v takes the socket buffer (the context pointer) in r1", ErrCall, fn)
@@ -143,10 +151,7 @@ func (v *VM) builtin(e *Env, fc *frameCtx, fn asm.HelperFunc, r *[16]uint64) (ui
 		}
 		return e.cookie, nil
 	case asm.FnGetSocketUID:
-		if fc.test {
-			return 0, nil
-		}
-		return overflowUID, nil
+		return socketUID(fc), nil
 	}
 	return 0, fmt.Errorf("%w: internal error: no built-in helper %v", ErrCall, fn)
 }
@@ -159,12 +164,8 @@ func (e *Env) skbLoadBytes(fc *frameCtx, offset, to, n uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bpf_skb_load_bytes: %w", err)
 	}
-	off := uint32(offset)
-	if off > 1<<31-1 || uint64(off)+uint64(len(dst)) > uint64(fc.skbLen) {
-		clear(dst)
-		return efault, nil
-	}
-	return fc.copyPkt(dst, fc.base[baseData]+int(off))
+	o, ok := loadBytes(fc.pkt, &fc.base, offset, uint64(len(dst)))
+	return fc.copyPkt(dst, o, ok)
 }
 
 // skbLoadBytesRelative is bpf_skb_load_bytes_relative(skb, offset, to,
@@ -175,31 +176,59 @@ func (e *Env) skbLoadBytesRelative(fc *frameCtx, offset, to, n, start uint64) (u
 	if err != nil {
 		return 0, fmt.Errorf("bpf_skb_load_bytes_relative: %w", err)
 	}
-	off := uint32(offset)
-	var base int
-	switch skb.HeaderStart(uint32(start)) {
-	case skb.HeaderMAC:
-		base = fc.base[baseMAC]
-	case skb.HeaderNet:
-		base = fc.base[baseNet]
-	default:
-		clear(dst)
-		return efault, nil
-	}
-	if off > 0xffff {
-		clear(dst)
-		return efault, nil
-	}
-	return fc.copyPkt(dst, base+int(off))
+	o, ok := loadBytesRelative(fc.pkt, &fc.base, offset, uint64(len(dst)), start)
+	return fc.copyPkt(dst, o, ok)
 }
 
-// copyPkt copies the frame's bytes from o to dst, or clears dst and
-// returns -EFAULT when they are not all there.
-func (fc *frameCtx) copyPkt(dst []byte, o int) (uint64, error) {
-	if o+len(dst) > len(fc.pkt) {
+// loadBytes returns where in the frame pkt, whose headers base gives, the
+// n bytes bpf_skb_load_bytes reads at offset are, or ok false when they
+// are not all there.
+func loadBytes(pkt []byte, base *[4]int, offset, n uint64) (o int, ok bool) {
+	off := uint32(offset)
+	if off > 1<<31-1 || uint64(off)+n > uint64(skbLen(pkt, base)) {
+		return 0, false
+	}
+	o = base[baseData] + int(off)
+	return o, o+int(n) <= len(pkt)
+}
+
+// loadBytesRelative returns where in the frame pkt, whose headers base
+// gives, the n bytes bpf_skb_load_bytes_relative reads at offset from
+// start are, or ok false when they are not all there or start names no
+// header.
+func loadBytesRelative(pkt []byte, base *[4]int, offset, n, start uint64) (o int, ok bool) {
+	off := uint32(offset)
+	switch skb.HeaderStart(uint32(start)) {
+	case skb.HeaderMAC:
+		o = base[baseMAC]
+	case skb.HeaderNet:
+		o = base[baseNet]
+	default:
+		return 0, false
+	}
+	if off > 0xffff {
+		return 0, false
+	}
+	o += int(off)
+	return o, o+int(n) <= len(pkt)
+}
+
+// copyPkt copies the frame's bytes from o to dst when ok, or clears dst
+// and returns -EFAULT.
+func (fc *frameCtx) copyPkt(dst []byte, o int, ok bool) (uint64, error) {
+	if !ok {
 		clear(dst)
 		return efault, nil
 	}
 	copy(dst, fc.pkt[o:])
 	return 0, nil
+}
+
+// socketUID is bpf_get_socket_uid: the test run's socket belongs to root;
+// a packet socket's frames have no socket, which gives overflowuid.
+func socketUID(fc *frameCtx) uint64 {
+	if fc.test {
+		return 0
+	}
+	return overflowUID
 }

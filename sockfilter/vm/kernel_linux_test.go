@@ -6,7 +6,6 @@ import (
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/internal/testutil"
-	"github.com/purebpf/purebpf/internal/wire"
 	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
@@ -31,24 +30,6 @@ func loadProgram(t testing.TB, insns asm.Instructions) *sockfilter.Program {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-// rawFrames returns the IP packets of the Ethernet frames without a VLAN
-// tag, as raw IP frames.
-func rawFrames(frames [][]byte) [][]byte {
-	var raw [][]byte
-	for _, f := range frames {
-		if len(f) <= wire.EthernetHeaderLen {
-			continue
-		}
-		switch uint16(f[12])<<8 | uint16(f[13]) {
-		case wire.EtherTypeIPv4, wire.EtherTypeIPv6:
-			if ip := f[wire.EthernetHeaderLen:]; ip[0]>>4 == 4 || ip[0]>>4 == 6 {
-				raw = append(raw, ip)
-			}
-		}
-	}
-	return raw
 }
 
 // TestKernelExpressions compiles every expression of the test list with

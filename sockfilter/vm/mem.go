@@ -102,6 +102,9 @@ func (e *Env) slowLoad(fc *frameCtx, a, n uint64) (uint64, error) {
 		e.fillSock(fc)
 		return narrowLoad(e.sock[:], sockTarget[:], o, n), nil
 	}
+	if p := e.mapMemory(a, n); p != nil {
+		return readLE(p, n), nil
+	}
 	return 0, e.fault("read", a, n)
 }
 
@@ -112,6 +115,10 @@ func (e *Env) slowStore(fc *frameCtx, a, n, v uint64) error {
 	if a>>32 == regionCtx && e.regions[regionCtx].kind == kindCtx && o+n <= ctxSize && ctxWrite[o]&uint8(n) != 0 {
 		e.fillCtx(fc)
 		writeLE(e.ctx[o:], n, v)
+		return nil
+	}
+	if p := e.mapMemory(a, n); p != nil {
+		writeLE(p, n, v)
 		return nil
 	}
 	return e.fault("write", a, n)
@@ -159,6 +166,12 @@ func (e *Env) fault(what string, a, n uint64) error {
 		where = fmt.Sprintf("offset %d of struct __sk_buff, which a socket filter may not %s with that size", o, what)
 	case id == regionSock && e.regions[id].kind == kindSock:
 		where = fmt.Sprintf("offset %d of struct bpf_sock, which a socket filter may not read with that size", o)
+	case id >= mapRegion && id-mapRegion < uint64(len(e.vm.maps)):
+		m := e.vm.maps[id-mapRegion]
+		where = fmt.Sprintf("offset %d of map %s, outside its values", o, m.describe())
+		if m.ring != nil {
+			where = fmt.Sprintf("offset %d of ring buffer %s, outside the records the run holds reserved", o, m.describe())
+		}
 	case id < numRegions && e.regions[id].kind != kindNone:
 		r := &e.regions[id]
 		where = fmt.Sprintf("offset %d of a region of %d bytes", o, len(r.b))
@@ -173,7 +186,8 @@ func (e *Env) fault(what string, a, n uint64) error {
 
 // Memory returns the n bytes of the program's memory at addr, for a
 // Helper to read, and to write if write is set: the stack, memory
-// RunMemory copied or Expose mapped, not the context. The slice aliases
+// RunMemory copied or Expose mapped, the values of maps and the ring
+// buffer records the run holds, not the context. The slice aliases
 // the program's memory and is valid until the helper returns. An address
 // the program could not access, or could not write, is an error wrapping
 // ErrMemory.
@@ -186,6 +200,9 @@ func (e *Env) Memory(addr, n uint64, write bool) ([]byte, error) {
 		b = e.store(addr, n)
 	} else {
 		b = e.load(addr, n)
+	}
+	if b == nil {
+		b = e.mapMemory(addr, n)
 	}
 	if b == nil {
 		what := "read"
@@ -223,9 +240,10 @@ func (e *Env) Expose(b []byte, writable bool) (uint64, error) {
 // takes one: the pseudo source (asm.PseudoMapFD, asm.PseudoMapIdx or
 // asm.PseudoFunc) and its immediate (the map's fd, its index in the fd
 // array, the index of the subprogram's first instruction). ok is false for
-// a value that is not such a handle.
+// a value that is not such a handle, and for a map of Options.Maps, which
+// Env.Map returns.
 func (e *Env) Object(v uint64) (src asm.Register, ref uint32, ok bool) {
-	if v>>48 != handleTag>>48 {
+	if v>>48 != handleTag>>48 || v>>32&0xffff == pseudoVMMap {
 		return 0, 0, false
 	}
 	return asm.Register(v >> 32 & 0xffff), uint32(v), true

@@ -202,9 +202,10 @@ const (
 // The bases of the legacy packet loads, in insn.aux for LD_ABS and in the
 // machine's base table.
 const (
-	baseData = iota // skb->data
-	baseMAC         // the link-layer header (SKF_LL_OFF)
-	baseNet         // the network header (SKF_NET_OFF)
+	baseData  = iota // skb->data
+	baseMAC          // the link-layer header (SKF_LL_OFF)
+	baseNet          // the network header (SKF_NET_OFF)
+	baseExtra        // not a header: the bytes skb->len counts that the frame lacks (skbLen)
 )
 
 // insn is an instruction in the VM's internal form: 16 bytes.

@@ -108,16 +108,64 @@ func narrowLoad(b []byte, target []uint8, o, n uint64) uint64 {
 	if t == 0 || n == 8 {
 		return readLE(b[o:], n)
 	}
-	v := uint64(le.Uint32(b[o&^3:]))
+	return narrowWord(le.Uint32(b[o&^3:]), t, o, n)
+}
+
+// narrowWord is narrowLoad from w, the u32 that holds offset o, of a
+// field the kernel loads with t bytes.
+func narrowWord(w uint32, t uint8, o, n uint64) uint64 {
+	v := uint64(w)
 	if n < uint64(t) {
 		v = v >> (8 * (o & 3)) & (1<<(8*n) - 1)
 	}
 	return v
 }
 
-// fillCtx builds struct __sk_buff for the frame, with the values the
-// kernel's conversions of context loads read (convert_ctx_access in
-// net/core/filter.c): the __be16 fields hold the bytes in network order.
+// ctxLoad is the load of n bytes at offset o of struct __sk_buff, which
+// the program may make (ctxRead), in a run on fc that wrote nothing to the
+// control block.
+func ctxLoad(fc *frameCtx, o, n uint64) uint64 {
+	return narrowWord(ctxWord(fc, o&^3), ctxTarget[o/4], o, n)
+}
+
+// ctxFields are the fields of struct __sk_buff whose values come from the
+// frame: the others are 0 for every frame the VM runs.
+var ctxFields = [...]skb.Field{skb.Len, skb.PktType, skb.Protocol, skb.VLANPresent,
+	skb.VLANTCI, skb.VLANProto, skb.IngressIfindex, skb.Ifindex}
+
+// ctxWord returns the u32 at offset o, a multiple of 4, of struct
+// __sk_buff for fc, as the kernel's conversions of context loads read it
+// (convert_ctx_access in net/core/filter.c): the __be16 fields hold the
+// bytes in network order.
+func ctxWord(fc *frameCtx, o uint64) uint32 {
+	switch skb.Field(o) {
+	case skb.Len:
+		return skbLen(fc.pkt, &fc.base)
+	case skb.PktType:
+		return uint32(fc.pktType)
+	case skb.Protocol:
+		return uint32(bits.ReverseBytes16(fc.protocol))
+	case skb.VLANPresent:
+		if fc.hasVLAN {
+			return 1
+		}
+	case skb.VLANTCI:
+		if fc.hasVLAN {
+			return uint32(fc.vlanTCI)
+		}
+	case skb.VLANProto:
+		if fc.hasVLAN {
+			return uint32(bits.ReverseBytes16(fc.vlanTPID))
+		}
+	case skb.IngressIfindex:
+		return fc.inIf
+	case skb.Ifindex:
+		return fc.ifindex
+	}
+	return 0
+}
+
+// fillCtx builds struct __sk_buff for the frame (ctxWord).
 func (e *Env) fillCtx(fc *frameCtx) {
 	if e.ctxReady {
 		return
@@ -125,18 +173,9 @@ func (e *Env) fillCtx(fc *frameCtx) {
 	// The other fields stay zero from newEnv: only these change, and the
 	// control block the program may write.
 	c := &e.ctx
-	le.PutUint32(c[skb.Len:], fc.skbLen)
-	le.PutUint32(c[skb.PktType:], uint32(fc.pktType))
-	le.PutUint32(c[skb.Protocol:], uint32(bits.ReverseBytes16(fc.protocol)))
-	var present uint32
-	if fc.hasVLAN {
-		present = 1
+	for _, f := range ctxFields {
+		le.PutUint32(c[f:], ctxWord(fc, uint64(f)))
 	}
-	le.PutUint32(c[skb.VLANPresent:], present)
-	le.PutUint32(c[skb.VLANTCI:], uint32(fc.vlanTCI)*present)
-	le.PutUint32(c[skb.VLANProto:], uint32(bits.ReverseBytes16(fc.vlanTPID))*present)
-	le.PutUint32(c[skb.IngressIfindex:], fc.inIf)
-	le.PutUint32(c[skb.Ifindex:], fc.ifindex)
 	clear(c[skb.CB : skb.CB+20])
 	var sk uint64
 	if fc.test {

@@ -67,6 +67,18 @@ type Options struct {
 	// Rand returns the numbers of bpf_get_prandom_u32. Nil means
 	// math/rand/v2's generator.
 	Rand func() uint32
+	// Maps gives the maps the program names (asm.LoadMapPtr,
+	// asm.LoadMapValuePtr, `r1 = map[name]` in asm text), by name, as
+	// sockfilter.LoadOptions.Maps does for the kernel: the VM runs
+	// bpf_map_lookup_elem, _update_elem, _delete_elem and the ring buffer
+	// helpers on them. A name the program uses and Maps does not give is
+	// an error of New that names it.
+	Maps map[string]*Map
+	// CPU is the CPU the runs are on: what bpf_get_smp_processor_id
+	// returns, whose value of a per-CPU map a program sees, whose local
+	// lists an LRU map uses. It must be below the CPUs of each per-CPU
+	// or LRU map (MapSpec.CPUs).
+	CPU int
 }
 
 // VM is a program ready to run, made by New. It is immutable, and safe for
@@ -94,13 +106,19 @@ type VM struct {
 	// prologue is set when the first instruction is r6 = r1: the run
 	// does it and starts at the second.
 	prologue bool
-	clock    func() uint64
-	rand     func() uint32
-	trace    io.Writer
-	traceMu  sync.Mutex
-	envs     sync.Pool           // *Env
-	env      atomic.Pointer[Env] // an Env kept at hand: cheaper than the pool
-	cookies  atomic.Uint64       // the socket cookies of test runs
+	// filter is the program in the filter form, which runs it on socket
+	// buffers, or nil when the program is not in that form.
+	filter  *filter
+	maps    []*Map          // the maps the program uses, by the index of their handles
+	optMaps map[string]*Map // Options.Maps, while New decodes
+	cpu     int
+	clock   func() uint64
+	rand    func() uint32
+	trace   io.Writer
+	traceMu sync.Mutex
+	envs    sync.Pool           // *Env
+	env     atomic.Pointer[Env] // an Env kept at hand: cheaper than the pool
+	cookies atomic.Uint64       // the socket cookies of test runs
 }
 
 // Errors of New and of runs, wrapped with details.
@@ -165,7 +183,11 @@ func New(insns asm.Instructions, opts *Options) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new vm: %w", err)
 	}
-	v := &VM{insns: resolved, budget: opts.Budget, clock: opts.Clock, rand: opts.Rand, trace: opts.Trace}
+	if opts.CPU < 0 {
+		return nil, fmt.Errorf("new vm: CPU %d: CPUs count from 0", opts.CPU)
+	}
+	v := &VM{insns: resolved, budget: opts.Budget, clock: opts.Clock, rand: opts.Rand, trace: opts.Trace,
+		cpu: opts.CPU, optMaps: opts.Maps}
 	if v.budget <= 0 {
 		v.budget = DefaultBudget
 	}
@@ -175,7 +197,9 @@ func New(insns asm.Instructions, opts *Options) (*VM, error) {
 	if v.rand == nil {
 		v.rand = rand.Uint32
 	}
-	if err := v.decode(opts); err != nil {
+	err = v.decode(opts)
+	v.optMaps = nil
+	if err != nil {
 		return nil, fmt.Errorf("new vm: %w", err)
 	}
 	v.envs.New = func() any { return newEnv(v) }
@@ -198,6 +222,34 @@ func monotonic() uint64 { return uint64(time.Since(epoch)) }
 // load past the end of the frame ends the program returning 0, as in the
 // kernel. frame is only read.
 func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
+	// The commonest case, small enough to inline into the caller's loop.
+	if f := v.filter; f != nil && f.needs == needNone && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
+		// filter.exec, written out to save a call.
+		r := f.regs
+		pc := int(uint32(f.start))
+		for {
+			ret, at := f.run(&r, frame, &ethBases, pc)
+			if at < 0 {
+				return ret, nil
+			}
+			pc = f.slow(&r, at, nil)
+		}
+	}
+	return v.runFrame(frame, link)
+}
+
+// runFrame is RunFrame.
+func (v *VM) runFrame(frame []byte, link packet.LinkType) (uint32, error) {
+	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
+		if f.needs == needNone && link == packet.LinkRawIP {
+			return f.exec(frame, &rawBases, nil), nil
+		}
+		var fc frameCtx
+		if err := fc.live(frame, link, nil); err != nil {
+			return 0, err
+		}
+		return f.exec(fc.pkt, &fc.base, &fc), nil
+	}
 	if v.pure && link == packet.LinkEthernet {
 		return v.runPure(frame, &ethBases)
 	}
@@ -228,6 +280,9 @@ func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info)
 	if err := fc.live(frame, link, info); err != nil {
 		return 0, err
 	}
+	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
+		return f.exec(fc.pkt, &fc.base, &fc), nil
+	}
 	e := v.getEnv()
 	defer v.putEnv(e)
 	r0, err := v.run(e, &fc, ctxAddr, 0)
@@ -249,6 +304,12 @@ func (v *VM) RunFrameInfo(frame []byte, link packet.LinkType, info *packet.Info)
 // frames of any length from 14 bytes up.
 func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
 	var fc frameCtx
+	if f := v.filter; f != nil && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
+		if _, err := fc.setTest(frame, link, nil); err != nil {
+			return 0, err
+		}
+		return f.exec(fc.pkt, &fc.base, &fc), nil
+	}
 	if v.pure && link == packet.LinkEthernet {
 		if _, err := fc.setTest(frame, link, nil); err != nil {
 			return 0, err
@@ -260,6 +321,9 @@ func (v *VM) RunTest(frame []byte, link packet.LinkType) (uint32, error) {
 	var err error
 	if e.buf, err = fc.setTest(frame, link, e.buf); err != nil {
 		return 0, err
+	}
+	if f := v.filter; f != nil && len(frame) < maxFilterFrame {
+		return f.exec(fc.pkt, &fc.base, &fc), nil
 	}
 	r0, err := v.run(e, &fc, ctxAddr, 0)
 	return uint32(r0), err

@@ -3,163 +3,116 @@
 package ringbuf
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
-	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/purebpf/purebpf/sockfilter/internal/heapmap"
 )
 
 // Mapping is a ring buffer mapped into the process (ringbuf_map_mmap_kern):
 // the consumer page read-write at offset 0 of the map's fd, and from
 // offset one page, read-only, the producer page and the data twice.
+//
+// Records are handed out in place, as slices of the data, and a caller may
+// keep one after the next read, after Close, after dropping the reader:
+// it must never fault. So the producer page and the data are mapped over
+// a heap object (package heapmap), which every record then keeps alive,
+// and Close puts private memory back under the object, with the bytes of
+// the records still lent, before the garbage collector can free it.
+// Nothing unmaps the object. The consumer page, which no record points
+// into, is mapped on its own and unmapped by Close. The object is a page
+// and twice the ring's size, and counts in the Go heap's size
+// (runtime.MemStats.HeapAlloc, GOGC, GOMEMLIMIT).
+//
+// A Mapping is not safe for concurrent use.
 type Mapping struct {
-	page    uintptr
-	cons    unsafe.Pointer // the consumer page
-	area    unsafe.Pointer // the producer page, then the data twice
-	areaLen uintptr
-	// detached is set once Detach has replaced the kernel's pages.
-	detached bool
+	page int
+	cons unsafe.Pointer // the consumer page; nil once Close unmapped it
+	obj  heapmap.Object // the producer page, then the data twice; zero after Close
+	ring *Ring
 }
+
+// errUnmapped is what a Ring returns once its Mapping is closed.
+var errUnmapped = errors.New("ring buffer unmapped")
 
 // Map maps the ring buffer of size bytes whose map fd is fd, and returns
 // the mapping and a Ring reading it.
 func Map(fd, size int) (*Mapping, *Ring, error) {
-	page := uintptr(os.Getpagesize())
-	if size <= 0 || size&(size-1) != 0 || uintptr(size)%page != 0 {
+	page := os.Getpagesize()
+	if size <= 0 || size&(size-1) != 0 || size%page != 0 {
 		return nil, nil, fmt.Errorf("ring buffer size %d is not a power-of-two multiple of the page size", size)
 	}
-	if uint64(size) > (math.MaxUint-uint64(page))/2 {
+	if uint64(size) > (math.MaxInt-uint64(2*page))/2 {
 		return nil, nil, fmt.Errorf("ring buffer of %d bytes: twice that does not fit the address space", size)
 	}
-	cons, err := unix.MmapPtr(fd, 0, nil, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	cons, err := unix.MmapPtr(fd, 0, nil, uintptr(page), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, nil, fmt.Errorf("map consumer page: %w", os.NewSyscallError("mmap", err))
 	}
-	m := &Mapping{page: page, cons: cons, areaLen: page + 2*uintptr(size)}
-	m.area, err = unix.MmapPtr(fd, int64(page), nil, m.areaLen, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		unix.MunmapPtr(cons, page)
+	obj := heapmap.Pages(page + 2*size)
+	mem := obj.Mem
+	if err := heapmap.MapFile(mem, unix.PROT_READ, unix.MAP_SHARED, fd, int64(page)); err != nil {
+		// A failed MAP_FIXED may have unmapped the range, or (before
+		// Linux 6.12) mapped part of the ring: put ordinary memory back,
+		// or keep the object from the heap for good.
+		obj.Replace(nil)
+		unix.MunmapPtr(cons, uintptr(page))
 		return nil, nil, fmt.Errorf("map producer page and data: %w", os.NewSyscallError("mmap", err))
 	}
-	data := unsafe.Slice((*byte)(unsafe.Add(m.area, page)), 2*size)
-	r, err := New((*uintptr)(cons), (*uintptr)(m.area), data)
+	r, err := New((*uintptr)(cons), (*uintptr)(unsafe.Pointer(&mem[0])), mem[page:])
 	if err != nil {
-		m.Unmap()
+		obj.Replace(nil)
+		unix.MunmapPtr(cons, uintptr(page))
 		return nil, nil, err
 	}
+	m := &Mapping{page: page, cons: cons, obj: obj, ring: r}
 	return m, r, nil
 }
 
-// UnmapConsumer unmaps the consumer page: the Ring may no longer Release.
-func (m *Mapping) UnmapConsumer() {
-	if m.cons != nil {
-		unix.MunmapPtr(m.cons, m.page)
-		m.cons = nil
-	}
-}
-
-// Unmap unmaps what is left of the ring. Nothing may read it afterwards.
-func (m *Mapping) Unmap() {
-	m.UnmapConsumer()
-	if m.area == nil {
-		return
-	}
-	unix.MunmapPtr(m.area, m.areaLen)
-	m.area = nil
-}
-
-// Detach lets go of the kernel's ring without unmapping a byte a reader
-// may still look at: the pages of data that hold the offsets [from, hi)
-// and [0, lo) (see Ring.Lent; empty ranges for none) are replaced by
-// private read-only copies, each range at once (mremap(2) with
-// MREMAP_FIXED moves an anonymous copy over them), and every other page
-// of the producer page and the data by anonymous zero pages (mmap(2) with
-// MAP_FIXED), which take no memory until read. Unmap frees it all. If a
-// copy cannot be made, the kernel's pages stay mapped there instead,
-// until Unmap, and Detach returns an error. The consumer page stays
-// mapped: UnmapConsumer unmaps it.
-func (m *Mapping) Detach(from, hi, lo int) error {
-	if m.area == nil || m.detached {
+// Close lets go of the kernel's ring for good. It puts private anonymous
+// memory under the producer page and the data (heapmap.Object.Replace), with
+// the bytes of the pages that hold the records the Ring has returned
+// since it last stored consumer_pos (Ring.Lent) — copied in, each run of
+// pages at once, so that a goroutine reading such a record meanwhile sees
+// its bytes throughout — and fresh zero pages everywhere else. Then, if
+// that worked, it hands those records' space back to the producers
+// (Ring.Release), and it unmaps the consumer page. The Ring returns an
+// error from then on, and refers to the memory no longer: the records
+// lent keep it alive for as long as they are used.
+//
+// If a page cannot be replaced, it stays the kernel's, the memory is kept
+// from the heap for good, the records are not handed back (the producers
+// must not overwrite bytes a record may still show: the next reader of
+// the map reads them again), and Close returns the error. Close is
+// idempotent.
+func (m *Mapping) Close() error {
+	if m.cons == nil {
 		return nil
 	}
-	m.detached = true
-	// Offsets into area, which starts one page before the data.
-	var ranges [][2]uintptr
-	add := func(a, b uintptr) {
-		if b > a {
-			ranges = append(ranges, [2]uintptr{(m.page + a) &^ (m.page - 1), (m.page + b + m.page - 1) &^ (m.page - 1)})
+	r := m.ring
+	var keep []heapmap.Span
+	if from, hi, lo, ok := r.Lent(); ok {
+		// Offsets into mem, which starts one page before the data.
+		keep = append(keep, heapmap.Span{From: m.page + from, To: m.page + hi})
+		if lo > 0 {
+			keep = append(keep, heapmap.Span{From: m.page, To: m.page + lo})
 		}
 	}
-	add(0, uintptr(lo))
-	add(uintptr(from), uintptr(hi))
-	ranges = mergeRanges(ranges)
-	var err error
-	for _, r := range ranges {
-		if e := m.replace(r[0], r[1]); e != nil && err == nil {
-			err = e
-		}
+	err := m.obj.Replace(keep)
+	if err == nil {
+		r.Release()
 	}
-	prev := uintptr(0)
-	for _, r := range append(ranges, [2]uintptr{m.areaLen, m.areaLen}) {
-		if r[0] > prev {
-			if e := m.zero(prev, r[0]); e != nil && err == nil {
-				err = e
-			}
-		}
-		prev = r[1]
-	}
-	return err
-}
-
-// zero maps anonymous zero pages over area[a:b].
-func (m *Mapping) zero(a, b uintptr) error {
-	_, err := unix.MmapPtr(-1, 0, unsafe.Add(m.area, a), b-a, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	unix.MunmapPtr(m.cons, uintptr(m.page))
+	m.cons, m.obj = nil, heapmap.Object{}
+	r.cons, r.prod, r.data = nil, nil, nil
+	r.err = errUnmapped
 	if err != nil {
-		return fmt.Errorf("replace ring pages: %w", os.NewSyscallError("mmap", err))
+		return fmt.Errorf("unmap ring buffer: %w", err)
 	}
 	return nil
-}
-
-// replace puts a private copy of area[a:b] in its place.
-func (m *Mapping) replace(a, b uintptr) error {
-	n := b - a
-	cp, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return fmt.Errorf("copy lent records: %w", os.NewSyscallError("mmap", err))
-	}
-	copy(unsafe.Slice((*byte)(cp), n), unsafe.Slice((*byte)(unsafe.Add(m.area, a)), n))
-	if err := unix.Mprotect(unsafe.Slice((*byte)(cp), n), unix.PROT_READ); err != nil {
-		unix.MunmapPtr(cp, n)
-		return fmt.Errorf("copy lent records: %w", os.NewSyscallError("mprotect", err))
-	}
-	if _, err := unix.MremapPtr(cp, n, unsafe.Add(m.area, a), n, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED); err != nil {
-		unix.MunmapPtr(cp, n)
-		return fmt.Errorf("copy lent records: %w", os.NewSyscallError("mremap", err))
-	}
-	return nil
-}
-
-// mergeRanges sorts ranges and merges those that overlap or touch.
-func mergeRanges(ranges [][2]uintptr) [][2]uintptr {
-	slices.SortFunc(ranges, func(x, y [2]uintptr) int {
-		switch {
-		case x[0] < y[0]:
-			return -1
-		case x[0] > y[0]:
-			return 1
-		}
-		return 0
-	})
-	var out [][2]uintptr
-	for _, r := range ranges {
-		if n := len(out); n > 0 && r[0] <= out[n-1][1] {
-			out[n-1][1] = max(out[n-1][1], r[1])
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
 }

@@ -169,9 +169,11 @@ func (r *Ring) corrupt(err error) error {
 // Release never moves consumer_pos back: if another reader of the ring
 // has taken it further, which the one reader a ring should have never
 // does, Release leaves it there.
+//
+// Once the Mapping is closed, Release does nothing.
 func (r *Ring) Release() {
 	r.lent = false
-	if r.pos == r.stored {
+	if r.pos == r.stored || r.cons == nil {
 		return
 	}
 	if cur := atomic.LoadUintptr(r.cons); cur != r.stored && intptr(r.pos-cur) < 0 {

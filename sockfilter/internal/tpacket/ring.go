@@ -13,11 +13,11 @@ import (
 	"fmt"
 	mathbits "math/bits"
 	"os"
-	"strings"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/purebpf/purebpf/sockfilter/internal/heapmap"
 )
 
 // SetRing and MmapRing make the ring and map it at addr; variables so that a
@@ -26,7 +26,7 @@ import (
 var (
 	SetRing  = unix.SetsockoptTpacketReq3
 	MmapRing = func(fd int, mem []byte) error {
-		return mmapAt(mem, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE, fd)
+		return heapmap.MapFile(mem, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE, fd, 0)
 	}
 )
 
@@ -81,153 +81,72 @@ func resetVersion(fd int) error {
 // after dropping the Conn. A slice of memory that Go did not allocate keeps
 // nothing alive, so the ring is mapped over memory Go did allocate: a
 // []byte from the heap, page-aligned, whose pages mmap(2) MAP_FIXED
-// replaces with the socket's. Every frame is then a slice of that heap
-// object and keeps it alive, and the garbage collector frees it only once
-// neither the Conn nor any frame refers to it. Before that can happen,
-// Retire puts private anonymous memory back under the object — what the
-// heap had there — with the bytes of the blocks frames were lent from
-// copied across, so that the heap gets back ordinary memory and the socket loses its last
-// mapping, which frees the kernel's ring when the socket is closed. Nothing
-// ever unmaps the object's address range: a frame never faults, and never
-// shows another ring's bytes, since no other ring can be mapped there while
-// a frame of this one lives.
+// replaces with the socket's (package heapmap). Every frame is then a
+// slice of that heap object and keeps it alive, and the garbage collector
+// frees it only once neither the Conn nor any frame refers to it. Before
+// that can happen, Retire puts private anonymous memory back under the
+// object — what the heap had there — with the bytes of the blocks frames
+// were lent from copied across, so that the heap gets back ordinary memory
+// and the socket loses its last mapping, which frees the kernel's ring
+// when the socket is closed. Nothing ever unmaps the object's address
+// range: a frame never faults, and never shows another ring's bytes, since
+// no other ring can be mapped there while a frame of this one lives.
 //
-// The Go heap does not read or write the memory of an object it has handed
-// out and still holds as live (it scavenges only free pages), and the
-// object holds no pointers, so the garbage collector never scans it. The
-// ring's size counts in the Go heap's size (runtime.MemStats.HeapAlloc,
+// The ring's size counts in the Go heap's size (runtime.MemStats.HeapAlloc,
 // GOGC, GOMEMLIMIT).
 type Mapping struct {
 	mu     sync.Mutex
-	mem    []byte // the ring, or what Retire left there
-	mapped bool   // the socket's ring is mapped over mem
+	obj    heapmap.Object // the heap object mem is
+	mem    []byte         // the ring, obj.Mem; nil once retired
+	mapped bool           // the socket's ring is mapped over mem
 }
 
 // mapRing maps the ring of size bytes of the socket fd over a heap object.
 func mapRing(fd, size int) (*Mapping, error) {
-	mem := heapPages(size)
-	if err := MmapRing(fd, mem); err != nil {
-		// A failed MAP_FIXED may have unmapped the range: put ordinary
-		// memory back, or keep the object from the heap for good.
-		if rerr := mapAnonymous(mem); rerr != nil {
-			quarantine(mem)
-		}
+	obj := heapmap.Pages(size)
+	if err := MmapRing(fd, obj.Mem); err != nil {
+		// A failed MAP_FIXED may have unmapped the range, or (before
+		// Linux 6.12) mapped part of the ring: put ordinary memory back,
+		// or keep the object from the heap for good.
+		obj.Replace(nil)
 		return nil, os.NewSyscallError("mmap", err)
 	}
-	return &Mapping{mem: mem, mapped: true}, nil
-}
-
-// heapPages returns size bytes of heap memory, page-aligned, holding no
-// pointers. size is a multiple of the page size.
-//
-// The memory is not zeroed: the ring's pages replace its pages anyway, and
-// zeroing 32 MiB, whose pages a retired ring left untouched, would fault
-// every one of them in only for mmap to throw them away (it cost Listen 28
-// ms, twice the system calls'). make zeroes; strings.Builder.Grow allocates
-// without (bytealg.MakeNoZero), and String gives its buffer's address.
-// Were Grow to zero one day, Listen would be slower, not wrong.
-func heapPages(size int) []byte {
-	page := os.Getpagesize()
-	var b strings.Builder
-	b.Grow(size + page)
-	b.WriteByte(0)
-	base := unsafe.StringData(b.String())
-	buf := unsafe.Slice(base, size+page) // within the buffer Grow allocated
-	skip := (page - int(uintptr(unsafe.Pointer(base))%uintptr(page))) % page
-	return buf[skip : skip+size : skip+size]
-}
-
-// mapAnonymous replaces the pages of mem with fresh private anonymous ones.
-func mapAnonymous(mem []byte) error {
-	return mmapAt(mem, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, -1)
-}
-
-// quarantined holds heap objects whose pages could not be made ordinary
-// memory again, so that the heap never reuses them.
-var quarantined struct {
-	sync.Mutex
-	mem [][]byte
-}
-
-func quarantine(mem []byte) {
-	quarantined.Lock()
-	quarantined.mem = append(quarantined.mem, mem)
-	quarantined.Unlock()
+	return &Mapping{obj: obj, mem: obj.Mem, mapped: true}, nil
 }
 
 // Retire replaces the ring's pages with private anonymous memory, as a
 // heap object's are, keeping the bytes of the blocks of blockSize bytes
-// whose bits are set in keep (those whose frames were lent). The socket
-// then has no mapping of its ring, and the kernel frees the ring when the
-// socket is closed. The kernel may still be writing frames into the ring
-// meanwhile, but into pages no longer mapped here. Retire is idempotent;
-// after it, m no longer refers to the memory, which lives on only in the
-// frames that refer to it.
-//
-// The copy is made in a new mapping that mremap(2) then moves over the
-// ring in one step, so that a goroutine still reading a lent frame sees
-// its bytes throughout.
+// whose bits are set in keep (those whose frames were lent): each run of
+// such blocks is copied into a new mapping that mremap(2) moves over it in
+// one step, so that a goroutine still reading a lent frame sees its bytes
+// throughout; the other blocks get fresh zero pages, which merge with the
+// heap's mapping around them (heapmap.Object.Replace). The socket then
+// has no mapping of its ring, and the kernel frees the ring when the
+// socket is closed. The kernel may still be writing frames into the ring meanwhile,
+// but into pages no longer mapped here. If a step fails, the object is
+// kept from the heap for good, and the blocks whose copy failed keep the
+// socket's pages. Retire is idempotent; after it, m no longer refers to
+// the memory, which lives on only in the frames that refer to it.
 func (m *Mapping) Retire(blockSize int, keep []uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.mapped {
 		return nil
 	}
-	mem := m.mem
-	m.mem, m.mapped = nil, false
-	if anyBit(keep) {
-		if err := moveCopy(mem, blockSize, keep); err == nil {
-			return nil
+	obj := m.obj
+	m.obj, m.mem, m.mapped = heapmap.Object{}, nil, false
+	var runs []heapmap.Span
+	for b := range bits(keep) {
+		if n := len(runs); n > 0 && runs[n-1].To == b*blockSize {
+			runs[n-1].To += blockSize
+			continue
 		}
+		runs = append(runs, heapmap.Span{From: b * blockSize, To: (b + 1) * blockSize})
 	}
-	// No bytes to keep, or no memory for the second mapping: copy the
-	// bytes aside, map over the ring, and put them back.
-	var saved [][]byte
-	for b := range bits(keep) {
-		saved = append(saved, append([]byte(nil), mem[b*blockSize:(b+1)*blockSize]...))
-	}
-	if err := mapAnonymous(mem); err != nil {
-		// The ring stays mapped; keep the object from the heap for good,
-		// so that the heap never hands out the socket's pages.
-		quarantine(mem)
-		return fmt.Errorf("replace the ring's memory: %w", os.NewSyscallError("mmap", err))
-	}
-	i := 0
-	for b := range bits(keep) {
-		copy(mem[b*blockSize:], saved[i])
-		i++
+	if err := obj.Replace(runs); err != nil {
+		return fmt.Errorf("replace the ring's memory: %w", err)
 	}
 	return nil
-}
-
-// moveCopy builds the replacement of the ring mem in a new anonymous
-// mapping, with the blocks to keep, and moves it over the ring (mremap(2)
-// MREMAP_FIXED).
-func moveCopy(mem []byte, blockSize int, keep []uint64) error {
-	size := uintptr(len(mem))
-	tmp, err := unix.MmapPtr(-1, 0, nil, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return err
-	}
-	dst := unsafe.Slice((*byte)(tmp), size)
-	for b := range bits(keep) {
-		copy(dst[b*blockSize:(b+1)*blockSize], mem[b*blockSize:])
-	}
-	if err := mremapOnto(tmp, mem); err != nil {
-		unix.MunmapPtr(tmp, size)
-		return err
-	}
-	return nil
-}
-
-// anyBit reports whether a bit of set is set.
-func anyBit(set []uint64) bool {
-	for _, w := range set {
-		if w != 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // bits yields the numbers of the bits set in set, in order.
