@@ -229,7 +229,7 @@ func benchRecords(b *testing.B, clock KernelClock, perf bool) func(asm.Instructi
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { mapping.Unmap(); unix.Close(fd) })
+		b.Cleanup(func() { mapping.Close(); unix.Close(fd) })
 		return p, func() {
 			for {
 				if _, ok, err := ring.Next(); err != nil || !ok {

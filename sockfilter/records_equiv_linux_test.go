@@ -76,7 +76,7 @@ func newRecordRigBase(t testing.TB, filter asm.Instructions, link packet.LinkTyp
 		t.Fatal(err)
 	}
 	r.ring = ring
-	t.Cleanup(func() { mapping.Unmap(); unix.Close(fd) })
+	t.Cleanup(func() { mapping.Close(); unix.Close(fd) })
 	return r
 }
 

@@ -45,7 +45,7 @@ func (s *ringSource) release()                    { s.ring.Release() }
 func (s *ringSource) ready() bool                 { return s.ring.Ready() }
 func (s *ringSource) fds() []int                  { return []int{s.fd} }
 func (s *ringSource) close() {
-	s.mapping.Unmap()
+	s.mapping.Close()
 	unix.Close(s.fd)
 }
 
