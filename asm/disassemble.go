@@ -45,20 +45,34 @@ func DisassembleOrder(b []byte, order binary.ByteOrder) (Instructions, error) {
 	if order == nil {
 		order = binary.LittleEndian
 	}
+	// Check every slot before allocating: a malformed input gets its error
+	// without first costing memory many times its size.
+	n, err := decodeAll(b, order, nil)
+	if err != nil {
+		return nil, err
+	}
+	insns := make(Instructions, 0, n)
+	_, err = decodeAll(b, order, func(ins Instruction) { insns = append(insns, ins) })
+	return insns, err
+}
+
+// decodeAll decodes the instructions of b, calling emit, if not nil, for
+// each, and returns how many there are or the first error.
+func decodeAll(b []byte, order binary.ByteOrder, emit func(Instruction)) (int, error) {
 	big := isBigEndian(order)
-	insns := make(Instructions, 0, len(b)/8)
+	n := 0
 	for off := 0; off < len(b); off += 8 {
 		if len(b)-off < 8 {
-			return nil, &DecodeError{off, fmt.Errorf("%w: %d bytes left of an 8-byte instruction", io.ErrUnexpectedEOF, len(b)-off)}
+			return 0, &DecodeError{off, fmt.Errorf("%w: %d bytes left of an 8-byte instruction", io.ErrUnexpectedEOF, len(b)-off)}
 		}
 		ins := decodeSlot(b[off:off+8], order, big)
 		if ins.IsLoadImm64() {
 			if len(b)-off < 16 {
-				return nil, &DecodeError{off, fmt.Errorf("%w: ld_imm64 without its second half", io.ErrUnexpectedEOF)}
+				return 0, &DecodeError{off, fmt.Errorf("%w: ld_imm64 without its second half", io.ErrUnexpectedEOF)}
 			}
 			hi := decodeSlot(b[off+8:off+16], order, big)
 			if hi.OpCode != 0 || hi.Dst != 0 || hi.Src != 0 || hi.Offset != 0 {
-				return nil, &DecodeError{off + 8, invalid("second half of ld_imm64 uses reserved fields")}
+				return 0, &DecodeError{off + 8, invalid("second half of ld_imm64 uses reserved fields")}
 			}
 			ins.Constant = int64(uint32(ins.Constant)) | hi.Constant<<32
 		}
@@ -67,14 +81,17 @@ func DisassembleOrder(b []byte, order binary.ByteOrder) (Instructions, error) {
 			if err == nil {
 				err = invalid("undefined opcode %#02x", uint8(ins.OpCode))
 			}
-			return nil, &DecodeError{off, err}
+			return 0, &DecodeError{off, err}
 		}
-		insns = append(insns, ins)
+		if emit != nil {
+			emit(ins)
+		}
+		n++
 		if ins.IsLoadImm64() {
 			off += 8
 		}
 	}
-	return insns, nil
+	return n, nil
 }
 
 // decodeSlot decodes the fields of one 8-byte slot.

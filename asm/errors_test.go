@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -295,5 +296,25 @@ func TestHelperNames(t *testing.T) {
 	}
 	if FnCgrpStorageDelete != 211 || FnSkbLoadBytesRelative != 68 {
 		t.Error("helper numbers moved")
+	}
+}
+
+// TestDisassembleAllocatesAfterChecking checks that a malformed input is
+// refused before anything the size of its decoded instructions is
+// allocated: a megabyte of valid instructions ending in a bad one.
+func TestDisassembleAllocatesAfterChecking(t *testing.T) {
+	b := make([]byte, 0, 1<<20)
+	for len(b) < 1<<20-8 {
+		b = append(b, 0xb7, 0, 0, 0, 0, 0, 0, 0) // r0 = 0
+	}
+	b = append(b, 0xff, 0, 0, 0, 0, 0, 0, 0) // undefined opcode
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := Disassemble(b); err == nil {
+		t.Fatal("no error for an undefined opcode")
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Errorf("refusing a %d-byte program allocated %d bytes", len(b), got)
 	}
 }
