@@ -78,10 +78,33 @@ import (
 //
 //	insns, err := pcapfilter.Compile("tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0", packet.LinkEthernet)
 func Compile(expr string, link packet.LinkType) (asm.Instructions, error) {
+	return CompileWith(expr, link, nil)
+}
+
+// CompileOptions are the options of CompileWith. The zero value, or a nil
+// *CompileOptions, is Compile's behaviour: a program for a live packet
+// socket, with host, service and protocol names resolved.
+type CompileOptions struct {
+	// Offline compiles for frames read from a capture file rather than a
+	// live socket, and refuses, as libpcap does for a savefile, what only
+	// a live socket can tell (`inbound`, `outbound`, `ifindex`).
+	Offline bool
+	// NoResolve refuses host names instead of resolving them, for a
+	// caller that must not wait on DNS; numeric addresses, and service
+	// and protocol names (from /etc/services and /etc/protocols, or the
+	// built-in IANA tables), are unaffected.
+	NoResolve bool
+}
+
+// CompileWith is Compile with options; a nil opts is Compile.
+func CompileWith(expr string, link packet.LinkType, opts *CompileOptions) (asm.Instructions, error) {
+	if opts == nil {
+		opts = &CompileOptions{}
+	}
 	if link != packet.LinkEthernet && link != packet.LinkRawIP {
 		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet or packet.LinkRawIP", link)
 	}
-	insns, err := compile(expr, link)
+	insns, err := compile(expr, link, opts)
 	if err != nil {
 		err.Expr = expr
 		return nil, err
@@ -90,7 +113,7 @@ func Compile(expr string, link packet.LinkType) (asm.Instructions, error) {
 }
 
 // compile lexes, parses, optimises and emits expr.
-func compile(expr string, link packet.LinkType) (asm.Instructions, *Error) {
+func compile(expr string, link packet.LinkType, opts *CompileOptions) (asm.Instructions, *Error) {
 	if len(expr) > maxExpr {
 		return nil, tooComplex(0, "shorten it", "longer than %d bytes", maxExpr)
 	}
@@ -98,7 +121,7 @@ func compile(expr string, link packet.LinkType) (asm.Instructions, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{lex: lex, link: link}
+	p := &parser{lex: lex, link: link, opts: opts}
 	x, err := p.parse()
 	if err != nil {
 		return nil, err

@@ -17,9 +17,10 @@ type parser struct {
 	lex   *lexer
 	i     int
 	link  packet.LinkType
-	shift int32  // bytes added to the link-layer payload offset by `vlan`
-	err   *Error // the error that got furthest, kept while backtracking
-	depth int    // nesting depth, bounded to keep the stack small
+	opts  *CompileOptions // never nil
+	shift int32           // bytes added to the link-layer payload offset by `vlan`
+	err   *Error          // the error that got furthest, kept while backtracking
+	depth int             // nesting depth, bounded to keep the stack small
 
 	checks      []pred // protocol checks of the packet accesses of a relation
 	relStart    int    // the first token of the relation being parsed
