@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/packet"
@@ -94,6 +95,14 @@ type CompileOptions struct {
 	// and protocol names (from /etc/services and /etc/protocols, or the
 	// built-in IANA tables), are unaffected.
 	NoResolve bool
+	// Netmask is the IPv4 netmask of the network the frames come from,
+	// for `ip broadcast` (libpcap's netmask argument of pcap_compile):
+	// with a netmask m, the destination's host part, the bits not in m,
+	// is all zeros or all ones. tcpdump passes 0.0.0.0 for a capture
+	// file, and the interface's netmask for a live capture. Without one,
+	// `ip broadcast` is refused, as libpcap refuses it with
+	// PCAP_NETMASK_UNKNOWN.
+	Netmask netip.Addr
 }
 
 // CompileWith is Compile with options; a nil opts is Compile.
