@@ -38,6 +38,23 @@ import (
 // are not resolved: addresses must be numeric. The empty expression
 // accepts every frame.
 //
+// Beyond IP, on Ethernet, as libpcap 1.10: `llc` (an 802.3 frame with an
+// 802.2 header, not Novell's raw 802.3) and `llc i|s|u` or a command (rr,
+// rnr, rej, ui, ua, disc, dm, sabme, test, xid, frmr); `ether proto N`
+// with N up to 1500 an LLC SAP (the DSAP of an 802.3 frame) and the
+// names \stp, \ipx, \iso, \netbeui, \decnet, \lat, \sca, \moprc,
+// \mopdl, \atalk, \aarp and \loopback; stp, ipx (Ethernet II, SNAP, 802.2
+// and raw 802.3), netbeui, iso, clnp, esis, isis, the IS-IS PDU classes
+// l1, l2, iih, lsp, snp, csnp and psnp, `iso proto N`, `isis proto N`;
+// atalk and aarp (Ethernet II and SNAP), decnet, lat, sca, moprc, mopdl,
+// `decnet src|dst|host AREA.NODE` (the four forms of DECnet's routing
+// header) and their accesses (decnet[i]); fddi, tr, wlan, ppp, slip and
+// link, which mean ether; broadcast and multicast, on their own or after
+// ether, and `ip multicast`, `ip6 multicast`, `ip broadcast` (which needs
+// CompileOptions.Netmask). On a raw-IP link the protocols of the link
+// layer match no frame, and llc, broadcast, multicast and ether addresses
+// are refused, as libpcap refuses them on DLT_RAW.
+//
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag
 // the device or the receive path has already taken out of the frame

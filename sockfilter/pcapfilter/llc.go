@@ -87,6 +87,12 @@ func init() {
 		protoQuals[w] = true
 	}
 	keywords["llc"] = true
+	for w := range linkAliases {
+		accessProtos[w] = true
+	}
+	for w := range linkAccessTypes {
+		accessProtos[w] = true
+	}
 	// pcap_nametoeproto's and pcap_nametollc's names, for `ether proto \name`.
 	for name, v := range map[string]uint32{
 		"aarp": etherTypeAARP, "atalk": etherTypeAtalk, "decnet": etherTypeDECnet, "lat": etherTypeLAT,
@@ -370,6 +376,27 @@ func (p *parser) decnetAddr(addr uint16, lh, sh int32) pred {
 		and(test(flags2, cmpEq, 0x8102), test(linkLoad(nl+2+1+sh, 2), cmpEq, k)),
 		and(test(flags1, cmpEq, 0x06), test(linkLoad(nl+2+lh, 2), cmpEq, k)),
 		and(test(flags2, cmpEq, 0x8106), test(linkLoad(nl+2+1+lh, 2), cmpEq, k)))
+}
+
+// linkAccessTypes are the protocols of this file that libpcap's gen_load
+// indexes, from the link-layer payload, and their ethertypes.
+var linkAccessTypes = map[string]uint32{
+	"atalk": etherTypeAtalk, "decnet": etherTypeDECnet, "sca": etherTypeSCA, "lat": etherTypeLAT,
+	"moprc": etherTypeMOPRC, "mopdl": etherTypeMOPDL,
+}
+
+// linkAccess returns where `proto[i]` indexes from, for the aliases of
+// `link` and the protocols of linkAccessTypes, and the protocol check
+// that must hold before the load (gen_load); it reports whether proto is
+// one of them.
+func (p *parser) linkAccess(proto string) (int32, pred, bool) {
+	if linkAliases[proto] {
+		return 0, nil, true
+	}
+	if v, ok := linkAccessTypes[proto]; ok {
+		return p.nl(), p.etherProto(v), true
+	}
+	return 0, nil, false
 }
 
 // castPrimitive returns `[proto] broadcast` or `[proto] multicast`, the

@@ -25,6 +25,7 @@ var linkLevelExprs = []string{
 	"link proto 0x42", "iso proto 0x83", "not stp", "ip or stp", "not llc", "fddi host 00:11:22:33:44:55",
 	"broadcast", "multicast", "ether broadcast", "ether multicast", "ip multicast", "ip6 multicast",
 	"ip6 broadcast", "tcp multicast", "not ip multicast", "ip6 multicast or ip multicast",
+	"fddi[0] = 0x45", "decnet[0] = 1", "atalk[2:2] = 1", "ether proto \\loopback",
 }
 
 // rawFrames returns IPv4 and IPv6 packets without their Ethernet header:
