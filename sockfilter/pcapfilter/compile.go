@@ -51,7 +51,7 @@ import (
 // header) and their accesses (decnet[i]); fddi, tr, wlan, ppp, slip and
 // link, which mean ether; broadcast and multicast, on their own or after
 // ether, and `ip multicast`, `ip6 multicast`, `ip broadcast` (which needs
-// CompileOptions.Netmask). On a raw-IP link the protocols of the link
+// a netmask: see CompileOptions). On a raw-IP link the protocols of the link
 // layer match no frame, and llc, broadcast, multicast and ether addresses
 // are refused, as libpcap refuses them on DLT_RAW.
 //
@@ -115,9 +115,10 @@ type CompileOptions struct {
 	// Netmask is the IPv4 netmask of the network the frames come from,
 	// for `ip broadcast` (libpcap's netmask argument of pcap_compile):
 	// with a netmask m, the destination's host part, the bits not in m,
-	// is all zeros or all ones. tcpdump passes 0.0.0.0 for a capture
-	// file, and the interface's netmask for a live capture. Without one,
-	// `ip broadcast` is refused, as libpcap refuses it with
+	// is all zeros or all ones. tcpdump passes the interface's netmask
+	// for a live capture and 0.0.0.0 for a capture file, which Offline
+	// takes when Netmask is the zero netip.Addr. Live without one, `ip
+	// broadcast` is refused, as libpcap refuses it with
 	// PCAP_NETMASK_UNKNOWN.
 	Netmask netip.Addr
 }

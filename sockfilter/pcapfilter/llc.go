@@ -1,6 +1,7 @@
 package pcapfilter
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -425,10 +426,14 @@ func (p *parser) castPrimitive(pt *token, t token) (pred, *Error) {
 		if t.text == "multicast" {
 			return and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(nl+16, 1), cmpGe, 224)), nil
 		}
-		if !p.opts.Netmask.IsValid() || !p.opts.Netmask.Is4() {
-			return nil, p.fail(t, "netmask not known, so 'ip broadcast' not supported: set CompileOptions.Netmask")
+		netmask := p.opts.Netmask
+		if !netmask.IsValid() && p.opts.Offline {
+			netmask = netip.IPv4Unspecified() // tcpdump's for a capture file
 		}
-		b := p.opts.Netmask.As4()
+		if !netmask.Is4() {
+			return nil, p.fail(t, "netmask not known, so 'ip broadcast' not supported: set CompileOptions.Netmask to an IPv4 netmask")
+		}
+		b := netmask.As4()
 		hostmask := ^(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
 		if hostmask == 0 {
 			// Every address is all zeros and all ones in no bits:

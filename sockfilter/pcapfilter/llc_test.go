@@ -104,17 +104,31 @@ func TestLinkLevelRawIP(t *testing.T) {
 	}
 }
 
-// TestIPBroadcast checks `ip broadcast` against libpcap: refused without
-// a netmask, as libpcap refuses it with PCAP_NETMASK_UNKNOWN; with
-// tcpdump's netmask for a capture file, 0.0.0.0, libpcap's program; with
-// another, the test of the host part that libpcap writes for it.
+// TestIPBroadcast checks `ip broadcast` against libpcap: refused live
+// without a netmask, as libpcap refuses it with PCAP_NETMASK_UNKNOWN;
+// with tcpdump's netmask for a capture file, 0.0.0.0 (Offline's without
+// a Netmask), libpcap's program; with another, the test of the host part
+// that libpcap writes for it.
 func TestIPBroadcast(t *testing.T) {
 	testutil.RequireTool(t, "tcpdump")
 	for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
-		_, err := pcapfilter.CompileWith("ip broadcast", link, &pcapfilter.CompileOptions{Offline: true})
-		if err == nil || !strings.Contains(err.Error(), "netmask") {
-			t.Errorf("ip broadcast without a netmask on %v: %v, want the error that the netmask is not known", link, err)
+		for _, opts := range []*pcapfilter.CompileOptions{nil, {Netmask: netip.MustParseAddr("ffff::")}} {
+			_, err := pcapfilter.CompileWith("ip broadcast", link, opts)
+			if err == nil || !strings.Contains(err.Error(), "netmask not known") {
+				t.Errorf("ip broadcast live with %+v on %v: %v, want the error that the netmask is not known", opts, link, err)
+			}
 		}
+	}
+	offline, err := pcapfilter.CompileWith("ip broadcast", packet.LinkEthernet, &pcapfilter.CompileOptions{Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero, err := pcapfilter.CompileWith("ip broadcast", packet.LinkEthernet, &pcapfilter.CompileOptions{Netmask: netip.IPv4Unspecified()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offline.String() != zero.String() {
+		t.Errorf("Offline without a Netmask:\n%v\nwant Netmask 0.0.0.0's:\n%v", offline, zero)
 	}
 	eth := append(testutil.GenFrames(7, 1000), testutil.GenMoreFrames(8, 3000)...)
 	for _, tt := range []struct {
