@@ -290,9 +290,13 @@ func (p *parser) linkProtoNumber(t, n token, proto string) (pred, bool, *Error) 
 	case tokWord:
 		v, ok = parseNumber(n.text)
 	case tokQuote:
+		// lookup_proto has names for `iso proto` only.
 		v, ok = osiProtoNames[n.text]
-		if !ok && (proto == "iso" || proto == "isis") {
+		switch {
+		case proto == "iso" && !ok:
 			return nil, true, p.fail(n, "unknown OSI protocol %s: use \\clnp, \\esis or \\isis", quote(n.text))
+		case proto == "isis":
+			return nil, true, p.fail(n, "unknown protocol %s: isis proto takes a PDU type number", quote(n.text))
 		}
 	}
 	switch proto {
