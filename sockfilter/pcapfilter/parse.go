@@ -35,7 +35,7 @@ type parser struct {
 // qual is the qualifiers of a primitive (proto, dir, type), which a bare
 // value after `and` or `or` repeats: `port 80 or 443`.
 type qual struct {
-	proto string // "", "ether", "ip", "ip6", "arp", "rarp", "tcp", "udp", "sctp"
+	proto string // "", "ether" (and its aliases), "ip", "ip6", "arp", "rarp", "tcp", "udp", "sctp", or llc.go's linkProtos
 	dir   string // "", "src", "dst", "src or dst", "src and dst"
 	typ   string // "", "host", "net", "port", "portrange"
 	ok    bool   // false when the last term cannot be repeated
@@ -390,7 +390,8 @@ func (p *parser) parseVLAN(t token) (pred, *Error) {
 }
 
 // parseProtoNumber parses the number or escaped name after `proto` (at t)
-// qualified by proto: "", "ip", "ip6" or "ether".
+// qualified by proto: "", "ip", "ip6" or "ether", or one of llc.go's
+// protocols (`iso proto N`; see linkProtoNumber).
 func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 	n := p.next()
 	if x, ok, err := p.linkProtoNumber(t, n, proto); ok {
