@@ -21,9 +21,10 @@ import (
 const flushEvery = 100 * time.Millisecond
 
 // compileFilter compiles opts.expr for link, with -s's snap length as the
-// program's accepting return value.
+// program's accepting return value, and tcpdump's netmask for `ip
+// broadcast` (netmaskFor).
 func compileFilter(opts *options, link packet.LinkType) (asm.Instructions, error) {
-	insns, err := pcapfilter.Compile(opts.expr, link)
+	insns, err := pcapfilter.CompileWith(opts.expr, link, &pcapfilter.CompileOptions{Netmask: netmaskFor(opts)})
 	if err != nil {
 		return nil, err // a *pcapfilter.Error quotes the expression and gives the column
 	}
