@@ -343,7 +343,8 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 	}
 	switch t.text {
 	case "ether", "link":
-		return load(baseLink, 0), nil, nil
+		v, err := p.cookedAccess(t, load(baseLink, 0))
+		return v, nil, err
 	case "ip":
 		return load(baseLink, nl), p.linkType(wire.EtherTypeIPv4), nil
 	case "ip6":

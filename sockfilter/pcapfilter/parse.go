@@ -258,6 +258,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	if t.kind != tokWord {
 		return nil, qual{}, p.fail(t, "expected a filter primitive, found %s", t)
 	}
+	if x, ok, err := p.cookedPrimitive(t); ok {
+		return x, qual{}, err
+	}
 	switch t.text {
 	case "vlan":
 		x, err := p.parseVLAN(t)
@@ -418,7 +421,7 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 		if v > 0xffff {
 			return nil, p.fail(n, "ether proto %d is greater than 65535", v)
 		}
-		if v <= 1500 {
+		if v <= 1500 && !p.cooked() {
 			return nil, p.fail(n, "ether proto %d is not supported: the value must be an ethertype above 1500", v)
 		}
 		return p.linkType(uint16(v)), nil
