@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/purebpf/purebpf/internal/testutil"
+	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
 	"github.com/purebpf/purebpf/sockfilter/vm"
@@ -307,6 +308,55 @@ func TestCompileCookedLive(t *testing.T) {
 				}
 			}
 			t.Logf("%d expressions compared", len(exprs))
+		})
+	}
+}
+
+// TestCompileCookedKernel is TestCompileCookedLive in the kernel: each
+// live program is loaded and run under BPF_PROG_TEST_RUN
+// (sockfilter.Program.Test), where, as on the "any" device's socket,
+// skb->data is the network header, and must give libpcap's verdict on the
+// frame with the cooked header the socket would give it.
+func TestCompileCookedKernel(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	testutil.RequireTool(t, "tcpdump")
+	eths := testutil.GenFrames(43, 600)
+	eths = append(eths, testutil.GenMoreFrames(44, 300)...)
+	for _, link := range []packet.LinkType{packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
+		t.Run(link.String(), func(t *testing.T) {
+			exprs, classics := liveCases(t, link)
+			for i, expr := range exprs {
+				insns, err := pcapfilter.Compile(expr, link)
+				if err != nil {
+					t.Fatal(err)
+				}
+				prog, err := sockfilter.Load(insns, nil)
+				if err != nil {
+					t.Fatalf("%q: load:\n%v\n%v", expr, insns, err)
+				}
+				libpcap := testutil.ClassicVM(t, classics[i])
+				bad := 0
+				for j, e := range eths {
+					if len(e) < 14 {
+						continue
+					}
+					got, err := prog.Test(e, packet.LinkEthernet)
+					if err != nil {
+						t.Fatalf("%q: frame %d: %v", expr, j, err)
+					}
+					want := libpcap(cookedFrame(link, testRunHeader(e), e[14:]))
+					if (got != 0) != (want != 0) {
+						if bad++; bad <= 3 {
+							t.Errorf("%q: frame %d (% x): the live program returns %#x in the kernel, libpcap's %d", expr, j, e, got, want)
+						}
+					}
+				}
+				prog.Close()
+				if bad > 0 {
+					t.Errorf("%q: %d disagreements; program:\n%v", expr, bad, insns)
+				}
+			}
+			t.Logf("%d expressions compared on %d frames", len(exprs), len(eths))
 		})
 	}
 }
