@@ -71,7 +71,11 @@ import (
 // libpcap's cooked socket maps them to SKF_AD_ loads), the packet is read
 // relative to the network header, and other bytes of the header (its
 // hardware type and address) cannot be read: such an expression is
-// refused. `len` counts the header, as in the capture file. With
+// refused. `len` counts the header, as in the capture file: skb->len plus
+// 16 or 20. (libpcap's kernel filter on its cooked socket compares skb->len
+// alone, so `tcpdump -i any greater 60` drops a 42-byte IPv4 datagram that
+// `tcpdump -r` of a file of it keeps with the same filter; Compile's live
+// and Offline programs agree with the file.) With
 // CompileOptions.Offline the program is for frames that start with the
 // header, as a capture file's do (sockfilter/vm's RunFrame of
 // LinkLinuxSLL and LinkLinuxSLL2 frames), and refuses `ifindex` for SLL,

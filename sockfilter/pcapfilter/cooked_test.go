@@ -360,3 +360,48 @@ func TestCompileCookedKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileCookedErrors checks what the cooked links refuse: what
+// libpcap refuses on them (`vlan`, `ether host`, `ifindex` in an SLL
+// file), and, live, the parts of the header the "any" device's socket
+// does not have, each with a message saying so at the right column.
+func TestCompileCookedErrors(t *testing.T) {
+	for _, tc := range []struct {
+		expr    string
+		link    packet.LinkType
+		offline bool
+		column  int
+		msg     string
+	}{
+		{"tcp or vlan", packet.LinkLinuxSLL2, false, 8, `"vlan" needs an Ethernet link`},
+		{"ether host 1:2:3:4:5:6", packet.LinkLinuxSLL, true, 12, "ether host needs an Ethernet link"},
+		{"ether src 1:2:3:4:5:6", packet.LinkLinuxSLL2, false, 11, "ether host needs an Ethernet link"},
+		{"ip and ifindex 2", packet.LinkLinuxSLL, true, 8, "ifindex not supported on Linux cooked v1 when reading savefiles"},
+		{"ifindex", packet.LinkLinuxSLL2, true, 8, `expected an interface index after "ifindex"`},
+		{"ifindex 4294967296", packet.LinkLinuxSLL2, false, 9, "interface index 4294967296 is out of range"},
+		{"link[2:2] = 1", packet.LinkLinuxSLL2, false, 1, `link[2:2] reads a part of the Linux cooked v2 header that the "any" device's live socket does not have: only "link[0:2]" (protocol), "link[4:4]" (interface index) and "link[10:1]" (packet type) can be read live`},
+		{"ip and ether[6:4] = 1", packet.LinkLinuxSLL, false, 8, `ether[6:4] reads a part of the Linux cooked v1 header`},
+		{"link[0] = 0", packet.LinkLinuxSLL, false, 1, `only "link[0:2]" (packet type) and "link[14:2]" (protocol) can be read live`},
+		{"ether[ip[0] & 0xf] = 1", packet.LinkLinuxSLL2, false, 1, "ether[...] at a variable offset may read the Linux cooked v2 header"},
+	} {
+		_, err := pcapfilter.CompileWith(tc.expr, tc.link, &pcapfilter.CompileOptions{Offline: tc.offline})
+		var ce *pcapfilter.Error
+		if !errors.As(err, &ce) || ce.Column != tc.column || !strings.Contains(ce.Msg, tc.msg) {
+			t.Errorf("CompileWith(%q, %v, offline %v): %v, want %q at column %d", tc.expr, tc.link, tc.offline, err, tc.msg, tc.column)
+		}
+	}
+	// The same reads of the header compile offline, where it is in the
+	// frame, and the header's fields compile live.
+	for _, expr := range []string{"link[2:2] = 1", "ether[6:4] = 1", "ether[ip[0] & 0xf] = 1", "link[0] = 0"} {
+		for _, link := range []packet.LinkType{packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
+			if _, err := pcapfilter.CompileWith(expr, link, &pcapfilter.CompileOptions{Offline: true}); err != nil {
+				t.Errorf("CompileWith(%q, %v, Offline): %v", expr, link, err)
+			}
+		}
+	}
+	for _, expr := range []string{"link[0:2] = 0x800", "link[4:4] = 2", "link[10] = 4", "ether[20] = 0x45", "ether[20:4] != 0", "ifindex 3"} {
+		if _, err := pcapfilter.Compile(expr, packet.LinkLinuxSLL2); err != nil {
+			t.Errorf("Compile(%q, LinuxSLL2): %v", expr, err)
+		}
+	}
+}
