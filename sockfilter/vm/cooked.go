@@ -13,9 +13,10 @@ var (
 // cooked sets up what the socket buffer says of a frame of a Linux cooked
 // link (packet.LinkLinuxSLL, LinkLinuxSLL2) from its header: skb->protocol
 // from the protocol field, skb->pkt_type from the packet type, and for
-// SLL2 skb->ifindex (and skb->ingress_ifindex unless the frame was
-// outgoing) from the interface index. A frame too short for its header
-// keeps what info said of it; its loads past the end fail.
+// SLL2 skb->ifindex from the interface index (SLL has none: info's
+// Ifindex stays), with skb->ingress_ifindex the same unless the frame was
+// outgoing. A frame too short for its header keeps what info said of it;
+// its loads past the end fail.
 func (fc *frameCtx) cooked(f []byte, link packet.LinkType) {
 	h, err := packet.ParseSLL(f, link)
 	if err != nil {
@@ -25,9 +26,9 @@ func (fc *frameCtx) cooked(f []byte, link packet.LinkType) {
 	fc.pktType = h.PacketType
 	if link == packet.LinkLinuxSLL2 {
 		fc.ifindex = uint32(h.Ifindex)
-		fc.inIf = 0
-		if h.PacketType != 4 { // PACKET_OUTGOING
-			fc.inIf = fc.ifindex
-		}
+	}
+	fc.inIf = 0
+	if h.PacketType != 4 { // PACKET_OUTGOING
+		fc.inIf = fc.ifindex
 	}
 }
