@@ -78,18 +78,18 @@ const (
 	sllP8023 = 0x0001 // LINUX_SLL_P_802_3: Novell 802.3 frames, no LLC header
 	sllP8022 = 0x0004 // LINUX_SLL_P_802_2: 802.2 LLC frames
 
-	sapIP      = 0x06
-	sapIPX     = 0xe0
-	sapNetBEUI = 0xf0
-	sapISONS   = 0xfe
-	sapSNAP    = 0xaa
+	sllSAPIP      = 0x06
+	sllSAPIPX     = 0xe0
+	sllSAPNetBEUI = 0xf0
+	sllSAPISONS   = 0xfe
+	sllSAPSNAP    = 0xaa
 
-	etherTypeIPX   = 0x8137
-	etherTypeATalk = 0x809b
-	etherTypeAARP  = 0x80f3
-	etherMTU       = 1500
+	sllEtherTypeIPX   = 0x8137
+	sllEtherTypeATalk = 0x809b
+	sllEtherTypeAARP  = 0x80f3
+	sllEtherMTU       = 1500
 
-	packetOutgoing = 4 // PACKET_OUTGOING, LINUX_SLL_OUTGOING
+	sllOutgoing = 4 // PACKET_OUTGOING, LINUX_SLL_OUTGOING
 )
 
 func init() {
@@ -149,27 +149,27 @@ func (p *parser) cookedLinkType(t uint16) pred {
 	}
 	llc := cookedHeaderLen(p.link) + p.shift
 	switch t {
-	case sapISONS, sapIP, sapNetBEUI:
+	case sllSAPISONS, sllSAPIP, sllSAPNetBEUI:
 		return and(proto(sllP8022), test(linkLoad(llc, 2), cmpEq, uint32(t)<<8|uint32(t)))
-	case sapIPX:
-		return or(proto(etherTypeIPX), proto(sllP8023),
-			and(proto(sllP8022), or(test(linkLoad(llc, 1), cmpEq, sapIPX), p.snap(llc, 0x000000, etherTypeIPX))))
-	case etherTypeATalk:
-		return or(proto(etherTypeATalk), and(proto(sllP8022), p.snap(llc, 0x080007, etherTypeATalk)))
-	case etherTypeAARP:
-		return or(proto(etherTypeAARP), and(proto(sllP8022), p.snap(llc, 0x000000, etherTypeAARP)))
+	case sllSAPIPX:
+		return or(proto(sllEtherTypeIPX), proto(sllP8023),
+			and(proto(sllP8022), or(test(linkLoad(llc, 1), cmpEq, sllSAPIPX), p.sllSnap(llc, 0x000000, sllEtherTypeIPX))))
+	case sllEtherTypeATalk:
+		return or(proto(sllEtherTypeATalk), and(proto(sllP8022), p.sllSnap(llc, 0x080007, sllEtherTypeATalk)))
+	case sllEtherTypeAARP:
+		return or(proto(sllEtherTypeAARP), and(proto(sllP8022), p.sllSnap(llc, 0x000000, sllEtherTypeAARP)))
 	}
-	if t <= etherMTU {
+	if t <= sllEtherMTU {
 		return and(proto(sllP8022), test(linkLoad(cookedHeaderLen(p.link), 1), cmpEq, uint32(t)))
 	}
 	return proto(uint32(t))
 }
 
-// snap returns gen_snap's test of the LLC and SNAP headers at off: DSAP
+// sllSnap returns gen_snap's test of the LLC and SNAP headers at off: DSAP
 // and SSAP SNAP, control UI (3), the organisation code and the protocol,
 // as two words compared last first (gen_bcmp).
-func (p *parser) snap(off int32, org uint32, ptype uint16) pred {
-	first := uint32(sapSNAP)<<24 | uint32(sapSNAP)<<16 | 3<<8 | org>>16
+func (p *parser) sllSnap(off int32, org uint32, ptype uint16) pred {
+	first := uint32(sllSAPSNAP)<<24 | uint32(sllSAPSNAP)<<16 | 3<<8 | org>>16
 	second := (org&0xffff)<<16 | uint32(ptype)
 	return and(test(linkLoad(off+4, 4), cmpEq, second), test(linkLoad(off, 4), cmpEq, first))
 }
@@ -185,9 +185,9 @@ func (p *parser) cookedPrimitive(t token) (x pred, ok bool, err *Error) {
 	case "inbound", "outbound":
 		var out pred
 		if p.link == packet.LinkLinuxSLL2 {
-			out = test(p.cookedFieldLoad(10, 1), cmpEq, packetOutgoing)
+			out = test(p.cookedFieldLoad(10, 1), cmpEq, sllOutgoing)
 		} else {
-			out = test(p.cookedFieldLoad(0, 2), cmpEq, packetOutgoing)
+			out = test(p.cookedFieldLoad(0, 2), cmpEq, sllOutgoing)
 		}
 		if t.text == "inbound" {
 			out = not(out)

@@ -35,9 +35,14 @@ var cookedExprs = []string{
 	"host 10.0.0.1 and inbound", "tcp port 80 and outbound", "icmp and ifindex 2",
 }
 
-// cookedExpressions returns the expression list and cookedExprs.
+// cookedExpressions returns the expression list, the sample's
+// expressions (testdata/sample) and cookedExprs.
 func cookedExpressions(t *testing.T) []string {
-	return append(testutil.Expressions(t), cookedExprs...)
+	exprs := testutil.Expressions(t)
+	for _, e := range sampleExprs(t) {
+		exprs = append(exprs, e.expr)
+	}
+	return append(exprs, cookedExprs...)
 }
 
 // sllProtocol returns the protocol of the cooked header of an Ethernet
