@@ -40,6 +40,10 @@ func compileFileFilter(opts *options, link packet.LinkType) (asm.Instructions, e
 }
 
 func compileFilterWith(opts *options, link packet.LinkType, po *pcapfilter.CompileOptions) (asm.Instructions, error) {
+	if po == nil {
+		po = &pcapfilter.CompileOptions{}
+	}
+	po.Netmask = netmaskFor(opts)
 	insns, err := pcapfilter.CompileWith(opts.expr, link, po)
 	if err != nil {
 		return nil, err // a *pcapfilter.Error quotes the expression and gives the column

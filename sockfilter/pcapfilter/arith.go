@@ -360,5 +360,9 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 		check := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 58))
 		return load(baseLink, nl+40), check, nil
 	}
+	if off, check, ok := p.linkAccess(t.text); ok {
+		v, err := p.cookedAccess(t, load(baseLink, off))
+		return v, check, err
+	}
 	return nil, nil, p.fail(t, "%s cannot be indexed", quote(t.text))
 }

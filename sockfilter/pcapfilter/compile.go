@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/packet"
@@ -36,6 +37,23 @@ import (
 // the qualifiers of the primitive before it: `port 80 or 443`. Host names
 // are not resolved: addresses must be numeric. The empty expression
 // accepts every frame.
+//
+// Beyond IP, on Ethernet, as libpcap 1.10: `llc` (an 802.3 frame with an
+// 802.2 header, not Novell's raw 802.3) and `llc i|s|u` or a command (rr,
+// rnr, rej, ui, ua, disc, dm, sabme, test, xid, frmr); `ether proto N`
+// with N up to 1500 an LLC SAP (the DSAP of an 802.3 frame) and the
+// names \stp, \ipx, \iso, \netbeui, \decnet, \lat, \sca, \moprc,
+// \mopdl, \atalk, \aarp and \loopback; stp, ipx (Ethernet II, SNAP, 802.2
+// and raw 802.3), netbeui, iso, clnp, esis, isis, the IS-IS PDU classes
+// l1, l2, iih, lsp, snp, csnp and psnp, `iso proto N`, `isis proto N`;
+// atalk and aarp (Ethernet II and SNAP), decnet, lat, sca, moprc, mopdl,
+// `decnet src|dst|host AREA.NODE` (the four forms of DECnet's routing
+// header) and their accesses (decnet[i]); fddi, tr, wlan, ppp, slip and
+// link, which mean ether; broadcast and multicast, on their own or after
+// ether, and `ip multicast`, `ip6 multicast`, `ip broadcast` (which needs
+// a netmask: see CompileOptions). On a raw-IP link the protocols of the link
+// layer match no frame, and llc, broadcast, multicast and ether addresses
+// are refused, as libpcap refuses them on DLT_RAW.
 //
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag
@@ -120,6 +138,15 @@ type CompileOptions struct {
 	// and protocol names (from /etc/services and /etc/protocols, or the
 	// built-in IANA tables), are unaffected.
 	NoResolve bool
+	// Netmask is the IPv4 netmask of the network the frames come from,
+	// for `ip broadcast` (libpcap's netmask argument of pcap_compile):
+	// with a netmask m, the destination's host part, the bits not in m,
+	// is all zeros or all ones. tcpdump passes the interface's netmask
+	// for a live capture and 0.0.0.0 for a capture file, which Offline
+	// takes when Netmask is the zero netip.Addr. Live without one, `ip
+	// broadcast` is refused, as libpcap refuses it with
+	// PCAP_NETMASK_UNKNOWN.
+	Netmask netip.Addr
 }
 
 // CompileWith is Compile with options; a nil opts is Compile.

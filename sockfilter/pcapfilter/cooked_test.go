@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -242,7 +243,8 @@ func liveCases(t *testing.T, link packet.LinkType) (exprs []string, classics [][
 		if rejectsAll(lerr) {
 			classic, lerr = []bpf.Instruction{bpf.RetConstant{Val: 0}}, nil
 		}
-		insns, err := pcapfilter.Compile(expr, link)
+		// libpcap's netmask for a capture file, for `ip broadcast`.
+		insns, err := pcapfilter.CompileWith(expr, link, &pcapfilter.CompileOptions{Netmask: netip.IPv4Unspecified()})
 		if err != nil {
 			var ce *pcapfilter.Error
 			if !errors.As(err, &ce) {
@@ -283,7 +285,7 @@ func TestCompileCookedLive(t *testing.T) {
 		t.Run(link.String(), func(t *testing.T) {
 			exprs, classics := liveCases(t, link)
 			for i, expr := range exprs {
-				insns, err := pcapfilter.Compile(expr, link)
+				insns, err := pcapfilter.CompileWith(expr, link, &pcapfilter.CompileOptions{Netmask: netip.IPv4Unspecified()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -331,7 +333,7 @@ func TestCompileCookedKernel(t *testing.T) {
 		t.Run(link.String(), func(t *testing.T) {
 			exprs, classics := liveCases(t, link)
 			for i, expr := range exprs {
-				insns, err := pcapfilter.Compile(expr, link)
+				insns, err := pcapfilter.CompileWith(expr, link, &pcapfilter.CompileOptions{Netmask: netip.IPv4Unspecified()})
 				if err != nil {
 					t.Fatal(err)
 				}

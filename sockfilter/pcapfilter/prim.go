@@ -82,6 +82,9 @@ func dirOp(dir string, src, dst func() pred) pred {
 // parseValue parses the value of a primitive with qualifiers q; t, already
 // consumed, is its first token.
 func (p *parser) parseValue(q qual, t token) (pred, *Error) {
+	if x, ok, err := p.linkValue(q, t); ok {
+		return x, err
+	}
 	switch q.typ {
 	case "port", "portrange":
 		return p.parsePort(q, t)
