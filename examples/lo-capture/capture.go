@@ -39,6 +39,9 @@ func compileFileFilter(opts *options, link packet.LinkType) (asm.Instructions, e
 	return compileFilterWith(opts, link, po)
 }
 
+// compileFilterWith compiles opts.expr with po (nil for Compile's
+// defaults), tcpdump's netmask for `ip broadcast` (netmaskFor) and -s's
+// snap length.
 func compileFilterWith(opts *options, link packet.LinkType, po *pcapfilter.CompileOptions) (asm.Instructions, error) {
 	if po == nil {
 		po = &pcapfilter.CompileOptions{}

@@ -17,7 +17,9 @@ import (
 // namespaces (IPv6 off, so that nothing else is sent), three datagrams
 // sent from one end to a socket at the other give an ARP request out, an
 // ARP reply in and the datagrams out. `arp`, `not ip`, `arp and inbound` and `outbound and
-// udp` pass the same frames to both, and both files read back the same.
+// udp` pass the same frames to both, as do `ifindex N` (all five, on
+// the veth's end) and `not ifindex N` (none: lo carries nothing), and both
+// files read back the same.
 func TestAnyInterfaceLinkLevel(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	testutil.RequireTool(t, "tcpdump")
@@ -26,6 +28,7 @@ func TestAnyInterfaceLinkLevel(t *testing.T) {
 		want   int
 	}{
 		{"arp", 2}, {"not ip", 2}, {"arp and inbound", 1}, {"outbound and udp", 3}, {"ether proto 0x0806 and outbound", 1},
+		{"ifindex IDX", 5}, {"not ifindex IDX", 0},
 	} {
 		t.Run(tc.filter, func(t *testing.T) {
 			a, b := testutil.NewNetNS(t), testutil.NewNetNS(t)
@@ -37,10 +40,13 @@ func TestAnyInterfaceLinkLevel(t *testing.T) {
 			b.IP(t, "addr", "add", "10.201.0.2/24", "dev", "pbk1")
 			a.IP(t, "link", "set", "pbk0", "up")
 			b.IP(t, "link", "set", "pbk1", "up")
+			// pbk0's interface index, for `ifindex`.
+			idx := strings.TrimSpace(a.Exec(t, "cat", "/sys/class/net/pbk0/ifindex"))
+			filter := strings.ReplaceAll(tc.filter, "IDX", idx)
 			dir := t.TempDir()
 			ours, theirs := filepath.Join(dir, "ours"), filepath.Join(dir, "theirs")
-			lc := startNS(t, a, nil, "lo-capture", "-i", "any", "-w", ours, tc.filter)
-			td := startNS(t, a, nil, "tcpdump", "-i", "any", "-w", theirs, tc.filter)
+			lc := startNS(t, a, nil, "lo-capture", "-i", "any", "-w", ours, filter)
+			td := startNS(t, a, nil, "tcpdump", "-i", "any", "-w", theirs, filter)
 			var sink net.PacketConn
 			b.Do(t, func() {
 				var err error
@@ -60,6 +66,9 @@ func TestAnyInterfaceLinkLevel(t *testing.T) {
 			for range 3 {
 				c.Write([]byte("to the other side"))
 				time.Sleep(50 * time.Millisecond)
+			}
+			if tc.want == 0 {
+				time.Sleep(200 * time.Millisecond) // let anything that would pass arrive
 			}
 			lc.waitCaptured(t, tc.want)
 			td.waitCaptured(t, tc.want)
