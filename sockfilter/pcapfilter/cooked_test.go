@@ -276,7 +276,9 @@ func liveCases(t *testing.T, link packet.LinkType) (exprs []string, classics [][
 // BPF_PROG_TEST_RUN (vm.RunTest: skb->data at the network header, as on
 // the "any" socket): on every generated Ethernet frame, its verdict must
 // be that of libpcap's program for the cooked link on the frame with the
-// cooked header that socket would give it (testRunHeader).
+// cooked header that socket would give it (testRunHeader); and on their
+// IP packets run as the socket gives them, with random directions and
+// interface indexes, as libpcap's on the packet with that header.
 func TestCompileCookedLive(t *testing.T) {
 	testutil.RequireTool(t, "tcpdump")
 	eths := testutil.GenFrames(41, 1500)
@@ -307,6 +309,32 @@ func TestCompileCookedLive(t *testing.T) {
 					if (got != 0) != (want != 0) {
 						if bad++; bad <= 3 {
 							t.Errorf("%q: frame %d (% x): the live program returns %#x, libpcap's %d", expr, j, e, got, want)
+						}
+					}
+				}
+				// An IP packet as the "any" socket gives it, with a
+				// direction and an interface index (RunFrameInfo of
+				// LinkRawIP: skb->data at the network header, the
+				// protocol from the IP version).
+				r := rand.New(rand.NewPCG(uint64(i), 3))
+				for j, e := range eths {
+					if len(e) < 15 {
+						continue
+					}
+					et := binary.BigEndian.Uint16(e[12:])
+					if !(et == 0x0800 && e[14]>>4 == 4 || et == 0x86dd && e[14]>>4 == 6) {
+						continue
+					}
+					h := &packet.SLLHeader{Protocol: et, Ifindex: 1 + r.IntN(3), HAType: 1, AddrLen: 6, PacketType: uint8(r.IntN(5))}
+					info := &packet.Info{Ifindex: h.Ifindex, Direction: h.Direction()}
+					got, err := v.RunFrameInfo(e[14:], packet.LinkRawIP, info)
+					if err != nil {
+						t.Fatalf("%q: frame %d: %v", expr, j, err)
+					}
+					want := libpcap(cookedFrame(link, h, e[14:]))
+					if (got != 0) != (want != 0) {
+						if bad++; bad <= 3 {
+							t.Errorf("%q: IP packet %d (% x) %+v: the live program returns %#x, libpcap's %d", expr, j, e[14:], info, got, want)
 						}
 					}
 				}
