@@ -34,6 +34,8 @@ var cookedExprs = []string{
 	"len > 60", "less 80", "greater 100 and inbound", "len - 20 > 40",
 	"vlan", "ether host 1:2:3:4:5:6", "ether src 1:2:3:4:5:6", "ether dst 1:2:3:4:5:6",
 	"host 10.0.0.1 and inbound", "tcp port 80 and outbound", "icmp and ifindex 2",
+	"ether broadcast", "ether multicast", "ip multicast", "ip6 multicast", "llc", "stp", "ipx", "netbeui",
+	"iso", "clnp", "isis and l1", "atalk", "aarp", "decnet host 1.2", "lat", "link proto 4", "fddi[0:2] = 4",
 }
 
 // cookedExpressions returns the expression list, the sample's
