@@ -73,6 +73,32 @@ import (
 // skb->data is past the link-layer header, as for SOCK_DGRAM packet
 // sockets.
 //
+// For the Linux cooked links of the "any" device, packet.LinkLinuxSLL and
+// packet.LinkLinuxSLL2, the expression has libpcap's meaning for
+// DLT_LINUX_SLL and DLT_LINUX_SLL2: ip, arp, `ether proto N` and the
+// other link-level types test the header's protocol field (for SLL,
+// libpcap's 802.2 handling: an LLC SAP such as `ether proto 0x42` is
+// matched in the LLC header of frames of protocol LINUX_SLL_P_802_2;
+// SLL2 compares the field alone), `inbound` and `outbound` its packet
+// type, `ifindex N` SLL2's interface index, `link[N]` and `ether[N]` its
+// bytes; `ether host` and `vlan` are refused, as libpcap refuses them.
+// Compile's program is for the "any" device's live socket
+// (sockfilter.AnyInterface), which has no cooked header: skb->data is the
+// network header, so the header's protocol, packet type and interface
+// index come from skb->protocol, skb->pkt_type and skb->ifindex (as
+// libpcap's cooked socket maps them to SKF_AD_ loads), the packet is read
+// relative to the network header, and other bytes of the header (its
+// hardware type and address) cannot be read: such an expression is
+// refused. `len` counts the header, as in the capture file: skb->len plus
+// 16 or 20. (libpcap's kernel filter on its cooked socket compares skb->len
+// alone, so `tcpdump -i any greater 60` drops a 42-byte IPv4 datagram that
+// `tcpdump -r` of a file of it keeps with the same filter; Compile's live
+// and Offline programs agree with the file.) With
+// CompileOptions.Offline the program is for frames that start with the
+// header, as a capture file's do (sockfilter/vm's RunFrame of
+// LinkLinuxSLL and LinkLinuxSLL2 frames), and refuses `ifindex` for SLL,
+// which has none, as libpcap does.
+//
 // Unlike libpcap, Compile does not refuse expressions that reject every
 // frame (`ip and arp`): their program returns 0.
 //
@@ -128,8 +154,10 @@ func CompileWith(expr string, link packet.LinkType, opts *CompileOptions) (asm.I
 	if opts == nil {
 		opts = &CompileOptions{}
 	}
-	if link != packet.LinkEthernet && link != packet.LinkRawIP {
-		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet or packet.LinkRawIP", link)
+	switch link {
+	case packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2:
+	default:
+		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet, LinkRawIP, LinkLinuxSLL or LinkLinuxSLL2", link)
 	}
 	insns, err := compile(expr, link, opts)
 	if err != nil {
@@ -153,13 +181,13 @@ func compile(expr string, link packet.LinkType, opts *CompileOptions) (asm.Instr
 	if err != nil {
 		return nil, err
 	}
-	return compilePred(x, link)
+	return compilePred(x, frameFormFor(link, opts.Offline))
 }
 
 // compilePred compiles the predicate tree x: it builds the graph of its
 // tests, runs the optimiser's passes in order (see opt.go), emits the
 // program and checks that the kernel can load it.
-func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
+func compilePred(x pred, form frameForm) (asm.Instructions, *Error) {
 	g, err := newGraph(x)
 	if err != nil {
 		return nil, err
@@ -171,7 +199,7 @@ func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
 	g.mergeTails()
 	g.widenLoads()
 	g.markIndexR0()
-	insns, err := emitGraph(g, link)
+	insns, err := emitGraph(g, form)
 	if err != nil {
 		return nil, err
 	}

@@ -202,14 +202,14 @@ func (p *parser) parseLLC(t token) (pred, *Error) {
 // osiProto returns the test that an ISO frame carries the OSI protocol v:
 // the byte after the 3-byte LLC header (gen_proto for Q_ISO).
 func (p *parser) osiProto(v uint32) pred {
-	return and(p.etherProto(sapISONS), test(linkLoad(p.nl()+3, 1), cmpEq, v))
+	return and(p.etherProto(sapISONS), test(linkLoad(p.nl()+p.nlNoSNAP(), 1), cmpEq, v))
 }
 
 // isisPDU returns the test that an IS-IS frame's PDU type is one of vs.
 func (p *parser) isisPDU(vs ...uint32) pred {
 	ts := make([]pred, len(vs))
 	for i, v := range vs {
-		ts[i] = test(linkLoad(p.nl()+3+4, 1), cmpEq, v)
+		ts[i] = test(linkLoad(p.nl()+p.nlNoSNAP()+4, 1), cmpEq, v)
 	}
 	return and(p.osiProto(nlpidISIS), or(ts...))
 }
@@ -456,4 +456,15 @@ func (p *parser) castPrimitive(pt *token, t token) (pred, *Error) {
 		return nil, p.fail(t, "%s is not valid: IPv6 has no broadcast (use ip6 multicast); only link-layer/IP broadcast filters supported", quote("ip6 broadcast"))
 	}
 	return nil, p.fail(t, "%s is not valid: %s takes ether, ip or ip6 as its qualifier", quote(proto+" "+t.text), t.text)
+}
+
+// nlNoSNAP returns the offset of the network-layer header of an LLC frame
+// without SNAP from the link-layer payload (libpcap's off_nl_nosnap): 3,
+// the LLC header, on Ethernet; 0 on the Linux cooked links, whose
+// payload libpcap takes as starting there.
+func (p *parser) nlNoSNAP() int32 {
+	if p.cooked() {
+		return 0
+	}
+	return 3
 }

@@ -258,6 +258,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	if t.kind != tokWord {
 		return nil, qual{}, p.fail(t, "expected a filter primitive, found %s", t)
 	}
+	if x, ok, err := p.cookedPrimitive(t); ok {
+		return x, qual{}, err
+	}
 	switch t.text {
 	case "vlan":
 		x, err := p.parseVLAN(t)
