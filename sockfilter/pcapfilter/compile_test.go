@@ -23,7 +23,6 @@ func TestCompileErrors(t *testing.T) {
 		{"tcp port abc", 10, `unknown port "abc"`},
 		{"tcp port 70000", 10, "port 70000 is greater than 65535"},
 		{"port 80 or 99999", 12, "port 99999 is greater than 65535"},
-		{"portrange 90-80", 11, "port range 90-80 starts above its end: write 80-90"},
 		{"portrange 90", 11, "expected a port range such as 1-1024"},
 		{"net 10.0.0.1/33", 14, "prefix length 33 is greater than 32"},
 		{"net 10.0.0.1/8", 5, `non-network bits set in "10.0.0.1/8"`},
@@ -31,8 +30,15 @@ func TestCompileErrors(t *testing.T) {
 		{"net fe80::1/10", 5, "non-network bits set"},
 		{"host 10.0.0.1/8", 14, `a mask needs "net"`},
 		{"host ::1/64", 6, `a prefix length needs "net"`},
-		{"host example.com", 6, "not a numeric IP address"},
-		{"src foo", 5, "not a numeric IP address"},
+		{"host nosuch.invalid", 6, `unknown host "nosuch.invalid"`},
+		{"port nosuchservice", 6, `unknown port "nosuchservice"`},
+		{"portrange ftp-nosuch", 11, `unknown port in range "ftp-nosuch"`},
+		{"ip proto nosuchproto", 10, `unknown protocol "nosuchproto"`},
+		{`ether proto \nosuch`, 13, `unknown ether proto "nosuch"`},
+		{"ether host nosuchether", 12, `unknown ether host "nosuchether"`},
+		{"net nosuchnet", 5, `unknown network "nosuchnet"`},
+		{"port (80 or tcp)", 13, `expected a port number in the parentheses, found "tcp"`},
+		{"port (80 or 443", 16, `expected ")" to close "(" at column 6`},
 		{"host 10.1", 6, "expected an IPv4 address"},
 		{"foo", 1, `unknown keyword "foo"`},
 		{"80", 1, "expected a qualifier"},
@@ -173,7 +179,23 @@ func TestCompileEquivalent(t *testing.T) {
 		{"tcp && !udp || icmp", "tcp and not udp or icmp"},
 		{"ip[8] == 64", "ip[8] = 64"},
 		{"ip proto \\tcp", "ip proto 6"},
-		{"ip proto tcp", "ip proto 6"},
+		{"ip proto gre", "ip proto 47"},
+		{"proto ospf", "proto 89"},
+		{"port domain", "port 53"},
+		{"tcp port http or https", "tcp port 80 or 443"},
+		{"portrange 90-80", "portrange 80-90"},
+		{"portrange 010-020", "portrange 10-20"},
+		{"tcp portrange ftp-ssh", "tcp portrange 21-22"},
+		{`ether proto \loopback`, "ether proto 0x9000"},
+		{"ether host 001122334455", "ether host 00:11:22:33:44:55"},
+		{"ether host 0011.2233.4455", "ether host 0:11:22:33:44:55"},
+		{"ether host 00.11.22.33.44.55", "ether host 00-11-22-33-44-55"},
+		{"tcp port (80 or 443)", "tcp port 80 or tcp port 443"},
+		{"src host (10.0.0.1 or 10.0.0.2)", "src host 10.0.0.1 or src host 10.0.0.2"},
+		{"host 10.0.0.2 and (10.0.0.3 or 10.0.0.4)", "host 10.0.0.2 and (host 10.0.0.3 or host 10.0.0.4)"},
+		{"not port (22 or 53)", "not (port 22 or port 53)"},
+		{"port (not 80 or (443 and 22))", "not port 80 or (port 443 and port 22)"},
+		{"port 80 and (host 10.0.0.1) or 443", "port 80 and host 10.0.0.1 or port 443"},
 		{"src or dst host 10.0.0.1", "host 10.0.0.1"},
 		{"tcp[tcpflags] & tcp-syn != 0", "tcp[13] & 2 != 0"},
 		{"icmp[icmptype] = icmp-echo", "icmp[0] = 8"},
@@ -260,9 +282,12 @@ func ExampleCompile() {
 		return
 	}
 	fmt.Println(len(insns), "instructions")
-	_, err = Compile("tcp port http", packet.LinkEthernet)
+	_, err = Compile("tcp port http or https", packet.LinkEthernet)
+	fmt.Println(err)
+	_, err = CompileWith("host example.com", packet.LinkEthernet, &CompileOptions{NoResolve: true})
 	fmt.Println(err)
 	// Output:
 	// 17 instructions
-	// compile "tcp port http": unknown port "http": port names are not resolved, use a number at column 10
+	// <nil>
+	// compile "host example.com": host name "example.com" is not resolved: CompileOptions.NoResolve is set, use an address at column 6
 }

@@ -471,7 +471,7 @@ func (g *graph) shareTails() {
 			}
 			nl := int32(-1)
 			clear(st.seen)
-			if !st.same(a, b, &nl) {
+			if !st.same(a, b, &nl) || !st.closed(b, in, live) {
 				continue
 			}
 			t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
@@ -484,6 +484,30 @@ func (g *graph) shareTails() {
 			break
 		}
 	}
+}
+
+// closed reports whether the IPv4 tests the last comparison matched,
+// from b on, are reached only from each other (b aside): the emitter
+// keeps r7 from one to the next only where no other way comes in, and
+// otherwise sets it again from the IPv4 header, which would undo the 40
+// the IPv6 path set (`tcp port 22 or port 80`: the IPv4 path reaches the
+// port 80 tests from the port 22 tests and from the protocol test).
+func (st *tailMatch) closed(b *node, in [][]*node, live []int) bool {
+	region := make(map[*node]bool, len(st.seen))
+	for p := range st.seen {
+		region[p[1]] = true
+	}
+	for n := range region {
+		if n == b {
+			continue
+		}
+		for _, p := range in[n.id] {
+			if live[p.id] > 0 && !region[p] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // tailPair is a pair sameTail compares, with the nl it was given.

@@ -88,7 +88,7 @@ func (p *parser) parse() (pred, *Error) {
 	if p.peek().kind == tokEOF {
 		return predConst(true), nil
 	}
-	e, _, err := p.parseExpr()
+	e, _, err := p.parseExpr(qual{})
 	if p.limit != nil {
 		return nil, p.limit
 	}
@@ -110,14 +110,16 @@ func (p *parser) bestErr(err *Error) *Error {
 }
 
 // parseExpr parses terms joined by `and` and `or`, which have equal
-// precedence and associate to the left (pcap-filter(7)).
-func (p *parser) parseExpr() (pred, qual, *Error) {
+// precedence and associate to the left (pcap-filter(7)). prev is the
+// qualifiers before it, which a parenthesised first term passes on (see
+// parseTermNoArith).
+func (p *parser) parseExpr(prev qual) (pred, qual, *Error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
 		return nil, qual{}, p.nestLimit(p.peek())
 	}
-	left, q, err := p.parseTerm(qual{})
+	left, q, err := p.parseTerm(prev)
 	if err != nil {
 		return nil, q, err
 	}
@@ -192,7 +194,10 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 		if err == nil {
 			return r, qual{}, nil
 		}
-		if committed || p.limit != nil {
+		// A list of values in parentheses is not arithmetic unless a
+		// comparison follows it: `port 80 and (443)`, `ip and (1) > 0`.
+		list := t.isOp("(") && prev.ok && !p.fatal && p.isValueList(start)
+		if committed && !list || p.limit != nil {
 			return nil, qual{}, err
 		}
 		p.i, p.arith = start, savedArith
@@ -214,16 +219,24 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 // parseTermNoArith parses a term that is not a relation.
 func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *Error) {
 	if t.isOp("(") {
+		if prev.ok && p.isValueList(p.i) {
+			p.next()
+			x, err := p.parseID(prev, t)
+			return x, prev, err
+		}
 		p.next()
-		e, q, err := p.parseExpr()
+		e, _, err := p.parseExpr(prev)
 		if err != nil {
-			return nil, q, err
+			return nil, prev, err
 		}
 		if c := p.peek(); !c.isOp(")") {
-			return nil, q, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
+			return nil, prev, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
 		}
 		p.next()
-		return e, q, nil
+		// The qualifiers after the parentheses are those before them
+		// (grammar.y's `paren expr ')'`): `port 80 and (host h) or 443`
+		// is port 443.
+		return e, prev, nil
 	}
 	if t.kind == tokWord && !keywords[t.text] && prev.ok {
 		p.next()
@@ -324,6 +337,10 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		last, t = t, p.next()
 	}
 	q.ok = true
+	if t.isOp("(") || t.isNot() {
+		x, err := p.parseID(q, t)
+		return x, q, err
+	}
 	if t.kind != tokWord || keywords[t.text] {
 		what := "a host, network or port"
 		switch {
@@ -385,24 +402,21 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 	n := p.next()
 	var v uint32
 	var ok bool
+	var err *Error
 	switch n.kind {
 	case tokWord:
 		v, ok = parseNumber(n.text)
-		if !ok && proto != "ether" {
-			v, ok = ipProtoNames[n.text]
-		}
-		if !ok && proto == "ether" {
-			v, ok = etherProtoNames[n.text]
+		if !ok && !keywords[n.text] && isName(n.text) {
+			if v, err = p.protoName(n, proto); err != nil {
+				return nil, err
+			}
+			ok = true
 		}
 	case tokQuote:
-		if proto == "ether" {
-			v, ok = etherProtoNames[n.text]
-		} else {
-			v, ok = ipProtoNames[n.text]
+		if v, err = p.protoName(n, proto); err != nil {
+			return nil, err
 		}
-		if !ok {
-			return nil, p.fail(n, "unknown protocol %s", quote(n.text))
-		}
+		ok = true
 	}
 	big := n.kind == tokWord && isBigNumber(n.text)
 	switch {
@@ -439,9 +453,6 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 
 // IP protocol numbers by name, for `proto \tcp`.
 var ipProtoNames = map[string]uint32{"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "icmp6": 58, "sctp": 132}
-
-// Ethertypes by name, for `ether proto \ip`.
-var etherProtoNames = map[string]uint32{"ip": wire.EtherTypeIPv4, "ip6": wire.EtherTypeIPv6, "arp": wire.EtherTypeARP, "rarp": wire.EtherTypeRARP}
 
 // protoAbbrev returns the predicate of a protocol keyword alone (`tcp`).
 func (p *parser) protoAbbrev(t token) (pred, *Error) {

@@ -84,6 +84,9 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 	}
 	if q.proto == "ether" || q.proto == "link" {
 		mac, ok := parseMAC(t.text)
+		if !ok && isName(t.text) {
+			return p.hostName(q, t)
+		}
 		if !ok {
 			return nil, p.fail(t, "expected a MAC address such as 00:11:22:33:44:55, found %s", t)
 		}
@@ -113,7 +116,7 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 		if q.typ == "" && q.dir == "" && q.proto == "" {
 			return nil, p.fail(t, "unknown keyword %s", t)
 		}
-		return nil, p.fail(t, "%s is not a numeric IP address: host names are not resolved", t)
+		return p.hostName(q, t)
 	}
 	a, err := netip.ParseAddr(t.text)
 	if err != nil || !a.Is4() {
@@ -218,6 +221,9 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 		return p.host6(q.dir, pfx.Addr().As16(), mask), nil
 	}
 	addr, parts, ok := parseIPv4Partial(t.text)
+	if !ok && isName(t.text) {
+		return p.hostName(q, t)
+	}
 	if !ok {
 		return nil, p.fail(t, "expected an IPv4 network such as 10.0.0.0/8, found %s", t)
 	}
@@ -296,44 +302,34 @@ func (p *parser) parsePort(q qual, t token) (pred, *Error) {
 	default:
 		return nil, p.fail(t, "%q qualifier applied to %q: only tcp, udp and sctp have ports", q.proto, q.typ)
 	}
-	port := func(s string) (uint32, *Error) {
-		v, ok := parseNumber(s)
-		switch {
-		case isBigNumber(s):
-			return 0, p.fail(t, "port %s is greater than 65535", trunc(s))
-		case !ok && s != "" && (s[0] < '0' || s[0] > '9'):
-			return 0, p.fail(t, "unknown port %s: port names are not resolved, use a number", quote(s))
-		case !ok:
-			return 0, p.fail(t, "expected a port number after %s, found %s", quote(q.typ), t)
-		}
-		if v > 65535 {
-			return 0, p.fail(t, "port %d is greater than 65535", v)
-		}
-		return v, nil
-	}
 	var atom func(v *val) pred
 	if q.typ == "port" {
-		v, err := port(t.text)
-		if err != nil {
-			return nil, err
+		v, ok := parseNumber(t.text)
+		switch {
+		case isBigNumber(t.text):
+			return nil, p.fail(t, "port %s is greater than 65535", trunc(t.text))
+		case !ok:
+			var real uint32
+			var found bool
+			v, real, found = lookupPort(t.text)
+			if !found {
+				return nil, p.fail(t, "unknown port %s", quote(t.text))
+			}
+			if err := p.checkRealProto(t, "port", t.text, real, q.proto); err != nil {
+				return nil, err
+			}
+			protos = p.realProtos(real, q.proto)
+		}
+		if v > 65535 {
+			return nil, p.fail(t, "port %d is greater than 65535", v)
 		}
 		atom = func(x *val) pred { return test(x, cmpEq, v) }
 	} else {
-		los, his, ok := strings.Cut(t.text, "-")
-		if !ok {
-			return nil, p.fail(t, "expected a port range such as 1-1024 after \"portrange\", found %s", t)
-		}
-		lo, err := port(los)
+		lo, hi, ps, err := p.portRange(t, q.proto)
 		if err != nil {
 			return nil, err
 		}
-		hi, err := port(his)
-		if err != nil {
-			return nil, err
-		}
-		if lo > hi {
-			return nil, p.fail(t, "port range %s starts above its end: write %d-%d", trunc(t.text), hi, lo)
-		}
+		protos = ps
 		atom = func(x *val) pred { return and(test(x, cmpGe, lo), not(test(x, cmpGt, hi))) }
 	}
 	nl := p.nl()

@@ -1,0 +1,86 @@
+package pcapfilter
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/purebpf/purebpf/sockfilter/packet"
+)
+
+// TestServiceTable checks pcap_nametoport's reading of a service table: a
+// name known for TCP only or UDP only is of that protocol, one with the
+// same port over both is of neither (the test is then for TCP, UDP and
+// SCTP), one with different ports takes the TCP one; the first entry of
+// a name wins, and aliases count.
+func TestServiceTable(t *testing.T) {
+	tab := &nameTables{services: map[string]servicePorts{}}
+	readLines(strings.NewReader(`
+# comment
+ssh 22/tcp # SSH
+domain 53/tcp
+domain 53/udp
+ntp 123/udp
+http 80/tcp www
+http 8080/tcp
+odd 100/tcp
+odd 101/udp
+sctponly 9/sctp
+bad x/tcp
+`), tab.addService)
+	for _, tt := range []struct {
+		name        string
+		port, proto uint32
+		ok          bool
+	}{
+		{"ssh", 22, 6, true},
+		{"domain", 53, protoUndef, true},
+		{"ntp", 123, 17, true},
+		{"http", 80, 6, true},
+		{"www", 80, 6, true},
+		{"odd", 100, 6, true},
+		{"sctponly", 0, 0, false},
+		{"bad", 0, 0, false},
+		{"nosuch", 0, 0, false},
+		{"1234", 1234, protoUndef, true},
+	} {
+		port, proto, ok := tab.port(tt.name)
+		if port != tt.port || proto != tt.proto || ok != tt.ok {
+			t.Errorf("port(%q) = %d, %d, %v; want %d, %d, %v", tt.name, port, proto, ok, tt.port, tt.proto, tt.ok)
+		}
+	}
+}
+
+// TestBuiltinTables checks the tables used where the system has no
+// /etc/services or /etc/protocols.
+func TestBuiltinTables(t *testing.T) {
+	tab := &nameTables{services: map[string]servicePorts{}, protocols: map[string]uint32{}}
+	readLines(strings.NewReader(builtinServices), tab.addService)
+	readLines(strings.NewReader(builtinProtocols), tab.addProtocol)
+	for name, want := range map[string]uint32{"ssh": 22, "http": 80, "https": 443, "domain": 53, "ftp-data": 20, "ntp": 123, "snmp": 161, "bgp": 179} {
+		if port, _, ok := tab.port(name); !ok || port != want {
+			t.Errorf("built-in service %q = %d, %v; want %d", name, port, ok, want)
+		}
+	}
+	for name, want := range map[string]uint32{"tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51, "ospf": 89, "pim": 103, "vrrp": 112, "sctp": 132, "GRE": 47} {
+		if v, ok := tab.protocols[name]; !ok || v != want {
+			t.Errorf("built-in protocol %q = %d, %v; want %d", name, v, ok, want)
+		}
+	}
+}
+
+// TestNoResolve checks that CompileOptions.NoResolve refuses host names,
+// and only them.
+func TestNoResolve(t *testing.T) {
+	opts := &CompileOptions{NoResolve: true}
+	for _, expr := range []string{"host localhost", "src localhost", "ip host localhost", "tcp port 80 and dst host (10.0.0.1 or localhost)"} {
+		_, err := CompileWith(expr, packet.LinkEthernet, opts)
+		if err == nil || !strings.Contains(err.Error(), `host name "localhost" is not resolved`) {
+			t.Errorf("CompileWith(%q, NoResolve): %v, want the NoResolve error", expr, err)
+		}
+	}
+	for _, expr := range []string{"host 127.0.0.1", "tcp port http", "ip proto gre", `ether proto \loopback`} {
+		if _, err := CompileWith(expr, packet.LinkEthernet, opts); err != nil {
+			t.Errorf("CompileWith(%q, NoResolve): %v", expr, err)
+		}
+	}
+}
