@@ -39,6 +39,8 @@ func TestCompileErrors(t *testing.T) {
 		{"net nosuchnet", 5, `unknown network "nosuchnet"`},
 		{"port (80 or tcp)", 13, `expected a port number in the parentheses, found "tcp"`},
 		{"port (80 or 443", 16, `expected ")" to close "(" at column 6`},
+		{"ifindex", 8, `expected an interface index after "ifindex"`},
+		{"ifindex eth0", 9, `expected an interface index after "ifindex"`},
 		{"host 10.1", 6, "expected an IPv4 address"},
 		{"foo", 1, `unknown keyword "foo"`},
 		{"80", 1, "expected a qualifier"},

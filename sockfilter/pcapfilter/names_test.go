@@ -84,3 +84,28 @@ func TestNoResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestOffline checks that CompileOptions.Offline refuses what only a live
+// socket can tell, with libpcap's messages for a capture file.
+func TestOffline(t *testing.T) {
+	opts := &CompileOptions{Offline: true}
+	for _, tt := range []struct {
+		expr string
+		link packet.LinkType
+		msg  string
+	}{
+		{"inbound", packet.LinkEthernet, "inbound/outbound not supported on Ethernet when reading savefiles"},
+		{"tcp and outbound", packet.LinkEthernet, "inbound/outbound not supported on Ethernet when reading savefiles"},
+		{"outbound", packet.LinkRawIP, "inbound/outbound not supported on Raw IP when reading savefiles"},
+		{"ifindex 3", packet.LinkEthernet, "ifindex not supported on Ethernet when reading savefiles"},
+		{"ifindex 3", packet.LinkRawIP, "ifindex not supported on Raw IP when reading savefiles"},
+	} {
+		_, err := CompileWith(tt.expr, tt.link, opts)
+		if err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("CompileWith(%q, %v, Offline): %v, want %q", tt.expr, tt.link, err, tt.msg)
+		}
+		if _, err := Compile(tt.expr, tt.link); err != nil {
+			t.Errorf("Compile(%q, %v): %v", tt.expr, tt.link, err)
+		}
+	}
+}

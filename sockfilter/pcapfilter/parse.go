@@ -275,6 +275,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "vlan":
 		x, err := p.parseVLAN(t)
 		return x, qual{}, err
+	case "inbound", "outbound", "ifindex":
+		x, err := p.parseLive(t)
+		return x, qual{}, err
 	case "less", "greater":
 		n := p.peek()
 		v, ok := parseNumber(n.text)
