@@ -96,6 +96,9 @@ func (p *parser) parse() (pred, *Error) {
 		return nil, p.bestErr(err)
 	}
 	if t := p.peek(); t.kind != tokEOF {
+		if err := p.unsupported(t); err != nil {
+			return nil, err
+		}
 		return nil, p.bestErr(p.fail(t, `expected "and", "or" or the end of the expression, found %s`, t))
 	}
 	return e, nil
@@ -295,12 +298,15 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "proto":
 		x, err := p.parseProtoNumber(t, "")
 		return x, qual{}, err
-	case "len":
-		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after "len", found %s`, p.peek())
+	case "len", "length":
+		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after %s, found %s`, quote(t.text), p.peek())
 	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
 		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
 		"atalk", "aarp", "sca", "link", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
+	}
+	if err := p.unsupported(t); err != nil {
+		return nil, qual{}, err
 	}
 	var q qual
 	last := t // the last qualifier, for messages
