@@ -14,7 +14,8 @@ import (
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
 
-// FuzzCompile checks that Compile never panics; that its errors are
+// FuzzCompile checks that Compile never panics (with host names refused,
+// CompileOptions.NoResolve, and for raw IP, Offline); that its errors are
 // *Error, one line of valid UTF-8 of bounded length whatever the
 // expression; and that every program it returns assembles, keeps its
 // jumps within reach once the kernel has expanded it (see xlatedLen) and,
@@ -27,8 +28,9 @@ func FuzzCompile(f *testing.F) {
 	}
 	load := testutil.Privileged()
 	f.Fuzz(func(t *testing.T, expr string) {
-		for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
-			insns, err := Compile(expr, link)
+		for i, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
+			// Host names are not resolved: the fuzzer would wait on DNS.
+			insns, err := CompileWith(expr, link, &CompileOptions{NoResolve: true, Offline: i == 1})
 			if err != nil {
 				checkCompileError(t, expr, err)
 				continue
