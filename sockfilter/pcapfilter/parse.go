@@ -429,33 +429,34 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 	}
 	big := n.kind == tokWord && isBigNumber(n.text)
 	switch {
-	case big && proto == "ether":
-		return nil, p.fail(n, "ether proto %s is greater than 65535", trunc(n.text))
 	case big:
-		return nil, p.fail(n, "IP protocol %s is greater than 255", trunc(n.text))
+		return nil, p.fail(n, "%s", errBigNumber(n.text))
 	case !ok:
 		return nil, p.fail(n, "expected a protocol number after %s, found %s", quote(t.text), n)
 	}
 	switch proto {
 	case "ether":
-		if v > 0xffff {
-			return nil, p.fail(n, "ether proto %d is greater than 65535", v)
-		}
 		if v <= 1500 {
 			return nil, p.fail(n, "ether proto %d is not supported: the value must be an ethertype above 1500", v)
 		}
+		if v > 0xffff {
+			// libpcap compares the ethertype with it: no frame matches.
+			if p.link == packet.LinkRawIP {
+				return predConst(false), nil
+			}
+			return test(linkLoad(wire.EtherTypeOff+p.shift, 2), cmpEq, v), nil
+		}
 		return p.linkType(uint16(v)), nil
 	case "", "ip", "ip6":
-		if v > 255 {
-			return nil, p.fail(n, "IP protocol %d is greater than 255", v)
-		}
+		// A number above 255 is compared with the protocol byte as it
+		// is, as libpcap does: no packet matches (`ip proto mptcp`, 262).
 		switch proto {
 		case "ip":
-			return p.ipProto(uint8(v)), nil
+			return p.ipProto(v), nil
 		case "ip6":
-			return p.ip6Proto(uint8(v)), nil
+			return p.ip6Proto(v), nil
 		}
-		return or(p.ipProto(uint8(v)), p.ip6Proto(uint8(v))), nil
+		return or(p.ipProto(v), p.ip6Proto(v)), nil
 	}
 	return nil, p.fail(t, "%s cannot qualify %s", quote(proto), quote(t.text))
 }
@@ -475,10 +476,10 @@ func (p *parser) protoAbbrev(t token) (pred, *Error) {
 	case "rarp":
 		return p.linkType(wire.EtherTypeRARP), nil
 	case "tcp", "udp", "sctp":
-		v := uint8(ipProtoNames[t.text])
+		v := ipProtoNames[t.text]
 		return or(p.ipProto(v), p.ip6Proto(v)), nil
 	case "icmp", "igmp":
-		return p.ipProto(uint8(ipProtoNames[t.text])), nil
+		return p.ipProto(ipProtoNames[t.text]), nil
 	case "icmp6":
 		return p.ip6Proto(58), nil
 	}

@@ -40,18 +40,18 @@ func (p *parser) linkType(t uint16) pred {
 }
 
 // ipProto returns `ip proto v`.
-func (p *parser) ipProto(v uint8) pred {
-	return and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(p.nl()+9, 1), cmpEq, uint32(v)))
+func (p *parser) ipProto(v uint32) pred {
+	return and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(p.nl()+9, 1), cmpEq, v))
 }
 
 // ip6Proto returns `ip6 proto v`: the fixed header's next header is v, or
 // a fragment header (44) directly follows it and its next header is v, as
 // libpcap 1.10.3 generates.
-func (p *parser) ip6Proto(v uint8) pred {
+func (p *parser) ip6Proto(v uint32) pred {
 	nl := p.nl()
 	nh := linkLoad(nl+6, 1)
-	return and(p.linkType(wire.EtherTypeIPv6), or(test(nh, cmpEq, uint32(v)),
-		and(test(nh, cmpEq, 44), test(linkLoad(nl+40, 1), cmpEq, uint32(v)))))
+	return and(p.linkType(wire.EtherTypeIPv6), or(test(nh, cmpEq, v),
+		and(test(nh, cmpEq, 44), test(linkLoad(nl+40, 1), cmpEq, v))))
 }
 
 // noFrag returns the test that an IPv4 packet is the first or only
