@@ -1,6 +1,8 @@
 package pcapfilter
 
 import (
+	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -106,6 +108,53 @@ func TestOffline(t *testing.T) {
 		}
 		if _, err := Compile(tt.expr, tt.link); err != nil {
 			t.Errorf("Compile(%q, %v): %v", tt.expr, tt.link, err)
+		}
+	}
+}
+
+// TestHostNames checks the test of a host name with several addresses:
+// every address, in the resolver's order, ORed; only the IPv4 ones for
+// `ip host`, only the IPv6 ones for `ip6 host`, as gen_scode does.
+func TestHostNames(t *testing.T) {
+	saved := lookupHost
+	defer func() { lookupHost = saved }()
+	lookupHost = func(name string) ([]netip.Addr, error) {
+		switch name {
+		case "multi":
+			return []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("10.0.0.2")}, nil
+		case "v4only":
+			return []netip.Addr{netip.MustParseAddr("::ffff:10.0.0.3")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	for _, tt := range [][2]string{
+		{"host multi", "host 10.0.0.1 or host 2001:db8::1 or host 10.0.0.2"},
+		{"src multi and tcp", "(src host 10.0.0.1 or src host 2001:db8::1 or src host 10.0.0.2) and tcp"},
+		{"ip host multi", "ip host 10.0.0.1 or ip host 10.0.0.2"},
+		{"ip6 dst host multi", "ip6 dst host 2001:db8::1"},
+		{"host v4only", "host 10.0.0.3"},
+		{"tcp port 80 and host (multi or 10.0.0.9)", "tcp port 80 and (host 10.0.0.1 or host 2001:db8::1 or host 10.0.0.2 or host 10.0.0.9)"},
+	} {
+		a, err := Compile(tt[0], packet.LinkEthernet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Compile(tt[1], packet.LinkEthernet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.String() != b.String() {
+			t.Errorf("%q compiles to\n%v\n%q to\n%v", tt[0], a, tt[1], b)
+		}
+	}
+	for _, tt := range [][2]string{
+		{"ip6 host v4only", `unknown host "v4only" for specified address family`},
+		{"arp host multi", `"arp" qualifier applied to an IPv6 host`},
+		{"tcp host multi", `"tcp" qualifier applied to a host name`},
+		{"host nosuch", `unknown host "nosuch"`},
+	} {
+		if _, err := Compile(tt[0], packet.LinkEthernet); err == nil || !strings.Contains(err.Error(), tt[1]) {
+			t.Errorf("Compile(%q): %v, want %q", tt[0], err, tt[1])
 		}
 	}
 }

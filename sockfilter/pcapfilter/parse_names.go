@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/purebpf/purebpf/sockfilter/packet"
@@ -166,7 +167,7 @@ func (p *parser) hostName(q qual, t token) (pred, *Error) {
 	if p.opts.NoResolve {
 		return nil, p.fail(t, "host name %s is not resolved: CompileOptions.NoResolve is set, use an address", quote(name))
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", name)
+	addrs, err := lookupHost(name)
 	if err != nil || len(addrs) == 0 {
 		return nil, p.fail(t, "unknown host %s", quote(name))
 	}
@@ -197,6 +198,11 @@ func (p *parser) hostName(q qual, t token) (pred, *Error) {
 		return nil, p.fail(t, "unknown host %s for specified address family", quote(name))
 	}
 	return x, nil
+}
+
+// lookupHost returns the addresses of a host name; a test replaces it.
+var lookupHost = func(name string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(context.Background(), "ip", name)
 }
 
 // allOnes16 is the mask of a whole IPv6 address.
