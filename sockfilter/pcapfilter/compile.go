@@ -100,7 +100,7 @@ import (
 // Compile works in time and memory linear in the expression's length,
 // and refuses, with an *Error wrapping ErrTooComplex that says which limit
 // was hit, an expression longer than 4 MiB, with more than 16,384 tests
-// (`port 80` is 13, `host 10.0.0.1` 9) or arithmetic operations, nested
+// (`port 80` is 23, `host 10.0.0.1` 9) or arithmetic operations, nested
 // more than 200 deep, or whose program would have more than 65,536
 // instructions or a jump the verifier cannot patch once it has expanded
 // the program's legacy packet loads and divisions (a jump's offset is 16

@@ -43,11 +43,16 @@ func (g *graph) optimize() {
 	budget := roundBudget(len(g.nodes))
 	for round := 0; round < maxRounds && budget > 0; round++ {
 		budget -= len(g.nodes)
-		changed := g.thread(t)
-		if g.merge() {
-			changed = true
+		// As libpcap's optimiser, which merges equal blocks only once
+		// it has threaded and pulled up all it can (intern_blocks after
+		// opt_loop), tests are merged only when threading and pullup
+		// have nothing left: a pullup can then still take one copy of
+		// a test into another chain (`tcp port 80 or port 443` tests
+		// TCP's source port 443 before it loads the destination port).
+		if g.thread(t) || g.pullup() {
+			continue
 		}
-		if !changed && !g.pullup() {
+		if !g.merge() {
 			return
 		}
 	}

@@ -333,18 +333,22 @@ func (p *parser) parsePort(q qual, t token) (pred, *Error) {
 		atom = func(x *val) pred { return and(test(x, cmpGe, lo), not(test(x, cmpGt, hi))) }
 	}
 	nl := p.nl()
-	protoTest := func(off int32) pred {
-		var ts []pred
-		for _, pr := range protos {
-			ts = append(ts, test(linkLoad(off, 1), cmpEq, pr))
-		}
-		return or(ts...)
+	// One test per protocol, each with its own protocol, fragment and
+	// port tests (gen_portop, gen_portop6), SCTP's first, as gen_port
+	// and gen_port6 OR them for a number or an ambiguous name: the
+	// optimiser merges the copies as libpcap's does, or keeps them apart
+	// where one is pulled up into another test's chain (`tcp port 80 or
+	// port 443`), as libpcap's or_pullup does.
+	var v4s, v6s []pred
+	for _, pr := range protos { // 132, 6, 17: gen_port's order
+		v6s = append(v6s, and(test(linkLoad(nl+6, 1), cmpEq, pr), dirOp(q.dir,
+			func() pred { return atom(linkLoad(nl+40, 2)) },
+			func() pred { return atom(linkLoad(nl+42, 2)) })))
+		v4s = append(v4s, and(test(linkLoad(nl+9, 1), cmpEq, pr), p.noFrag(), dirOp(q.dir,
+			func() pred { return atom(ipv4PayloadLoad(nl, 0, 2)) },
+			func() pred { return atom(ipv4PayloadLoad(nl, 2, 2)) })))
 	}
-	v6 := and(p.linkType(wire.EtherTypeIPv6), protoTest(nl+6), dirOp(q.dir,
-		func() pred { return atom(linkLoad(nl+40, 2)) },
-		func() pred { return atom(linkLoad(nl+42, 2)) }))
-	v4 := and(p.linkType(wire.EtherTypeIPv4), protoTest(nl+9), p.noFrag(), dirOp(q.dir,
-		func() pred { return atom(ipv4PayloadLoad(nl, 0, 2)) },
-		func() pred { return atom(ipv4PayloadLoad(nl, 2, 2)) }))
+	v6 := and(p.linkType(wire.EtherTypeIPv6), or(v6s...))
+	v4 := and(p.linkType(wire.EtherTypeIPv4), or(v4s...))
 	return or(v6, v4), nil
 }
