@@ -200,6 +200,50 @@ func (p *parser) hostName(q qual, t token) (pred, *Error) {
 	return x, nil
 }
 
+// numericHost returns the test of the IPv4 host at t, written as libpcap
+// takes it (gen_ncode): a dotted address, a partial one that stands for
+// its network (`host 10.1` is 10.1.0.0 with mask 255.255.0.0), or a
+// number, the address as a 32-bit integer (`host 167772161`, `host
+// 0x0a000001`). A word with a letter in it that is none of these is a
+// host name (1e100.net).
+func (p *parser) numericHost(q qual, t token) (pred, *Error) {
+	if n := p.peek(); n.isOp("/") || n.isWord("mask") {
+		return nil, p.fail(n, `a mask needs "net": net %s/N`, trunc(t.text))
+	}
+	addr, mask := uint32(0), uint32(0xffffffff)
+	if v, ok := parseNumber(t.text); ok && !strings.Contains(t.text, ".") {
+		addr = v
+	} else if a, parts, ok := parseIPv4Partial(t.text); ok {
+		addr, mask = a, mask<<(32-8*parts)
+	} else if isBigNumber(t.text) {
+		return nil, p.fail(t, "%s", errBigNumber(t.text))
+	} else if strings.ContainsFunc(t.text, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) &&
+		!strings.HasPrefix(t.text, "0x") && !strings.HasPrefix(t.text, "0X") {
+		return p.hostName(q, t)
+	} else {
+		return nil, p.fail(t, "expected an IPv4 address such as 10.0.0.1, found %s", t)
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], addr)
+	return p.host4(q, t, b, mask)
+}
+
+// netNumber returns the test of `net N` for a number N (not dotted): its
+// bytes left-justified, the mask with them (gen_ncode: `net 10` is
+// 10.0.0.0/8, `net 256` 1.0.0.0/16).
+func (p *parser) netNumber(q qual, t token, v uint32) (pred, *Error) {
+	if n := p.peek(); n.isOp("/") || n.isWord("mask") {
+		return nil, p.fail(n, "expected \"and\", \"or\" or the end of the expression after the network number %s, found %s", trunc(t.text), n)
+	}
+	mask := uint32(0xffffffff)
+	for v != 0 && v&0xff000000 == 0 {
+		v, mask = v<<8, mask<<8
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return p.host4(q, t, b, mask)
+}
+
 // lookupHost returns the addresses of a host name; a test replaces it.
 var lookupHost = func(name string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(context.Background(), "ip", name)

@@ -118,14 +118,7 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 		}
 		return p.hostName(q, t)
 	}
-	a, err := netip.ParseAddr(t.text)
-	if err != nil || !a.Is4() {
-		return nil, p.fail(t, "expected an IPv4 address such as 10.0.0.1, found %s", t)
-	}
-	if p.peek().isOp("/") || p.peek().isWord("mask") {
-		return nil, p.fail(p.peek(), `a mask needs "net": net %s/N`, trunc(t.text))
-	}
-	return p.host4(q, t, a.As4(), 0xffffffff)
+	return p.numericHost(q, t)
 }
 
 // host4 returns the IPv4 host or network test for the qualifiers q: IPv4,
@@ -220,6 +213,9 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 		}
 		return p.host6(q.dir, pfx.Addr().As16(), mask), nil
 	}
+	if v, ok := parseNumber(t.text); ok && !strings.Contains(t.text, ".") {
+		return p.netNumber(q, t, v)
+	}
 	addr, parts, ok := parseIPv4Partial(t.text)
 	if !ok && isName(t.text) {
 		return p.hostName(q, t)
@@ -281,8 +277,9 @@ func parseIPv4Partial(w string) (uint32, int, bool) {
 	}
 	var a uint32
 	for _, s := range parts {
+		// Decimal, leading zeros and all, as __pcap_atoin reads it.
 		n, err := strconv.ParseUint(s, 10, 8)
-		if err != nil || len(s) > 1 && s[0] == '0' {
+		if err != nil {
 			return 0, 0, false
 		}
 		a = a<<8 | uint32(n)
