@@ -21,9 +21,11 @@ import (
 const flushEvery = 100 * time.Millisecond
 
 // compileFilter compiles opts.expr for link, with -s's snap length as the
-// program's accepting return value.
+// program's accepting return value. Reading a file (-r), it refuses what
+// only a live socket can tell (inbound, outbound, ifindex), as tcpdump
+// does.
 func compileFilter(opts *options, link packet.LinkType) (asm.Instructions, error) {
-	insns, err := pcapfilter.Compile(opts.expr, link)
+	insns, err := pcapfilter.CompileWith(opts.expr, link, &pcapfilter.CompileOptions{Offline: opts.read != ""})
 	if err != nil {
 		return nil, err // a *pcapfilter.Error quotes the expression and gives the column
 	}
