@@ -302,7 +302,7 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after %s, found %s`, quote(t.text), p.peek())
 	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
 		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
-		"atalk", "aarp", "sca", "link", "mask":
+		"atalk", "aarp", "sca", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
 	if err := p.unsupported(t); err != nil {
@@ -435,7 +435,7 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 		return nil, p.fail(n, "expected a protocol number after %s, found %s", quote(t.text), n)
 	}
 	switch proto {
-	case "ether":
+	case "ether", "link":
 		if v <= 1500 {
 			return nil, p.fail(n, "ether proto %d is not supported: the value must be an ethertype above 1500", v)
 		}
