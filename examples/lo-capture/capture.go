@@ -29,14 +29,11 @@ func compileFilter(opts *options, link packet.LinkType) (asm.Instructions, error
 }
 
 // compileFileFilter is compileFilter for the frames of a capture file of
-// link: a Linux cooked file's have their header, which the program reads
-// (pcapfilter's Offline form).
+// link (pcapfilter's Offline form): a Linux cooked file's have their
+// header, which the program reads, and what only a live socket can tell
+// (inbound, outbound, ifindex) is refused, as tcpdump -r refuses it.
 func compileFileFilter(opts *options, link packet.LinkType) (asm.Instructions, error) {
-	var po *pcapfilter.CompileOptions
-	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
-		po = &pcapfilter.CompileOptions{Offline: true}
-	}
-	return compileFilterWith(opts, link, po)
+	return compileFilterWith(opts, link, &pcapfilter.CompileOptions{Offline: true})
 }
 
 // compileFilterWith compiles opts.expr with po (nil for Compile's

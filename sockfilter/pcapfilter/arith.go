@@ -46,7 +46,7 @@ func (p *parser) mayStartArith(t token) bool {
 		return true
 	case t.kind != tokWord:
 		return false
-	case t.text == "len":
+	case t.text == "len" || t.text == "length":
 		return true
 	case accessProtos[t.text]:
 		return p.lex.at(p.i + 1).isOp("[")
@@ -259,7 +259,7 @@ func (p *parser) parseUnary() (*val, *Error) {
 		}
 		return a, nil
 	case t.kind != tokWord:
-	case t.text == "len":
+	case t.text == "len" || t.text == "length":
 		if err := p.count(t); err != nil {
 			return nil, err
 		}

@@ -115,6 +115,7 @@ const (
 	valLen                  // the frame length from the link-layer header
 	valALU                  // a alu b
 	valNeg                  // -a
+	valCtx                  // the 32-bit field of struct __sk_buff at off (inbound, ifindex)
 )
 
 // loadBase says what the offset of a load is relative to.

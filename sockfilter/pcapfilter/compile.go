@@ -23,20 +23,54 @@ import (
 // rejects it. It needs Linux 5.1 (32-bit jumps).
 //
 // The grammar: the protocols ip, ip6, arp, rarp, tcp, udp, sctp, icmp,
-// icmp6 and igmp; `ip proto N`, `ip6 proto N`, `proto N` and `ether proto
-// N` (N a number or an escaped name such as \tcp); host, net (a.b.c.d/len,
-// a.b.c.d mask m, partial a.b, IPv6 prefixes), port and portrange, each with
+// icmp6 and igmp; `ip proto P`, `ip6 proto P`, `proto P` and `ether proto
+// P` (P a number, a name such as gre or ospf, or an escaped keyword such
+// as \tcp; ether proto takes libpcap's ethertype names: \ip, \ip6, \arp,
+// \rarp, \decnet, \lat, \mopdl, \moprc, \sca, loopback); host, net
+// (a.b.c.d/len, a.b.c.d mask m, partial a.b, IPv6 prefixes, names of
+// /etc/networks), port and portrange (numbers or service names), each with
 // src, dst, `src or dst` or `src and dst` and a protocol qualifier; `ether
-// host`, `ether src`, `ether dst`; `vlan` and `vlan ID`, which make
-// everything after them in the expression look 4 bytes further into the
-// frame; `less N`, `greater N`; comparisons of arithmetic on `len`,
-// numbers, named constants (tcpflags, tcp-syn, icmptype, icmp-echo,
-// icmp6type, ...) and packet accesses proto[expr] and proto[expr:size];
-// `and` (&&), `or` (||), which have equal precedence and associate to the
-// left, `not` (!) and parentheses. A bare value after `and` or `or` takes
-// the qualifiers of the primitive before it: `port 80 or 443`. Host names
-// are not resolved: addresses must be numeric. The empty expression
-// accepts every frame.
+// host`, `ether src`, `ether dst` (00:11:22:33:44:55, 00-11-..., 00.11...,
+// 0011.2233.4455, 001122334455, or a name of /etc/ethers); `vlan` and
+// `vlan ID`, which make everything after them in the expression look 4
+// bytes further into the frame; `less N`, `greater N`; `inbound`,
+// `outbound` and `ifindex N`; comparisons of arithmetic on `len`
+// (`length`), numbers, named constants (tcpflags, tcp-syn, icmptype,
+// icmp-echo, icmp6type, ...) and packet accesses proto[expr] and
+// proto[expr:size]; `and` (&&), `or` (||), which have equal precedence
+// and associate to the left, `not` (!) and parentheses. A bare value
+// after `and` or `or` takes the qualifiers of the primitive before it
+// (`port 80 or 443`), and so do the values of a parenthesised list, with
+// `and`, `or`, `not` and nested parentheses, after qualifiers (`tcp port
+// (80 or 443)`, `src host (10.0.0.1 or 10.0.0.2)`) or after `and` or `or`
+// (`host 10.0.0.2 and (10.0.0.3 or 10.0.0.4)`); after a parenthesised
+// expression the qualifiers are those before it, as in libpcap's grammar
+// (`port 80 and (host 10.0.0.1) or 443` is port 443). The empty
+// expression accepts every frame. A keyword of libpcap's that Compile
+// does not compile is refused as such: `"mpls" is not supported by this
+// compiler`.
+//
+// Names are libpcap's: a service name (`port ssh`) is looked up in
+// /etc/services, and one listed for TCP only or UDP only is tested for
+// that protocol only (`port ssh` is TCP's port 22; `udp port ssh` is an
+// error); one with the same port for both is tested for TCP, UDP and
+// SCTP, as a number is. Protocol names come from /etc/protocols. Where
+// the system has no /etc/services or /etc/protocols, IANA's tables built
+// into the package are used. A portrange is read as libpcap reads it: two
+// decimal numbers, or two names (or a name and a number) split at the
+// first "-", swapped if given high to low (`portrange 8080-80`). A host
+// name is resolved when compiling, with net.DefaultResolver, and the test
+// is for every address it has, IPv4 and IPv6 (`ip host` IPv4 only, `ip6
+// host` IPv6 only), in the resolver's order; CompileOptions.NoResolve
+// refuses host names instead. A name that does not resolve is an error
+// naming it.
+//
+// `inbound` and `outbound` test skb->pkt_type against PACKET_OUTGOING,
+// and `ifindex N` tests skb->ifindex, as libpcap's Linux programs test
+// the same fields through SKF_AD_PKTTYPE and SKF_AD_IFINDEX: they are
+// for live sockets, and CompileOptions.Offline refuses them with
+// libpcap's message for a capture file. On lo, a packet socket sees sent
+// frames only with sockfilter.Config.LoopbackOutgoing.
 //
 // Beyond IP, on Ethernet, as libpcap 1.10: `llc` (an 802.3 frame with an
 // 802.2 header, not Novell's raw 802.3) and `llc i|s|u` or a command (rr,
@@ -110,7 +144,7 @@ import (
 // Compile works in time and memory linear in the expression's length,
 // and refuses, with an *Error wrapping ErrTooComplex that says which limit
 // was hit, an expression longer than 4 MiB, with more than 16,384 tests
-// (`port 80` is 13, `host 10.0.0.1` 9) or arithmetic operations, nested
+// (`port 80` is 23, `host 10.0.0.1` 9) or arithmetic operations, nested
 // more than 200 deep, or whose program would have more than 65,536
 // instructions or a jump the verifier cannot patch once it has expanded
 // the program's legacy packet loads and divisions (a jump's offset is 16

@@ -35,7 +35,10 @@
 //
 // The compiler is a front end and a back end, as libpcap's gencode.c and
 // optimize.c are. The lexer (lex.go) and the recursive-descent parser
-// (parse.go, prim.go, arith.go) turn the expression into a predicate tree
+// (parse.go, prim.go, arith.go; idlist.go for parenthesised values,
+// parse_names.go and names.go for service, protocol, host and other
+// names, live.go for inbound, outbound and ifindex, words.go for the
+// keywords it refuses) turn the expression into a predicate tree
 // (ast.go) whose leaves are tests of a value — a packet load, perhaps
 // masked or indexed, or arithmetic on loads — against a constant, spelled
 // out as gencode.c spells each primitive; values are interned, so that

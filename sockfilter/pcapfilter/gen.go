@@ -470,6 +470,14 @@ func (e *emitter) value(v *val) {
 	case valLen:
 		e.frameLen()
 		e.emit(asm.Mov.Reg32(asm.R0, asm.R8))
+	case valCtx:
+		ctx := asm.R6
+		if e.st.ctxR1 {
+			ctx = asm.R1
+		} else {
+			e.usesR6 = true
+		}
+		e.emit(skb.Field(v.off).Load(asm.R0, ctx))
 	case valLoad:
 		if v.idx == nil {
 			e.load(v)

@@ -19,11 +19,11 @@ var hugeMax = map[string]int{
 	"arith_add":    8192, // maxArith: each `+ len` is two operations
 	"arith_div":    2341, // a jump to the reject block reaches 32767 expanded instructions
 	"tcp_or_arith": 3636, // the same, for the jump of `tcp` to the accept block
-	"ports":        1260, // maxTests: 13 tests a port
+	"ports":        712,  // maxTests: 23 tests a port (gen_port: one copy a protocol)
 	"hosts":        1820, // 9 tests a host
 	"bytes":        8191, // 2 tests a term
 	"mixed":        1087, // jumps
-	"ranges":       963,  // maxTests: 17 tests a range
+	"ranges":       468,  // maxTests: 35 tests a range
 	"vlans":        1638, // maxTests
 	"groups":       2730, // maxTests
 	"parens":       198,  // maxDepth

@@ -183,8 +183,9 @@ func isColonWord(w string) bool {
 	return ok
 }
 
-// parseMAC parses a MAC address written as six hexadecimal bytes separated
-// by ':', '-' or '.' (libpcap also takes 0011.2233.4455).
+// parseMAC parses a MAC address in libpcap's forms: six hexadecimal bytes
+// separated by ':', '-' or '.', three groups of four digits separated by
+// '.' (0011.2233.4455), or twelve digits (001122334455).
 func parseMAC(w string) ([6]byte, bool) {
 	var mac [6]byte
 	var parts []string
@@ -193,6 +194,12 @@ func parseMAC(w string) ([6]byte, bool) {
 		parts = strings.Split(w, ":")
 	case strings.Count(w, "-") == 5:
 		parts = strings.Split(w, "-")
+	case strings.Count(w, ".") == 5:
+		parts = strings.Split(w, ".")
+	case len(w) == 12 && strings.Count(w, ".") == 0:
+		for i := 0; i < 12; i += 2 {
+			parts = append(parts, w[i:i+2])
+		}
 	case strings.Count(w, ".") == 2 && len(w) == 14:
 		for g := range strings.SplitSeq(w, ".") {
 			if len(g) != 4 {

@@ -16,7 +16,7 @@ const (
 	// maxExpr bounds the length of an expression, in bytes.
 	maxExpr = 4 << 20
 	// maxTests bounds the tests of the predicate tree, before
-	// optimisation (`port 80` is 13 tests, `host 10.0.0.1` 9): the graph
+	// optimisation (`port 80` is 23 tests, `host 10.0.0.1` 9): the graph
 	// the optimiser works on has one node a test.
 	maxTests = 1 << 14
 	// maxArith bounds the operations and packet accesses of arithmetic

@@ -100,7 +100,7 @@ func init() {
 		"loopback": etherTypeLoopback, "mopdl": etherTypeMOPDL, "moprc": etherTypeMOPRC, "sca": etherTypeSCA,
 		"iso": sapISONS, "stp": sapSTP, "ipx": sapIPX, "netbeui": sapNetBEUI,
 	} {
-		etherProtoNames[name] = v
+		etherTypeNames[name] = v
 	}
 }
 
@@ -178,7 +178,7 @@ func (p *parser) parseLLC(t token) (pred, *Error) {
 		return nil, err
 	}
 	n := p.peek()
-	if n.kind != tokWord || keywords[n.text] || !isName(n.text) {
+	if n.kind != tokWord || (keywords[n.text] && n.text != "rnr") || !isName(n.text) {
 		return x, nil
 	}
 	p.next()

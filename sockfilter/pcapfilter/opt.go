@@ -43,11 +43,16 @@ func (g *graph) optimize() {
 	budget := roundBudget(len(g.nodes))
 	for round := 0; round < maxRounds && budget > 0; round++ {
 		budget -= len(g.nodes)
-		changed := g.thread(t)
-		if g.merge() {
-			changed = true
+		// As libpcap's optimiser, which merges equal blocks only once
+		// it has threaded and pulled up all it can (intern_blocks after
+		// opt_loop), tests are merged only when threading and pullup
+		// have nothing left: a pullup can then still take one copy of
+		// a test into another chain (`tcp port 80 or port 443` tests
+		// TCP's source port 443 before it loads the destination port).
+		if g.thread(t) || g.pullup() {
+			continue
 		}
-		if !changed && !g.pullup() {
+		if !g.merge() {
 			return
 		}
 	}
@@ -471,7 +476,7 @@ func (g *graph) shareTails() {
 			}
 			nl := int32(-1)
 			clear(st.seen)
-			if !st.same(a, b, &nl) {
+			if !st.same(a, b, &nl) || !st.closed(b, in, live) {
 				continue
 			}
 			t := &node{id: len(g.nodes), v6: true, nl6: nl, jt: b, jf: b}
@@ -484,6 +489,30 @@ func (g *graph) shareTails() {
 			break
 		}
 	}
+}
+
+// closed reports whether the IPv4 tests the last comparison matched,
+// from b on, are reached only from each other (b aside): the emitter
+// keeps r7 from one to the next only where no other way comes in, and
+// otherwise sets it again from the IPv4 header, which would undo the 40
+// the IPv6 path set (`tcp port 22 or port 80`: the IPv4 path reaches the
+// port 80 tests from the port 22 tests and from the protocol test).
+func (st *tailMatch) closed(b *node, in [][]*node, live []int) bool {
+	region := make(map[*node]bool, len(st.seen))
+	for p := range st.seen {
+		region[p[1]] = true
+	}
+	for n := range region {
+		if n == b {
+			continue
+		}
+		for _, p := range in[n.id] {
+			if live[p.id] > 0 && !region[p] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // tailPair is a pair sameTail compares, with the nl it was given.
@@ -647,8 +676,9 @@ func (g *graph) widenLoads() {
 			return false
 		}
 		la, lb := a.t.v, b.t.v
-		if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 {
-			return false
+		if la.base != lb.base || la.nl != lb.nl || la.size != lb.size || la.size > 2 ||
+			a.t.k>>(8*uint32(la.size)) != 0 || b.t.k>>(8*uint32(la.size)) != 0 {
+			return false // a test no value of the load passes stays as it is
 		}
 		lo, hi := a, b // lo reads the lower offset
 		if lb.off+int32(lb.size) == la.off {

@@ -88,7 +88,7 @@ func (p *parser) parse() (pred, *Error) {
 	if p.peek().kind == tokEOF {
 		return predConst(true), nil
 	}
-	e, _, err := p.parseExpr()
+	e, _, err := p.parseExpr(qual{})
 	if p.limit != nil {
 		return nil, p.limit
 	}
@@ -96,6 +96,9 @@ func (p *parser) parse() (pred, *Error) {
 		return nil, p.bestErr(err)
 	}
 	if t := p.peek(); t.kind != tokEOF {
+		if err := p.unsupported(t); err != nil {
+			return nil, err
+		}
 		return nil, p.bestErr(p.fail(t, `expected "and", "or" or the end of the expression, found %s`, t))
 	}
 	return e, nil
@@ -110,14 +113,16 @@ func (p *parser) bestErr(err *Error) *Error {
 }
 
 // parseExpr parses terms joined by `and` and `or`, which have equal
-// precedence and associate to the left (pcap-filter(7)).
-func (p *parser) parseExpr() (pred, qual, *Error) {
+// precedence and associate to the left (pcap-filter(7)). prev is the
+// qualifiers before it, which a parenthesised first term passes on (see
+// parseTermNoArith).
+func (p *parser) parseExpr(prev qual) (pred, qual, *Error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
 		return nil, qual{}, p.nestLimit(p.peek())
 	}
-	left, q, err := p.parseTerm(qual{})
+	left, q, err := p.parseTerm(prev)
 	if err != nil {
 		return nil, q, err
 	}
@@ -192,7 +197,10 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 		if err == nil {
 			return r, qual{}, nil
 		}
-		if committed || p.limit != nil {
+		// A list of values in parentheses is not arithmetic unless a
+		// comparison follows it: `port 80 and (443)`, `ip and (1) > 0`.
+		list := t.isOp("(") && prev.ok && !p.fatal && p.isValueList(start)
+		if committed && !list || p.limit != nil {
 			return nil, qual{}, err
 		}
 		p.i, p.arith = start, savedArith
@@ -214,16 +222,24 @@ func (p *parser) parseTerm(prev qual) (pred, qual, *Error) {
 // parseTermNoArith parses a term that is not a relation.
 func (p *parser) parseTermNoArith(t token, prev qual) (pred, qual, *Error) {
 	if t.isOp("(") {
+		if prev.ok && p.isValueList(p.i) {
+			p.next()
+			x, err := p.parseID(prev, t)
+			return x, prev, err
+		}
 		p.next()
-		e, q, err := p.parseExpr()
+		e, _, err := p.parseExpr(prev)
 		if err != nil {
-			return nil, q, err
+			return nil, prev, err
 		}
 		if c := p.peek(); !c.isOp(")") {
-			return nil, q, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
+			return nil, prev, p.fail(c, `expected ")" to close "(" at column %d, found %s`, t.column(), c)
 		}
 		p.next()
-		return e, q, nil
+		// The qualifiers after the parentheses are those before them
+		// (grammar.y's `paren expr ')'`): `port 80 and (host h) or 443`
+		// is port 443.
+		return e, prev, nil
 	}
 	if t.kind == tokWord && !keywords[t.text] && prev.ok {
 		p.next()
@@ -265,6 +281,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "vlan":
 		x, err := p.parseVLAN(t)
 		return x, qual{}, err
+	case "inbound", "outbound", "ifindex":
+		x, err := p.parseLive(t)
+		return x, qual{}, err
 	case "less", "greater":
 		n := p.peek()
 		v, ok := parseNumber(n.text)
@@ -282,8 +301,8 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "proto":
 		x, err := p.parseProtoNumber(t, "")
 		return x, qual{}, err
-	case "len":
-		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after "len", found %s`, p.peek())
+	case "len", "length":
+		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after %s, found %s`, quote(t.text), p.peek())
 	case "llc":
 		x, err := p.parseLLC(t)
 		return x, qual{}, err
@@ -293,6 +312,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "gateway", "mpls", "pppoed", "pppoes", "geneve",
 		"ah", "esp", "pim", "vrrp", "carp", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
+	}
+	if err := p.unsupported(t); err != nil {
+		return nil, qual{}, err
 	}
 	var q qual
 	last := t // the last qualifier, for messages
@@ -337,6 +359,10 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		last, t = t, p.next()
 	}
 	q.ok = true
+	if t.isOp("(") || t.isNot() {
+		x, err := p.parseID(q, t)
+		return x, q, err
+	}
 	if t.kind != tokWord || keywords[t.text] {
 		what := "a host, network or port"
 		switch {
@@ -402,60 +428,52 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 	}
 	var v uint32
 	var ok bool
+	var err *Error
 	switch n.kind {
 	case tokWord:
 		v, ok = parseNumber(n.text)
-		if !ok && proto != "ether" {
-			v, ok = ipProtoNames[n.text]
-		}
-		if !ok && proto == "ether" && !keywords[n.text] {
-			v, ok = etherProtoNames[n.text]
+		if !ok && !keywords[n.text] && isName(n.text) {
+			if v, err = p.protoName(n, proto); err != nil {
+				return nil, err
+			}
+			ok = true
 		}
 	case tokQuote:
-		if proto == "ether" {
-			v, ok = etherProtoNames[n.text]
-		} else {
-			v, ok = ipProtoNames[n.text]
+		if v, err = p.protoName(n, proto); err != nil {
+			return nil, err
 		}
-		if !ok {
-			return nil, p.fail(n, "unknown protocol %s", quote(n.text))
-		}
+		ok = true
 	}
 	big := n.kind == tokWord && isBigNumber(n.text)
 	switch {
-	case big && proto == "ether":
-		return nil, p.fail(n, "ether proto %s is greater than 65535", trunc(n.text))
 	case big:
-		return nil, p.fail(n, "IP protocol %s is greater than 255", trunc(n.text))
+		return nil, p.fail(n, "%s", errBigNumber(n.text))
 	case !ok:
 		return nil, p.fail(n, "expected a protocol number after %s, found %s", quote(t.text), n)
 	}
 	switch proto {
-	case "ether":
-		if v > 0xffff {
-			return nil, p.fail(n, "ether proto %d is greater than 65535", v)
+	case "ether", "link":
+		if v > 0xffff && p.link != packet.LinkEthernet {
+			// libpcap compares the ethertype with it: no frame matches.
+			return predConst(false), nil
 		}
 		return p.etherProto(v), nil
 	case "", "ip", "ip6":
-		if v > 255 {
-			return nil, p.fail(n, "IP protocol %d is greater than 255", v)
-		}
+		// A number above 255 is compared with the protocol byte as it
+		// is, as libpcap does: no packet matches (`ip proto mptcp`, 262).
 		switch proto {
 		case "ip":
-			return p.ipProto(uint8(v)), nil
+			return p.ipProto(v), nil
 		case "ip6":
-			return p.ip6Proto(uint8(v)), nil
+			return p.ip6Proto(v), nil
 		}
-		return or(p.ipProto(uint8(v)), p.ip6Proto(uint8(v))), nil
+		return or(p.ipProto(v), p.ip6Proto(v)), nil
 	}
 	return nil, p.fail(t, "%s cannot qualify %s", quote(proto), quote(t.text))
 }
 
 // IP protocol numbers by name, for `proto \tcp`.
 var ipProtoNames = map[string]uint32{"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "icmp6": 58, "sctp": 132}
-
-// Ethertypes by name, for `ether proto \ip`.
-var etherProtoNames = map[string]uint32{"ip": wire.EtherTypeIPv4, "ip6": wire.EtherTypeIPv6, "arp": wire.EtherTypeARP, "rarp": wire.EtherTypeRARP}
 
 // protoAbbrev returns the predicate of a protocol keyword alone (`tcp`).
 func (p *parser) protoAbbrev(t token) (pred, *Error) {
@@ -469,10 +487,10 @@ func (p *parser) protoAbbrev(t token) (pred, *Error) {
 	case "rarp":
 		return p.linkType(wire.EtherTypeRARP), nil
 	case "tcp", "udp", "sctp":
-		v := uint8(ipProtoNames[t.text])
+		v := ipProtoNames[t.text]
 		return or(p.ipProto(v), p.ip6Proto(v)), nil
 	case "icmp", "igmp":
-		return p.ipProto(uint8(ipProtoNames[t.text])), nil
+		return p.ipProto(ipProtoNames[t.text]), nil
 	case "icmp6":
 		return p.ip6Proto(58), nil
 	}

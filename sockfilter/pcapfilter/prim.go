@@ -46,18 +46,18 @@ func (p *parser) linkType(t uint16) pred {
 }
 
 // ipProto returns `ip proto v`.
-func (p *parser) ipProto(v uint8) pred {
-	return and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(p.nl()+9, 1), cmpEq, uint32(v)))
+func (p *parser) ipProto(v uint32) pred {
+	return and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(p.nl()+9, 1), cmpEq, v))
 }
 
 // ip6Proto returns `ip6 proto v`: the fixed header's next header is v, or
 // a fragment header (44) directly follows it and its next header is v, as
 // libpcap 1.10.3 generates.
-func (p *parser) ip6Proto(v uint8) pred {
+func (p *parser) ip6Proto(v uint32) pred {
 	nl := p.nl()
 	nh := linkLoad(nl+6, 1)
-	return and(p.linkType(wire.EtherTypeIPv6), or(test(nh, cmpEq, uint32(v)),
-		and(test(nh, cmpEq, 44), test(linkLoad(nl+40, 1), cmpEq, uint32(v)))))
+	return and(p.linkType(wire.EtherTypeIPv6), or(test(nh, cmpEq, v),
+		and(test(nh, cmpEq, 44), test(linkLoad(nl+40, 1), cmpEq, v))))
 }
 
 // noFrag returns the test that an IPv4 packet is the first or only
@@ -93,6 +93,9 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 	}
 	if q.proto == "ether" || q.proto == "link" {
 		mac, ok := parseMAC(t.text)
+		if !ok && isName(t.text) {
+			return p.hostName(q, t)
+		}
 		if !ok {
 			return nil, p.fail(t, "expected a MAC address such as 00:11:22:33:44:55, found %s", t)
 		}
@@ -122,16 +125,9 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 		if q.typ == "" && q.dir == "" && q.proto == "" {
 			return nil, p.fail(t, "unknown keyword %s", t)
 		}
-		return nil, p.fail(t, "%s is not a numeric IP address: host names are not resolved", t)
+		return p.hostName(q, t)
 	}
-	a, err := netip.ParseAddr(t.text)
-	if err != nil || !a.Is4() {
-		return nil, p.fail(t, "expected an IPv4 address such as 10.0.0.1, found %s", t)
-	}
-	if p.peek().isOp("/") || p.peek().isWord("mask") {
-		return nil, p.fail(p.peek(), `a mask needs "net": net %s/N`, trunc(t.text))
-	}
-	return p.host4(q, t, a.As4(), 0xffffffff)
+	return p.numericHost(q, t)
 }
 
 // host4 returns the IPv4 host or network test for the qualifiers q: IPv4,
@@ -226,7 +222,13 @@ func (p *parser) parseNet(q qual, t token) (pred, *Error) {
 		}
 		return p.host6(q.dir, pfx.Addr().As16(), mask), nil
 	}
+	if v, ok := parseNumber(t.text); ok && !strings.Contains(t.text, ".") {
+		return p.netNumber(q, t, v)
+	}
 	addr, parts, ok := parseIPv4Partial(t.text)
+	if !ok && isName(t.text) {
+		return p.hostName(q, t)
+	}
 	if !ok {
 		return nil, p.fail(t, "expected an IPv4 network such as 10.0.0.0/8, found %s", t)
 	}
@@ -284,8 +286,9 @@ func parseIPv4Partial(w string) (uint32, int, bool) {
 	}
 	var a uint32
 	for _, s := range parts {
+		// Decimal, leading zeros and all, as __pcap_atoin reads it.
 		n, err := strconv.ParseUint(s, 10, 8)
-		if err != nil || len(s) > 1 && s[0] == '0' {
+		if err != nil {
 			return 0, 0, false
 		}
 		a = a<<8 | uint32(n)
@@ -305,59 +308,53 @@ func (p *parser) parsePort(q qual, t token) (pred, *Error) {
 	default:
 		return nil, p.fail(t, "%q qualifier applied to %q: only tcp, udp and sctp have ports", q.proto, q.typ)
 	}
-	port := func(s string) (uint32, *Error) {
-		v, ok := parseNumber(s)
-		switch {
-		case isBigNumber(s):
-			return 0, p.fail(t, "port %s is greater than 65535", trunc(s))
-		case !ok && s != "" && (s[0] < '0' || s[0] > '9'):
-			return 0, p.fail(t, "unknown port %s: port names are not resolved, use a number", quote(s))
-		case !ok:
-			return 0, p.fail(t, "expected a port number after %s, found %s", quote(q.typ), t)
-		}
-		if v > 65535 {
-			return 0, p.fail(t, "port %d is greater than 65535", v)
-		}
-		return v, nil
-	}
 	var atom func(v *val) pred
 	if q.typ == "port" {
-		v, err := port(t.text)
-		if err != nil {
-			return nil, err
+		v, ok := parseNumber(t.text)
+		switch {
+		case isBigNumber(t.text):
+			return nil, p.fail(t, "port %s is greater than 65535", trunc(t.text))
+		case !ok:
+			var real uint32
+			var found bool
+			v, real, found = lookupPort(t.text)
+			if !found {
+				return nil, p.fail(t, "unknown port %s", quote(t.text))
+			}
+			if err := p.checkRealProto(t, "port", t.text, real, q.proto); err != nil {
+				return nil, err
+			}
+			protos = p.realProtos(real, q.proto)
+		}
+		if v > 65535 {
+			return nil, p.fail(t, "port %d is greater than 65535", v)
 		}
 		atom = func(x *val) pred { return test(x, cmpEq, v) }
 	} else {
-		los, his, ok := strings.Cut(t.text, "-")
-		if !ok {
-			return nil, p.fail(t, "expected a port range such as 1-1024 after \"portrange\", found %s", t)
-		}
-		lo, err := port(los)
+		lo, hi, ps, err := p.portRange(t, q.proto)
 		if err != nil {
 			return nil, err
 		}
-		hi, err := port(his)
-		if err != nil {
-			return nil, err
-		}
-		if lo > hi {
-			return nil, p.fail(t, "port range %s starts above its end: write %d-%d", trunc(t.text), hi, lo)
-		}
+		protos = ps
 		atom = func(x *val) pred { return and(test(x, cmpGe, lo), not(test(x, cmpGt, hi))) }
 	}
 	nl := p.nl()
-	protoTest := func(off int32) pred {
-		var ts []pred
-		for _, pr := range protos {
-			ts = append(ts, test(linkLoad(off, 1), cmpEq, pr))
-		}
-		return or(ts...)
+	// One test per protocol, each with its own protocol, fragment and
+	// port tests (gen_portop, gen_portop6), SCTP's first, as gen_port
+	// and gen_port6 OR them for a number or an ambiguous name: the
+	// optimiser merges the copies as libpcap's does, or keeps them apart
+	// where one is pulled up into another test's chain (`tcp port 80 or
+	// port 443`), as libpcap's or_pullup does.
+	var v4s, v6s []pred
+	for _, pr := range protos { // 132, 6, 17: gen_port's order
+		v6s = append(v6s, and(test(linkLoad(nl+6, 1), cmpEq, pr), dirOp(q.dir,
+			func() pred { return atom(linkLoad(nl+40, 2)) },
+			func() pred { return atom(linkLoad(nl+42, 2)) })))
+		v4s = append(v4s, and(test(linkLoad(nl+9, 1), cmpEq, pr), p.noFrag(), dirOp(q.dir,
+			func() pred { return atom(ipv4PayloadLoad(nl, 0, 2)) },
+			func() pred { return atom(ipv4PayloadLoad(nl, 2, 2)) })))
 	}
-	v6 := and(p.linkType(wire.EtherTypeIPv6), protoTest(nl+6), dirOp(q.dir,
-		func() pred { return atom(linkLoad(nl+40, 2)) },
-		func() pred { return atom(linkLoad(nl+42, 2)) }))
-	v4 := and(p.linkType(wire.EtherTypeIPv4), protoTest(nl+9), p.noFrag(), dirOp(q.dir,
-		func() pred { return atom(ipv4PayloadLoad(nl, 0, 2)) },
-		func() pred { return atom(ipv4PayloadLoad(nl, 2, 2)) }))
+	v6 := and(p.linkType(wire.EtherTypeIPv6), or(v6s...))
+	v4 := and(p.linkType(wire.EtherTypeIPv4), or(v4s...))
 	return or(v6, v4), nil
 }
