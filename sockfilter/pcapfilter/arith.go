@@ -343,7 +343,7 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 	}
 	switch t.text {
 	case "ether", "link":
-		return load(baseLink, 0), nil, nil
+		return load(baseLink, p.linkHdr), nil, nil
 	case "ip":
 		return load(baseLink, nl), p.linkType(wire.EtherTypeIPv4), nil
 	case "ip6":

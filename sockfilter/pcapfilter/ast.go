@@ -115,6 +115,7 @@ const (
 	valLen                  // the frame length from the link-layer header
 	valALU                  // a alu b
 	valNeg                  // -a
+	valChain                // the protocol where protochain's walk of the IP (size 4 or 6) header at nl looking for k stops (protochain.go)
 )
 
 // loadBase says what the offset of a load is relative to.

@@ -79,6 +79,10 @@ type graph struct {
 	nodes                []*node
 	in                   *interner
 	byKey                map[mergeKey]*node // merge's table, kept across rounds
+	// noPullup is set by a protochain test: libpcap does not optimise
+	// an expression with protochain, and pullup is the pass that changes
+	// which truncated frames are accepted, as libpcap's optimiser does.
+	noPullup bool
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
@@ -110,6 +114,9 @@ func (g *graph) newNode(t *predTest, jt, jf *node) *node {
 func (g *graph) setTest(n *node, t *predTest) {
 	c := &predTest{v: g.in.canon(t.v), op: t.op, k: t.k, r: g.in.canon(t.r)}
 	n.t = c
+	if c.v.kind == valChain {
+		g.noPullup = true
+	}
 	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
 	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
 	if l, m, ok := c.v.maskedLoad(); ok && c.r == nil {
@@ -250,6 +257,7 @@ type emitter struct {
 	depth  int  // stack slots in use by arithmetic
 	err    *Error
 
+	chains   int   // protochain walks emitted, for their labels
 	cur      *node // the node being emitted
 	offsetR0 bool  // r0 holds the offset of the transport header for cur's load
 }
@@ -311,6 +319,9 @@ func (e *emitter) test(n *node, next *node) {
 				e.st.r0 = n.vkey
 			}
 		}
+	case t.v.kind == valChain:
+		e.protochainTest(n, next)
+		return
 	case t.v.kind == valLen:
 		e.frameLen()
 		e.branchOn(asm.R8, op, false, k, jt, jf, next)
@@ -457,6 +468,10 @@ func (e *emitter) value(v *val) {
 			return
 		}
 		e.indexed(v)
+	case valChain:
+		if e.err == nil {
+			e.err = &Error{Msg: "internal error: protochain inside arithmetic; please report the expression"}
+		}
 	case valNeg:
 		e.value(v.a)
 		e.emit(asm.Negate32(asm.R0))

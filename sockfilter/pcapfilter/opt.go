@@ -47,7 +47,7 @@ func (g *graph) optimize() {
 		if g.merge() {
 			changed = true
 		}
-		if !changed && !g.pullup() {
+		if !changed && (g.noPullup || !g.pullup()) {
 			return
 		}
 	}

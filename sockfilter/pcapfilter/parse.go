@@ -14,13 +14,15 @@ import (
 // goes, as libpcap's parser calls gencode: the `vlan` keyword shifts the
 // offsets of everything parsed after it, in textual order.
 type parser struct {
-	lex   *lexer
-	i     int
-	link  packet.LinkType
-	opts  *CompileOptions // never nil
-	shift int32           // bytes added to the link-layer payload offset by `vlan`
-	err   *Error          // the error that got furthest, kept while backtracking
-	depth int             // nesting depth, bounded to keep the stack small
+	lex     *lexer
+	i       int
+	link    packet.LinkType
+	opts    *CompileOptions // never nil
+	shift   int32           // bytes added to the link-layer payload offset by `vlan`, `mpls`, `pppoes`
+	mpls    int             // MPLS labels parsed so far (encap.go)
+	linkHdr int32           // the offset `ether[...]` reads from: the PPP header after `pppoes`
+	err     *Error          // the error that got furthest, kept while backtracking
+	depth   int             // nesting depth, bounded to keep the stack small
 
 	checks      []pred // protocol checks of the packet accesses of a relation
 	relStart    int    // the first token of the relation being parsed
@@ -239,7 +241,7 @@ var keywords = map[string]bool{}
 func init() {
 	for w := range strings.FieldsSeq(`and or not ether ip ip6 arp rarp tcp udp icmp icmp6 sctp igmp
 		src dst host net port portrange proto mask vlan less greater len link gateway broadcast multicast
-		ah esp pim vrrp carp decnet lat moprc mopdl iso stp ipx netbeui atalk aarp sca llc mpls pppoed pppoes geneve`) {
+		ah esp pim vrrp carp protochain decnet lat moprc mopdl iso stp ipx netbeui atalk aarp sca llc mpls pppoed pppoes geneve`) {
 		keywords[w] = true
 	}
 }
@@ -281,8 +283,13 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		return x, qual{}, err
 	case "len":
 		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after "len", found %s`, p.peek())
-	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
-		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
+	case "ah", "esp", "pim", "vrrp", "carp", "mpls", "pppoed", "pppoes":
+		x, err := p.parseEncap(t)
+		return x, qual{}, err
+	case "protochain":
+		x, err := p.parseProtochain(t, "")
+		return x, qual{}, err
+	case "gateway", "broadcast", "multicast", "geneve", "llc", "decnet", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
 		"atalk", "aarp", "sca", "link", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
@@ -295,6 +302,10 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		case n.isWord("proto"):
 			p.next()
 			x, err := p.parseProtoNumber(n, q.proto)
+			return x, qual{}, err
+		case n.isWord("protochain"):
+			p.next()
+			x, err := p.parseProtochain(n, q.proto)
 			return x, qual{}, err
 		case n.isWord("src", "dst", "host", "net", "port", "portrange"):
 		case q.proto == "ether" && n.isWord("broadcast", "multicast"):
@@ -357,6 +368,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 func (p *parser) parseVLAN(t token) (pred, *Error) {
 	if p.link != packet.LinkEthernet {
 		return nil, p.fail(t, "%s needs an Ethernet link", quote(t.text))
+	}
+	if p.mpls > 0 {
+		return nil, p.fail(t, "%s cannot follow mpls (libpcap: no VLAN match after MPLS)", quote(t.text))
 	}
 	nl := p.nl()
 	tpid := linkLoad(12+p.shift, 2)

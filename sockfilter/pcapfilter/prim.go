@@ -26,6 +26,9 @@ func (p *parser) nl() int32 {
 // On a raw-IP link it tests the IP version nibble, and no other type
 // matches (gen_linktype for DLT_RAW).
 func (p *parser) linkType(t uint16) pred {
+	if x, ok := p.encapLinkType(t); ok {
+		return x
+	}
 	if p.link == packet.LinkRawIP {
 		version := aluVal(aluAnd, linkLoad(0, 1), constVal(0xf0))
 		switch t {
@@ -150,6 +153,10 @@ func (p *parser) host4(q qual, t token, addr [4]byte, mask uint32) (pred, *Error
 	}
 	switch q.proto {
 	case "":
+		if p.mpls > 0 {
+			// Inside MPLS, IPv4 only (gen_host, Q_DEFAULT).
+			return op(wire.EtherTypeIPv4, 12, 16), nil
+		}
 		return or(op(wire.EtherTypeIPv4, 12, 16), op(wire.EtherTypeARP, 14, 24), op(wire.EtherTypeRARP, 14, 24)), nil
 	case "ip":
 		return op(wire.EtherTypeIPv4, 12, 16), nil
