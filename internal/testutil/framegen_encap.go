@@ -33,10 +33,19 @@ func (g *frameGen) ethHeader(etype uint16) []byte {
 	return binary.BigEndian.AppendUint16(f, etype)
 }
 
-// truncate cuts f short somewhere after its first 14 bytes, sometimes.
+// truncate cuts f short somewhere after its first 14 bytes, sometimes,
+// keeping what BPF_PROG_TEST_RUN needs of an untagged IPv4 or IPv6 frame
+// (as GenFrames does).
 func (g *frameGen) truncate(f []byte) []byte {
-	if g.chance(0.15) && len(f) > 15 {
-		return f[:15+g.pick(len(f)-15)]
+	min := 15
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0800:
+		min = 34
+	case 0x86dd:
+		min = 54
+	}
+	if g.chance(0.15) && len(f) > min {
+		return f[:min+g.pick(len(f)-min)]
 	}
 	return f
 }

@@ -39,7 +39,7 @@ func loadForTest(t testing.TB, insns interface{ String() string }, load func() (
 func TestCompileDifferential(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
-	frames := testutil.GenFrames(1, exprDiffFrames)
+	frames := append(testutil.GenFrames(1, exprDiffFrames), testutil.GenMoreFrames(2, exprDiffFrames)...)
 	for _, expr := range testutil.Expressions(t) {
 		t.Run(expr, func(t *testing.T) {
 			classic, err := lp.Compile(expr)

@@ -107,12 +107,14 @@ func (p *parser) parseEncap(t token) (pred, *Error) {
 	return nil, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 }
 
-// needEncapLink refuses the encapsulation at t where libpcap has none: on
-// a raw-IP link, inside MPLS (but for mpls), and inside PPPoE's PPP
+// needEncapLink refuses the encapsulation at t where libpcap has none: mpls
+// on a raw-IP link, anything inside MPLS (but for mpls), and inside PPPoE's PPP
 // unless pppOK.
 func (p *parser) needEncapLink(t token, pppOK bool) *Error {
 	switch {
-	case p.link == packet.LinkRawIP:
+	case p.link == packet.LinkRawIP && t.text == "mpls":
+		// pppoed and pppoes test an EtherType, which a raw-IP link
+		// never has: libpcap compiles them to reject everything.
 		return p.fail(t, "%s needs an Ethernet link", quote(t.text))
 	case p.mpls > 0 && t.text != "mpls":
 		return p.fail(t, "%s cannot follow mpls (libpcap: unsupported protocol over mpls)", quote(t.text))
@@ -192,8 +194,10 @@ func (p *parser) parsePPPoES(t token) (pred, *Error) {
 	}
 	// The PPP header starts after the PPPoE header: its protocol field is
 	// the link type, and the network layer follows it.
+	// (On a raw-IP link the PPPoE header would be at 0: libpcap moves the
+	// headers there, though its test of the EtherType never holds.)
 	p.linkHdr = nl + pppoeHeaderLen
-	p.shift += pppoeHeaderLen + 2
+	p.shift = p.linkHdr + 2 - wire.EthernetHeaderLen
 	p.link = linkPPP
 	return x, nil
 }
