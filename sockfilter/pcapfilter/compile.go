@@ -37,6 +37,19 @@ import (
 // are not resolved: addresses must be numeric. The empty expression
 // accepts every frame.
 //
+// Encapsulations and more IP protocols: `ah`, `esp` and `pim`
+// (IPv4 or IPv6, protocol 51, 50, 103), `vrrp` and `carp` (IPv4 protocol
+// 112); `mpls [label]`, `pppoed` and `pppoes [session]`, which, like
+// `vlan`, move what follows them: after `mpls` (which stacks: `mpls 100
+// and mpls 200`) everything reads 4 bytes further, `ip` and `ip6` test the
+// last label's bottom-of-stack bit and the IP version, and only they can
+// follow; after `pppoes` the link is PPP, 8 bytes further: `ip` tests the
+// PPP protocol 0x0021. `protochain N` (`ip protochain`, `ip6 protochain`)
+// walks the IPv6 extension headers and AH as libpcap's loop does, unrolled
+// to 16 headers: a walk that needs more (which libpcap's might never end)
+// stops there and matches only if the header it reached is N. `geneve` is
+// refused.
+//
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag
 // the device or the receive path has already taken out of the frame
