@@ -174,19 +174,26 @@ func (g *frameGen) pppoesFrame() []byte {
 	return g.truncate(append(f, ppp...))
 }
 
-// geneveFrame is a Geneve frame over UDP port 6081, in IPv4 or IPv6, with
-// 0 to 4 words of options, a VNI, and inside an Ethernet frame
-// (protocol 0x6558) or a bare IP packet; sometimes version 1 or another
-// port.
+// geneveFrame is a Geneve frame over UDP port 6081, in IPv4 or IPv6
+// (sometimes inside MPLS), with 0 to 4 words of options, a VNI, and inside
+// an Ethernet frame (protocol 0x6558: as GenFrames makes them, or MPLS or
+// PPPoE) or a bare IP packet; sometimes version 1 or another port.
 func (g *frameGen) geneveFrame() []byte {
 	opts := g.pick(5)
 	var proto uint16
 	var inner []byte
 	switch x := g.r.Float64(); {
-	case x < 0.7:
+	case x < 0.5:
 		proto, inner = 0x6558, g.frame()
-	case x < 0.85:
+	case x < 0.6:
+		proto, inner = 0x6558, g.mplsFrame()
+	case x < 0.7:
+		proto, inner = 0x6558, g.pppoesFrame()
+	case x < 0.8:
 		proto, inner = 0x0800, g.ipv4Packet()
+	case x < 0.85:
+		// A DNS query.
+		proto, inner = 0x0800, g.ipv4With(17, []byte{0x30, 0x39, 0, 53, 0, 20, 0, 0, 1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0})
 	default:
 		proto, inner = 0x86dd, g.ipv6Packet()
 	}
@@ -212,13 +219,18 @@ func (g *frameGen) geneveFrame() []byte {
 	udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(h)))
 	udp = append(udp, 0, 0)
 	udp = append(udp, h...)
-	var f []byte
+	var ip []byte
+	etype := uint16(0x0800)
 	if g.chance(0.6) {
-		f = append(g.ethHeader(0x0800), g.ipv4With(17, udp)...)
+		ip = g.ipv4With(17, udp)
 	} else {
-		f = append(g.ethHeader(0x86dd), g.ipv6With(17, udp)...)
+		etype, ip = 0x86dd, g.ipv6With(17, udp)
 	}
-	return g.truncate(f)
+	if g.chance(0.1) {
+		// Over one MPLS label.
+		etype, ip = 0x8847, append(binary.BigEndian.AppendUint32(nil, 100<<12|1<<8|64), ip...)
+	}
+	return g.truncate(append(g.ethHeader(etype), ip...))
 }
 
 // extChain returns a chain of up to max IPv6 extension headers (hop-by-hop,

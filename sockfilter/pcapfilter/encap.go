@@ -22,6 +22,14 @@ const (
 	mplsLabelLen    = 4
 )
 
+// encapState is the parser's state of the encapsulations.
+type encapState struct {
+	mpls        int   // MPLS labels parsed so far
+	linkHdr     int32 // the offset `ether[...]` and `ether host` read from: the PPP header after `pppoes`
+	geneve      bool  // after `geneve` (geneve.go)
+	geneveShift int32 // the parser's shift when `geneve` was parsed
+}
+
 // linkPPP is the link type of what follows `pppoes`: a PPP frame whose
 // 2-byte protocol field is where the EtherType was (LINKTYPE_PPP). It is
 // the parser's state only, never a link Compile is given: the checks of
@@ -68,7 +76,7 @@ func (p *parser) encapLinkType(t uint16) (pred, bool) {
 		if !ok {
 			pt = t
 		}
-		return test(linkLoad(wire.EtherTypeOff+p.shift, 2), cmpEq, uint32(pt)), true
+		return test(linkLoad(p.linkTypeOff(), 2), cmpEq, uint32(pt)), true
 	}
 	return nil, false
 }
@@ -103,6 +111,8 @@ func (p *parser) parseEncap(t token) (pred, *Error) {
 		return p.linkType(etherTypePPPoED), nil
 	case "pppoes":
 		return p.parsePPPoES(t)
+	case "geneve":
+		return p.parseGeneve(t)
 	}
 	return nil, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 }
@@ -159,7 +169,7 @@ func (p *parser) parseMPLS(t token) (pred, *Error) {
 	case p.mpls > 0:
 		x = not(test(linkLoad(nl-2, 1), cmpSet, 0x01))
 	case p.link == linkPPP:
-		x = test(linkLoad(wire.EtherTypeOff+p.shift, 2), cmpEq, pppProtoMPLS)
+		x = test(linkLoad(p.linkTypeOff(), 2), cmpEq, pppProtoMPLS)
 	default:
 		x = p.linkType(etherTypeMPLS)
 	}

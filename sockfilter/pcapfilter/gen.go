@@ -83,6 +83,9 @@ type graph struct {
 	// an expression with protochain, and pullup is the pass that changes
 	// which truncated frames are accepted, as libpcap's optimiser does.
 	noPullup bool
+	// slots is set by a test that reads a Geneve slot: the program
+	// zeroes them first.
+	slots bool
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
@@ -116,6 +119,9 @@ func (g *graph) setTest(n *node, t *predTest) {
 	n.t = c
 	if c.v.kind == valChain {
 		g.noPullup = true
+	}
+	if c.v.readsSlot() || c.r.readsSlot() {
+		g.slots = true
 	}
 	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
 	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
@@ -161,6 +167,12 @@ func (g *graph) build(p pred, t, f *node) (*node, *Error) {
 		}
 		return g.build(p.a, t, b)
 	case *predTest:
+		if p.v.kind == valGeneve {
+			// Always true, and its offsets must be computed: no edge
+			// goes from it to where its true edge goes (thread would
+			// skip it).
+			return g.newNode(p, t, g.reject), nil
+		}
 		return g.newNode(p, t, f), nil
 	}
 	panic("sockfilter: unknown predicate")
@@ -322,6 +334,9 @@ func (e *emitter) test(n *node, next *node) {
 	case t.v.kind == valChain:
 		e.protochainTest(n, next)
 		return
+	case t.v.kind == valGeneve:
+		e.geneveTest(n, next)
+		return
 	case t.v.kind == valLen:
 		e.frameLen()
 		e.branchOn(asm.R8, op, false, k, jt, jf, next)
@@ -468,7 +483,9 @@ func (e *emitter) value(v *val) {
 			return
 		}
 		e.indexed(v)
-	case valChain:
+	case valSlot:
+		e.emit(asm.LoadMem(asm.R0, asm.RFP, geneveSlot(v.k), asm.Word))
+	case valChain, valGeneve:
 		if e.err == nil {
 			e.err = &Error{Msg: "internal error: protochain inside arithmetic; please report the expression"}
 		}

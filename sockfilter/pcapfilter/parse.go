@@ -14,15 +14,15 @@ import (
 // goes, as libpcap's parser calls gencode: the `vlan` keyword shifts the
 // offsets of everything parsed after it, in textual order.
 type parser struct {
-	lex     *lexer
-	i       int
-	link    packet.LinkType
-	opts    *CompileOptions // never nil
-	shift   int32           // bytes added to the link-layer payload offset by `vlan`, `mpls`, `pppoes`
-	mpls    int             // MPLS labels parsed so far (encap.go)
-	linkHdr int32           // the offset `ether[...]` reads from: the PPP header after `pppoes`
-	err     *Error          // the error that got furthest, kept while backtracking
-	depth   int             // nesting depth, bounded to keep the stack small
+	lex   *lexer
+	i     int
+	link  packet.LinkType
+	opts  *CompileOptions // never nil
+	shift int32           // bytes added to the link-layer payload offset by `vlan`, `mpls`, `pppoes`
+	err   *Error          // the error that got furthest, kept while backtracking
+	depth int             // nesting depth, bounded to keep the stack small
+
+	encapState // what mpls, pppoes and geneve change (encap.go)
 
 	checks      []pred // protocol checks of the packet accesses of a relation
 	relStart    int    // the first token of the relation being parsed
@@ -99,6 +99,9 @@ func (p *parser) parse() (pred, *Error) {
 	}
 	if t := p.peek(); t.kind != tokEOF {
 		return nil, p.bestErr(p.fail(t, `expected "and", "or" or the end of the expression, found %s`, t))
+	}
+	if p.geneve {
+		e = geneveRewrite(e)
 	}
 	return e, nil
 }
@@ -283,13 +286,13 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		return x, qual{}, err
 	case "len":
 		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after "len", found %s`, p.peek())
-	case "ah", "esp", "pim", "vrrp", "carp", "mpls", "pppoed", "pppoes":
+	case "ah", "esp", "pim", "vrrp", "carp", "mpls", "pppoed", "pppoes", "geneve":
 		x, err := p.parseEncap(t)
 		return x, qual{}, err
 	case "protochain":
 		x, err := p.parseProtochain(t, "")
 		return x, qual{}, err
-	case "gateway", "broadcast", "multicast", "geneve", "llc", "decnet", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
+	case "gateway", "broadcast", "multicast", "llc", "decnet", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
 		"atalk", "aarp", "sca", "link", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
@@ -373,7 +376,7 @@ func (p *parser) parseVLAN(t token) (pred, *Error) {
 		return nil, p.fail(t, "%s cannot follow mpls (libpcap: no VLAN match after MPLS)", quote(t.text))
 	}
 	nl := p.nl()
-	tpid := linkLoad(12+p.shift, 2)
+	tpid := linkLoad(p.linkTypeOff(), 2)
 	x := or(test(tpid, cmpEq, wire.EtherTypeVLAN), test(tpid, cmpEq, wire.EtherTypeQinQ), test(tpid, cmpEq, wire.EtherTypeQinQv1))
 	if n := p.peek(); n.kind == tokWord && !keywords[n.text] {
 		id, ok := parseNumber(n.text)

@@ -39,7 +39,7 @@ func (p *parser) linkType(t uint16) pred {
 		}
 		return predConst(false)
 	}
-	return test(linkLoad(wire.EtherTypeOff+p.shift, 2), cmpEq, uint32(t))
+	return test(linkLoad(p.linkTypeOff(), 2), cmpEq, uint32(t))
 }
 
 // ipProto returns `ip proto v`.
@@ -93,7 +93,7 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 		if p.link != packet.LinkEthernet {
 			return nil, p.fail(t, "ether host needs an Ethernet link")
 		}
-		return p.etherHost(q.dir, mac), nil
+		return and(p.geneveLinkCheck(), p.etherHost(q.dir, mac)), nil
 	}
 	if strings.Contains(t.text, ":") {
 		a, err := netip.ParseAddr(t.text)
@@ -197,8 +197,8 @@ func (p *parser) host6(dir string, addr, mask [16]byte) pred {
 func (p *parser) etherHost(dir string, mac [6]byte) pred {
 	cmp := func(off int32) func() pred {
 		return func() pred {
-			return and(test(linkLoad(off+2, 4), cmpEq, binary.BigEndian.Uint32(mac[2:])),
-				test(linkLoad(off, 2), cmpEq, uint32(binary.BigEndian.Uint16(mac[:]))))
+			return and(test(linkLoad(p.linkHdr+off+2, 4), cmpEq, binary.BigEndian.Uint32(mac[2:])),
+				test(linkLoad(p.linkHdr+off, 2), cmpEq, uint32(binary.BigEndian.Uint16(mac[:]))))
 		}
 	}
 	return dirOp(dir, cmp(6), cmp(0))

@@ -48,6 +48,9 @@ func (p *parser) parseProtochain(t token, proto string) (pred, *Error) {
 	default:
 		return nil, p.fail(t, "%s cannot qualify \"protochain\": use ip or ip6", quote(proto))
 	}
+	if p.geneve {
+		return nil, p.fail(t, "\"protochain\" cannot follow geneve (libpcap: not supported with variable length headers)")
+	}
 	n := p.next()
 	var v uint32
 	var ok bool

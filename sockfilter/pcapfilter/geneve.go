@@ -1,0 +1,239 @@
+package pcapfilter
+
+import (
+	"strconv"
+
+	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/internal/wire"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+)
+
+// `geneve [vni]`: UDP to port 6081 in IPv4 or IPv6, a Geneve header of
+// version 0 (and the VNI if given), and then everything after it reads
+// the frame inside, at an offset that depends on the frame: the Geneve
+// header's options length, and, for IPv4, the IP header's (gencode.c's
+// gen_geneve, gen_geneve_offsets).
+//
+// As libpcap, the program computes three offsets when the Geneve test
+// holds, and keeps them in scratch words (its M[0], M[1], M[2]; here
+// stack slots, zeroed when the program starts):
+//
+//	G        = the Geneve header: the UDP header's offset + 8
+//	header   = G + 8 + 4 * (options length): the inner frame (M[1])
+//	linktype = header + 12 if the Geneve protocol is 0x6558 (an Ethernet
+//	           frame inside), else G + 2, the protocol field (M[0])
+//	payload  = linktype + 2, the network header, or header (M[2])
+//
+// Everything parsed after `geneve` reads relative to them: `ip` tests the
+// 2 bytes at linktype, `ip host` loads at payload + 12, `tcp port` at
+// payload + 4 * IHL, `ether host` at header (where there is an Ethernet
+// header: header != payload). A path that did not go through the Geneve
+// test reads them as 0, as libpcap's program does in its user-space
+// filter when its scratch memory is zero (it is not initialised: such
+// verdicts are undefined in libpcap).
+//
+// The parser marks these loads with offsets in three far ranges (one per
+// slot, geneveBase), which the pred tree's rewrite (geneveRewrite) turns
+// into loads indexed by the slot's value once the expression is parsed:
+// the other primitives need not know about Geneve. The test that computes
+// the offsets is a test of a valGeneve value, always 0 (a load past the
+// end rejects, as in libpcap), whose false edge goes to reject.
+
+const genevePort = 6081
+
+// geneveBase are the bases of the offsets relative to the three slots:
+// linktype, header, payload. An ordinary offset stays below 1<<26.
+var geneveBase = [3]int32{1 << 28, 2 << 28, 3 << 28}
+
+// geneveSlot returns the stack offset of slot k, below the arithmetic's
+// spill slots (maxSpill).
+func geneveSlot(k uint32) int16 { return int16(-512 + 8*int(k)) }
+
+// parseGeneve parses `geneve [vni]` after the keyword at t.
+func (p *parser) parseGeneve(t token) (pred, *Error) {
+	switch {
+	case p.geneve:
+		return nil, p.fail(t, "%s inside geneve is not supported by this compiler", quote(t.text))
+	case p.link == linkPPP && p.mpls == 0:
+		return nil, p.fail(t, "%s cannot follow pppoes", quote(t.text))
+	}
+	vni, has, err := p.optNumber(t, "Geneve VNI", 0xffffff)
+	if err != nil {
+		return nil, err
+	}
+	nl := p.nl()
+	check := func(payload func(off int32, size uint8) *val) pred {
+		x := and(test(payload(2, 2), cmpEq, genevePort),
+			not(test(payload(8, 1), cmpSet, 0xc0)))
+		if has {
+			x = and(x, test(aluVal(aluAnd, payload(12, 4), constVal(0xffffff00)), cmpEq, vni<<8))
+		}
+		return x
+	}
+	v4 := and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(nl+9, 1), cmpEq, 17), p.noFrag(),
+		check(func(off int32, size uint8) *val { return ipv4PayloadLoad(nl, off, size) }),
+		test(&val{kind: valGeneve, size: 4, nl: nl}, cmpEq, 0))
+	v6 := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 17),
+		check(func(off int32, size uint8) *val { return linkLoad(nl+40+off, size) }),
+		test(&val{kind: valGeneve, size: 6, nl: nl}, cmpEq, 0))
+	p.geneve, p.link = true, packet.LinkEthernet
+	p.shift = geneveBase[2] - wire.EthernetHeaderLen
+	p.geneveShift = p.shift
+	p.linkHdr = geneveBase[1]
+	return or(v4, v6), nil
+}
+
+// linkTypeOff returns the offset of the link type (EtherType or PPP
+// protocol) the next link-type test reads.
+func (p *parser) linkTypeOff() int32 {
+	if p.geneve && p.link != linkPPP {
+		return geneveBase[0] + p.shift - p.geneveShift
+	}
+	return wire.EtherTypeOff + p.shift
+}
+
+// geneveLinkCheck returns, inside Geneve, the test that the inner frame
+// has an Ethernet header (header != payload: gen_geneve_ll_check), which
+// Ethernet addresses need; nil outside.
+func (p *parser) geneveLinkCheck() pred {
+	if !p.geneve {
+		return nil
+	}
+	return not(&predTest{v: slotVal(1), op: cmpEq, r: slotVal(2)})
+}
+
+func slotVal(k uint32) *val { return &val{kind: valSlot, k: k} }
+
+// geneveRewrite returns x with the loads at offsets relative to the
+// Geneve slots made loads indexed by the slot.
+func geneveRewrite(x pred) pred {
+	memo := make(map[*val]*val)
+	var rv func(v *val) *val
+	rv = func(v *val) *val {
+		if v == nil {
+			return nil
+		}
+		if r, ok := memo[v]; ok {
+			return r
+		}
+		r := *v
+		r.idx, r.a, r.b = rv(v.idx), rv(v.a), rv(v.b)
+		if v.kind == valLoad {
+			at := v.off
+			if v.base == baseIPv4 {
+				at = v.nl
+			}
+			if k, rel, ok := geneveRel(at); ok {
+				slot := slotVal(k)
+				idx := slot
+				if v.base == baseIPv4 {
+					// 4 * IHL of the IPv4 header at slot + rel.
+					ihl := aluVal(aluLsh, aluVal(aluAnd,
+						&val{kind: valLoad, base: baseLink, off: rel, idx: slot, size: 1},
+						constVal(0xf)), constVal(2))
+					idx = aluVal(aluAdd, slot, ihl)
+					r.off = rel + v.off
+				} else {
+					r.off = rel
+				}
+				if r.off < 0 {
+					// Below the slot (mpls's bottom-of-stack bit
+					// right after geneve): libpcap's indexed load
+					// at x + k, k negative as a 32-bit number,
+					// always fails.
+					r.off = maxFrameOffset
+				}
+				if r.idx != nil {
+					idx = aluVal(aluAdd, r.idx, idx)
+				}
+				r.base, r.nl, r.idx = baseLink, 0, idx
+			}
+		}
+		memo[v] = &r
+		return &r
+	}
+	var rp func(x pred) pred
+	rp = func(x pred) pred {
+		switch x := x.(type) {
+		case *predAnd:
+			return &predAnd{rp(x.a), rp(x.b), x.n}
+		case *predOr:
+			return &predOr{rp(x.a), rp(x.b), x.n}
+		case *predNot:
+			return &predNot{rp(x.x), x.n}
+		case *predTest:
+			return &predTest{v: rv(x.v), op: x.op, k: x.k, r: rv(x.r)}
+		}
+		return x
+	}
+	return rp(x)
+}
+
+// geneveRel returns the slot an offset is relative to, and the offset
+// from it.
+func geneveRel(off int32) (uint32, int32, bool) {
+	for k, b := range geneveBase {
+		if off >= b-1<<26 && off < b+1<<26 {
+			return uint32(k), off - b, true
+		}
+	}
+	return 0, 0, false
+}
+
+// geneveTest emits node n, whose test is the always-true valGeneve: the
+// offsets into the slots, with G in r9, then r0 = 0 and the branch.
+func (e *emitter) geneveTest(n, next *node) {
+	v := n.t.v
+	e.usesR6 = true
+	if v.size == 4 {
+		if e.st.ihl == v.nl {
+			e.emit(asm.Mov.Reg(asm.R0, asm.R7))
+		} else {
+			e.emit(asm.LoadAbs(e.base+v.nl, asm.Byte),
+				asm.And.Imm32(asm.R0, 0xf),
+				asm.LSh.Imm32(asm.R0, 2))
+		}
+	} else {
+		e.emit(asm.Mov.Imm32(asm.R0, 40))
+	}
+	e.chains++
+	skip := "geneve" + strconv.Itoa(e.chains) + ".notEthernet"
+	e.emit(asm.Add.Imm32(asm.R0, v.nl+8), // G
+		asm.Mov.Reg(asm.R9, asm.R0),
+		asm.Add.Imm32(asm.R0, 2),
+		asm.StoreMem(asm.RFP, geneveSlot(0), asm.R0, asm.Word),
+		asm.LoadInd(asm.R9, e.base, asm.Byte),
+		asm.And.Imm32(asm.R0, 0x3f),
+		asm.LSh.Imm32(asm.R0, 2),
+		asm.Add.Imm32(asm.R0, 8),
+		asm.Add.Reg32(asm.R0, asm.R9), // header
+		asm.StoreMem(asm.RFP, geneveSlot(1), asm.R0, asm.Word),
+		asm.LoadInd(asm.R9, e.base+2, asm.Half),
+		asm.LoadMem(asm.R9, asm.RFP, geneveSlot(1), asm.Word),
+		asm.JNE.Imm32(asm.R0, 0x6558, skip),
+		asm.Add.Imm32(asm.R9, 12),
+		asm.StoreMem(asm.RFP, geneveSlot(0), asm.R9, asm.Word),
+		asm.Add.Imm32(asm.R9, 2),
+		asm.StoreMem(asm.RFP, geneveSlot(2), asm.R9, asm.Word).WithLabel(skip),
+		asm.Mov.Imm32(asm.R0, 0))
+	e.st.r0 = v
+	e.branch(n.t.op, false, n.t.k, n.jt, n.jf, next)
+}
+
+// slotPrologue zeroes the Geneve slots, at the start of a program that
+// reads them.
+func slotPrologue() asm.Instructions {
+	var p asm.Instructions
+	for k := range uint32(3) {
+		p = append(p, asm.StoreImm(asm.RFP, geneveSlot(k), 0, asm.Word))
+	}
+	return p
+}
+
+// readsSlot reports whether v reads a Geneve slot.
+func (v *val) readsSlot() bool {
+	if v == nil {
+		return false
+	}
+	return v.kind == valSlot || v.idx.readsSlot() || v.a.readsSlot() || v.b.readsSlot()
+}
