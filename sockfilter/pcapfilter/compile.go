@@ -47,8 +47,13 @@ import (
 // PPP protocol 0x0021. `protochain N` (`ip protochain`, `ip6 protochain`)
 // walks the IPv6 extension headers and AH as libpcap's loop does, unrolled
 // to 16 headers: a walk that needs more (which libpcap's might never end)
-// stops there and matches only if the header it reached is N. `geneve` is
-// refused.
+// stops there and matches only if the header it reached is N. `geneve
+// [vni]` (UDP port 6081, version 0) makes what follows read the frame
+// inside at the offsets the Geneve header gives, as libpcap computes them
+// into its scratch memory: here stack slots, zero on a path that did not
+// go through the Geneve test (`geneve or ip` reads the ethertype at 0
+// there, as libpcap with zeroed memory; libpcap leaves it undefined);
+// `geneve` inside `geneve` is refused.
 //
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag

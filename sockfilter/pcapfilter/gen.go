@@ -304,6 +304,11 @@ func (e *emitter) test(n *node, next *node) {
 	var reg bool
 	k := t.k
 	switch {
+	case t.r != nil && t.r.kind == valSlot:
+		e.value(t.v)
+		e.emit(asm.LoadMem(asm.R1, asm.RFP, geneveSlot(t.r.k), asm.Word))
+		e.st.r0 = n.vkey
+		reg = true
 	case t.r != nil:
 		e.value(t.v)
 		e.spill()
@@ -498,6 +503,11 @@ func (e *emitter) value(v *val) {
 			e.emit(aluOps[v.op].Imm32(asm.R0, int32(v.b.k)))
 			break
 		}
+		if v.b.kind == valSlot {
+			e.emit(asm.LoadMem(asm.R1, asm.RFP, geneveSlot(v.b.k), asm.Word),
+				aluOps[v.op].Reg32(asm.R0, asm.R1))
+			break
+		}
 		e.spill()
 		e.value(v.b)
 		e.emit(asm.Mov.Reg(asm.R1, asm.R0))
@@ -532,13 +542,18 @@ func (e *emitter) indexed(v *val) {
 			e.emit(asm.Mov.Reg(asm.R0, asm.R9))
 		}
 	}
-	e.reject = true
-	if limit < 0 {
-		e.emit(asm.Goto("reject"))
-		limit = 0
+	if !v.idx.slotBounded() || off < 0 || off >= 1<<16 {
+		// (A Geneve offset needs no check: it is less than the frame's
+		// length plus 300.)
+		e.reject = true
+		if limit < 0 {
+			e.emit(asm.Goto("reject"))
+			limit = 0
+		}
+		// An index that would reach past 1 MiB is past the end of the
+		// frame.
+		e.emit(asm.JGT.Imm32(asm.R0, int32(limit), "reject"))
 	}
-	// An index that would reach past 1 MiB is past the end of the frame.
-	e.emit(asm.JGT.Imm32(asm.R0, int32(limit), "reject"))
 	if v.base == baseIPv4 {
 		e.emit(asm.Add.Reg(asm.R0, asm.R7))
 	}

@@ -70,17 +70,20 @@ func (p *parser) parseGeneve(t token) (pred, *Error) {
 		}
 		return x
 	}
+	// The offset of the Geneve header, on the IPv4 and on the IPv6 path,
+	// then the offsets of the inner frame from it, on both.
 	v4 := and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(nl+9, 1), cmpEq, 17), p.noFrag(),
 		check(func(off int32, size uint8) *val { return ipv4PayloadLoad(nl, off, size) }),
 		test(&val{kind: valGeneve, size: 4, nl: nl}, cmpEq, 0))
 	v6 := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 17),
 		check(func(off int32, size uint8) *val { return linkLoad(nl+40+off, size) }),
 		test(&val{kind: valGeneve, size: 6, nl: nl}, cmpEq, 0))
+	inner := test(&val{kind: valGeneve}, cmpEq, 0)
 	p.geneve, p.link = true, packet.LinkEthernet
 	p.shift = geneveBase[2] - wire.EthernetHeaderLen
 	p.geneveShift = p.shift
 	p.linkHdr = geneveBase[1]
-	return or(v4, v6), nil
+	return and(or(v4, v6), inner), nil
 }
 
 // linkTypeOff returns the offset of the link type (EtherType or PPP
@@ -131,7 +134,7 @@ func geneveRewrite(x pred) pred {
 					ihl := aluVal(aluLsh, aluVal(aluAnd,
 						&val{kind: valLoad, base: baseLink, off: rel, idx: slot, size: 1},
 						constVal(0xf)), constVal(2))
-					idx = aluVal(aluAdd, slot, ihl)
+					idx = aluVal(aluAdd, ihl, slot)
 					r.off = rel + v.off
 				} else {
 					r.off = rel
@@ -180,12 +183,16 @@ func geneveRel(off int32) (uint32, int32, bool) {
 	return 0, 0, false
 }
 
-// geneveTest emits node n, whose test is the always-true valGeneve: the
-// offsets into the slots, with G in r9, then r0 = 0 and the branch.
+// geneveTest emits node n, whose test is an always-true valGeneve, and
+// goes on to n.jt. Of version 4 or 6, it stores G + 2 (where the link
+// type is if the Geneve protocol is not 0x6558) into slot 0; of version
+// 0, it reads it and stores the offsets of the inner frame into the
+// slots, with G in r9.
 func (e *emitter) geneveTest(n, next *node) {
 	v := n.t.v
 	e.usesR6 = true
-	if v.size == 4 {
+	switch v.size {
+	case 4:
 		if e.st.ihl == v.nl {
 			e.emit(asm.Mov.Reg(asm.R0, asm.R7))
 		} else {
@@ -193,31 +200,33 @@ func (e *emitter) geneveTest(n, next *node) {
 				asm.And.Imm32(asm.R0, 0xf),
 				asm.LSh.Imm32(asm.R0, 2))
 		}
-	} else {
-		e.emit(asm.Mov.Imm32(asm.R0, 40))
+		e.emit(asm.Add.Imm32(asm.R0, v.nl+8+2),
+			asm.StoreMem(asm.RFP, geneveSlot(0), asm.R0, asm.Word))
+	case 6:
+		e.emit(asm.StoreImm(asm.RFP, geneveSlot(0), 40+v.nl+8+2, asm.Word))
+	default:
+		e.chains++
+		skip := "geneve" + strconv.Itoa(e.chains) + ".notEthernet"
+		e.emit(asm.LoadMem(asm.R9, asm.RFP, geneveSlot(0), asm.Word),
+			asm.Add.Imm32(asm.R9, -2), // G
+			asm.LoadInd(asm.R9, e.base, asm.Byte),
+			asm.And.Imm32(asm.R0, 0x3f),
+			asm.LSh.Imm32(asm.R0, 2),
+			asm.Add.Imm32(asm.R0, 8),
+			asm.Add.Reg32(asm.R0, asm.R9), // header
+			asm.StoreMem(asm.RFP, geneveSlot(1), asm.R0, asm.Word),
+			asm.LoadInd(asm.R9, e.base+2, asm.Half),
+			asm.LoadMem(asm.R9, asm.RFP, geneveSlot(1), asm.Word),
+			asm.JNE.Imm32(asm.R0, 0x6558, skip),
+			asm.Add.Imm32(asm.R9, 12),
+			asm.StoreMem(asm.RFP, geneveSlot(0), asm.R9, asm.Word),
+			asm.Add.Imm32(asm.R9, 2),
+			asm.StoreMem(asm.RFP, geneveSlot(2), asm.R9, asm.Word).WithLabel(skip))
 	}
-	e.chains++
-	skip := "geneve" + strconv.Itoa(e.chains) + ".notEthernet"
-	e.emit(asm.Add.Imm32(asm.R0, v.nl+8), // G
-		asm.Mov.Reg(asm.R9, asm.R0),
-		asm.Add.Imm32(asm.R0, 2),
-		asm.StoreMem(asm.RFP, geneveSlot(0), asm.R0, asm.Word),
-		asm.LoadInd(asm.R9, e.base, asm.Byte),
-		asm.And.Imm32(asm.R0, 0x3f),
-		asm.LSh.Imm32(asm.R0, 2),
-		asm.Add.Imm32(asm.R0, 8),
-		asm.Add.Reg32(asm.R0, asm.R9), // header
-		asm.StoreMem(asm.RFP, geneveSlot(1), asm.R0, asm.Word),
-		asm.LoadInd(asm.R9, e.base+2, asm.Half),
-		asm.LoadMem(asm.R9, asm.RFP, geneveSlot(1), asm.Word),
-		asm.JNE.Imm32(asm.R0, 0x6558, skip),
-		asm.Add.Imm32(asm.R9, 12),
-		asm.StoreMem(asm.RFP, geneveSlot(0), asm.R9, asm.Word),
-		asm.Add.Imm32(asm.R9, 2),
-		asm.StoreMem(asm.RFP, geneveSlot(2), asm.R9, asm.Word).WithLabel(skip),
-		asm.Mov.Imm32(asm.R0, 0))
-	e.st.r0 = v
-	e.branch(n.t.op, false, n.t.k, n.jt, n.jf, next)
+	e.st.r0 = nil
+	if n.jt != next {
+		e.emit(asm.Goto(label(n.jt)))
+	}
 }
 
 // slotPrologue zeroes the Geneve slots, at the start of a program that
@@ -236,4 +245,20 @@ func (v *val) readsSlot() bool {
 		return false
 	}
 	return v.kind == valSlot || v.idx.readsSlot() || v.a.readsSlot() || v.b.readsSlot()
+}
+
+// slotBounded reports whether v, an index, is a Geneve offset: a slot, or
+// a slot plus 4 * IHL. Each is less than the length of the frame plus
+// 8 + 252 + 14 + 60 (the Geneve header and its options, an Ethernet
+// header, an IPv4 header), far from the 1 MiB a legacy load reaches.
+func (v *val) slotBounded() bool {
+	if v.kind == valSlot {
+		return true
+	}
+	if v.kind != valALU || v.op != aluAdd || v.b.kind != valSlot {
+		return false
+	}
+	ihl := v.a
+	return ihl.kind == valALU && ihl.op == aluLsh && ihl.b.kind == valConst && ihl.b.k == 2 &&
+		ihl.a.kind == valALU && ihl.a.op == aluAnd && ihl.a.b.kind == valConst && ihl.a.b.k == 0xf
 }
