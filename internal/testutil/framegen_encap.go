@@ -145,8 +145,8 @@ func (g *frameGen) pppoedFrame() []byte {
 	return g.truncate(append(f, tags...))
 }
 
-// pppoesFrame is a PPPoE session frame carrying PPP: IPv4, IPv6, MPLS, LCP
-// or another protocol.
+// pppoesFrame is a PPPoE session frame carrying PPP: IPv4, IPv6, MPLS,
+// Geneve in IP, LCP or another protocol.
 func (g *frameGen) pppoesFrame() []byte {
 	var proto uint16
 	var payload []byte
@@ -159,6 +159,9 @@ func (g *frameGen) pppoesFrame() []byte {
 		ip, _ := g.ipPacket()
 		proto, payload = 0x0281, binary.BigEndian.AppendUint32(nil, 100<<12|1<<8|64)
 		payload = append(payload, ip...)
+	case x < 0.85:
+		etype, ip := g.geneveIP()
+		proto, payload = map[uint16]uint16{0x0800: 0x0021, 0x86dd: 0x0057, 0x8847: 0x0281}[etype], ip
 	default:
 		proto = []uint16{0xc021, 0x8021, 0x0806, 0x8864, 0x8863, uint16(g.r.Uint32())}[g.pick(6)]
 		payload = g.bytes(4 + g.pick(40))
@@ -179,6 +182,12 @@ func (g *frameGen) pppoesFrame() []byte {
 // an Ethernet frame (protocol 0x6558: as GenFrames makes them, or MPLS or
 // PPPoE) or a bare IP packet; sometimes version 1 or another port.
 func (g *frameGen) geneveFrame() []byte {
+	etype, ip := g.geneveIP()
+	return g.truncate(append(g.ethHeader(etype), ip...))
+}
+
+// geneveIP returns the packet of a geneveFrame and its EtherType.
+func (g *frameGen) geneveIP() (uint16, []byte) {
 	opts := g.pick(5)
 	var proto uint16
 	var inner []byte
@@ -230,7 +239,7 @@ func (g *frameGen) geneveFrame() []byte {
 		// Over one MPLS label.
 		etype, ip = 0x8847, append(binary.BigEndian.AppendUint32(nil, 100<<12|1<<8|64), ip...)
 	}
-	return g.truncate(append(g.ethHeader(etype), ip...))
+	return etype, ip
 }
 
 // extChain returns a chain of up to max IPv6 extension headers (hop-by-hop,

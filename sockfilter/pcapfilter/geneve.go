@@ -51,11 +51,8 @@ func geneveSlot(k uint32) int16 { return int16(-512 + 8*int(k)) }
 
 // parseGeneve parses `geneve [vni]` after the keyword at t.
 func (p *parser) parseGeneve(t token) (pred, *Error) {
-	switch {
-	case p.geneve:
+	if p.geneve {
 		return nil, p.fail(t, "%s inside geneve is not supported by this compiler", quote(t.text))
-	case p.link == linkPPP && p.mpls == 0:
-		return nil, p.fail(t, "%s cannot follow pppoes", quote(t.text))
 	}
 	vni, has, err := p.optNumber(t, "Geneve VNI", 0xffffff)
 	if err != nil {
