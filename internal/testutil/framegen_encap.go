@@ -160,7 +160,7 @@ func (g *frameGen) pppoesFrame() []byte {
 		proto, payload = 0x0281, binary.BigEndian.AppendUint32(nil, 100<<12|1<<8|64)
 		payload = append(payload, ip...)
 	case x < 0.85:
-		etype, ip := g.geneveIP()
+		etype, ip := g.geneveIP(false)
 		proto, payload = map[uint16]uint16{0x0800: 0x0021, 0x86dd: 0x0057, 0x8847: 0x0281}[etype], ip
 	default:
 		proto = []uint16{0xc021, 0x8021, 0x0806, 0x8864, 0x8863, uint16(g.r.Uint32())}[g.pick(6)]
@@ -182,16 +182,20 @@ func (g *frameGen) pppoesFrame() []byte {
 // an Ethernet frame (protocol 0x6558: as GenFrames makes them, or MPLS or
 // PPPoE) or a bare IP packet; sometimes version 1 or another port.
 func (g *frameGen) geneveFrame() []byte {
-	etype, ip := g.geneveIP()
+	etype, ip := g.geneveIP(true)
 	return g.truncate(append(g.ethHeader(etype), ip...))
 }
 
-// geneveIP returns the packet of a geneveFrame and its EtherType.
-func (g *frameGen) geneveIP() (uint16, []byte) {
+// geneveIP returns the packet of a geneveFrame and its EtherType; nest
+// lets the frame inside be another Geneve frame.
+func (g *frameGen) geneveIP(nest bool) (uint16, []byte) {
 	opts := g.pick(5)
 	var proto uint16
 	var inner []byte
 	switch x := g.r.Float64(); {
+	case x < 0.1 && nest:
+		etype, ip := g.geneveIP(false)
+		proto, inner = 0x6558, append(g.ethHeader(etype), ip...)
 	case x < 0.5:
 		proto, inner = 0x6558, g.frame()
 	case x < 0.6:

@@ -52,8 +52,8 @@ import (
 // inside at the offsets the Geneve header gives, as libpcap computes them
 // into its scratch memory: here stack slots, zero on a path that did not
 // go through the Geneve test (`geneve or ip` reads the ethertype at 0
-// there, as libpcap with zeroed memory; libpcap leaves it undefined);
-// `geneve` inside `geneve` is refused.
+// there, as libpcap with zeroed memory; libpcap leaves it undefined); one
+// `geneve` may follow another (`geneve and geneve 5`), a third is refused.
 //
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag

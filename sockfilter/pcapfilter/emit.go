@@ -25,9 +25,7 @@ func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, *Error) {
 		e.base, e.raw = skb.NetOff, true
 	}
 	l := newLayout(g)
-	if g.slots {
-		e.emit(slotPrologue()...)
-	}
+	e.emit(slotPrologue(g.slots)...)
 	for i, n := range l.order {
 		if err := l.node(e, i, n); err != nil {
 			return nil, err

@@ -27,6 +27,7 @@ type encapState struct {
 	mpls        int   // MPLS labels parsed so far
 	linkHdr     int32 // the offset `ether[...]` and `ether host` read from: the PPP header after `pppoes`
 	geneve      bool  // after `geneve` (geneve.go)
+	geneves     int   // the `geneve` keywords so far: 1, or 2 inside another
 	geneveShift int32 // the parser's shift when `geneve` was parsed
 }
 

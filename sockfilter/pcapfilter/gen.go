@@ -36,8 +36,9 @@ import (
 // before a jump target with a jump to it. This file has the graph and the
 // emission of one test (emitter.test) and of its value (emitter.value).
 
-// maxSpill is the deepest nesting of arithmetic operands kept on the stack.
-const maxSpill = 60
+// maxSpill is the deepest nesting of arithmetic operands kept on the stack
+// (the Geneve slots are below them: geneveSlot).
+const maxSpill = 56
 
 // node is a block of the graph: a test with a successor for each outcome,
 // or a terminal (t == nil) that accepts or rejects.
@@ -83,9 +84,9 @@ type graph struct {
 	// an expression with protochain, and pullup is the pass that changes
 	// which truncated frames are accepted, as libpcap's optimiser does.
 	noPullup bool
-	// slots is set by a test that reads a Geneve slot: the program
-	// zeroes them first.
-	slots bool
+	// slots is the number of Geneve slots the tests read, from the
+	// first: the program zeroes them first.
+	slots int
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
@@ -120,9 +121,7 @@ func (g *graph) setTest(n *node, t *predTest) {
 	if c.v.kind == valChain {
 		g.noPullup = true
 	}
-	if c.v.readsSlot() || c.r.readsSlot() {
-		g.slots = true
-	}
+	g.slots = max(g.slots, c.v.slotsRead(), c.r.slotsRead())
 	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
 	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
 	if l, m, ok := c.v.maskedLoad(); ok && c.r == nil {

@@ -41,9 +41,15 @@ import (
 
 const genevePort = 6081
 
-// geneveBase are the bases of the offsets relative to the three slots:
-// linktype, header, payload. An ordinary offset stays below 1<<26.
-var geneveBase = [3]int32{1 << 28, 2 << 28, 3 << 28}
+// maxGeneve is the number of `geneve` keywords an expression may have:
+// one inside the other at most, each with its three slots.
+const maxGeneve = 2
+
+// geneveBase returns the base of the offsets relative to slot k: the
+// slots of the first `geneve` are 0 (linktype), 1 (header) and 2
+// (payload), those of the second 3, 4 and 5. An ordinary offset stays
+// below 1<<26.
+func geneveBase(k int) int32 { return int32(k+1) << 28 }
 
 // geneveSlot returns the stack offset of slot k, below the arithmetic's
 // spill slots (maxSpill).
@@ -51,9 +57,10 @@ func geneveSlot(k uint32) int16 { return int16(-512 + 8*int(k)) }
 
 // parseGeneve parses `geneve [vni]` after the keyword at t.
 func (p *parser) parseGeneve(t token) (pred, *Error) {
-	if p.geneve {
-		return nil, p.fail(t, "%s inside geneve is not supported by this compiler", quote(t.text))
+	if p.geneves == maxGeneve {
+		return nil, p.fail(t, "more than %d geneve keywords are not supported by this compiler", maxGeneve)
 	}
+	level := p.geneves
 	vni, has, err := p.optNumber(t, "Geneve VNI", 0xffffff)
 	if err != nil {
 		return nil, err
@@ -71,15 +78,16 @@ func (p *parser) parseGeneve(t token) (pred, *Error) {
 	// then the offsets of the inner frame from it, on both.
 	v4 := and(p.linkType(wire.EtherTypeIPv4), test(linkLoad(nl+9, 1), cmpEq, 17), p.noFrag(),
 		check(func(off int32, size uint8) *val { return ipv4PayloadLoad(nl, off, size) }),
-		test(&val{kind: valGeneve, size: 4, nl: nl}, cmpEq, 0))
+		test(&val{kind: valGeneve, size: 4, nl: nl, k: uint32(level)}, cmpEq, 0))
 	v6 := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 17),
 		check(func(off int32, size uint8) *val { return linkLoad(nl+40+off, size) }),
-		test(&val{kind: valGeneve, size: 6, nl: nl}, cmpEq, 0))
-	inner := test(&val{kind: valGeneve}, cmpEq, 0)
+		test(&val{kind: valGeneve, size: 6, nl: nl, k: uint32(level)}, cmpEq, 0))
+	inner := test(&val{kind: valGeneve, k: uint32(level)}, cmpEq, 0)
 	p.geneve, p.link = true, packet.LinkEthernet
-	p.shift = geneveBase[2] - wire.EthernetHeaderLen
+	p.geneves++
+	p.shift = geneveBase(3*level+2) - wire.EthernetHeaderLen
 	p.geneveShift = p.shift
-	p.linkHdr = geneveBase[1]
+	p.linkHdr = geneveBase(3*level + 1)
 	return and(or(v4, v6), inner), nil
 }
 
@@ -87,7 +95,7 @@ func (p *parser) parseGeneve(t token) (pred, *Error) {
 // protocol) the next link-type test reads.
 func (p *parser) linkTypeOff() int32 {
 	if p.geneve && p.link != linkPPP {
-		return geneveBase[0] + p.shift - p.geneveShift
+		return geneveBase(3*(p.geneves-1)) + p.shift - p.geneveShift
 	}
 	return wire.EtherTypeOff + p.shift
 }
@@ -99,7 +107,8 @@ func (p *parser) geneveLinkCheck() pred {
 	if !p.geneve {
 		return nil
 	}
-	return not(&predTest{v: slotVal(1), op: cmpEq, r: slotVal(2)})
+	s := uint32(3 * (p.geneves - 1))
+	return not(&predTest{v: slotVal(s + 1), op: cmpEq, r: slotVal(s + 2)})
 }
 
 func slotVal(k uint32) *val { return &val{kind: valSlot, k: k} }
@@ -172,8 +181,8 @@ func geneveRewrite(x pred) pred {
 // geneveRel returns the slot an offset is relative to, and the offset
 // from it.
 func geneveRel(off int32) (uint32, int32, bool) {
-	for k, b := range geneveBase {
-		if off >= b-1<<26 && off < b+1<<26 {
+	for k := range 3 * maxGeneve {
+		if b := geneveBase(k); off >= b-1<<26 && off < b+1<<26 {
 			return uint32(k), off - b, true
 		}
 	}
@@ -188,8 +197,25 @@ func geneveRel(off int32) (uint32, int32, bool) {
 func (e *emitter) geneveTest(n, next *node) {
 	v := n.t.v
 	e.usesR6 = true
-	switch v.size {
-	case 4:
+	slot := func(i uint32) int16 { return geneveSlot(3*v.k + i) }
+	rel, at, inner := geneveRel(v.nl)
+	switch {
+	case v.size == 4 && inner:
+		// The IPv4 header is at an offset in a slot of the
+		// first `geneve`.
+		e.emit(asm.LoadMem(asm.R9, asm.RFP, geneveSlot(rel), asm.Word),
+			asm.Add.Imm32(asm.R9, at),
+			asm.LoadInd(asm.R9, e.base, asm.Byte),
+			asm.And.Imm32(asm.R0, 0xf),
+			asm.LSh.Imm32(asm.R0, 2),
+			asm.Add.Reg32(asm.R0, asm.R9),
+			asm.Add.Imm32(asm.R0, 8+2),
+			asm.StoreMem(asm.RFP, slot(0), asm.R0, asm.Word))
+	case v.size == 6 && inner:
+		e.emit(asm.LoadMem(asm.R0, asm.RFP, geneveSlot(rel), asm.Word),
+			asm.Add.Imm32(asm.R0, at+40+8+2),
+			asm.StoreMem(asm.RFP, slot(0), asm.R0, asm.Word))
+	case v.size == 4:
 		if e.st.ihl == v.nl {
 			e.emit(asm.Mov.Reg(asm.R0, asm.R7))
 		} else {
@@ -198,27 +224,27 @@ func (e *emitter) geneveTest(n, next *node) {
 				asm.LSh.Imm32(asm.R0, 2))
 		}
 		e.emit(asm.Add.Imm32(asm.R0, v.nl+8+2),
-			asm.StoreMem(asm.RFP, geneveSlot(0), asm.R0, asm.Word))
-	case 6:
-		e.emit(asm.StoreImm(asm.RFP, geneveSlot(0), 40+v.nl+8+2, asm.Word))
+			asm.StoreMem(asm.RFP, slot(0), asm.R0, asm.Word))
+	case v.size == 6:
+		e.emit(asm.StoreImm(asm.RFP, slot(0), 40+v.nl+8+2, asm.Word))
 	default:
 		e.chains++
 		skip := "geneve" + strconv.Itoa(e.chains) + ".notEthernet"
-		e.emit(asm.LoadMem(asm.R9, asm.RFP, geneveSlot(0), asm.Word),
+		e.emit(asm.LoadMem(asm.R9, asm.RFP, slot(0), asm.Word),
 			asm.Add.Imm32(asm.R9, -2), // G
 			asm.LoadInd(asm.R9, e.base, asm.Byte),
 			asm.And.Imm32(asm.R0, 0x3f),
 			asm.LSh.Imm32(asm.R0, 2),
 			asm.Add.Imm32(asm.R0, 8),
 			asm.Add.Reg32(asm.R0, asm.R9), // header
-			asm.StoreMem(asm.RFP, geneveSlot(1), asm.R0, asm.Word),
+			asm.StoreMem(asm.RFP, slot(1), asm.R0, asm.Word),
 			asm.LoadInd(asm.R9, e.base+2, asm.Half),
-			asm.LoadMem(asm.R9, asm.RFP, geneveSlot(1), asm.Word),
+			asm.LoadMem(asm.R9, asm.RFP, slot(1), asm.Word),
 			asm.JNE.Imm32(asm.R0, 0x6558, skip),
 			asm.Add.Imm32(asm.R9, 12),
-			asm.StoreMem(asm.RFP, geneveSlot(0), asm.R9, asm.Word),
+			asm.StoreMem(asm.RFP, slot(0), asm.R9, asm.Word),
 			asm.Add.Imm32(asm.R9, 2),
-			asm.StoreMem(asm.RFP, geneveSlot(2), asm.R9, asm.Word).WithLabel(skip))
+			asm.StoreMem(asm.RFP, slot(2), asm.R9, asm.Word).WithLabel(skip))
 	}
 	e.st.r0 = nil
 	if n.jt != next {
@@ -226,22 +252,26 @@ func (e *emitter) geneveTest(n, next *node) {
 	}
 }
 
-// slotPrologue zeroes the Geneve slots, at the start of a program that
-// reads them.
-func slotPrologue() asm.Instructions {
+// slotPrologue zeroes the first n Geneve slots, at the start of a program
+// that reads them.
+func slotPrologue(n int) asm.Instructions {
 	var p asm.Instructions
-	for k := range uint32(3) {
+	for k := range uint32(n) {
 		p = append(p, asm.StoreImm(asm.RFP, geneveSlot(k), 0, asm.Word))
 	}
 	return p
 }
 
-// readsSlot reports whether v reads a Geneve slot.
-func (v *val) readsSlot() bool {
+// slotsRead returns the number of Geneve slots up to the last one v reads.
+func (v *val) slotsRead() int {
 	if v == nil {
-		return false
+		return 0
 	}
-	return v.kind == valSlot || v.idx.readsSlot() || v.a.readsSlot() || v.b.readsSlot()
+	n := max(v.idx.slotsRead(), v.a.slotsRead(), v.b.slotsRead())
+	if v.kind == valSlot {
+		n = max(n, int(v.k)+1)
+	}
+	return n
 }
 
 // slotBounded reports whether v, an index, is a Geneve offset: a slot, or
