@@ -18,9 +18,11 @@ import (
 //	         the transport loads are relative to: 4 * IHL on the IPv4
 //	         path, 40 on the IPv6 path into shared tests (shareTails)
 //	r8       the frame length from the link-layer header, for `len`
-//	r1, r9   temporaries of arithmetic
+//	r1, r9   temporaries of arithmetic; r9 is protochain's offset X
+//	         (protochain.go) and the Geneve header's (geneve.go)
 //	fp-8     the byte the length probe copies
-//	fp-16... spilled operands of arithmetic
+//	fp-16... spilled operands of arithmetic, and protochain's saved byte
+//	fp-512.. the Geneve slots, six words up to fp-472 (geneveSlot)
 //
 // Packet loads are LD_ABS/LD_IND relative to the link-layer header
 // (SKF_LL_OFF), so the program reads the same bytes on a packet socket,

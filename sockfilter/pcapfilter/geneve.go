@@ -16,7 +16,8 @@ import (
 //
 // As libpcap, the program computes three offsets when the Geneve test
 // holds, and keeps them in scratch words (its M[0], M[1], M[2]; here
-// stack slots, zeroed when the program starts):
+// stack slots, zeroed when the program starts; a second `geneve`, inside
+// the first, has three more):
 //
 //	G        = the Geneve header: the UDP header's offset + 8
 //	header   = G + 8 + 4 * (options length): the inner frame (M[1])
