@@ -2,7 +2,10 @@ package pcapfilter_test
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
+
+	"golang.org/x/net/bpf"
 
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter/packet"
@@ -74,5 +77,67 @@ func TestProtochainBound(t *testing.T) {
 				t.Errorf("%d headers, truncated: the program returns %#x, libpcap %d", n, got, libpcap(short))
 			}
 		}
+	}
+}
+
+// TestEncapRawIP compiles the encapsulations for a raw IP link and
+// compares their programs in the interpreter with libpcap's DLT_RAW
+// programs on GenMoreFrames' frames without their Ethernet header:
+// protochain and geneve start at the IP header, pppoes moves the headers
+// as libpcap does though its own test never holds; mpls is refused by
+// both.
+func TestEncapRawIP(t *testing.T) {
+	testutil.RequireTool(t, "tcpdump")
+	lp := testutil.NewLibpcap(t, testutil.LinkRawIP)
+	var frames [][]byte
+	for _, f := range append(testutil.GenMoreFrames(5, 3000), testutil.GenFrames(6, 500)...) {
+		if len(f) > 14 {
+			frames = append(frames, f[14:])
+		}
+	}
+	for _, expr := range []string{
+		"protochain 6", "ip6 protochain 17", "ip protochain 51", "geneve", "geneve 5 and ip",
+		"geneve and tcp port 80", "geneve and ether host 00:11:22:33:44:55", "geneve and geneve",
+		"pppoes or ip", "pppoes or mpls and ip", "pppoed or ip6", "esp or ah", "vrrp", "mpls",
+	} {
+		t.Run(expr, func(t *testing.T) {
+			classic, lerr := lp.Compile(expr)
+			insns, err := pcapfilter.Compile(expr, packet.LinkRawIP)
+			switch {
+			case lerr != nil && err != nil:
+				return
+			case lerr != nil && strings.Contains(lerr.Error(), "rejects all packets"):
+				classic = []bpf.Instruction{bpf.RetConstant{Val: 0}}
+			case lerr != nil:
+				t.Fatalf("Compile accepts what libpcap refuses: %v", lerr)
+			case err != nil:
+				t.Fatalf("Compile refuses what libpcap compiles: %v", err)
+			}
+			v, err := vm.New(insns, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := testutil.ClassicVM(t, classic)
+			bad, accepted := 0, 0
+			for i, f := range frames {
+				want := ref(f)
+				if want == testutil.NoVerdict {
+					continue
+				}
+				if want != 0 {
+					accepted++
+				}
+				got, err := v.RunFrame(f, packet.LinkRawIP)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if (got != 0) != (want != 0) {
+					if bad++; bad <= 3 {
+						t.Errorf("frame %d (% x): the program returns %#x, libpcap %d", i, f, got, want)
+					}
+				}
+			}
+			t.Logf("libpcap accepts %d of %d packets", accepted, len(frames))
+		})
 	}
 }
