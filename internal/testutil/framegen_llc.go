@@ -61,8 +61,8 @@ func (g *frameGen) macHeader() []byte {
 	return f
 }
 
-// truncate cuts f, sometimes, to a length of at least min.
-func (g *frameGen) truncate(f []byte, min int) []byte {
+// truncateTo cuts f, sometimes, to a length of at least min.
+func (g *frameGen) truncateTo(f []byte, min int) []byte {
 	if g.chance(0.15) && len(f) > min {
 		f = f[:min+g.pick(len(f)-min)]
 	}
@@ -120,7 +120,7 @@ func (g *frameGen) llcFrame() []byte {
 	}
 	f = binary.BigEndian.AppendUint16(f, length)
 	f = append(f, body...)
-	return g.truncate(f, 15)
+	return g.truncateTo(f, 15)
 }
 
 // linkTypeFrame returns a frame of one of the link-level ethertypes, or
@@ -134,7 +134,7 @@ func (g *frameGen) linkTypeFrame() []byte {
 		f = append(f, genSAPs[g.pick(len(genSAPs))], genSAPs[g.pick(len(genSAPs))], 0x03)
 	}
 	f = append(f, g.bytes(10+g.pick(40))...)
-	return g.truncate(f, 15)
+	return g.truncateTo(f, 15)
 }
 
 // decnetFrame returns a DECnet frame (ethertype 0x6003): the 2-byte
@@ -186,7 +186,7 @@ func (g *frameGen) decnetFrame() []byte {
 	h = append(h, g.bytes(g.pick(20))...)
 	f = binary.LittleEndian.AppendUint16(f, uint16(len(h)))
 	f = append(f, h...)
-	return g.truncate(f, 15)
+	return g.truncateTo(f, 15)
 }
 
 // castFrame returns an IPv4 or IPv6 packet (UDP) to a broadcast,
@@ -206,9 +206,9 @@ func (g *frameGen) castFrame() []byte {
 		f = append(f, ip...)
 		f = append(f, g.bytes(8)...)
 		if tagged {
-			return g.truncate(f, 15)
+			return g.truncateTo(f, 15)
 		}
-		return g.truncate(f, 34)
+		return g.truncateTo(f, 34)
 	}
 	f = binary.BigEndian.AppendUint16(f, 0x86dd)
 	ip := make([]byte, 40)
@@ -220,7 +220,7 @@ func (g *frameGen) castFrame() []byte {
 	f = append(f, ip...)
 	f = append(f, g.bytes(8)...)
 	if tagged {
-		return g.truncate(f, 15)
+		return g.truncateTo(f, 15)
 	}
-	return g.truncate(f, 54)
+	return g.truncateTo(f, 54)
 }

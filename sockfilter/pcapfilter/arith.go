@@ -343,7 +343,7 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 	}
 	switch t.text {
 	case "ether", "link":
-		v, err := p.cookedAccess(t, load(baseLink, 0))
+		v, err := p.cookedAccess(t, load(baseLink, p.linkHdr))
 		return v, nil, err
 	case "ip":
 		return load(baseLink, nl), p.linkType(wire.EtherTypeIPv4), nil

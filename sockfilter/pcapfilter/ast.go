@@ -110,12 +110,15 @@ func test(v *val, op cmpOp, k uint32) pred { return &predTest{v: v, op: op, k: k
 type valKind uint8
 
 const (
-	valConst valKind = iota // k
-	valLoad                 // the size bytes at base + off (+ idx)
-	valLen                  // the frame length from the link-layer header
-	valALU                  // a alu b
-	valNeg                  // -a
-	valCtx                  // the 32-bit field of struct __sk_buff at off (inbound, ifindex)
+	valConst  valKind = iota // k
+	valLoad                  // the size bytes at base + off (+ idx)
+	valLen                   // the frame length from the link-layer header
+	valALU                   // a alu b
+	valNeg                   // -a
+	valGeneve                // always 0: computes the offsets inside Geneve into the stack slots (geneve.go)
+	valSlot                  // the Geneve stack slot k (geneve.go)
+	valChain                 // the protocol where protochain's walk of the IP (size 4 or 6) header at nl looking for k stops (protochain.go)
+	valCtx                   // the 32-bit field of struct __sk_buff at off (inbound, ifindex)
 )
 
 // loadBase says what the offset of a load is relative to.

@@ -89,6 +89,24 @@ import (
 // layer match no frame, and llc, broadcast, multicast and ether addresses
 // are refused, as libpcap refuses them on DLT_RAW.
 //
+// Encapsulations and more IP protocols: `ah`, `esp` and `pim`
+// (IPv4 or IPv6, protocol 51, 50, 103), `vrrp` and `carp` (IPv4 protocol
+// 112); `mpls [label]`, `pppoed` and `pppoes [session]`, which, like
+// `vlan`, move what follows them: after `mpls` (which stacks: `mpls 100
+// and mpls 200`) everything reads 4 bytes further, `ip` and `ip6` test the
+// last label's bottom-of-stack bit and the IP version, and only they can
+// follow; after `pppoes` the link is PPP, 8 bytes further: `ip` tests the
+// PPP protocol 0x0021. `protochain N` (`ip protochain`, `ip6 protochain`)
+// walks the IPv6 extension headers and AH as libpcap's loop does, unrolled
+// to 16 headers: a walk that needs more (which libpcap's might never end)
+// stops there and matches only if the header it reached is N. `geneve
+// [vni]` (UDP port 6081, version 0) makes what follows read the frame
+// inside at the offsets the Geneve header gives, as libpcap computes them
+// into its scratch memory: here stack slots, zero on a path that did not
+// go through the Geneve test (`geneve or ip` reads the ethertype at 0
+// there, as libpcap with zeroed memory; libpcap leaves it undefined); one
+// `geneve` may follow another (`geneve and geneve 5`), a third is refused.
+//
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag
 // the device or the receive path has already taken out of the frame

@@ -40,8 +40,6 @@ func TestCompileErrors(t *testing.T) {
 		{"port (80 or tcp)", 13, `expected a port number in the parentheses, found "tcp"`},
 		{"port (80 or 443", 16, `expected ")" to close "(" at column 6`},
 		{"ifindex", 8, `expected an interface index after "ifindex"`},
-		{"ip protochain 6", 4, `"protochain" is not supported by this compiler`},
-		{"protochain 6", 1, `"protochain" is not supported by this compiler`},
 		{"tcp and radio", 9, `"radio" is not supported by this compiler`},
 		{"length", 7, `expected a comparison operator after "length"`},
 		{"ifindex eth0", 9, `expected an interface index after "ifindex"`},

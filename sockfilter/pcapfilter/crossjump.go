@@ -60,7 +60,11 @@ func crossJump(insns asm.Instructions) asm.Instructions {
 			for k > 0 && insns[j-k+1].Label != "" {
 				k-- // something jumps into the middle: keep from there
 			}
-			if k == 0 {
+			if k == 0 || g.Label != "" {
+				// (A goto with a label of its own, made by an
+				// earlier round or inside a test's code, is kept:
+				// the one that replaces it has the first
+				// instruction's label.)
 				continue
 			}
 			target := insns[p-k].Label

@@ -20,6 +20,7 @@ import (
 func emitGraph(g *graph, form frameForm) (asm.Instructions, *Error) {
 	e := &emitter{base: form.base, raw: form.raw, lenAdd: form.lenAdd, liveHdr: form.liveHdr, in: g.in}
 	l := newLayout(g)
+	e.emit(slotPrologue(g.slots)...)
 	for i, n := range l.order {
 		if err := l.node(e, i, n); err != nil {
 			return nil, err

@@ -20,9 +20,11 @@ import (
 //	         the transport loads are relative to: 4 * IHL on the IPv4
 //	         path, 40 on the IPv6 path into shared tests (shareTails)
 //	r8       the frame length from the link-layer header, for `len`
-//	r1, r9   temporaries of arithmetic
+//	r1, r9   temporaries of arithmetic; r9 is protochain's offset X
+//	         (protochain.go) and the Geneve header's (geneve.go)
 //	fp-8     the byte the length probe copies
-//	fp-16... spilled operands of arithmetic
+//	fp-16... spilled operands of arithmetic, and protochain's saved byte
+//	fp-512.. the Geneve slots, six words up to fp-472 (geneveSlot)
 //
 // Packet loads are LD_ABS/LD_IND relative to the link-layer header
 // (SKF_LL_OFF), so the program reads the same bytes on a packet socket,
@@ -38,8 +40,9 @@ import (
 // before a jump target with a jump to it. This file has the graph and the
 // emission of one test (emitter.test) and of its value (emitter.value).
 
-// maxSpill is the deepest nesting of arithmetic operands kept on the stack.
-const maxSpill = 60
+// maxSpill is the deepest nesting of arithmetic operands kept on the stack
+// (the Geneve slots are below them: geneveSlot).
+const maxSpill = 56
 
 // node is a block of the graph: a test with a successor for each outcome,
 // or a terminal (t == nil) that accepts or rejects.
@@ -81,6 +84,13 @@ type graph struct {
 	nodes                []*node
 	in                   *interner
 	byKey                map[mergeKey]*node // merge's table, kept across rounds
+	// noPullup is set by a protochain test: libpcap does not optimise
+	// an expression with protochain, and pullup is the pass that changes
+	// which truncated frames are accepted, as libpcap's optimiser does.
+	noPullup bool
+	// slots is the number of Geneve slots the tests read, from the
+	// first: the program zeroes them first.
+	slots int
 }
 
 // newGraph builds the graph of p, with short-circuit evaluation: each test
@@ -112,6 +122,10 @@ func (g *graph) newNode(t *predTest, jt, jf *node) *node {
 func (g *graph) setTest(n *node, t *predTest) {
 	c := &predTest{v: g.in.canon(t.v), op: t.op, k: t.k, r: g.in.canon(t.r)}
 	n.t = c
+	if c.v.kind == valChain {
+		g.noPullup = true
+	}
+	g.slots = max(g.slots, c.v.slotsRead(), c.r.slotsRead())
 	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
 	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
 	if l, m, ok := c.v.maskedLoad(); ok && c.r == nil {
@@ -156,6 +170,12 @@ func (g *graph) build(p pred, t, f *node) (*node, *Error) {
 		}
 		return g.build(p.a, t, b)
 	case *predTest:
+		if p.v.kind == valGeneve {
+			// Always true, and its offsets must be computed: no edge
+			// goes from it to where its true edge goes (thread would
+			// skip it).
+			return g.newNode(p, t, g.reject), nil
+		}
 		return g.newNode(p, t, f), nil
 	}
 	panic("sockfilter: unknown predicate")
@@ -254,6 +274,7 @@ type emitter struct {
 	depth   int  // stack slots in use by arithmetic
 	err     *Error
 
+	chains   int   // protochain walks emitted, for their labels
 	cur      *node // the node being emitted
 	offsetR0 bool  // r0 holds the offset of the transport header for cur's load
 }
@@ -288,6 +309,11 @@ func (e *emitter) test(n *node, next *node) {
 	var reg bool
 	k := t.k
 	switch {
+	case t.r != nil && t.r.kind == valSlot:
+		e.value(t.v)
+		e.emit(asm.LoadMem(asm.R1, asm.RFP, geneveSlot(t.r.k), asm.Word))
+		e.st.r0 = n.vkey
+		reg = true
 	case t.r != nil:
 		e.value(t.v)
 		e.spill()
@@ -315,6 +341,12 @@ func (e *emitter) test(n *node, next *node) {
 				e.st.r0 = n.vkey
 			}
 		}
+	case t.v.kind == valChain:
+		e.protochainTest(n, next)
+		return
+	case t.v.kind == valGeneve:
+		e.geneveTest(n, next)
+		return
 	case t.v.kind == valLen:
 		e.frameLen()
 		e.branchOn(asm.R8, op, false, k, jt, jf, next)
@@ -484,6 +516,12 @@ func (e *emitter) value(v *val) {
 			return
 		}
 		e.indexed(v)
+	case valSlot:
+		e.emit(asm.LoadMem(asm.R0, asm.RFP, geneveSlot(v.k), asm.Word))
+	case valChain, valGeneve:
+		if e.err == nil {
+			e.err = &Error{Msg: "internal error: protochain inside arithmetic; please report the expression"}
+		}
 	case valNeg:
 		e.value(v.a)
 		e.emit(asm.Negate32(asm.R0))
@@ -491,6 +529,11 @@ func (e *emitter) value(v *val) {
 		e.value(v.a)
 		if v.b.kind == valConst {
 			e.emit(aluOps[v.op].Imm32(asm.R0, int32(v.b.k)))
+			break
+		}
+		if v.b.kind == valSlot {
+			e.emit(asm.LoadMem(asm.R1, asm.RFP, geneveSlot(v.b.k), asm.Word),
+				aluOps[v.op].Reg32(asm.R0, asm.R1))
 			break
 		}
 		e.spill()
@@ -527,13 +570,18 @@ func (e *emitter) indexed(v *val) {
 			e.emit(asm.Mov.Reg(asm.R0, asm.R9))
 		}
 	}
-	e.reject = true
-	if limit < 0 {
-		e.emit(asm.Goto("reject"))
-		limit = 0
+	if !v.idx.slotBounded() || off < 0 || off >= 1<<16 {
+		// (A Geneve offset needs no check: it is less than the frame's
+		// length plus 300.)
+		e.reject = true
+		if limit < 0 {
+			e.emit(asm.Goto("reject"))
+			limit = 0
+		}
+		// An index that would reach past 1 MiB is past the end of the
+		// frame.
+		e.emit(asm.JGT.Imm32(asm.R0, int32(limit), "reject"))
 	}
-	// An index that would reach past 1 MiB is past the end of the frame.
-	e.emit(asm.JGT.Imm32(asm.R0, int32(limit), "reject"))
 	if v.base == baseIPv4 {
 		e.emit(asm.Add.Reg(asm.R0, asm.R7))
 	}

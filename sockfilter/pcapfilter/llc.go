@@ -128,6 +128,12 @@ func (p *parser) is8023() pred { return not(test(p.typeField(), cmpGt, maxLength
 // gen_ether_linktype tests for the SAPs and ethertypes that have several;
 // on a raw-IP link, the IP version for IPv4 and IPv6 and false otherwise.
 func (p *parser) etherProto(v uint32) pred {
+	if v <= 0xffff {
+		// Inside MPLS or PPPoE the protocol is that encapsulation's.
+		if x, ok := p.encapLinkType(uint16(v)); ok {
+			return x
+		}
+	}
 	if p.link != packet.LinkEthernet {
 		return p.linkType(uint16(v))
 	}

@@ -49,7 +49,7 @@ func (g *graph) optimize() {
 		// have nothing left: a pullup can then still take one copy of
 		// a test into another chain (`tcp port 80 or port 443` tests
 		// TCP's source port 443 before it loads the destination port).
-		if g.thread(t) || g.pullup() {
+		if g.thread(t) || (!g.noPullup && g.pullup()) {
 			continue
 		}
 		if !g.merge() {

@@ -18,9 +18,11 @@ type parser struct {
 	i     int
 	link  packet.LinkType
 	opts  *CompileOptions // never nil
-	shift int32           // bytes added to the link-layer payload offset by `vlan`
+	shift int32           // bytes added to the link-layer payload offset by `vlan`, `mpls`, `pppoes`
 	err   *Error          // the error that got furthest, kept while backtracking
 	depth int             // nesting depth, bounded to keep the stack small
+
+	encapState // what mpls, pppoes and geneve change (encap.go)
 
 	checks      []pred // protocol checks of the packet accesses of a relation
 	relStart    int    // the first token of the relation being parsed
@@ -100,6 +102,9 @@ func (p *parser) parse() (pred, *Error) {
 			return nil, err
 		}
 		return nil, p.bestErr(p.fail(t, `expected "and", "or" or the end of the expression, found %s`, t))
+	}
+	if p.geneve {
+		e = geneveRewrite(e)
 	}
 	return e, nil
 }
@@ -255,7 +260,7 @@ var keywords = map[string]bool{}
 func init() {
 	for w := range strings.FieldsSeq(`and or not ether ip ip6 arp rarp tcp udp icmp icmp6 sctp igmp
 		src dst host net port portrange proto mask vlan less greater len link gateway broadcast multicast
-		ah esp pim vrrp carp decnet lat moprc mopdl iso stp ipx netbeui atalk aarp sca llc mpls pppoed pppoes geneve`) {
+		ah esp pim vrrp carp protochain decnet lat moprc mopdl iso stp ipx netbeui atalk aarp sca llc mpls pppoed pppoes geneve`) {
 		keywords[w] = true
 	}
 }
@@ -309,8 +314,13 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	case "broadcast", "multicast":
 		x, err := p.castPrimitive(nil, t)
 		return x, qual{}, err
-	case "gateway", "mpls", "pppoed", "pppoes", "geneve",
-		"ah", "esp", "pim", "vrrp", "carp", "mask":
+	case "ah", "esp", "pim", "vrrp", "carp", "mpls", "pppoed", "pppoes", "geneve":
+		x, err := p.parseEncap(t)
+		return x, qual{}, err
+	case "protochain":
+		x, err := p.parseProtochain(t, "")
+		return x, qual{}, err
+	case "gateway", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
 	if err := p.unsupported(t); err != nil {
@@ -328,6 +338,10 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		case n.isWord("proto"):
 			p.next()
 			x, err := p.parseProtoNumber(n, q.proto)
+			return x, qual{}, err
+		case n.isWord("protochain"):
+			p.next()
+			x, err := p.parseProtochain(n, q.proto)
 			return x, qual{}, err
 		case n.isWord("src", "dst", "host", "net", "port", "portrange"):
 		case n.isWord("broadcast", "multicast"):
@@ -397,8 +411,11 @@ func (p *parser) parseVLAN(t token) (pred, *Error) {
 	if p.link != packet.LinkEthernet {
 		return nil, p.fail(t, "%s needs an Ethernet link", quote(t.text))
 	}
+	if p.mpls > 0 {
+		return nil, p.fail(t, "%s cannot follow mpls (libpcap: no VLAN match after MPLS)", quote(t.text))
+	}
 	nl := p.nl()
-	tpid := linkLoad(12+p.shift, 2)
+	tpid := linkLoad(p.linkTypeOff(), 2)
 	x := or(test(tpid, cmpEq, wire.EtherTypeVLAN), test(tpid, cmpEq, wire.EtherTypeQinQ), test(tpid, cmpEq, wire.EtherTypeQinQv1))
 	if n := p.peek(); n.kind == tokWord && !keywords[n.text] {
 		id, ok := parseNumber(n.text)

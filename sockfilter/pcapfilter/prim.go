@@ -29,6 +29,9 @@ func (p *parser) nl() int32 {
 // On a raw-IP link it tests the IP version nibble, and no other type
 // matches (gen_linktype for DLT_RAW).
 func (p *parser) linkType(t uint16) pred {
+	if x, ok := p.encapLinkType(t); ok {
+		return x
+	}
 	if p.cooked() {
 		return p.cookedLinkType(t)
 	}
@@ -42,7 +45,7 @@ func (p *parser) linkType(t uint16) pred {
 		}
 		return predConst(false)
 	}
-	return test(linkLoad(wire.EtherTypeOff+p.shift, 2), cmpEq, uint32(t))
+	return test(linkLoad(p.linkTypeOff(), 2), cmpEq, uint32(t))
 }
 
 // ipProto returns `ip proto v`.
@@ -102,7 +105,7 @@ func (p *parser) parseValue(q qual, t token) (pred, *Error) {
 		if p.link != packet.LinkEthernet {
 			return nil, p.fail(t, "ether host needs an Ethernet link")
 		}
-		return p.etherHost(q.dir, mac), nil
+		return and(p.geneveLinkCheck(), p.etherHost(q.dir, mac)), nil
 	}
 	if strings.Contains(t.text, ":") {
 		a, err := netip.ParseAddr(t.text)
@@ -155,6 +158,10 @@ func (p *parser) host4(q qual, t token, addr [4]byte, mask uint32) (pred, *Error
 	}
 	switch q.proto {
 	case "":
+		if p.mpls > 0 {
+			// Inside MPLS, IPv4 only (gen_host, Q_DEFAULT).
+			return op(wire.EtherTypeIPv4, 12, 16), nil
+		}
 		return or(op(wire.EtherTypeIPv4, 12, 16), op(wire.EtherTypeARP, 14, 24), op(wire.EtherTypeRARP, 14, 24)), nil
 	case "ip":
 		return op(wire.EtherTypeIPv4, 12, 16), nil
@@ -195,8 +202,8 @@ func (p *parser) host6(dir string, addr, mask [16]byte) pred {
 func (p *parser) etherHost(dir string, mac [6]byte) pred {
 	cmp := func(off int32) func() pred {
 		return func() pred {
-			return and(test(linkLoad(off+2, 4), cmpEq, binary.BigEndian.Uint32(mac[2:])),
-				test(linkLoad(off, 2), cmpEq, uint32(binary.BigEndian.Uint16(mac[:]))))
+			return and(test(linkLoad(p.linkHdr+off+2, 4), cmpEq, binary.BigEndian.Uint32(mac[2:])),
+				test(linkLoad(p.linkHdr+off, 2), cmpEq, uint32(binary.BigEndian.Uint16(mac[:]))))
 		}
 	}
 	return dirOp(dir, cmp(6), cmp(0))

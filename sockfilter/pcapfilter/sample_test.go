@@ -114,6 +114,9 @@ func TestCompileSample(t *testing.T) {
 					t.Fatalf("frame %d: %v", i, err)
 				}
 				want := libpcap(f)
+				if want == testutil.NoVerdict {
+					continue // libpcap's protochain walk would not end
+				}
 				if want != 0 {
 					accepted++
 				}

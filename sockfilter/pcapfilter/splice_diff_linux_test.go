@@ -10,12 +10,12 @@ import (
 )
 
 // spliceCorpus returns the packets the differential test runs, as the
-// oracle sees them: for Ethernet, the generated frames and the Ethernet
-// frames of testdata/frames; for raw IP, what follows the Ethernet header
-// of each of those (IP or not: libpcap's DLT_RAW program decides by the
+// oracle sees them: for Ethernet, the generated frames (GenFrames' and
+// GenMoreFrames') and the Ethernet frames of testdata/frames; for raw IP,
+// what follows the Ethernet header of each of those (IP or not: libpcap's DLT_RAW program decides by the
 // version nibble) and the raw IP frames of testdata/frames.
 func spliceCorpus(t testing.TB, link packet.LinkType) [][]byte {
-	eth := testutil.GenFrames(1, exprDiffFrames)
+	eth := append(testutil.GenFrames(1, exprDiffFrames), testutil.GenMoreFrames(2, exprDiffFrames)...)
 	for _, f := range testutil.FramesOf(t, testutil.LinkEthernet) {
 		eth = append(eth, f.Data)
 	}

@@ -165,7 +165,11 @@ func TestSpliceProbeReadLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	var frames [][]byte
-	for _, f := range append(testutil.GenFrames(2, 400), spliceCorpus(t, packet.LinkEthernet)[exprDiffFrames:]...) {
+	var named [][]byte
+	for _, f := range testutil.FramesOf(t, testutil.LinkEthernet) {
+		named = append(named, f.Data)
+	}
+	for _, f := range append(append(testutil.GenFrames(2, 400), testutil.GenMoreFrames(3, 100)...), named...) {
 		if len(f) >= wire.EthernetHeaderLen {
 			frames = append(frames, f)
 		}

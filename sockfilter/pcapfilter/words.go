@@ -10,11 +10,10 @@ import "strings"
 var unsupportedWords = map[string]bool{}
 
 func init() {
-	for w := range strings.FieldsSeq(`igrp pim vrrp carp radio ah esp protochain gateway type subtype
-		direction dir address1 addr1 address2 addr2 address3 addr3 address4 addr4 ra ta byte mpls
-		pppoed pppoes geneve lane metac bcc oam oamf4 oamf4ec oamf4sc sc ilmic vpi vci connectmsg
-		metaconnect on ifname rset ruleset rnr rulenum srnr subrulenum reason action fisu lssu lsu
-		msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls`) {
+	for w := range strings.FieldsSeq(`igrp radio gateway type subtype direction dir address1 addr1 address2 addr2 address3 addr3
+		address4 addr4 ra ta byte lane metac bcc oam oamf4 oamf4ec oamf4sc sc ilmic vpi vci
+		connectmsg metaconnect on ifname rset ruleset rnr rulenum srnr subrulenum reason action
+		fisu lssu lsu msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls`) {
 		unsupportedWords[w] = true
 		keywords[w] = true
 	}
