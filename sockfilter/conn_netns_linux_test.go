@@ -280,6 +280,9 @@ func testConnInterfaceGone(t *testing.T, m connMode) {
 					t.Errorf("SetProgram while down: %v", err)
 				}
 				v.NS.IP(t, "link", "set", v.A, "up")
+				// Bringing A up brings B's carrier back; B transmits
+				// only once the kernel has attached its qdisc again.
+				v.NS.WaitTransmit(t, v.A, v.B)
 				send(2)
 				if err := readTag(2); err != nil {
 					t.Fatalf("read once up again: %v", err)
