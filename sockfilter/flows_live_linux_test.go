@@ -120,6 +120,11 @@ func newTwoHosts(t *testing.T) *twoHosts {
 	t.Helper()
 	h := &twoHosts{a: testutil.NewNetNS(t), b: testutil.NewNetNS(t)}
 	h.a.IP(t, "link", "add", vethA, "type", "veth", "peer", "name", vethB, "netns", h.b.Name)
+	type nsDev struct {
+		ns  *testutil.NetNS
+		dev string
+	}
+	var ready []nsDev
 	for _, side := range []struct {
 		ns          *testutil.NetNS
 		dev, v4, v6 string
@@ -129,6 +134,7 @@ func newTwoHosts(t *testing.T) *twoHosts {
 		side.ns.IP(t, "addr", "add", side.v4+"/24", "dev", side.dev)
 		side.ns.IP(t, "addr", "add", side.v6+"/64", "dev", side.dev, "nodad")
 		side.ns.IP(t, "link", "set", side.dev, "up")
+		ready = append(ready, nsDev{side.ns, side.dev})
 		out, err := exec.Command("ip", "-n", side.ns.Name, "link", "add", "link", side.dev, "name", side.dev+".100", "type", "vlan", "id", "100").CombinedOutput()
 		if err != nil {
 			t.Logf("no VLAN sub-interface (%s): VLAN-tagged frames are sent with a packet socket instead", strings.TrimSpace(string(out)))
@@ -137,6 +143,12 @@ func newTwoHosts(t *testing.T) *twoHosts {
 		h.vlan = true
 		side.ns.IP(t, "addr", "add", side.vlan+"/24", "dev", side.dev+".100")
 		side.ns.IP(t, "link", "set", side.dev+".100", "up")
+		ready = append(ready, nsDev{side.ns, side.dev + ".100"})
+	}
+	// A's carrier comes on as B comes up: wait for the kernel to let
+	// each device transmit (see testutil.NetNS.WaitTransmit).
+	for _, w := range ready {
+		w.ns.WaitTransmit(t, w.dev)
 	}
 	return h
 }

@@ -137,6 +137,8 @@ func TestVethDirections(t *testing.T) {
 			b.IP(t, "addr", "add", "10.200.0.2/24", "dev", "pbv1")
 			a.IP(t, "link", "set", "pbv0", "up")
 			b.IP(t, "link", "set", "pbv1", "up")
+			a.WaitTransmit(t, "pbv0")
+			b.WaitTransmit(t, "pbv1")
 			var args []string
 			if q != "" {
 				args = []string{"-Q", q}

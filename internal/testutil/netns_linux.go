@@ -5,9 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +111,58 @@ func NewVeth(t testing.TB) *Veth {
 	v.NS.IP(t, "addr", "add", v.AddrB+"/24", "dev", v.B)
 	v.NS.IP(t, "link", "set", v.A, "up")
 	v.NS.IP(t, "link", "set", v.B, "up")
+	v.NS.WaitTransmit(t, v.A, v.B)
 	return v
+}
+
+// WaitTransmit waits until each of the interfaces ifnames in ns can
+// transmit: it is up, has a carrier, and has its queueing discipline
+// attached. Call it after bringing up a veth end (or a device stacked on
+// one) that frames are to be sent out of.
+//
+// Bringing up the second end of a veth pair turns the carrier of both ends
+// on, but only the end being brought up gets its queueing discipline
+// attached there and then (dev_open, dev_activate). The other end's waits
+// for the kernel's link-watch work, which runs later: on a loaded machine,
+// many milliseconds later. Until it does, that end still has the noop
+// qdisc, which drops every frame sent out of it (counted as TX dropped,
+// kfree_skb reason QDISC_DROP) before any packet socket sees it; sendto(2)
+// returns success all the same. RTM_GETLINK takes the RTNL lock, under
+// which the link-watch work runs (and since Linux 6.8 runs the device's
+// pending work itself), so once ip-link(8) shows a qdisc other than noop,
+// the device transmits.
+func (ns *NetNS) WaitTransmit(t testing.TB, ifnames ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, name := range ifnames {
+		for {
+			out := ns.IP(t, "-o", "link", "show", "dev", name)
+			if linkTransmits(out) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("interface %s in %s did not become ready to transmit (up, carrier, a qdisc other than noop): %s", name, ns.Name, strings.TrimSpace(out))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// linkTransmits reports whether a line of `ip -o link show` output shows
+// an interface that is up, has a carrier and has a qdisc other than noop.
+func linkTransmits(line string) bool {
+	f := strings.Fields(line)
+	var flags, qdisc string
+	for i, w := range f {
+		switch {
+		case flags == "" && strings.HasPrefix(w, "<") && strings.HasSuffix(w, ">"):
+			flags = w
+		case w == "qdisc" && i+1 < len(f) && qdisc == "":
+			qdisc = f[i+1]
+		}
+	}
+	set := strings.Split(strings.Trim(flags, "<>"), ",")
+	return slices.Contains(set, "UP") && slices.Contains(set, "LOWER_UP") && qdisc != "" && qdisc != "noop"
 }
 
 func runCmd(t testing.TB, name string, args ...string) string {
