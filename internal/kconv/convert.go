@@ -54,6 +54,10 @@ func (c *converter) run() (*Program, error) {
 // if the program reads the packet, its data and linear length in r8, r9.
 func (c *converter) prologue() []Insn {
 	p := []Insn{alu32Reg(opXOR, regA, regA), alu32Reg(opXOR, regX, regX), mov64Reg(regCtx, regArg1)}
+	if c.loadable {
+		// The verifier refuses a read of the unset r0 and r7.
+		p[0], p[1] = mov32Imm(regA, 0), mov32Imm(regX, 0)
+	}
 	if !c.seen {
 		return p
 	}

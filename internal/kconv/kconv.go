@@ -58,7 +58,7 @@ type Insn struct {
 func (i Insn) Marshal(order binary.ByteOrder) [8]byte {
 	var b [8]byte
 	b[0] = i.Code
-	if order == binary.LittleEndian {
+	if order.Uint16([]byte{1, 0}) == 1 { // little-endian, binary.NativeEndian included
 		b[1] = i.Dst&0xf | i.Src<<4
 	} else {
 		b[1] = i.Dst<<4 | i.Src&0xf

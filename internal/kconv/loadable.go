@@ -35,8 +35,10 @@ const (
 // It is the same program, jumps and all, except where the kernel's code
 // uses what a loaded program may not:
 //
-//   - the prologue reads __sk_buff's data and data_end into r8 and r9
-//     (2 instructions where the kernel's 4 compute the linear length);
+//   - the prologue sets A and X with `w0 = 0; w7 = 0` (the verifier
+//     refuses the kernel's `w0 ^= w0` of a register not yet written),
+//     and reads __sk_buff's data and data_end into r8 and r9 (2
+//     instructions where the kernel's 4 compute the linear length);
 //   - a load's fast path compares r8+k+size with data_end instead of
 //     r9-k with size (`r2 = r8; r2 += k+size; if r2 > r9`, one
 //     instruction more at k = 0, the same count otherwise), for offsets

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/sockfilter/skb"
 )
 
 // The code generator turns the predicate tree into a control-flow graph of
@@ -422,10 +423,11 @@ func (e *emitter) ihlR0(nl int32) {
 	e.st.r0 = nil
 }
 
-// frameLen makes r8 hold the frame length from the link-layer header (see
-// frameLenInsns). It reads the context from r1 where nothing has
-// clobbered it yet (then the program needs no `r6 = r1` for it), else
-// from r6.
+// frameLen makes r8 hold the frame length from the link-layer header:
+// skb->len, which on a packet socket counts from the link-layer header
+// (see Compile's documentation on `len`). It reads the context from r1
+// where nothing has clobbered it yet (then the program needs no `r6 = r1`
+// for it), else from r6. r8 survives the legacy packet loads' calls.
 func (e *emitter) frameLen() {
 	if e.st.len {
 		return
@@ -435,9 +437,10 @@ func (e *emitter) frameLen() {
 		ctx, usesR6 = asm.R1, false
 	}
 	e.usesR6 = e.usesR6 || usesR6
-	e.emit(frameLenInsns(asm.R8, ctx, e.raw)...)
+	r0 := e.st.r0
+	e.emit(skb.Len.Load(asm.R8, ctx))
 	e.st.len = true
-	e.st.r0 = nil
+	e.st.r0 = r0 // the load leaves r0 alone
 }
 
 // value emits the computation of v into r0, on 32 bits.
