@@ -263,6 +263,6 @@ func ExampleCompile() {
 	_, err = Compile("tcp port http", packet.LinkEthernet)
 	fmt.Println(err)
 	// Output:
-	// 17 instructions
+	// 18 instructions
 	// compile "tcp port http": unknown port "http": port names are not resolved, use a number at column 10
 }

@@ -18,17 +18,17 @@ import (
 //	r7       the offset of the transport header from the network header
 //	         the transport loads are relative to: 4 * IHL on the IPv4
 //	         path, 40 on the IPv6 path into shared tests (shareTails)
-//	r8       the frame length from the link-layer header, for `len`
+//	r8       the frame length from the link-layer header (skb->len), for `len`
 //	r1, r9   temporaries of arithmetic
-//	fp-8     the byte the length probe copies
 //	fp-16... spilled operands of arithmetic
 //
 // Packet loads are LD_ABS/LD_IND relative to the link-layer header
 // (SKF_LL_OFF), so the program reads the same bytes on a packet socket,
 // where skb->data is the link-layer header, and under BPF_PROG_TEST_RUN,
 // where it is the network header. A load past the end of the frame ends
-// the program returning 0, as classic BPF does; the reject block is such
-// a load (rejectInsn).
+// the program returning 0, as classic BPF does; the reject block is
+// `r0 = 0; exit`, not such a load, which would cost a helper call on
+// every frame rejected.
 //
 // emit.go lays the graph out and emits it (emitGraph): the tests in the
 // order of graph.order, each falling through to a successor where it can,
@@ -264,18 +264,6 @@ func (e *emitter) emit(ins ...asm.Instruction) {
 		e.err = tooComplex(0, hintTests, "its program would have more than %d instructions", maxInsns)
 	}
 }
-
-// rejectInsn returns the reject block of a program that has legacy packet
-// loads and an accept block after its reject block: one load at pastEnd,
-// past the end of any frame. A legacy load (BPF_LD_ABS) that fails ends
-// the program returning 0 (the kernel rewrites it into a call of
-// bpf_skb_load_helper_8_no_cache and, on its error, `w0 ^= w0; exit`; see
-// bpf_gen_ld_abs in net/core/filter.c and "Legacy BPF Packet access
-// instructions" in Documentation/bpf/standardization/instruction-set.rst),
-// so it is `r0 = 0; exit` in one instruction. The verifier does not know
-// the load fails: it goes on into the accept block, which ends in the exit
-// every program needs last.
-func rejectInsn() asm.Instruction { return asm.LoadAbs(pastEnd, asm.Byte) }
 
 // test emits node n: the value, then the branches, falling through to next
 // where it can.

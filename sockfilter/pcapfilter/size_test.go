@@ -21,8 +21,7 @@ import (
 //   - `r6 = r1` before the first packet load: LD_ABS and LD_IND take the
 //     context from r6. +1.
 //   - accept block `r0 = -1; exit` where classic BPF has `ret #K`. +1.
-//   - reject block `r0 = 0; exit` where classic BPF has `ret #0`, in
-//     programs with no packet load (else it is one failing load). +1.
+//   - reject block `r0 = 0; exit` where classic BPF has `ret #0`. +1.
 //   - each `goto`: a classic conditional jump goes to two places, an eBPF
 //     one falls through to the next instruction. +1 each.
 //   - 4*IHL: classic BPF has `ldxb 4*([nl]&0xf)`, eBPF `r0 = ldb [nl];
