@@ -30,8 +30,8 @@
 //     net_device fields, or call kernel functions.
 //
 // Offsets of kernel structures vary with the build: Layout holds them,
-// Linux618AMD64 those of the test machine's kernel, which the tests check
-// against its BTF. Calls of kernel functions (Func) carry an immediate
+// Linux618AMD64 those of Linux 6.18 on x86-64, KernelLayout the running
+// kernel's, from its BTF. Calls of kernel functions (Func) carry an immediate
 // relative to __bpf_call_base that only the running kernel knows; Convert
 // leaves it 0 and records which function each call is.
 package kconv

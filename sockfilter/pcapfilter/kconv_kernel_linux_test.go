@@ -54,6 +54,10 @@ func TestKconvMatchesKernel(t *testing.T) {
 		}
 		return int16(f.Offset / 8)
 	}
+	layout, err := kconv.LayoutFromBTF(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	calls := kallsymsCalls(t)
 	mapFD := newInsnMap(t)
 	prog := readbackProgram(mapFD, off("sk_buff", "mark"), off("sk_buff", "sk"), off("sock", "sk_filter"),
@@ -88,7 +92,7 @@ func TestKconvMatchesKernel(t *testing.T) {
 	}
 	checked := 0
 	for name, classic := range programs {
-		want, err := kconv.Convert(classic, nil)
+		want, err := kconv.Convert(classic, &layout)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
