@@ -24,6 +24,9 @@ var ErrClosed = net.ErrClosed
 // EtherType, skb->ifindex the interface. Its return value cuts the frame
 // before the cooked header is added, which Info.Length and the frame
 // include. Promiscuous mode needs an interface, and Listen refuses it here.
+// pcapfilter.Compile(expr, packet.LinkLinuxSLL2) compiles a filter for
+// this socket with tcpdump -i any's meaning: the cooked header's fields
+// (`arp`, `inbound`, `ifindex 2`) read from the socket buffer.
 const AnyInterface = "any"
 
 // The TPACKET_V3 ring's defaults. A ring of 32 blocks of 1 MiB holds about

@@ -20,10 +20,34 @@ import (
 // while the capture is idle.
 const flushEvery = 100 * time.Millisecond
 
-// compileFilter compiles opts.expr for link, with -s's snap length as the
-// program's accepting return value.
+// compileFilter compiles opts.expr for a live socket on link (for "any",
+// LINUX_SLL2: the program for its socket, which reads the cooked header's
+// fields from the socket buffer), with -s's snap length as the program's
+// accepting return value.
 func compileFilter(opts *options, link packet.LinkType) (asm.Instructions, error) {
-	insns, err := pcapfilter.Compile(opts.expr, link)
+	return compileFilterWith(opts, link, nil)
+}
+
+// compileFileFilter is compileFilter for the frames of a capture file of
+// link: a Linux cooked file's have their header, which the program reads
+// (pcapfilter's Offline form).
+func compileFileFilter(opts *options, link packet.LinkType) (asm.Instructions, error) {
+	var po *pcapfilter.CompileOptions
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		po = &pcapfilter.CompileOptions{Offline: true}
+	}
+	return compileFilterWith(opts, link, po)
+}
+
+// compileFilterWith compiles opts.expr with po (nil for Compile's
+// defaults), tcpdump's netmask for `ip broadcast` (netmaskFor) and -s's
+// snap length.
+func compileFilterWith(opts *options, link packet.LinkType, po *pcapfilter.CompileOptions) (asm.Instructions, error) {
+	if po == nil {
+		po = &pcapfilter.CompileOptions{}
+	}
+	po.Netmask = netmaskFor(opts)
+	insns, err := pcapfilter.CompileWith(opts.expr, link, po)
 	if err != nil {
 		return nil, err // a *pcapfilter.Error quotes the expression and gives the column
 	}
@@ -40,13 +64,19 @@ func compile(opts *options, link packet.LinkType, stderr io.Writer) (asm.Instruc
 	if err != nil {
 		return nil, nil, err
 	}
+	prog, err := loadFilter(opts, insns, stderr)
+	return insns, prog, err
+}
+
+// loadFilter loads insns, printing the verifier's log for --verifier-log.
+func loadFilter(opts *options, insns asm.Instructions, stderr io.Writer) (*sockfilter.Program, error) {
 	lo := &sockfilter.LoadOptions{Name: "lo_capture"}
 	if opts.verifierLog {
 		lo.LogLevel = sockfilter.LogLevelBranch | sockfilter.LogLevelStats
 	}
 	prog, err := sockfilter.Load(insns, lo)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if opts.verifierLog {
 		log, truncated := prog.VerifierLog()
@@ -55,7 +85,7 @@ func compile(opts *options, link packet.LinkType, stderr io.Writer) (asm.Instruc
 			fmt.Fprintln(stderr, "(verifier log truncated)")
 		}
 	}
-	return insns, prog, nil
+	return prog, nil
 }
 
 // snaplenOf returns the snap length a capture keeps: -s's, or tcpdump's
@@ -137,7 +167,7 @@ func (s *session) capture() (err error) {
 	if err != nil {
 		return err
 	}
-	insns, prog, err := compile(opts, filterLink(link), s.stderr)
+	insns, prog, err := compile(opts, link, s.stderr)
 	if err != nil {
 		return err
 	}

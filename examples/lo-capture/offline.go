@@ -80,12 +80,12 @@ func (s *session) readFile() (err error) {
 	}
 	defer in.Close()
 	link := in.pr.LinkType()
-	insns, err := compileFilter(opts, filterLink(link))
+	insns, err := compileFileFilter(opts, link)
 	if err != nil {
 		return err
 	}
 	if opts.verifierLog {
-		_, prog, err := compile(opts, filterLink(link), s.stderr)
+		prog, err := loadFilter(opts, insns, s.stderr)
 		if err != nil {
 			return err
 		}
@@ -128,8 +128,8 @@ func (s *session) readFile() (err error) {
 func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, frames int, err error) {
 	opts, link := s.opts, in.pr.LinkType()
 	var (
-		buf, scratch []byte
-		info         packet.Info
+		buf  []byte
+		info packet.Info
 	)
 	var progress atomic.Int64 // records<<32 | frames, for SIGUSR1
 	s.sig.onInfo(func() {
@@ -150,7 +150,7 @@ func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, f
 			return records, frames, fmt.Errorf("read %s: %w", in.name, err)
 		}
 		frames++
-		frame, err := runFilter(filter, buf, link, &info, &scratch)
+		frame, err := runFilter(filter, buf, link, &info)
 		if err != nil {
 			return records, frames, fmt.Errorf("filter on frame %d of %s: %w", frames, in.name, err)
 		}
@@ -174,56 +174,26 @@ func (s *session) filterFile(in *input, filter *vm.VM, out *outputs) (records, f
 	return records, frames, nil
 }
 
-// filterLink returns the link type the filter is compiled for, for frames
-// of link: for a Linux cooked header (SLL, SLL2: a capture on "any") raw
-// IP, for the filter sees what the "any" device's socket gives it, the
-// packet from its network header on, without the cooked header (see
-// sockfilter.AnyInterface); for the others link itself.
-func filterLink(link packet.LinkType) packet.LinkType {
-	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
-		return packet.LinkRawIP
-	}
-	return link
-}
-
 // runFilter runs the filter on a frame of link from a file and returns
 // what the filter keeps of it, nil for nothing: the frame cut to the
 // program's return value. A frame with a Linux cooked header is filtered
-// as the "any" device's socket filters it — the packet after the header,
-// with the header's interface index and direction — and keeps its header.
-// The raw IP program tells IPv4 and IPv6 by the version in the packet's
-// first byte: a packet the header says is neither (ARP, 802.2) is shown
-// with that byte 0, in scratch, so that it is not taken for one.
-func runFilter(filter *vm.VM, frame []byte, link packet.LinkType, info *packet.Info, scratch *[]byte) ([]byte, error) {
-	hdr := 0
-	net := *info
-	data := frame
-	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
-		h, err := packet.ParseSLL(frame, link)
-		if err != nil {
-			return nil, nil // no header, no packet: nothing to filter
-		}
-		hdr = packet.SLLHeaderLen
-		if link == packet.LinkLinuxSLL2 {
-			hdr = packet.SLL2HeaderLen
-			net.Ifindex = h.Ifindex
-		}
-		if net.Direction == packet.DirectionUnknown {
-			net.Direction = h.Direction()
-		}
-		net.Length = max(info.Length-hdr, 0)
-		data = frame[hdr:]
-		if h.Protocol != 0x0800 && h.Protocol != 0x86dd && len(data) > 0 {
-			*scratch = append((*scratch)[:0], data...)
-			(*scratch)[0] = 0
-			data = *scratch
-		}
-	}
-	verdict, err := filter.RunFrameInfo(data, filterLink(link), &net)
+// with its header, whose protocol, direction and interface index the
+// program reads, as libpcap filters the file (pcapfilter's Offline form,
+// run by vm.RunFrameInfo); the return value counts from the packet after
+// the header, as -s cuts a live capture on "any".
+func runFilter(filter *vm.VM, frame []byte, link packet.LinkType, info *packet.Info) ([]byte, error) {
+	verdict, err := filter.RunFrameInfo(frame, link, info)
 	if err != nil || verdict == 0 {
 		return nil, err
 	}
-	if uint64(len(frame)-hdr) > uint64(verdict) {
+	hdr := 0
+	switch link {
+	case packet.LinkLinuxSLL:
+		hdr = packet.SLLHeaderLen
+	case packet.LinkLinuxSLL2:
+		hdr = packet.SLL2HeaderLen
+	}
+	if uint64(len(frame)) > uint64(hdr)+uint64(verdict) {
 		frame = frame[:hdr+int(verdict)]
 	}
 	return frame, nil
@@ -240,7 +210,11 @@ func dumpProgram(opts *options, stdout io.Writer) error {
 			return err
 		}
 	}
-	insns, err := compileFilter(opts, filterLink(link))
+	compileFor := compileFilter
+	if opts.read != "" {
+		compileFor = compileFileFilter
+	}
+	insns, err := compileFor(opts, link)
 	if err != nil {
 		return err
 	}

@@ -130,13 +130,18 @@ func TestCountOnly(t *testing.T) {
 }
 
 // TestReadCookedMatchesTcpdump reads files of Linux cooked frames (what
-// tcpdump -i any writes) with lo-capture -r and tcpdump -r: for the
-// expressions on IP a filter of a capture on "any" can test, the same
-// frames pass.
+// tcpdump -i any writes) with lo-capture -r and tcpdump -r: for
+// expressions on IP and on the cooked header (its protocol, direction,
+// interface index and bytes), the same frames pass.
 func TestReadCookedMatchesTcpdump(t *testing.T) {
 	needTcpdump(t)
-	exprs := []string{"", "ip", "ip6", "udp", "tcp", "tcp or udp", "host 127.0.0.1", "port 8080 or port 41021", "not udp", "ip[8] = 64", "tcp[tcpflags] & tcp-syn != 0"}
+	exprs := []string{"", "ip", "ip6", "udp", "tcp", "tcp or udp", "host 127.0.0.1", "port 8080 or port 41021", "not udp", "ip[8] = 64", "tcp[tcpflags] & tcp-syn != 0",
+		"arp", "not ip", "not ip and not ip6", "inbound", "outbound", "outbound and tcp", "ether proto 0x86dd", "ether proto 0x8100", "ether proto 4", "link[0:2] != 0", "len > 80"}
 	for _, link := range []packet.LinkType{packet.LinkLinuxSLL, packet.LinkLinuxSLL2} {
+		exprs := exprs
+		if link == packet.LinkLinuxSLL2 {
+			exprs = append(exprs, "ifindex 1", "ifindex 2 or arp")
+		}
 		var frames [][]byte
 		for _, f := range testutil.FramesOf(t, uint16(link)) {
 			frames = append(frames, f.Data)

@@ -343,7 +343,8 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 	}
 	switch t.text {
 	case "ether", "link":
-		return load(baseLink, 0), nil, nil
+		v, err := p.cookedAccess(t, load(baseLink, 0))
+		return v, nil, err
 	case "ip":
 		return load(baseLink, nl), p.linkType(wire.EtherTypeIPv4), nil
 	case "ip6":
@@ -358,6 +359,10 @@ func (p *parser) access(t token, idx *val, size uint8) (*val, pred, *Error) {
 	case "icmp6":
 		check := and(p.linkType(wire.EtherTypeIPv6), test(linkLoad(nl+6, 1), cmpEq, 58))
 		return load(baseLink, nl+40), check, nil
+	}
+	if off, check, ok := p.linkAccess(t.text); ok {
+		v, err := p.cookedAccess(t, load(baseLink, off))
+		return v, check, err
 	}
 	return nil, nil, p.fail(t, "%s cannot be indexed", quote(t.text))
 }

@@ -123,6 +123,7 @@ type loadBase uint8
 const (
 	baseLink loadBase = iota // the first byte of the link-layer header
 	baseIPv4                 // the IPv4 payload: the IPv4 header at nl plus 4*IHL
+	baseSkb                  // a field of struct __sk_buff at off (see skbLoad)
 )
 
 // aluOp is an arithmetic operator of the expression grammar.

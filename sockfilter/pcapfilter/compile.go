@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/packet"
@@ -18,8 +19,8 @@ import (
 // (SKF_NET_OFF), so it gives the same verdict attached to a packet socket
 // (sockfilter.Conn), where skb->data is the link-layer header, and under
 // sockfilter.Program.Test (BPF_PROG_TEST_RUN), where skb->data is the
-// network header, except for `len` (below). As in classic BPF, a load past the end of the frame
-// rejects it. It needs Linux 5.1 (32-bit jumps).
+// network header, except for `len` (below). As in classic BPF, a load
+// past the end of the frame rejects it. It needs Linux 5.1 (32-bit jumps).
 //
 // The grammar: the protocols ip, ip6, arp, rarp, tcp, udp, sctp, icmp,
 // icmp6 and igmp; `ip proto N`, `ip6 proto N`, `proto N` and `ether proto
@@ -36,6 +37,23 @@ import (
 // the qualifiers of the primitive before it: `port 80 or 443`. Host names
 // are not resolved: addresses must be numeric. The empty expression
 // accepts every frame.
+//
+// Beyond IP, on Ethernet, as libpcap 1.10: `llc` (an 802.3 frame with an
+// 802.2 header, not Novell's raw 802.3) and `llc i|s|u` or a command (rr,
+// rnr, rej, ui, ua, disc, dm, sabme, test, xid, frmr); `ether proto N`
+// with N up to 1500 an LLC SAP (the DSAP of an 802.3 frame) and the
+// names \stp, \ipx, \iso, \netbeui, \decnet, \lat, \sca, \moprc,
+// \mopdl, \atalk, \aarp and \loopback; stp, ipx (Ethernet II, SNAP, 802.2
+// and raw 802.3), netbeui, iso, clnp, esis, isis, the IS-IS PDU classes
+// l1, l2, iih, lsp, snp, csnp and psnp, `iso proto N`, `isis proto N`;
+// atalk and aarp (Ethernet II and SNAP), decnet, lat, sca, moprc, mopdl,
+// `decnet src|dst|host AREA.NODE` (the four forms of DECnet's routing
+// header) and their accesses (decnet[i]); fddi, tr, wlan, ppp, slip and
+// link, which mean ether; broadcast and multicast, on their own or after
+// ether, and `ip multicast`, `ip6 multicast`, `ip broadcast` (which needs
+// a netmask: see CompileOptions). On a raw-IP link the protocols of the link
+// layer match no frame, and llc, broadcast, multicast and ether addresses
+// are refused, as libpcap refuses them on DLT_RAW.
 //
 // VLAN tags are matched in the frame's bytes, as libpcap's programs do for
 // capture files: `vlan` tests the ethertype at the current offset. A tag
@@ -54,6 +72,32 @@ import (
 // with sockfilter/vm's VM.RunFrame to see a frame as a live socket does,
 // offline (the differential tests do). On a raw IP link skb->len is the
 // frame length both ways.
+//
+// For the Linux cooked links of the "any" device, packet.LinkLinuxSLL and
+// packet.LinkLinuxSLL2, the expression has libpcap's meaning for
+// DLT_LINUX_SLL and DLT_LINUX_SLL2: ip, arp, `ether proto N` and the
+// other link-level types test the header's protocol field (for SLL,
+// libpcap's 802.2 handling: an LLC SAP such as `ether proto 0x42` is
+// matched in the LLC header of frames of protocol LINUX_SLL_P_802_2;
+// SLL2 compares the field alone), `inbound` and `outbound` its packet
+// type, `ifindex N` SLL2's interface index, `link[N]` and `ether[N]` its
+// bytes; `ether host` and `vlan` are refused, as libpcap refuses them.
+// Compile's program is for the "any" device's live socket
+// (sockfilter.AnyInterface), which has no cooked header: skb->data is the
+// network header, so the header's protocol, packet type and interface
+// index come from skb->protocol, skb->pkt_type and skb->ifindex (as
+// libpcap's cooked socket maps them to SKF_AD_ loads), the packet is read
+// relative to the network header, and other bytes of the header (its
+// hardware type and address) cannot be read: such an expression is
+// refused. `len` counts the header, as in the capture file: skb->len plus
+// 16 or 20. (libpcap's kernel filter on its cooked socket compares skb->len
+// alone, so `tcpdump -i any greater 60` drops a 42-byte IPv4 datagram that
+// `tcpdump -r` of a file of it keeps with the same filter; Compile's live
+// and Offline programs agree with the file.) With
+// CompileOptions.Offline the program is for frames that start with the
+// header, as a capture file's do (sockfilter/vm's RunFrame of
+// LinkLinuxSLL and LinkLinuxSLL2 frames), and refuses `ifindex` for SLL,
+// which has none, as libpcap does.
 //
 // Unlike libpcap, Compile does not refuse expressions that reject every
 // frame (`ip and arp`): their program returns 0.
@@ -94,6 +138,15 @@ type CompileOptions struct {
 	// and protocol names (from /etc/services and /etc/protocols, or the
 	// built-in IANA tables), are unaffected.
 	NoResolve bool
+	// Netmask is the IPv4 netmask of the network the frames come from,
+	// for `ip broadcast` (libpcap's netmask argument of pcap_compile):
+	// with a netmask m, the destination's host part, the bits not in m,
+	// is all zeros or all ones. tcpdump passes the interface's netmask
+	// for a live capture and 0.0.0.0 for a capture file, which Offline
+	// takes when Netmask is the zero netip.Addr. Live without one, `ip
+	// broadcast` is refused, as libpcap refuses it with
+	// PCAP_NETMASK_UNKNOWN.
+	Netmask netip.Addr
 }
 
 // CompileWith is Compile with options; a nil opts is Compile.
@@ -101,8 +154,10 @@ func CompileWith(expr string, link packet.LinkType, opts *CompileOptions) (asm.I
 	if opts == nil {
 		opts = &CompileOptions{}
 	}
-	if link != packet.LinkEthernet && link != packet.LinkRawIP {
-		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet or packet.LinkRawIP", link)
+	switch link {
+	case packet.LinkEthernet, packet.LinkRawIP, packet.LinkLinuxSLL, packet.LinkLinuxSLL2:
+	default:
+		return nil, fmt.Errorf("compile: link type %s is not supported: use packet.LinkEthernet, LinkRawIP, LinkLinuxSLL or LinkLinuxSLL2", link)
 	}
 	insns, err := compile(expr, link, opts)
 	if err != nil {
@@ -126,13 +181,13 @@ func compile(expr string, link packet.LinkType, opts *CompileOptions) (asm.Instr
 	if err != nil {
 		return nil, err
 	}
-	return compilePred(x, link)
+	return compilePred(x, frameFormFor(link, opts.Offline))
 }
 
 // compilePred compiles the predicate tree x: it builds the graph of its
 // tests, runs the optimiser's passes in order (see opt.go), emits the
 // program and checks that the kernel can load it.
-func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
+func compilePred(x pred, form frameForm) (asm.Instructions, *Error) {
 	g, err := newGraph(x)
 	if err != nil {
 		return nil, err
@@ -144,7 +199,7 @@ func compilePred(x pred, link packet.LinkType) (asm.Instructions, *Error) {
 	g.mergeTails()
 	g.widenLoads()
 	g.markIndexR0()
-	insns, err := emitGraph(g, link)
+	insns, err := emitGraph(g, form)
 	if err != nil {
 		return nil, err
 	}

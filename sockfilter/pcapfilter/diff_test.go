@@ -54,7 +54,9 @@ func loadForTest(t testing.TB, insns interface{ String() string }, load func() (
 func TestCompileDifferential(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
-	frames := testutil.GenFrames(1, exprDiffFrames)
+	// GenMoreFrames' frames, for the grammar beyond IP (LLC, DECnet,
+	// broadcast and multicast destinations, ...).
+	frames := append(testutil.GenFrames(1, exprDiffFrames), testutil.GenMoreFrames(1, exprDiffFrames/2)...)
 	for _, expr := range testutil.Expressions(t) {
 		t.Run(expr, func(t *testing.T) {
 			classic, err := lp.Compile(expr)

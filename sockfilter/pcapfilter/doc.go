@@ -24,6 +24,13 @@
 //	}
 //	conn, err := sockfilter.Listen("eth0", prog, nil)
 //
+// For the "any" device (sockfilter.AnyInterface), compile for
+// packet.LinkLinuxSLL2, as tcpdump -i any does: the program reads the
+// cooked header's fields (`arp`, `inbound`, `ifindex 2`) from the socket
+// buffer, which has no such header; with CompileOptions.Offline, it reads
+// them from the frames of a LINUX_SLL2 capture file, in the vm package
+// (cooked.go).
+//
 // # How it compiles
 //
 // The compiler is a front end and a back end, as libpcap's gencode.c and

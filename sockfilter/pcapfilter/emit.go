@@ -4,8 +4,6 @@ import (
 	"strconv"
 
 	"github.com/purebpf/purebpf/asm"
-	"github.com/purebpf/purebpf/sockfilter/packet"
-	"github.com/purebpf/purebpf/sockfilter/skb"
 )
 
 // emitGraph lays out and emits g, in four steps:
@@ -18,11 +16,8 @@ import (
 //   - terminals: the reject and accept blocks (layout.terminals);
 //   - cross-jumping and clean-up: crossJump, the `r6 = r1` the packet
 //     loads need, and the labels nothing jumps to dropped (finish).
-func emitGraph(g *graph, link packet.LinkType) (asm.Instructions, *Error) {
-	e := &emitter{base: skb.LLOff, in: g.in}
-	if link == packet.LinkRawIP {
-		e.base, e.raw = skb.NetOff, true
-	}
+func emitGraph(g *graph, form frameForm) (asm.Instructions, *Error) {
+	e := &emitter{base: form.base, lenAdd: form.lenAdd, liveHdr: form.liveHdr, in: g.in}
 	l := newLayout(g)
 	for i, n := range l.order {
 		if err := l.node(e, i, n); err != nil {

@@ -27,8 +27,9 @@ func FuzzCompile(f *testing.F) {
 	}
 	load := testutil.Privileged()
 	f.Fuzz(func(t *testing.T, expr string) {
-		for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
-			insns, err := Compile(expr, link)
+		for _, c := range fuzzLinks {
+			link := c.link
+			insns, err := CompileWith(expr, link, &CompileOptions{Offline: c.offline})
 			if err != nil {
 				checkCompileError(t, expr, err)
 				continue
@@ -48,6 +49,18 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzLinks are the link types and forms FuzzCompile compiles for: the
+// cooked links live (for the "any" socket) and offline (frames with the
+// header).
+var fuzzLinks = []struct {
+	link    packet.LinkType
+	offline bool
+}{
+	{packet.LinkEthernet, false}, {packet.LinkRawIP, false},
+	{packet.LinkLinuxSLL, false}, {packet.LinkLinuxSLL, true},
+	{packet.LinkLinuxSLL2, false}, {packet.LinkLinuxSLL2, true},
 }
 
 // maxErrorLen bounds the length of an error of Compile: its excerpt and
@@ -99,15 +112,16 @@ func readFuzzCorpus(t testing.TB) []string {
 }
 
 // TestCompileCorpusLoads loads every program Compile produces from the
-// seed corpus and the expression list, for both link types: the verifier
-// must accept them all.
+// seed corpus and the expression list, for every link type and form of
+// fuzzLinks: the verifier must accept them all.
 func TestCompileCorpusLoads(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	exprs := append(readFuzzCorpus(t), testutil.Expressions(t)...)
 	loaded := 0
 	for _, expr := range exprs {
-		for _, link := range []packet.LinkType{packet.LinkEthernet, packet.LinkRawIP} {
-			insns, err := Compile(expr, link)
+		for _, c := range fuzzLinks {
+			link := c.link
+			insns, err := CompileWith(expr, link, &CompileOptions{Offline: c.offline})
 			if err != nil {
 				continue
 			}

@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/skb"
@@ -241,15 +242,16 @@ type emitter struct {
 	// whose frames start with the network header (on a live raw IP
 	// device both headers are there; under TestLink only the network
 	// header is where the frame starts).
-	base   int32
-	raw    bool
-	in     *interner // makes the values the emitter builds canonical
-	insns  asm.Instructions
-	st     regState
-	usesR6 bool
-	reject bool // something jumps to "reject" outside the graph's edges
-	depth  int  // stack slots in use by arithmetic
-	err    *Error
+	base    int32
+	lenAdd  int32     // bytes of the frame before skb->data not in skb->len (frameForm)
+	liveHdr int32     // a live cooked header's length: no packet load below it
+	in      *interner // makes the values the emitter builds canonical
+	insns   asm.Instructions
+	st      regState
+	usesR6  bool
+	reject  bool // something jumps to "reject" outside the graph's edges
+	depth   int  // stack slots in use by arithmetic
+	err     *Error
 
 	cur      *node // the node being emitted
 	offsetR0 bool  // r0 holds the offset of the transport header for cur's load
@@ -356,6 +358,18 @@ func (e *emitter) load(v *val) {
 	if v.base == baseIPv4 {
 		off += int64(v.nl)
 	}
+	if v.base == baseSkb {
+		// A field of the socket buffer: the live cooked header's.
+		e.emit(asm.LoadMem(asm.R0, asm.R6, int16(v.off), asm.Word))
+		if v.off == int32(skb.Protocol) {
+			e.emit(asm.ToBE(asm.R0, 16))
+		}
+		e.st.r0 = v
+		return
+	}
+	if off < int64(e.liveHdr) && e.err == nil {
+		e.err = &Error{Msg: "internal error: a load in the cooked header at offset " + strconv.FormatInt(off, 10) + " for the live socket, which does not have it"}
+	}
 	if off >= maxFrameOffset {
 		// Past the end of any frame: the load fails, as in libpcap.
 		e.emit(asm.LoadAbs(pastEnd, asm.Size(v.size)))
@@ -427,6 +441,9 @@ func (e *emitter) frameLen() {
 	e.usesR6 = e.usesR6 || usesR6
 	r0 := e.st.r0
 	e.emit(skb.Len.Load(asm.R8, ctx))
+	if e.lenAdd != 0 {
+		e.emit(asm.Add.Imm32(asm.R8, e.lenAdd))
+	}
 	e.st.len = true
 	e.st.r0 = r0 // the load leaves r0 alone
 }

@@ -35,7 +35,7 @@ type parser struct {
 // qual is the qualifiers of a primitive (proto, dir, type), which a bare
 // value after `and` or `or` repeats: `port 80 or 443`.
 type qual struct {
-	proto string // "", "ether", "ip", "ip6", "arp", "rarp", "tcp", "udp", "sctp"
+	proto string // "", "ether" (and its aliases), "ip", "ip6", "arp", "rarp", "tcp", "udp", "sctp", or llc.go's linkProtos
 	dir   string // "", "src", "dst", "src or dst", "src and dst"
 	typ   string // "", "host", "net", "port", "portrange"
 	ok    bool   // false when the last term cannot be repeated
@@ -258,6 +258,9 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 	if t.kind != tokWord {
 		return nil, qual{}, p.fail(t, "expected a filter primitive, found %s", t)
 	}
+	if x, ok, err := p.cookedPrimitive(t); ok {
+		return x, qual{}, err
+	}
 	switch t.text {
 	case "vlan":
 		x, err := p.parseVLAN(t)
@@ -281,15 +284,23 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 		return x, qual{}, err
 	case "len":
 		return nil, qual{}, p.fail(p.peek(), `expected a comparison operator after "len", found %s`, p.peek())
-	case "gateway", "broadcast", "multicast", "mpls", "pppoed", "pppoes", "geneve", "llc", "decnet",
-		"ah", "esp", "pim", "vrrp", "carp", "lat", "moprc", "mopdl", "iso", "stp", "ipx", "netbeui",
-		"atalk", "aarp", "sca", "link", "mask":
+	case "llc":
+		x, err := p.parseLLC(t)
+		return x, qual{}, err
+	case "broadcast", "multicast":
+		x, err := p.castPrimitive(nil, t)
+		return x, qual{}, err
+	case "gateway", "mpls", "pppoed", "pppoes", "geneve",
+		"ah", "esp", "pim", "vrrp", "carp", "mask":
 		return nil, qual{}, p.fail(t, "%s is not supported by this compiler", quote(t.text))
 	}
 	var q qual
 	last := t // the last qualifier, for messages
 	if protoQuals[t.text] {
 		q.proto = t.text
+		if linkAliases[q.proto] {
+			q.proto = "ether"
+		}
 		n := p.peek()
 		switch {
 		case n.isWord("proto"):
@@ -297,8 +308,10 @@ func (p *parser) parsePrimitive() (pred, qual, *Error) {
 			x, err := p.parseProtoNumber(n, q.proto)
 			return x, qual{}, err
 		case n.isWord("src", "dst", "host", "net", "port", "portrange"):
-		case q.proto == "ether" && n.isWord("broadcast", "multicast"):
-			return nil, qual{}, p.fail(n, "%s is not supported by this compiler", quote(n.text))
+		case n.isWord("broadcast", "multicast"):
+			p.next()
+			x, err := p.castPrimitive(&t, n)
+			return x, qual{}, err
 		default:
 			x, err := p.protoAbbrev(t)
 			return x, qual{}, err
@@ -380,9 +393,13 @@ func (p *parser) parseVLAN(t token) (pred, *Error) {
 }
 
 // parseProtoNumber parses the number or escaped name after `proto` (at t)
-// qualified by proto: "", "ip", "ip6" or "ether".
+// qualified by proto: "", "ip", "ip6" or "ether", or one of llc.go's
+// protocols (`iso proto N`; see linkProtoNumber).
 func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 	n := p.next()
+	if x, ok, err := p.linkProtoNumber(t, n, proto); ok {
+		return x, err
+	}
 	var v uint32
 	var ok bool
 	switch n.kind {
@@ -391,7 +408,7 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 		if !ok && proto != "ether" {
 			v, ok = ipProtoNames[n.text]
 		}
-		if !ok && proto == "ether" {
+		if !ok && proto == "ether" && !keywords[n.text] {
 			v, ok = etherProtoNames[n.text]
 		}
 	case tokQuote:
@@ -418,10 +435,7 @@ func (p *parser) parseProtoNumber(t token, proto string) (pred, *Error) {
 		if v > 0xffff {
 			return nil, p.fail(n, "ether proto %d is greater than 65535", v)
 		}
-		if v <= 1500 {
-			return nil, p.fail(n, "ether proto %d is not supported: the value must be an ethertype above 1500", v)
-		}
-		return p.linkType(uint16(v)), nil
+		return p.etherProto(v), nil
 	case "", "ip", "ip6":
 		if v > 255 {
 			return nil, p.fail(n, "IP protocol %d is greater than 255", v)
@@ -461,6 +475,9 @@ func (p *parser) protoAbbrev(t token) (pred, *Error) {
 		return p.ipProto(uint8(ipProtoNames[t.text])), nil
 	case "icmp6":
 		return p.ip6Proto(58), nil
+	}
+	if x, ok, err := p.linkAbbrev(t); ok {
+		return x, err
 	}
 	return nil, p.fail(t, "expected a qualifier after %s", quote(t.text))
 }

@@ -19,6 +19,9 @@ func (p *parser) nl() int32 {
 	if p.link == packet.LinkRawIP {
 		return 0
 	}
+	if p.cooked() {
+		return cookedHeaderLen(p.link) + p.shift
+	}
 	return wire.EthernetHeaderLen + p.shift
 }
 
@@ -26,6 +29,9 @@ func (p *parser) nl() int32 {
 // On a raw-IP link it tests the IP version nibble, and no other type
 // matches (gen_linktype for DLT_RAW).
 func (p *parser) linkType(t uint16) pred {
+	if p.cooked() {
+		return p.cookedLinkType(t)
+	}
 	if p.link == packet.LinkRawIP {
 		version := aluVal(aluAnd, linkLoad(0, 1), constVal(0xf0))
 		switch t {
@@ -76,6 +82,9 @@ func dirOp(dir string, src, dst func() pred) pred {
 // parseValue parses the value of a primitive with qualifiers q; t, already
 // consumed, is its first token.
 func (p *parser) parseValue(q qual, t token) (pred, *Error) {
+	if x, ok, err := p.linkValue(q, t); ok {
+		return x, err
+	}
 	switch q.typ {
 	case "port", "portrange":
 		return p.parsePort(q, t)

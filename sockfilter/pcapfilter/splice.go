@@ -55,6 +55,11 @@ type SpliceOptions struct {
 	// Access is how the filter reads the packet.
 	Access Access
 
+	// Compile are the options CompileSplice compiles the expression
+	// with (see CompileWith): NoResolve, for a tool that must not wait
+	// on DNS, or Offline. Nil is Compile's behaviour. Splice ignores it.
+	Compile *CompileOptions
+
 	// PacketStart and PacketEnd hold, for DirectAccess, the packet
 	// pointers to the first byte of the packet (the link-layer header
 	// for packet.LinkEthernet, the network header for packet.LinkRawIP)
@@ -128,9 +133,13 @@ var ErrLinkLayer = errors.New("the filter needs the link-layer header")
 // (`arp`, `ether proto 0x88cc`) is refused for packet.LinkRawIP with an
 // error wrapping ErrLinkLayer.
 func CompileSplice(expr string, link packet.LinkType, opts *SpliceOptions) (asm.Instructions, error) {
-	insns, err := Compile(expr, link)
+	var copts *CompileOptions
+	if opts != nil {
+		copts = opts.Compile
+	}
+	insns, err := CompileWith(expr, link, copts)
 	if link == packet.LinkRawIP {
-		eth, ethErr := Compile(expr, packet.LinkEthernet)
+		eth, ethErr := CompileWith(expr, packet.LinkEthernet, copts)
 		switch {
 		case err != nil && ethErr == nil:
 			return nil, fmt.Errorf("splice: %w: %w; compile it for packet.LinkEthernet where the packet starts at its link-layer header", ErrLinkLayer, err)

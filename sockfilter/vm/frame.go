@@ -42,6 +42,10 @@ func (fc *frameCtx) live(f []byte, link packet.LinkType, info *packet.Info) erro
 		fc.protocol = ethProtocol(f)
 	case packet.LinkRawIP:
 		fc.protocol = ipProtocol(f)
+	case packet.LinkLinuxSLL:
+		fc.base = sllBases
+	case packet.LinkLinuxSLL2:
+		fc.base = sll2Bases
 	default:
 		return fmt.Errorf("run program: unsupported link type %v", link)
 	}
@@ -57,6 +61,9 @@ func (fc *frameCtx) live(f []byte, link packet.LinkType, info *packet.Info) erro
 			fc.inIf = fc.ifindex
 		}
 		fc.hasVLAN, fc.vlanTCI, fc.vlanTPID = info.HasVLAN, info.VLANTCI, info.VLANTPID
+	}
+	if link == packet.LinkLinuxSLL || link == packet.LinkLinuxSLL2 {
+		fc.cooked(f, link) // the header says more than info
 	}
 	return nil
 }

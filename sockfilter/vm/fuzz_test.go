@@ -53,6 +53,14 @@ func FuzzVM(f *testing.F) {
 					r, err := v.RunFrameInfo(frame, packet.LinkEthernet, &packet.Info{Ifindex: 2, Direction: packet.DirectionOutgoing, Length: 1500})
 					return uint64(r), err
 				},
+				func(v *vm.VM) (uint64, error) {
+					r, err := v.RunFrame(frame, packet.LinkLinuxSLL2)
+					return uint64(r), err
+				},
+				func(v *vm.VM) (uint64, error) {
+					r, err := v.RunFrameInfo(frame, packet.LinkLinuxSLL, &packet.Info{Ifindex: 3, Length: 1500})
+					return uint64(r), err
+				},
 				func(v *vm.VM) (uint64, error) { return v.RunMemory(frame) },
 			}
 			general, err := vm.NewGeneral(insns, opts)

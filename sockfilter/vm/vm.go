@@ -218,9 +218,14 @@ func monotonic() uint64 { return uint64(time.Since(epoch)) }
 // skb->protocol comes from the EtherType (from the IP version for
 // LinkRawIP), the legacy loads at SKF_LL_OFF and SKF_NET_OFF find the
 // link-layer and network headers; skb->pkt_type is PACKET_HOST, and the
-// interface indexes and VLAN tag are zero (see RunFrameInfo). A legacy
-// load past the end of the frame ends the program returning 0, as in the
-// kernel. frame is only read.
+// interface indexes and VLAN tag are zero (see RunFrameInfo). A frame of
+// a Linux cooked link (LinkLinuxSLL, LinkLinuxSLL2: a capture file's on
+// the "any" device) is run with its cooked header in the link-layer
+// header's place, as pcapfilter's Offline programs for it read it: the
+// network header follows it, and skb->protocol, skb->pkt_type and, for
+// SLL2, skb->ifindex come from it. A legacy load past the end of the
+// frame ends the program returning 0, as in the kernel. frame is only
+// read.
 func (v *VM) RunFrame(frame []byte, link packet.LinkType) (uint32, error) {
 	// The commonest case, small enough to inline into the caller's loop.
 	if f := v.filter; f != nil && f.needs == needNone && link == packet.LinkEthernet && len(frame) < maxFilterFrame {
