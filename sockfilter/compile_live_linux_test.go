@@ -11,6 +11,8 @@ import (
 	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
+	"github.com/purebpf/purebpf/sockfilter/skb"
+	"github.com/purebpf/purebpf/sockfilter/vm"
 
 	"github.com/purebpf/purebpf/internal/testutil"
 )
@@ -21,7 +23,9 @@ import (
 // delivered by the filtered socket exactly when Program.Test accepts it:
 // the verdict on a live socket, where skb->data is the link-layer header,
 // equals the one under BPF_PROG_TEST_RUN, where it is the network header.
-// `len` expressions check the frame-length probe both ways.
+// For `len` expressions, whose programs read skb->len (the frame length on
+// the socket, 14 bytes less under Test), the reference is sockfilter/vm's
+// view of a live socket, VM.RunFrame.
 func TestCompileLiveMatchesTest(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	lo, err := net.InterfaceByName("lo")
@@ -43,7 +47,22 @@ func TestCompileLiveMatchesTest(t *testing.T) {
 		"vlan", "host 10.0.0.1 and not icmp", "tcp[tcpflags] & tcp-syn != 0", "ip6 and greater 90",
 		"udp and dst port 53", "port 53 or tcp src and dst port 80"} {
 		t.Run(expr, func(t *testing.T) {
-			prog := connLoad(t, mustCompile(t, expr))
+			insns := mustCompile(t, expr)
+			prog := connLoad(t, insns)
+			// A program that reads `len` sees skb->len, 14 bytes short
+			// under Test: the live socket must deliver what the VM's
+			// view of a live socket accepts.
+			var ref *vm.VM
+			for _, ins := range insns {
+				if ins.OpCode == skb.Len.Load(0, 0).OpCode && ins.Offset == int16(skb.Len) {
+					v, err := vm.New(insns, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ref = v
+					break
+				}
+			}
 			live := connListen(t, "lo", prog, nil)
 			connReadAll(t, all, nil, 50*time.Millisecond) // drain
 			injectFrames(t, lo.Index, frames)
@@ -58,6 +77,9 @@ func TestCompileLiveMatchesTest(t *testing.T) {
 					continue
 				}
 				verdict, err := prog.Test(f.data, packet.LinkEthernet)
+				if ref != nil {
+					verdict, err = ref.RunFrame(f.data, packet.LinkEthernet)
+				}
 				if err != nil {
 					refused++ // too short for BPF_PROG_TEST_RUN
 					untestable[string(f.data)] = true

@@ -19,8 +19,8 @@ import (
 // (SKF_NET_OFF), so it gives the same verdict attached to a packet socket
 // (sockfilter.Conn), where skb->data is the link-layer header, and under
 // sockfilter.Program.Test (BPF_PROG_TEST_RUN), where skb->data is the
-// network header. As in classic BPF, a load past the end of the frame
-// rejects it. It needs Linux 5.1 (32-bit jumps).
+// network header, except for `len` (below). As in classic BPF, a load
+// past the end of the frame rejects it. It needs Linux 5.1 (32-bit jumps).
 //
 // The grammar: the protocols ip, ip6, arp, rarp, tcp, udp, sctp, icmp,
 // icmp6 and igmp; `ip proto P`, `ip6 proto P`, `proto P` and `ether proto
@@ -116,14 +116,14 @@ import (
 // not exist under BPF_PROG_TEST_RUN, so such programs could not give the
 // same verdict both ways. packet.Info.HasVLAN reports a removed tag.
 //
-// `len` is the frame length from the link-layer header: skb->len on a
-// packet socket, skb->len + 14 under Program.Test of an Ethernet frame,
-// where the kernel has pulled the Ethernet header (the program tells the
-// two apart with a 1-byte bpf_skb_load_bytes_relative from the link-layer
-// header at offset skb->len, which succeeds only in the second case); on a
-// raw IP link, skb->len both ways. It needs a linear socket buffer when
-// skb->data is past the link-layer header, as for SOCK_DGRAM packet
-// sockets.
+// `len` (and `less`, `greater`) is the frame length from the link-layer
+// header, which is skb->len on a packet socket: the program reads it with
+// one load. Under Program.Test of an Ethernet frame the kernel has pulled
+// the Ethernet header and skb->len is 14 bytes short, so a program that
+// reads `len` can give another verdict there than on the socket; run it
+// with sockfilter/vm's VM.RunFrame to see a frame as a live socket does,
+// offline (the differential tests do). On a raw IP link skb->len is the
+// frame length both ways.
 //
 // For the Linux cooked links of the "any" device, packet.LinkLinuxSLL and
 // packet.LinkLinuxSLL2, the expression has libpcap's meaning for

@@ -298,7 +298,7 @@ func ExampleCompile() {
 	_, err = CompileWith("host example.com", packet.LinkEthernet, &CompileOptions{NoResolve: true})
 	fmt.Println(err)
 	// Output:
-	// 17 instructions
+	// 18 instructions
 	// <nil>
 	// compile "host example.com": host name "example.com" is not resolved: CompileOptions.NoResolve is set, use an address at column 6
 }

@@ -259,10 +259,8 @@ type frameForm struct {
 	// SKF_LL_OFF, or for the packet after a live cooked header, absent
 	// from the socket buffer, SKF_NET_OFF less the header's length.
 	base int32
-	// raw says the frame is skb->len long whatever skb->data is, with
-	// lenAdd more bytes: no probe of the link-layer header (see
-	// frameLenInsns).
-	raw    bool
+	// lenAdd is what the frame has beyond skb->len, `len`'s value on
+	// a packet socket: a live cooked header's bytes.
 	lenAdd int32
 	// liveHdr is the length of a live cooked header: no load below it
 	// may reach the packet loads (cookedFieldLoad reads its fields).
@@ -273,15 +271,15 @@ type frameForm struct {
 func frameFormFor(link packet.LinkType, offline bool) frameForm {
 	switch link {
 	case packet.LinkRawIP:
-		return frameForm{base: skb.NetOff, raw: true}
+		return frameForm{base: skb.NetOff}
 	case packet.LinkLinuxSLL, packet.LinkLinuxSLL2:
 		hdr := cookedHeaderLen(link)
 		if offline {
 			// The frame from a file, header and all, as the VM runs
 			// it: skb->data and the link-layer header are its start.
-			return frameForm{base: skb.LLOff, raw: true}
+			return frameForm{base: skb.LLOff}
 		}
-		return frameForm{base: skb.NetOff - hdr, raw: true, lenAdd: hdr, liveHdr: hdr}
+		return frameForm{base: skb.NetOff - hdr, lenAdd: hdr, liveHdr: hdr}
 	}
 	return frameForm{base: skb.LLOff}
 }

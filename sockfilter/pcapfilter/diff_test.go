@@ -3,10 +3,12 @@ package pcapfilter
 import (
 	"testing"
 
+	"github.com/purebpf/purebpf/asm"
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 	"github.com/purebpf/purebpf/sockfilter/skb"
+	pvm "github.com/purebpf/purebpf/sockfilter/vm"
 )
 
 // The differential tests compare Compile's programs, run by the kernel
@@ -20,6 +22,16 @@ import (
 // exprDiffFrames is the number of generated frames each expression is
 // tested on.
 const exprDiffFrames = 2500
+
+// readsLen reports whether insns reads skb->len.
+func readsLen(insns asm.Instructions) bool {
+	for _, ins := range insns {
+		if ins.OpCode == skb.Len.Load(0, 0).OpCode && ins.Offset == int16(skb.Len) && (ins.Src == asm.R1 || ins.Src == asm.R6) {
+			return true
+		}
+	}
+	return false
+}
 
 // loadForTest loads insns, closing the program at the end of t.
 func loadForTest(t testing.TB, insns interface{ String() string }, load func() (*sockfilter.Program, error)) *sockfilter.Program {
@@ -36,6 +48,9 @@ func loadForTest(t testing.TB, insns interface{ String() string }, load func() (
 // Compile, and libpcap's program converted by FromClassicLinkRelative,
 // under sockfilter.Program.Test on the generated frames, and libpcap's program in
 // golang.org/x/net/bpf's VM on the same frames: all verdicts must agree.
+// Compile's programs that read `len` are compared with libpcap's in
+// sockfilter/vm's view of a live packet socket (RunFrame), and under
+// Program.Test with vm.RunTest (see Compile on `len`).
 func TestCompileDifferential(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
@@ -54,6 +69,16 @@ func TestCompileDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 			prog := loadForTest(t, insns, func() (*sockfilter.Program, error) { return sockfilter.Load(insns, nil) })
+			// A program that reads `len` (skb->len) sees a frame 14 bytes
+			// shorter under Program.Test than on a packet socket: its
+			// verdict under Test must be the VM's under RunTest, and the
+			// VM's with the live socket's view, RunFrame, libpcap's.
+			var live *pvm.VM
+			if readsLen(insns) {
+				if live, err = pvm.New(insns, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
 			conv, err := FromClassicLinkRelative(classic)
 			if err != nil {
 				t.Fatal(err)
@@ -66,6 +91,18 @@ func TestCompileDifferential(t *testing.T) {
 				got, err := prog.Test(f, packet.LinkEthernet)
 				if err != nil {
 					t.Fatalf("frame %d: %v", i, err)
+				}
+				if live != nil {
+					tv, err := live.RunTest(f, packet.LinkEthernet)
+					if err != nil {
+						t.Fatalf("frame %d: %v", i, err)
+					}
+					if tv != got {
+						t.Errorf("frame %d (% x): Compile's program returns %#x under Program.Test, %#x in vm.RunTest", i, f, got, tv)
+					}
+					if got, err = live.RunFrame(f, packet.LinkEthernet); err != nil {
+						t.Fatalf("frame %d: %v", i, err)
+					}
 				}
 				if want {
 					accepted++

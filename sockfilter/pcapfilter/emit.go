@@ -10,15 +10,14 @@ import (
 //
 //   - layout: the tests in g.order(), each falling through to a successor
 //     where it can, then the reject block, then the accept block, so that
-//     the last test falls through to one of them and the reject block
-//     falls through to the accept block's exit (see rejectInsn);
+//     the last test falls through to one of them;
 //   - node emission: each node's code, with what the registers hold on
 //     every way into it (layout.node);
 //   - terminals: the reject and accept blocks (layout.terminals);
 //   - cross-jumping and clean-up: crossJump, the `r6 = r1` the packet
 //     loads need, and the labels nothing jumps to dropped (finish).
 func emitGraph(g *graph, form frameForm) (asm.Instructions, *Error) {
-	e := &emitter{base: form.base, raw: form.raw, lenAdd: form.lenAdd, liveHdr: form.liveHdr, in: g.in}
+	e := &emitter{base: form.base, lenAdd: form.lenAdd, liveHdr: form.liveHdr, in: g.in}
 	l := newLayout(g)
 	e.emit(slotPrologue(g.slots)...)
 	for i, n := range l.order {
@@ -257,10 +256,9 @@ func (l *layout) out(e *emitter, n *node) {
 	}
 }
 
-// terminals emits the reject and accept blocks the tests go to: the
-// accept block last, after a reject block that is a failing load when the
-// program has packet loads (rejectInsn), unless the last test falls
-// through to the accept block.
+// terminals emits the reject and accept blocks the tests go to, each
+// `r0 = K; exit`: the accept block last, after the reject block, unless
+// the last test falls through to the accept block.
 func (l *layout) terminals(e *emitter) {
 	switch {
 	case l.fallAccept:
@@ -270,11 +268,10 @@ func (l *layout) terminals(e *emitter) {
 		}
 	default:
 		if l.hasReject || e.reject {
-			if e.usesR6 && l.hasAccept {
-				e.emit(rejectInsn().WithLabel("reject"))
-			} else {
-				e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
-			}
+			// Not a failing load, one instruction in place of two: the
+			// kernel makes that a call of a load helper, about as dear
+			// as the rest of a short filter, on every frame rejected.
+			e.emit(asm.Mov.Imm(asm.R0, 0).WithLabel("reject"), asm.Exit())
 		}
 		if l.hasAccept {
 			e.emit(asm.Mov.Imm(asm.R0, -1).WithLabel("accept"), asm.Exit())

@@ -17,8 +17,12 @@ import (
 // both ways, so it needs no probe. The probe clobbers r0 to r5 and the
 // stack word at fp-8.
 //
-// Both of the compiler's programs and FromClassic's use it: the one place
-// that knows how to find the length of the frame a packet socket reads.
+// FromClassicLinkRelative uses it, as it promises the same verdict live
+// and under Program.Test for every program. Compile does not: its
+// programs are for a packet socket, where the length is skb->len, one
+// load where the probe is 9 instructions and a helper call (the kernel's
+// conversion of libpcap's `len > 100` is 9 instructions in all), and
+// sockfilter/vm runs them offline as a live socket sees the frame.
 func frameLenInsns(dst, ctx asm.Register, raw bool) asm.Instructions {
 	insns := asm.Instructions{skb.Len.Load(dst, ctx)}
 	if raw {

@@ -19,10 +19,9 @@ import (
 //	r7       the offset of the transport header from the network header
 //	         the transport loads are relative to: 4 * IHL on the IPv4
 //	         path, 40 on the IPv6 path into shared tests (shareTails)
-//	r8       the frame length from the link-layer header, for `len`
+//	r8       the frame length from the link-layer header (skb->len), for `len`
 //	r1, r9   temporaries of arithmetic; r9 is protochain's offset X
 //	         (protochain.go) and the Geneve header's (geneve.go)
-//	fp-8     the byte the length probe copies
 //	fp-16... spilled operands of arithmetic, and protochain's saved byte
 //	fp-512.. the Geneve slots, six words up to fp-472 (geneveSlot)
 //
@@ -30,8 +29,9 @@ import (
 // (SKF_LL_OFF), so the program reads the same bytes on a packet socket,
 // where skb->data is the link-layer header, and under BPF_PROG_TEST_RUN,
 // where it is the network header. A load past the end of the frame ends
-// the program returning 0, as classic BPF does; the reject block is such
-// a load (rejectInsn).
+// the program returning 0, as classic BPF does; the reject block is
+// `r0 = 0; exit`, not such a load, which would cost a helper call on
+// every frame rejected.
 //
 // emit.go lays the graph out and emits it (emitGraph): the tests in the
 // order of graph.order, each falling through to a successor where it can,
@@ -263,7 +263,6 @@ type emitter struct {
 	// device both headers are there; under TestLink only the network
 	// header is where the frame starts).
 	base    int32
-	raw     bool
 	lenAdd  int32     // bytes of the frame before skb->data not in skb->len (frameForm)
 	liveHdr int32     // a live cooked header's length: no packet load below it
 	in      *interner // makes the values the emitter builds canonical
@@ -288,18 +287,6 @@ func (e *emitter) emit(ins ...asm.Instruction) {
 		e.err = tooComplex(0, hintTests, "its program would have more than %d instructions", maxInsns)
 	}
 }
-
-// rejectInsn returns the reject block of a program that has legacy packet
-// loads and an accept block after its reject block: one load at pastEnd,
-// past the end of any frame. A legacy load (BPF_LD_ABS) that fails ends
-// the program returning 0 (the kernel rewrites it into a call of
-// bpf_skb_load_helper_8_no_cache and, on its error, `w0 ^= w0; exit`; see
-// bpf_gen_ld_abs in net/core/filter.c and "Legacy BPF Packet access
-// instructions" in Documentation/bpf/standardization/instruction-set.rst),
-// so it is `r0 = 0; exit` in one instruction. The verifier does not know
-// the load fails: it goes on into the accept block, which ends in the exit
-// every program needs last.
-func rejectInsn() asm.Instruction { return asm.LoadAbs(pastEnd, asm.Byte) }
 
 // test emits node n: the value, then the branches, falling through to next
 // where it can.
@@ -470,10 +457,11 @@ func (e *emitter) ihlR0(nl int32) {
 	e.st.r0 = nil
 }
 
-// frameLen makes r8 hold the frame length from the link-layer header (see
-// frameLenInsns). It reads the context from r1 where nothing has
-// clobbered it yet (then the program needs no `r6 = r1` for it), else
-// from r6.
+// frameLen makes r8 hold the frame length from the link-layer header:
+// skb->len, which on a packet socket counts from the link-layer header
+// (see Compile's documentation on `len`). It reads the context from r1
+// where nothing has clobbered it yet (then the program needs no `r6 = r1`
+// for it), else from r6. r8 survives the legacy packet loads' calls.
 func (e *emitter) frameLen() {
 	if e.st.len {
 		return
@@ -483,12 +471,13 @@ func (e *emitter) frameLen() {
 		ctx, usesR6 = asm.R1, false
 	}
 	e.usesR6 = e.usesR6 || usesR6
-	e.emit(frameLenInsns(asm.R8, ctx, e.raw)...)
+	r0 := e.st.r0
+	e.emit(skb.Len.Load(asm.R8, ctx))
 	if e.lenAdd != 0 {
 		e.emit(asm.Add.Imm32(asm.R8, e.lenAdd))
 	}
 	e.st.len = true
-	e.st.r0 = nil
+	e.st.r0 = r0 // the load leaves r0 alone
 }
 
 // value emits the computation of v into r0, on 32 bits.

@@ -18,7 +18,7 @@ import (
 var hugeMax = map[string]int{
 	"arith_add":    8192, // maxArith: each `+ len` is two operations
 	"arith_div":    2341, // a jump to the reject block reaches 32767 expanded instructions
-	"tcp_or_arith": 3636, // the same, for the jump of `tcp` to the accept block
+	"tcp_or_arith": 3638, // the same, for the jump of `tcp` to the accept block
 	"ports":        712,  // maxTests: 23 tests a port (gen_port: one copy a protocol)
 	"hosts":        1820, // 9 tests a host
 	"bytes":        8191, // 2 tests a term

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/purebpf/purebpf/asm"
+	"github.com/purebpf/purebpf/internal/kconv"
 	"github.com/purebpf/purebpf/internal/testutil"
 	"github.com/purebpf/purebpf/sockfilter/packet"
 )
@@ -20,18 +21,16 @@ import (
 //   - `r6 = r1` before the first packet load: LD_ABS and LD_IND take the
 //     context from r6. +1.
 //   - accept block `r0 = -1; exit` where classic BPF has `ret #K`. +1.
-//   - reject block `r0 = 0; exit` where classic BPF has `ret #0`, in
-//     programs with no packet load (else it is one failing load). +1.
+//   - reject block `r0 = 0; exit` where classic BPF has `ret #0`. +1.
 //   - each `goto`: a classic conditional jump goes to two places, an eBPF
 //     one falls through to the next instruction. +1 each.
 //   - 4*IHL: classic BPF has `ldxb 4*([nl]&0xf)`, eBPF `r0 = ldb [nl];
 //     w0 &= 15; w0 <<= 2`, plus `r7 = r0` to keep it for later loads
 //     (+2, +3); `r0 = r7` or `r7 = 40`/`r0 = 40` (the IPv6 path into the
 //     shared transport tests) are +1 each.
-//   - the frame length, `ld #pktlen` in classic BPF, is a probe of 9
-//     instructions (see emitter.frameLen), 10 when r1 no longer holds
-//     the context. +8, +9. The length is kept in r8, which the probe's
-//     call does not clobber; arithmetic on it starts with `w0 = w8`. +1.
+//   - the frame length, `ld #pktlen` in classic BPF, is `r8 = skb->len`
+//     (see emitter.frameLen): r8 survives the packet loads' calls, and
+//     arithmetic on it starts with `w0 = w8`. +1.
 //   - `if w1 == 0 goto reject` before a division, which classic BPF does
 //     implicitly. +1.
 func exprStructuralCost(insns asm.Instructions) int {
@@ -66,11 +65,6 @@ func exprStructuralCost(insns asm.Instructions) int {
 			cost += 2 // with the `lsh` after it
 		case ins == asm.Mov.Reg(asm.R0, asm.R7), ins == asm.Mov.Imm(asm.R7, 40), ins == asm.Mov.Imm(asm.R0, 40):
 			cost++
-		case ins == asm.Call(asm.FnSkbLoadBytesRelative):
-			cost += 8
-			if at(i-6) == asm.Mov.Reg(asm.R1, asm.R6) {
-				cost++
-			}
 		case ins == asm.Mov.Reg32(asm.R0, asm.R8):
 			cost++
 		case isJump(ins, asm.JEq) && ins.Dst == asm.R1 && ins.Constant == 0 && ins.Target == "reject":
@@ -120,5 +114,44 @@ func TestCompileSize(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "%-70s %7d %5d %+5d\n", "total", sumPcap, sumOurs, sumOurs-sumPcap)
 	fmt.Fprintf(&b, "fewer than libpcap: %d, as many: %d, more: %d\n", fewer, equal, more)
+	t.Log("\n" + b.String())
+}
+
+// TestKernelConversionSize checks, for every expression of the list, that
+// Compile's program has no more instruction slots than libpcap's program
+// once the kernel has converted it to eBPF (internal/kconv, bpf_convert_filter
+// of Linux 6.18): the program the kernel runs for libpcap's filter on a
+// packet socket.
+func TestKernelConversionSize(t *testing.T) {
+	t.Parallel()
+	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-70s %7s %6s %5s\n", "expression", "libpcap", "kconv", "eBPF")
+	var sumK, sumOurs int
+	for _, expr := range testutil.Expressions(t) {
+		classic, err := lp.Compile(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conv, err := kconv.Convert(classic, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		insns, err := Compile(expr, packet.LinkEthernet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ins := range insns {
+			n += ins.Slots()
+		}
+		sumK += len(conv.Insns)
+		sumOurs += n
+		fmt.Fprintf(&b, "%-70s %7d %6d %5d\n", expr, len(classic), len(conv.Insns), n)
+		if n > len(conv.Insns) {
+			t.Errorf("%q: %d instruction slots, more than the %d of libpcap's program as the kernel converts it", expr, n, len(conv.Insns))
+		}
+	}
+	fmt.Fprintf(&b, "%-70s %7s %6d %5d\n", "total", "", sumK, sumOurs)
 	t.Log("\n" + b.String())
 }

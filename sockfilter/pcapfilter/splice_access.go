@@ -128,8 +128,7 @@ func (s *splicer) packetLoad(ins asm.Instruction) error {
 	var net bool
 	switch {
 	case k >= maxFrameOffset:
-		// Past the end of any frame: the reject block, or a load of
-		// libpcap's that fails.
+		// Past the end of any frame: a load of libpcap's that fails.
 		s.emit(asm.Goto(s.target(false)))
 		return nil
 	case k >= 0:

@@ -22,8 +22,8 @@ import (
 //     Ethernet programs (a bpf_skb_load_bytes_relative of one byte and
 //     the 14 it adds; see frameLenInsns) is dropped with it;
 //   - legacy packet loads (LD_ABS, LD_IND) become loads in the target's
-//     access mode (splice_access.go); one past any frame, like the
-//     reject block's, becomes a jump to no match;
+//     access mode (splice_access.go); one past any frame (a load of
+//     libpcap's that fails) becomes a jump to no match;
 //   - `r0 = K; exit` becomes a jump to match (K != 0) or no match, any
 //     other exit a test of r0;
 //   - stack accesses move into the stack area;
