@@ -105,6 +105,10 @@ func run(args []string, std stdio, stderr io.Writer) int {
 		err = dumpProgram(&opts, std.out())
 	case opts.read != "":
 		err = s.readFile()
+	case opts.kernel:
+		err = s.captureRecords()
+	case opts.flowMode():
+		err = s.captureFlows()
 	default:
 		err = s.capture()
 	}
