@@ -247,6 +247,7 @@ func (fs *flowSession) finish() error {
 	if fs.acc == nil {
 		return nil
 	}
+	fs.acc.flushed()
 	now := fs.fc.Now()
 	if rep := fs.acc.endInterval(now); len(rep.Rows) > 0 {
 		if err := fs.show(rep); err != nil {

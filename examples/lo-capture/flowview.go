@@ -44,6 +44,13 @@ type flowEntry struct {
 	first time.Time
 	base  counts // given to earlier intervals
 	recs  counts // in the entry's records so far
+	// lastEnd is the End of the entry's latest record, if records.
+	lastEnd time.Time
+	records bool
+	// gone is set when a reading of the table did not show the entry:
+	// it was deleted after a record of no packets (which the Meter does
+	// not export) or evicted, and is forgotten at the next reading.
+	gone bool
 }
 
 // flowRow is one flow's line of a report.
@@ -82,19 +89,20 @@ func newFlowAccount(now time.Time) *flowAccount {
 	}
 }
 
-// entry returns the entry of key that a record ending at end belongs to:
-// the latest made no later than end; a record of an entry not seen before
-// makes it (a first record's Start is its entry's First).
+// entry returns the entry a record belongs to. A record's Start is its
+// entry's First if it is the entry's first record, and otherwise the End
+// of the entry's previous record: the entry whose First or last record's
+// End is the record's Start. A record of an entry not seen before makes
+// it.
 func (a *flowAccount) entry(f *flow.Flow) *flowEntry {
 	es := a.entries[f.Key]
 	for i := len(es) - 1; i >= 0; i-- {
-		if !es[i].first.After(f.End) {
-			return es[i]
+		if x := es[i]; x.first.Equal(f.Start) || (x.records && x.lastEnd.Equal(f.Start)) {
+			return x
 		}
 	}
 	e := &flowEntry{first: f.Start}
-	i, _ := slices.BinarySearchFunc(es, e.first, func(x *flowEntry, t time.Time) int { return x.first.Compare(t) })
-	a.entries[f.Key] = slices.Insert(es, i, e)
+	a.entries[f.Key] = append(es, e)
 	return e
 }
 
@@ -105,22 +113,28 @@ func (a *flowAccount) records(flows []flow.Flow) {
 		e := a.entry(f)
 		e.recs.packets += f.Packets
 		e.recs.bytes += f.Bytes
+		e.lastEnd, e.records = f.End, true
 		if f.EndReason == flow.EndActive {
 			continue // the entry goes on; Table shows it
 		}
 		a.add(f.Key, e.recs.sub(e.base), later(e.first, a.start), f.End, f.TCPFlags)
-		es := a.entries[f.Key]
-		es = slices.DeleteFunc(es, func(x *flowEntry) bool { return x == e })
-		if len(es) == 0 {
-			delete(a.entries, f.Key)
-		} else {
-			a.entries[f.Key] = es
-		}
+		a.remove(f.Key, func(x *flowEntry) bool { return x == e })
 	}
 }
 
-// live takes the table's entries as Table read them.
+// remove removes key's entries for which drop is true.
+func (a *flowAccount) remove(key flow.Key, drop func(*flowEntry) bool) {
+	es := slices.DeleteFunc(a.entries[key], drop)
+	if len(es) == 0 {
+		delete(a.entries, key)
+	} else {
+		a.entries[key] = es
+	}
+}
+
+// live takes the table's entries as Table read them: the whole table.
 func (a *flowAccount) live(entries []sockfilter.FlowEntry) {
+	seen := make(map[*flowEntry]bool, len(entries))
 	for i := range entries {
 		t := &entries[i]
 		var e *flowEntry
@@ -132,14 +146,43 @@ func (a *flowAccount) live(entries []sockfilter.FlowEntry) {
 		}
 		if e == nil {
 			e = &flowEntry{first: t.First}
-			es := a.entries[t.Key]
-			i, _ := slices.BinarySearchFunc(es, e.first, func(x *flowEntry, t time.Time) int { return x.first.Compare(t) })
-			a.entries[t.Key] = slices.Insert(es, i, e)
+			a.entries[t.Key] = append(a.entries[t.Key], e)
 		}
+		seen[e] = true
 		now := counts{t.Packets, t.Bytes}
 		a.add(t.Key, now.sub(e.base), later(e.first, a.start), t.Last, t.TCPFlags)
 		e.base = counts{max(now.packets, e.base.packets), max(now.bytes, e.base.bytes)}
 	}
+	a.sweep(func(x *flowEntry) bool { return seen[x] })
+}
+
+// sweep ends the entries a reading did not show (live is false for
+// them). Such an entry was deleted, its packets all in its records, if
+// its last record ended it; after records of no packets, which the Meter
+// does not export, the interval gets what its records hold beyond base.
+// An entry evicted may still have a record to come, at the next reading:
+// it is kept until then.
+func (a *flowAccount) sweep(live func(*flowEntry) bool) {
+	for key := range a.entries {
+		a.remove(key, func(x *flowEntry) bool {
+			if live(x) {
+				return false
+			}
+			a.add(key, x.recs.sub(x.base), later(x.first, a.start), x.lastEnd, 0)
+			x.base = counts{max(x.recs.packets, x.base.packets), max(x.recs.bytes, x.base.bytes)}
+			if x.gone {
+				return true
+			}
+			x.gone = true
+			return false
+		})
+	}
+}
+
+// flushed ends every entry after the table's Flush: the table is empty.
+func (a *flowAccount) flushed() {
+	a.sweep(func(*flowEntry) bool { return false })
+	clear(a.entries)
 }
 
 func later(a, b time.Time) time.Time {
