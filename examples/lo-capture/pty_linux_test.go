@@ -14,10 +14,18 @@ import (
 // when the system has none.
 func openPTY(t *testing.T) *os.File {
 	t.Helper()
+	_, pts := openPTYPair(t)
+	return pts
+}
+
+// openPTYPair opens a pseudo-terminal and returns both its sides, closed
+// when the test ends, or nils when the system has none.
+func openPTYPair(t *testing.T) (master, pts *os.File) {
+	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Logf("no pseudo-terminal: %v", err)
-		return nil
+		return nil, nil
 	}
 	t.Cleanup(func() { master.Close() })
 	fd := int(master.Fd())
@@ -28,12 +36,12 @@ func openPTY(t *testing.T) *os.File {
 	if err != nil {
 		t.Fatalf("ptsname: %v", err)
 	}
-	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pts.Close() })
-	return pts
+	return master, pts
 }
 
 // setPTYSize sets the terminal's size (TIOCSWINSZ).
