@@ -109,13 +109,12 @@ func (s *session) recordLoop(ctx context.Context, rc *sockfilter.RecordConn, out
 	n := 0
 	defer func() { written.Store(int64(n)) }()
 	var recs [readBatch]packet.Record
+	// The deadline is flushEvery away, as readLoop's: the records are
+	// flushed when it passes, and it is set again.
+	if err := rc.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
+		return err
+	}
 	for count == 0 || n < count {
-		if err := rc.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
 		got, err := rc.NextRecords(recs[:], nil)
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -126,6 +125,12 @@ func (s *session) recordLoop(ctx context.Context, rc *sockfilter.RecordConn, out
 			}
 			if err := out.Flush(); err != nil {
 				return stopped(err)
+			}
+			if err := rc.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
+				return err
+			}
+			if ctx.Err() != nil { // it ended after the check above: its wake-up was overwritten
+				return nil
 			}
 			continue
 		}
