@@ -132,6 +132,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"-ipfix 127.0.0.1:4739 -xx", "-ipfix copies no frame"},
 		{"-flows 1s -tt", "not -flows' reports"},
 		{"-ipfix 127.0.0.1:4739 -json", "give -flows DURATION"},
+		{"-ipfix 127.0.0.1:4739 -c 3", "-c counts -flows' intervals"},
 		{"-flows 0s", `invalid value "0s" for -flows`},
 		{"-flows soon", `invalid value "soon" for -flows`},
 		{"-flows 1s -flow-active 0", `invalid value "0" for -flow-active`},

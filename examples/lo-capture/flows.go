@@ -276,8 +276,8 @@ func (fs *flowSession) printCounts(final bool) error {
 		st.EvictedPackets, st.Evicted, st.Failed)
 	if fs.exp != nil {
 		es := fs.exp.Stats()
-		fmt.Fprintf(fs.stderr, "%s%d IPFIX messages (%d with templates) holding %d flow records sent to %s, %d failed\n",
-			prefix, es.Messages, es.TemplateSets, es.Records, fs.opts.ipfix, es.Errors)
+		fmt.Fprintf(fs.stderr, "%s%d IPFIX %s (%d with templates) holding %d flow records sent to %s, %d failed\n",
+			prefix, es.Messages, pluralWord(int(min(es.Messages, 2)), "message", "messages"), es.TemplateSets, es.Records, fs.opts.ipfix, es.Errors)
 	}
 	fmt.Fprintf(fs.stderr, "%d records, %d frames received by filter, %d dropped by kernel\n",
 		st.ExportedPackets, st.Packets, st.EvictedPackets+st.Failed)

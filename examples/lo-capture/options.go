@@ -185,6 +185,8 @@ func checkKernelOptions(o *options, dumps int) error {
 		return usagef("-flow-active, -flow-idle and -flows-percpu tune -flows and -ipfix, not -k")
 	case o.flowMode() && (o.tflag > 0 || o.quiet || o.lineBuffered || o.packetBuffered):
 		return usagef("-t, -q, -l and -U shape records, not -flows' reports")
+	case o.flowMode() && o.flows == 0 && o.count > 0:
+		return usagef("-c counts -flows' intervals: give -flows DURATION with -ipfix, or -timeout")
 	case o.flowMode() && o.json && o.flows == 0:
 		return usagef("-json prints -flows' reports: give -flows DURATION with -ipfix")
 	case o.flowActive < 0 || o.flowIdle < 0:
