@@ -397,7 +397,7 @@ func TestErrors(t *testing.T) {
 		priv   bool
 	}{
 		{"usage", []string{"-c", "x"}, 2, "invalid value", false},
-		{"unknown flag", []string{"-k"}, 2, "unknown flag -k", false},
+		{"unknown flag", []string{"-y"}, 2, "unknown flag -y", false},
 		{"bad expression", []string{"-d", "-f", "tcp and port"}, 1, "column", false},
 		{"unknown interface", []string{"-i", "nope0"}, 1, `"nope0"`, true},
 		{"unreadable pcap", []string{"-r", bad}, 1, bad, false},
