@@ -132,6 +132,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"-ipfix 127.0.0.1:4739 -xx", "-ipfix copies no frame"},
 		{"-flows 1s -tt", "not -flows' reports"},
 		{"-ipfix 127.0.0.1:4739 -json", "give -flows DURATION"},
+		{"-k -Z nobody", "-Z cannot be used with -k"},
 		{"-ipfix 127.0.0.1:4739 -c 3", "-c counts -flows' intervals"},
 		{"-flows 0s", `invalid value "0s" for -flows`},
 		{"-flows soon", `invalid value "soon" for -flows`},

@@ -180,7 +180,7 @@ func checkKernelOptions(o *options, dumps int) error {
 	case o.verifierLog:
 		return usagef("--verifier-log shows the filter's load, not %s's program", mode)
 	case o.user != "":
-		return usagef("-Z is not supported with %s", mode)
+		return usagef("-Z cannot be used with %s: reading the kernel's maps needs CAP_BPF until the end", mode)
 	case o.kernel && (o.flowActive != 0 || o.flowIdle != 0 || o.perCPU):
 		return usagef("-flow-active, -flow-idle and -flows-percpu tune -flows and -ipfix, not -k")
 	case o.flowMode() && (o.tflag > 0 || o.quiet || o.lineBuffered || o.packetBuffered):
