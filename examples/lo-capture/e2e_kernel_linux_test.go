@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+
 	"github.com/purebpf/purebpf/internal/testutil"
 )
 
@@ -208,6 +211,7 @@ type flowLine struct {
 	Start   string  `json:"start"`
 	End     string  `json:"end"`
 	BPS     float64 `json:"bps"`
+	raw     map[string]any
 }
 
 func flowLines(t *testing.T, out string) []flowLine {
@@ -217,6 +221,9 @@ func flowLines(t *testing.T, out string) []flowLine {
 	for sc.Scan() {
 		var l flowLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("%v: %s", err, sc.Text())
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l.raw); err != nil {
 			t.Fatalf("%v: %s", err, sc.Text())
 		}
 		for _, ts := range []string{l.Start, l.End} {
@@ -495,5 +502,100 @@ func TestIPFIXNfcapd(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("Version: 10")) {
 		t.Errorf("tshark did not decode IPFIX (version 10):\n%.2000s", out)
+	}
+}
+
+// TestFlowsProtocols checks -flows -json's totals on ICMP echoes, UDP
+// over IPv6 and a TCP connection: the protocols named, ICMP's type and
+// code in place of ports, the IPv6 addresses, and the packets and bytes
+// sent.
+func TestFlowsProtocols(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.NewNetNS(t)
+	ns.Exec(t, "sysctl", "-q", "-w", "net.ipv6.conf.lo.disable_ipv6=0")
+	var c6 *net.UDPConn
+	var sink6 *net.UDPConn
+	ns.Do(t, func() {
+		var err error
+		if sink6, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err != nil {
+			t.Fatalf("IPv6 on lo: %v", err)
+		}
+		t.Cleanup(func() { sink6.Close() })
+		go io.Copy(io.Discard, sink6)
+		if c6, err = net.DialUDP("udp6", nil, sink6.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c6.Close() })
+	})
+	lc := startNS(t, ns, nil, "lo-capture", "-flows", "10s", "-json", "icmp or ip6 or tcp")
+	sendEchoes(t, ns, 3, 56)
+	for range 6 {
+		if _, err := c6.Write(make([]byte, 77)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tcpPort := tcpExchange(t, ns, "one", "two")
+	time.Sleep(300 * time.Millisecond)
+	var echo, reply, udp6 *flowLine
+	tcp := map[string]*flowLine{}
+	for _, l := range flowLines(t, lc.stop(t)) {
+		if l.Report != "total" {
+			continue
+		}
+		switch {
+		case l.Proto == "ICMP" && l.raw["icmp_type"] == 8.0:
+			echo = &l
+		case l.Proto == "ICMP" && l.raw["icmp_type"] == 0.0:
+			reply = &l
+		case l.Proto == "UDP" && l.Src == "::1":
+			udp6 = &l
+		case l.Proto == "TCP":
+			tcp[fmt.Sprint(*l.Sport, ">", *l.Dport)] = &l
+		}
+	}
+	// An echo request of 56 bytes of data: 14 + 20 + 8 + 56 on lo's wire.
+	for name, l := range map[string]*flowLine{"echo request": echo, "echo reply": reply} {
+		if l == nil || l.Packets != 3 || l.Bytes != 3*98 || l.Sport != nil || l.Dport != nil || l.raw["icmp_code"] != 0.0 {
+			t.Errorf("%s: %+v, want 3 packets of 98 bytes, no ports", name, l)
+		}
+	}
+	if udp6 == nil || udp6.Dst != "::1" || udp6.Packets != 6 || udp6.Bytes != 6*(14+40+8+77) || *udp6.Dport != sink6.LocalAddr().(*net.UDPAddr).Port {
+		t.Errorf("UDP over IPv6: %+v, want 6 packets of %d bytes", udp6, 14+40+8+77)
+	}
+	toServer := 0
+	for k, l := range tcp {
+		if *l.Dport == tcpPort {
+			toServer++
+			if flags, _ := l.raw["tcp_flags"].(string); !strings.Contains(flags, "S") || !strings.Contains(flags, "F") {
+				t.Errorf("TCP %s: flags %q, want the SYN and the FIN", k, flags)
+			}
+		}
+	}
+	if toServer != 1 && toServer != 2 { // the ACK after the FIN may make a flow of its own
+		t.Errorf("TCP flows to the server: %d, want 1 (or 2, after the FIN); all: %v", toServer, tcp)
+	}
+}
+
+// sendEchoes sends n ICMP echo requests of size bytes of data to
+// 127.0.0.1 in ns, from a raw socket; the kernel answers each.
+func sendEchoes(t *testing.T, ns *testutil.NetNS, n, size int) {
+	t.Helper()
+	var c net.PacketConn
+	ns.Do(t, func() {
+		var err error
+		if c, err = net.ListenPacket("ip4:icmp", "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer c.Close()
+	for i := range n {
+		m := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 7, Seq: i, Data: make([]byte, size)}}
+		b, err := m.Marshal(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WriteTo(b, &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
