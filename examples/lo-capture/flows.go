@@ -103,7 +103,7 @@ func (s *session) captureFlows() (err error) {
 	if opts.flows > 0 {
 		fs.acc = newFlowAccount(fs.fc.Now())
 		fs.view = &flowView{w: s.std.out(), json: opts.json, iface: ifname}
-		fs.view.tty, fs.view.rows = terminal(s.std.stdout)
+		fs.view.tty, fs.view.size = terminal(s.std.stdout)
 		if fs.view.tty && opts.json {
 			fs.view.tty = false
 		}

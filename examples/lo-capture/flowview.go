@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -352,8 +353,8 @@ func addrString(a netip.Addr) string {
 type flowView struct {
 	w     io.Writer
 	json  bool
-	tty   bool       // w is a terminal
-	rows  func() int // the terminal's height, 0 if unknown
+	tty   bool                    // w is a terminal
+	size  func() (rows, cols int) // the terminal's size, 0s if unknown
 	iface string
 	buf   []byte
 }
@@ -370,16 +371,23 @@ func (v *flowView) show(rep *flowReport) error {
 			b = appendFlowJSON(b, &rep.Rows[i], rep)
 		}
 	} else {
-		limit := -1
+		limit, cols := -1, 0
 		if v.tty && !rep.Total {
 			b = append(b, clearHome...)
-			if v.rows != nil {
-				if n := v.rows(); n > 0 {
-					limit = max(1, n-3) // the title, the header and the "more" line
+			if v.size != nil {
+				var rows int
+				if rows, cols = v.size(); rows > 0 {
+					limit = max(1, rows-3) // the title, the header and the "more" line
 				}
 			}
 		}
+		start := len(b)
 		b = v.appendTable(b, rep, limit)
+		if cols > 0 {
+			// A line wider than the screen would wrap and push the
+			// title off it: cut it.
+			b = append(b[:start], cutLines(b[start:], cols)...)
+		}
 	}
 	v.buf = b
 	if len(b) == 0 {
@@ -419,6 +427,23 @@ func (v *flowView) appendTable(b []byte, rep *flowReport, limit int) []byte {
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// cutLines returns text with each line cut to at most cols bytes (the
+// table is ASCII).
+func cutLines(text []byte, cols int) []byte {
+	var out []byte
+	for len(text) > 0 {
+		line := text
+		rest := []byte(nil)
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, rest = text[:i], text[i+1:]
+		}
+		out = append(out, line[:min(len(line), cols)]...)
+		out = append(out, '\n')
+		text = rest
+	}
+	return out
 }
 
 func pluralWord(n int, one, many string) string {

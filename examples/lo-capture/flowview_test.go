@@ -310,8 +310,8 @@ ARP    -         -       -            -             1     42    168 b/s
 // whole. Piped, nothing is cleared.
 func TestFlowViewTerminal(t *testing.T) {
 	var buf bytes.Buffer
-	rows := 5
-	v := &flowView{w: &buf, tty: true, rows: func() int { return rows }, iface: "lo"}
+	rows, cols := 5, 60
+	v := &flowView{w: &buf, tty: true, size: func() (int, int) { return rows, cols }, iface: "lo"}
 	rep := testReport()
 	for range 2 {
 		if err := v.show(rep); err != nil {
@@ -326,6 +326,14 @@ func TestFlowViewTerminal(t *testing.T) {
 		lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 		if len(lines) > rows {
 			t.Errorf("%d lines on a terminal of %d rows:\n%s", len(lines), rows, s)
+		}
+		for _, l := range lines {
+			if len(l) > cols {
+				t.Errorf("a line of %d bytes on a terminal of %d columns: %q", len(l), cols, l)
+			}
+		}
+		if !strings.HasPrefix(lines[0], "flows on lo, 2026-01-02T03:04:05Z to") {
+			t.Errorf("the title, cut: %q", lines[0])
 		}
 		if !strings.Contains(s, "... and 1 more flow\n") || !strings.Contains(s, "TCP ") || strings.Contains(s, "ARP") {
 			t.Errorf("want the two largest flows and a line for the third:\n%s", s)

@@ -71,12 +71,12 @@ func TestTerminal(t *testing.T) {
 	if pty == nil {
 		return
 	}
-	tty, rows := terminal(pty)
-	if !tty || rows == nil {
+	tty, size := terminal(pty)
+	if !tty || size == nil {
 		t.Fatal("a pseudo-terminal not taken for one")
 	}
 	setPTYSize(t, pty, 30, 100)
-	if got := rows(); got != 30 {
-		t.Errorf("rows %d, want 30", got)
+	if rows, cols := size(); rows != 30 || cols != 100 {
+		t.Errorf("size %dx%d, want 30x100", rows, cols)
 	}
 }

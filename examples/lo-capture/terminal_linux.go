@@ -8,8 +8,9 @@ import (
 )
 
 // terminal reports whether w is a terminal (TCGETS succeeds on it), and
-// a function that returns its height in rows (TIOCGWINSZ), 0 if unknown.
-func terminal(w io.Writer) (bool, func() int) {
+// a function that returns its size in rows and columns (TIOCGWINSZ), 0s
+// if unknown.
+func terminal(w io.Writer) (bool, func() (rows, cols int)) {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false, nil
@@ -18,11 +19,11 @@ func terminal(w io.Writer) (bool, func() int) {
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
 		return false, nil
 	}
-	return true, func() int {
+	return true, func() (rows, cols int) {
 		ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
 		if err != nil {
-			return 0
+			return 0, 0
 		}
-		return int(ws.Row)
+		return int(ws.Row), int(ws.Col)
 	}
 }
