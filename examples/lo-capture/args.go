@@ -80,6 +80,12 @@ var flags = []flagSpec{
 	{long: "timeout", own: true, arg: "DUR", help: "stop after the duration DUR (1m, 2.5s, ...)", set: setTimeout},
 	{long: "both", own: true, help: "on lo, keep both copies of each packet, the outgoing one too (implies -Q inout)", set: func(o *options, _ string) error { o.both = true; return nil }},
 	{long: "demo", own: true, help: "capture on lo while sending a little TCP and UDP traffic over it", set: func(o *options, _ string) error { o.demo = true; return nil }},
+	{letter: 'k', help: "build each record in the kernel (a BPF ring buffer) instead of copying frames: the same lines, no -w, -e, -v, -A, -x, -X", set: func(o *options, _ string) error { o.kernel = true; return nil }},
+	{long: "flows", own: true, arg: "DUR", help: "count flows in the kernel; every DUR print the interval's flows, largest first, and at the end the totals (-c N: stop after N intervals)", set: setFlows},
+	{long: "ipfix", own: true, arg: "HOST:PORT", help: "count flows in the kernel and export them as IPFIX over UDP to HOST:PORT (alone: print nothing but the counts)", set: func(o *options, v string) error { o.ipfix = v; return nil }},
+	{long: "flow-active", own: true, arg: "DUR", help: "with -flows or -ipfix, export a flow still active after DUR (default 60s)", set: func(o *options, v string) error { return setDuration(&o.flowActive, "-flow-active", v) }},
+	{long: "flow-idle", own: true, arg: "DUR", help: "with -flows or -ipfix, end a flow idle for DUR (default 15s)", set: func(o *options, v string) error { return setDuration(&o.flowIdle, "-flow-idle", v) }},
+	{long: "flows-percpu", own: true, help: "with -flows or -ipfix, keep the flow table per CPU (no contention, more memory)", set: func(o *options, _ string) error { o.perCPU = true; return nil }},
 	{letter: 'h', long: "help", help: "print this help and exit", set: func(o *options, _ string) error { return errHelp }},
 	{long: "version", help: "print the version and exit", set: func(o *options, _ string) error { o.version = true; return nil }},
 

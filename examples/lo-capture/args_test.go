@@ -75,6 +75,13 @@ func TestParseArgs(t *testing.T) {
 		{"-json -timeout 2s -both -demo", base(func(o *options) {
 			o.json, o.timeout, o.both, o.demo = true, 2*time.Second, true, true
 		})},
+		{"-k -c 5 -json udp", base(func(o *options) { o.kernel, o.count, o.json = true, 5, true; args("udp")(o) })},
+		{"-flows 2s -json -c 3 -f udp", base(func(o *options) {
+			o.flows, o.json, o.count, o.expr, o.exprFlag = 2*time.Second, true, 3, "udp", true
+		})},
+		{"-ipfix 127.0.0.1:4739 -flow-active 30s -flow-idle 5s -flows-percpu", base(func(o *options) {
+			o.ipfix, o.flowActive, o.flowIdle, o.perCPU = "127.0.0.1:4739", 30*time.Second, 5*time.Second, true
+		})},
 		{"--json --timeout=1m", base(func(o *options) { o.json, o.timeout = true, time.Minute })},
 		{"-json=false -timeout=5s", base(func(o *options) { o.timeout = 5 * time.Second })},
 		{"-f udp --verifier-log", base(func(o *options) { o.expr, o.exprFlag, o.verifierLog = "udp", true, true })},
@@ -111,7 +118,27 @@ func splitArgs(s string) []string {
 // say what is wrong.
 func TestParseArgsErrors(t *testing.T) {
 	tests := []struct{ args, want string }{
-		{"-k", "unknown flag -k"},
+		{"-y", "unknown flag -y"},
+		{"-k -w f", "there are no frames for -w to write"},
+		{"-k -X", "no bytes for -A, -x or -X"},
+		{"-k -e", "-e needs the frames"},
+		{"-k -v", "-v needs the frames"},
+		{"-k -s 64", "nothing for -s to cut"},
+		{"-k -r f", "-r reads frames from a file"},
+		{"-k -i any", "-i any does not give"},
+		{"-k -flows 1s", "give one"},
+		{"-k -flow-idle 5s", "not -k"},
+		{"-flows 1s -w f", "no frames for -w"},
+		{"-ipfix 127.0.0.1:4739 -xx", "-ipfix copies no frame"},
+		{"-flows 1s -tt", "not -flows' reports"},
+		{"-ipfix 127.0.0.1:4739 -json", "give -flows DURATION"},
+		{"-k -Z nobody", "-Z cannot be used with -k"},
+		{"-ipfix 127.0.0.1:4739 -c 3", "-c counts -flows' intervals"},
+		{"-flows 0s", `invalid value "0s" for -flows`},
+		{"-flows soon", `invalid value "soon" for -flows`},
+		{"-flows 1s -flow-active 0", `invalid value "0" for -flow-active`},
+		{"-flow-idle 5s", "tune -flows and -ipfix"},
+		{"-flows-percpu", "tune -flows and -ipfix"},
 		{"-jsonx", "unknown flag -j"},
 		{"--nope", "unknown flag --nope"},
 		{"-c", "flag -c needs a value"},

@@ -143,15 +143,12 @@ func ringGeometry(kib, page int) (size, count int) {
 // error.
 func (s *session) capture() (err error) {
 	opts := s.opts
-	var demo *demoTraffic
-	if opts.demo {
-		if demo, err = newDemoTraffic(); err != nil {
-			return err
-		}
+	demo, err := s.startDemo()
+	if err != nil {
+		return err
+	}
+	if demo != nil {
 		defer demo.Close()
-		if !opts.exprFlag && !opts.exprArgsSet && opts.filterFile == "" {
-			opts.expr = demo.filter()
-		}
 	}
 
 	ifname := resolveInterface(opts.iface)
@@ -186,19 +183,9 @@ func (s *session) capture() (err error) {
 
 	ctx := s.ctx
 	if demo != nil {
-		// The demo's capture ends a moment after its traffic is sent.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
+		ctx, cancel = s.runDemo(ctx, demo)
 		defer cancel()
-		demo.Start(ctx, s.stderr)
-		go func() {
-			select {
-			case <-demo.Done():
-				time.Sleep(demoGrace)
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 	}
 	// Wake the reader as soon as the context ends.
 	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
@@ -222,6 +209,38 @@ func (s *session) capture() (err error) {
 		return err
 	}
 	return s.printCounts(conn, int(records.Load()), true)
+}
+
+// startDemo makes -demo's traffic, not started yet, and makes its filter
+// the capture's unless one was given; it returns nil without -demo.
+func (s *session) startDemo() (*demoTraffic, error) {
+	if !s.opts.demo {
+		return nil, nil
+	}
+	demo, err := newDemoTraffic()
+	if err != nil {
+		return nil, err
+	}
+	if !s.opts.exprFlag && !s.opts.exprArgsSet && s.opts.filterFile == "" {
+		s.opts.expr = demo.filter()
+	}
+	return demo, nil
+}
+
+// runDemo starts the demo's traffic and returns a context that ends with
+// ctx or a moment after the traffic is sent.
+func (s *session) runDemo(ctx context.Context, demo *demoTraffic) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	demo.Start(ctx, s.stderr)
+	go func() {
+		select {
+		case <-demo.Done():
+			time.Sleep(demoGrace)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // reportGot prints, for -v with -w and without --print, the records

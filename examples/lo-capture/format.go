@@ -101,6 +101,9 @@ func (tf *textFormat) appendRecord(b []byte, r *packet.Record, frame []byte, lin
 		}
 		b = tf.reshape(b, tf.line, tf.linkBuf, tf.timeBuf, tf.ipBuf, false)
 	}
+	if tf.dump == dumpNone {
+		return b
+	}
 	return tf.appendDump(b, tf.dumpBytes(frame, link))
 }
 

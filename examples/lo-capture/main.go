@@ -15,6 +15,9 @@
 //	sudo go run ./examples/lo-capture -w 'cap-%H%M%S.pcap' -G 60 -W 10 -Z nobody
 //	go run ./examples/lo-capture -r out.pcap -tttt -X 'tcp[tcpflags] & tcp-syn != 0'
 //	go run ./examples/lo-capture -d tcp and dst port 80
+//	sudo go run ./examples/lo-capture -k -json udp          # records built in the kernel
+//	sudo go run ./examples/lo-capture -flows 2s tcp or udp  # a top view of the flows
+//	sudo go run ./examples/lo-capture -ipfix collector:4739 # flows exported as IPFIX
 //
 // Records go to standard output — not with -w, unless --print — and the
 // start line, the final counts and errors to standard error. SIGINT,
@@ -105,6 +108,10 @@ func run(args []string, std stdio, stderr io.Writer) int {
 		err = dumpProgram(&opts, std.out())
 	case opts.read != "":
 		err = s.readFile()
+	case opts.kernel:
+		err = s.captureRecords()
+	case opts.flowMode():
+		err = s.captureFlows()
 	default:
 		err = s.capture()
 	}

@@ -397,9 +397,11 @@ func TestErrors(t *testing.T) {
 		priv   bool
 	}{
 		{"usage", []string{"-c", "x"}, 2, "invalid value", false},
-		{"unknown flag", []string{"-k"}, 2, "unknown flag -k", false},
+		{"unknown flag", []string{"-y"}, 2, "unknown flag -y", false},
 		{"bad expression", []string{"-d", "-f", "tcp and port"}, 1, "column", false},
 		{"unknown interface", []string{"-i", "nope0"}, 1, `"nope0"`, true},
+		{"bad -ipfix address", []string{"-ipfix", "127.0.0.1"}, 1, "-ipfix: dial udp: address 127.0.0.1: missing port in address", false},
+		{"-k and -w", []string{"-k", "-w", "f.pcap"}, 2, "there are no frames for -w to write", false},
 		{"unreadable pcap", []string{"-r", bad}, 1, bad, false},
 		{"missing pcap", []string{"-r", filepath.Join(t.TempDir(), "missing.pcap")}, 1, "no such file", false},
 	}

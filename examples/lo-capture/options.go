@@ -59,7 +59,20 @@ type options struct {
 	verifierLog    bool
 	demo           bool
 	version        bool
+
+	// Capture in the kernel: -k builds records there, -flows and -ipfix
+	// count flows there; neither copies a frame.
+	kernel     bool          // -k
+	flows      time.Duration // -flows: the interval of the flow reports; 0 without
+	ipfix      string        // -ipfix HOST:PORT
+	flowActive time.Duration // -flow-active
+	flowIdle   time.Duration // -flow-idle
+	perCPU     bool          // -flows-percpu
 }
+
+// flowMode reports whether the capture counts flows in the kernel: -flows,
+// -ipfix, or both.
+func (o *options) flowMode() bool { return o.flows > 0 || o.ipfix != "" }
 
 // defaultFilter is the filter when none is given.
 const defaultFilter = "tcp or udp"
@@ -126,6 +139,79 @@ func checkOptions(o *options) error {
 	case o.write == "" && o.followSymlink:
 		return usagef("--follow-symlink applies to -w")
 	}
+	return checkKernelOptions(o, dumps)
+}
+
+// checkKernelOptions checks -k's, -flows' and -ipfix's combinations: they
+// copy no frame, so the flags that need frames — to write them, dump
+// their bytes, or read the headers a record does not keep — are refused.
+func checkKernelOptions(o *options, dumps int) error {
+	if !o.kernel && !o.flowMode() {
+		switch {
+		case o.flowActive != 0 || o.flowIdle != 0 || o.perCPU:
+			return usagef("-flow-active, -flow-idle and -flows-percpu tune -flows and -ipfix: give one of them")
+		}
+		return nil
+	}
+	mode := "-k"
+	if o.flowMode() {
+		mode = "-flows"
+		if o.flows == 0 {
+			mode = "-ipfix"
+		}
+	}
+	switch {
+	case o.kernel && o.flowMode():
+		return usagef("-k prints a record per packet, -flows and -ipfix count flows: give one")
+	case o.write != "":
+		return usagef("%s builds records in the kernel and copies no frame: there are no frames for -w to write", mode)
+	case dumps > 0:
+		return usagef("%s copies no frame: there are no bytes for -A, -x or -X to print", mode)
+	case o.linkHeader:
+		return usagef("%s keeps no link-level header: -e needs the frames", mode)
+	case o.verbose > 0:
+		return usagef("%s keeps no IP header: -v needs the frames", mode)
+	case o.snaplen > 0:
+		return usagef("%s copies no frame, so there is nothing for -s to cut", mode)
+	case o.read != "":
+		return usagef("%s captures live: -r reads frames from a file, give one or the other", mode)
+	case o.iface == "any":
+		return usagef("%s parses each frame's link-level header, which -i any does not give: name one interface", mode)
+	case o.verifierLog:
+		return usagef("--verifier-log shows the filter's load, not %s's program", mode)
+	case o.user != "":
+		return usagef("-Z cannot be used with %s: reading the kernel's maps needs CAP_BPF until the end", mode)
+	case o.kernel && (o.flowActive != 0 || o.flowIdle != 0 || o.perCPU):
+		return usagef("-flow-active, -flow-idle and -flows-percpu tune -flows and -ipfix, not -k")
+	case o.flowMode() && (o.tflag > 0 || o.quiet || o.lineBuffered || o.packetBuffered):
+		return usagef("-t, -q, -l and -U shape records, not -flows' reports")
+	case o.flowMode() && o.flows == 0 && o.count > 0:
+		return usagef("-c counts -flows' intervals: give -flows DURATION with -ipfix, or -timeout")
+	case o.flowMode() && o.json && o.flows == 0:
+		return usagef("-json prints -flows' reports: give -flows DURATION with -ipfix")
+	case o.flowActive < 0 || o.flowIdle < 0:
+		return usagef("-flow-active and -flow-idle must not be negative")
+	}
+	return nil
+}
+
+// setFlows parses -flows' interval.
+func setFlows(o *options, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 10*time.Millisecond {
+		return usagef("invalid value %q for -flows: want an interval of at least 10ms, such as 1s or 2.5s", v)
+	}
+	o.flows = d
+	return nil
+}
+
+// setDuration parses a duration flag's value into *dst.
+func setDuration(dst *time.Duration, flag, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return usagef("invalid value %q for %s: want a positive duration such as 15s or 1m", v, flag)
+	}
+	*dst = d
 	return nil
 }
 

@@ -57,10 +57,25 @@ func (rw *recordWriter) Write(frame []byte, info *packet.Info) error {
 	// A frame Parse cannot decode wholly keeps what it could, with its
 	// Status and the layer at fault: the line still shows it.
 	packet.Parse(frame, rw.link, info, &rw.rec)
+	return rw.write(&rw.rec, frame, info)
+}
+
+// WriteRecord prints a record built in the kernel (-k), which comes
+// without its frame: the flags that need the frame's bytes are refused
+// with -k (checkKernelOptions).
+func (rw *recordWriter) WriteRecord(rec *packet.Record) error {
+	if rw.header {
+		rw.header = false
+		rw.buf = rw.format.header(rw.buf)
+	}
+	return rw.write(rec, nil, nil)
+}
+
+func (rw *recordWriter) write(rec *packet.Record, frame []byte, info *packet.Info) error {
 	if rw.json {
-		rw.buf = rw.rec.AppendJSON(rw.buf)
+		rw.buf = rec.AppendJSON(rw.buf)
 	} else {
-		rw.buf = rw.format.appendRecord(rw.buf, &rw.rec, frame, rw.link, info)
+		rw.buf = rw.format.appendRecord(rw.buf, rec, frame, rw.link, info)
 	}
 	if rw.immediate || cap(rw.buf)-len(rw.buf) < maxRecordLine {
 		return rw.Flush()

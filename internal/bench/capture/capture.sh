@@ -20,13 +20,20 @@
 #   flows            ./flows -i lo -f 'udp dst port PORT': the kernel counts
 #                    each datagram in a flow table (sockfilter.ListenFlows),
 #                    read every second; no frame is copied
+#   lo-capture-k     lo-capture -k -i lo -f 'udp dst port PORT' > /dev/null:
+#                    lo-capture's records built in the kernel, each one's
+#                    line of the table written (to /dev/null)
+#   lo-capture-flows lo-capture -flows 1s -i lo -f 'udp dst port PORT'
+#                    > /dev/null: lo-capture's flow table in the kernel, its
+#                    report printed every second
 #
 # and, when -modes names them: records-text (./records -o FILE: each
 # record's line of lo-capture's table, to a file), records-perf (./records
 # -perf: per-CPU perf event buffers instead of a ring buffer) and
 # flows-percpu (./flows -percpu: a per-CPU flow table). The record and flow
-# modes compare with tcpdump-pcap, records-text with tcpdump-text; their
-# "captured" is the records read, or the packets in flow records.
+# modes (lo-capture-k and lo-capture-flows too) compare with tcpdump-pcap,
+# records-text with tcpdump-text; their "captured" is the records read, or
+# the packets in flow records.
 #
 # A capturer is started and its "listening on" line awaited before the
 # flood; after the flood the script waits DRAIN seconds (tcpdump's ring
@@ -66,7 +73,7 @@ port=$((20000 + RANDOM % 40000))
 drain=1.2
 outdir=
 locapture=
-modes=(baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap records flows)
+modes=(baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap records flows lo-capture-k lo-capture-flows)
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) n=$2; shift 2 ;;
@@ -124,6 +131,7 @@ softirqd_cpu() {
 for m in "${modes[@]}"; do
 	case $m in
 	baseline | tcpdump-pcap | lo-capture-pcap | tcpdump-text | lo-capture-text | minimal-pcap) ;;
+	lo-capture-k | lo-capture-flows) ;;
 	records | records-text | records-perf | flows | flows-percpu) ;;
 	*) die "unknown mode $m" ;;
 	esac
@@ -142,6 +150,8 @@ run_mode() {
 	lo-capture-pcap) cmd=("$bin/lo-capture" -i lo -f "$filter" -w /dev/null) ;;
 	tcpdump-text) cmd=(tcpdump -n -i lo "$filter"); out=$outdir/tcpdump.txt ;;
 	lo-capture-text) cmd=("$bin/lo-capture" -i lo -f "$filter"); out=$outdir/lo-capture.txt ;;
+	lo-capture-k) cmd=("$bin/lo-capture" -k -i lo -f "$filter") ;;
+	lo-capture-flows) cmd=("$bin/lo-capture" -flows 1s -i lo -f "$filter") ;;
 	minimal-pcap) cmd=("$bin/minimal" -i lo -f "$filter" -w /dev/null) ;;
 	records) cmd=("$bin/records" -i lo -f "$filter") ;;
 	records-text) cmd=("$bin/records" -i lo -f "$filter" -o "$outdir/records.txt") ;;
@@ -214,7 +224,7 @@ NR == 1 { next }
 END {
 	# tcpdump first, so that lo-capture can be compared with it.
 	nm = 0
-	na = split("baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap records records-perf records-text flows flows-percpu", all, " ")
+	na = split("baseline tcpdump-pcap lo-capture-pcap tcpdump-text lo-capture-text minimal-pcap records records-perf records-text lo-capture-k flows flows-percpu lo-capture-flows", all, " ")
 	for (i = 1; i <= na; i++) if ((" " modelist " ") ~ (" " all[i] " ")) modes[++nm] = all[i]
 	printf "| mode | captured (median, min) | kernel drops (max) | machine busy ns/datagram | machine overhead ns/datagram (median, min–max) | vs tcpdump | attributed overhead ns/datagram (median, min–max) | vs tcpdump | capturer CPU ns/datagram |\n"
 	printf "|---|---|---|---|---|---|---|---|---|\n"
@@ -243,7 +253,7 @@ END {
 			continue
 		}
 		ref = ""
-		if (mode == "lo-capture-pcap" || mode == "minimal-pcap" || mode ~ /^(records|records-perf|flows|flows-percpu)$/) ref = "tcpdump-pcap"
+		if (mode == "lo-capture-pcap" || mode == "minimal-pcap" || mode ~ /^(records|records-perf|flows|flows-percpu|lo-capture-k|lo-capture-flows)$/) ref = "tcpdump-pcap"
 		if (mode == "lo-capture-text" || mode == "records-text") ref = "tcpdump-text"
 		ratio = "–"; aratio = "–"
 		if (ref != "" && ov[ref] > 0) ratio = sprintf("%.2f×", ov[mode] / ov[ref])

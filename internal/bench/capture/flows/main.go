@@ -3,7 +3,8 @@
 // frame the filter accepts and counts it in its flow's entry of a BPF LRU
 // hash map, and copies no frame — read the table every second with
 // ReadFlows, and at the end Flush it. The capture benchmark (../capture.sh)
-// runs it as the flow mode, until lo-capture has -flows. It takes
+// runs it as the flow mode, beside lo-capture -flows (lo-capture-flows):
+// the floor of a flow meter on purebpf. It takes
 // lo-capture's -i and -f and prints lo-capture's start and exit lines, so
 // the script can drive either: the exit line counts the packets in the
 // flow records, the packets the filter accepted (the kernel's total) and

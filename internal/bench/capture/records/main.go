@@ -4,8 +4,8 @@
 // copies no frame — and read the records with NextRecords in batches. With
 // -o it writes each record's line of lo-capture's table to FILE, through a
 // packet.TextEncoder and a buffered writer; without, it only reads them.
-// The capture benchmark (../capture.sh) runs it as the record mode, until
-// lo-capture has -k. It takes lo-capture's flags and prints lo-capture's
+// The capture benchmark (../capture.sh) runs it as the record mode, beside
+// lo-capture -k (lo-capture-k): the floor of a capture in records. It takes lo-capture's flags and prints lo-capture's
 // start and exit lines, so the script can drive either: the exit line
 // counts the records read, the frames the filter accepted (records read
 // and lost) and the records lost because the ring buffer was full.
