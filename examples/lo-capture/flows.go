@@ -76,7 +76,7 @@ func (s *session) captureFlows() (err error) {
 	if err != nil {
 		return err
 	}
-	insns, err := compileFilter(opts, filterLink(link))
+	insns, err := compileFilter(opts, link)
 	if err != nil {
 		return err
 	}

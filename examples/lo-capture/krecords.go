@@ -60,7 +60,7 @@ func (s *session) captureRecords() (err error) {
 	if err != nil {
 		return err
 	}
-	insns, err := compileFilter(opts, filterLink(link))
+	insns, err := compileFilter(opts, link)
 	if err != nil {
 		return err
 	}
