@@ -48,7 +48,7 @@
 // redundant tests are threaded past, equal nodes merged, tests of the
 // value in r0 pulled up, shared tails found), lays it out and emits eBPF
 // (emit.go): each test a load and a conditional jump, the terminals `r0 =
-// -1; exit` and a rejecting out-of-range load, identical tails
+// -1; exit` and `r0 = 0; exit`, identical tails
 // cross-jumped into one (crossjump.go). Every stage is linear in the
 // expression's size; limits.go has the limits past which Compile refuses
 // an expression, and the model of what the kernel makes of the program
@@ -63,6 +63,33 @@
 // words M[0] to M[15] on the stack; classic_check.go checks a program as
 // the kernel's classic checker does, classic_conv.go converts each
 // instruction.
+//
+// # Where it departs from libpcap
+//
+// Compile's verdict is that of libpcap 1.10's program for a live capture,
+// but in two places where that program is wrong, and purebpf is kept
+// right on purpose (sockfilter/vm's TestLibpcapDivergences pins both):
+//
+//   - In arithmetic, `X op Y`, libpcap keeps only the left operand's
+//     protocol test. `tcpdump -d '0 + ip[8] > 0'` has no EtherType test at
+//     all, so its program reads byte 22 of an IPv6 or ARP frame as the
+//     IPv4 TTL and accepts an IPv6 frame whose hop limit is not 0.
+//     Compile tests the protocol of every packet access in the relation:
+//     `0 + ip[8] > 0` accepts only IPv4 packets.
+//   - A shift by 32 or more: `ip[8] >> (ip[9] + 15) = 64` on a UDP packet
+//     with a TTL of 64 shifts by 17 + 15 = 32. libpcap's user-space filter
+//     (and golang.org/x/net/bpf, which follows it) gives 0, so tcpdump -r
+//     rejects the packet, while the kernel, and so a live tcpdump, masks
+//     the count to 5 bits, shifts by 0 and accepts it. Compile's program
+//     runs in the kernel, and the vm package does as the kernel does: it
+//     accepts.
+//
+// Where libpcap's program is undefined or cannot be loaded, Compile
+// chooses: protochain walks at most 16 headers (libpcap's classic loop
+// has no bound, and the kernel refuses its backward jumps); a path that
+// skips `geneve`'s test reads its offsets as 0; and `len` on the live
+// "any" socket counts the cooked header, as in a capture file of it
+// (libpcap's kernel filter there compares skb->len alone).
 //
 // # Splicing a filter into another program
 //
