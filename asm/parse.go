@@ -40,8 +40,8 @@ func Parse(src string) (Instructions, error) {
 	label, labelLine := "", 0
 	for n, line := range strings.Split(src, "\n") {
 		p := parser{s: line, line: n + 1}
-		if i := strings.Index(line, "//"); i >= 0 {
-			p.s = line[:i]
+		if before, _, ok := strings.Cut(line, "//"); ok {
+			p.s = before
 		}
 		if i := strings.IndexByte(p.s, ';'); i >= 0 {
 			p.s = p.s[:i]

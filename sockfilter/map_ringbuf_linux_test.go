@@ -261,17 +261,15 @@ func TestRingBufConcurrentProducer(t *testing.T) {
 	const total = 5000
 	read := make(chan int, total)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		consumed := 0
-		for i := 0; i < total; i++ {
+		for i := range total {
 			for i-consumed >= 40 {
 				consumed = <-read
 			}
 			s.run(t, 1)
 		}
-	}()
+	})
 	for seq := range uint64(total) {
 		rec, err := r.Next()
 		if err != nil {
@@ -456,9 +454,7 @@ func TestRingBufCloseRace(t *testing.T) {
 			done    = make(chan struct{})
 		)
 		for range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				recs := make([][]byte, 8)
 				for {
 					turn.Lock()
@@ -480,11 +476,9 @@ func TestRingBufCloseRace(t *testing.T) {
 					staleMu.Unlock()
 					turn.Unlock()
 				}
-			}()
+			})
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var sum byte
 			for {
 				select {
@@ -501,7 +495,7 @@ func TestRingBufCloseRace(t *testing.T) {
 				}
 				staleMu.Unlock()
 			}
-		}()
+		})
 		s.run(t, 50+round*7)
 		time.Sleep(time.Duration(round%4) * time.Millisecond)
 		if err := r.Close(); err != nil {

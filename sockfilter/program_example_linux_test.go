@@ -52,8 +52,7 @@ func ExampleVerifierError() {
 		asm.LoadMem(asm.R0, asm.R2, 0, asm.Byte), // r2 is no pointer
 		asm.Exit(),
 	}, nil)
-	var ve *sockfilter.VerifierError
-	if errors.As(err, &ve) {
+	if ve, ok := errors.AsType[*sockfilter.VerifierError](err); ok {
 		fmt.Println(err)               // load program: insn 1 (after label start): r0 = *(u8 *)(r2 +0): R2 invalid mem access 'scalar'
 		fmt.Println(ve.Index, ve.Insn) // 1 r0 = *(u8 *)(r2 +0)
 		fmt.Println(errors.Is(err, unix.EACCES))

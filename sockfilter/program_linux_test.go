@@ -249,7 +249,7 @@ func TestInfo(t *testing.T) {
 		"prog_tag":       info.Tag.String(),
 		"verified_insns": strconv.Itoa(info.VerifiedInsns),
 	}
-	for _, line := range strings.Split(string(fdinfo), "\n") {
+	for line := range strings.SplitSeq(string(fdinfo), "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		if w, ok := want[k]; ok {
 			if v = strings.TrimSpace(v); v != w {

@@ -293,7 +293,7 @@ func ringHeldFrames(t *testing.T, prog *Program, cfg *Config, s *connSender, por
 	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 400; i++ {
+	for i := range 400 {
 		f, _, err := c.NextFrame()
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -136,8 +137,8 @@ func newVerifierError(insns asm.Instructions, err error, log string, truncated b
 	// The reason is the last line before the summary (or the end) that
 	// is neither an instruction, nor register state, nor other noise.
 	end := len(e.Log)
-	for i := len(e.Log) - 1; i >= 0; i-- {
-		if logSummary.MatchString(e.Log[i]) {
+	for i, v := range slices.Backward(e.Log) {
+		if logSummary.MatchString(v) {
 			end = i
 			break
 		}

@@ -175,8 +175,7 @@ func TestParseArgsErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.args, func(t *testing.T) {
 			_, err := parseArgs(splitArgs(tc.args))
-			var ue *usageError
-			if !errors.As(err, &ue) {
+			if _, ok := errors.AsType[*usageError](err); !ok {
 				t.Fatalf("parseArgs(%q) = %v, want a usage error", tc.args, err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {

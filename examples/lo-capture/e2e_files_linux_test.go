@@ -270,7 +270,7 @@ func TestRelinquish(t *testing.T) {
 		if err != nil {
 			continue // the thread ended
 		}
-		for _, line := range strings.Split(string(b), "\n") {
+		for line := range strings.SplitSeq(string(b), "\n") {
 			if strings.HasPrefix(line, "Uid:") || strings.HasPrefix(line, "Gid:") {
 				if f := strings.Fields(line); len(f) != 5 || f[1] != "65534" || f[2] != "65534" || f[3] != "65534" || f[4] != "65534" {
 					t.Errorf("%s: %s", task, line)

@@ -28,13 +28,13 @@ func TestListInterfaces(t *testing.T) {
 	theirs := ns.Exec(t, "tcpdump", "-D")
 	lineRE := regexp.MustCompile(`^(\d+)\.(\S+)(?: \((.*)\))? \[(.*)\]$`)
 	flags := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(theirs), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(theirs), "\n") {
 		if m := lineRE.FindStringSubmatch(line); m != nil {
 			flags[m[2]] = m[4]
 		}
 	}
 	seen := 0
-	for _, line := range strings.Split(strings.TrimSpace(ours), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(ours), "\n") {
 		m := lineRE.FindStringSubmatch(line)
 		if m == nil {
 			t.Errorf("-D line %q", line)
@@ -205,7 +205,7 @@ func TestBufferSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := false
-	for _, line := range strings.Split(string(maps), "\n") {
+	for line := range strings.SplitSeq(string(maps), "\n") {
 		var lo, hi uint64
 		if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err == nil && hi-lo == 1<<20 && strings.Contains(line, "socket:") {
 			found = true
@@ -254,7 +254,7 @@ func TestFormatsTcpdump(t *testing.T) {
 	}
 	var ourDump, theirDump []string
 	var ourLines []string
-	for _, l := range strings.Split(stdout, "\n") {
+	for l := range strings.SplitSeq(stdout, "\n") {
 		if strings.HasPrefix(l, "\t0x") {
 			ourDump = append(ourDump, l)
 		} else if l != "" {
@@ -262,7 +262,7 @@ func TestFormatsTcpdump(t *testing.T) {
 		}
 	}
 	var theirHeads []string
-	for _, l := range strings.Split(string(out), "\n") {
+	for l := range strings.SplitSeq(string(out), "\n") {
 		switch {
 		case strings.HasPrefix(l, "\t0x"):
 			theirDump = append(theirDump, l)
@@ -291,7 +291,7 @@ func TestFormatsTcpdump(t *testing.T) {
 		}
 	}
 	_, stdout, _ = runLC(t, nil, "-r", in, "-q", "-t", "udp")
-	if first := strings.Split(stdout, "\n")[0]; strings.Contains(first, "Info") || strings.Contains(first, "Time") {
+	if first, _, _ := strings.Cut(stdout, "\n"); strings.Contains(first, "Info") || strings.Contains(first, "Time") {
 		t.Errorf("-q -t header %q", first)
 	}
 }
@@ -349,7 +349,7 @@ func TestAnyInterface(t *testing.T) {
 	if len(frames) != 4 || !slices.Equal(x, y) {
 		t.Errorf("lo-capture's file:\n%s\ntcpdump's:\n%s", strings.Join(x, "\n"), strings.Join(y, "\n"))
 	}
-	for _, line := range strings.Split(strings.TrimSpace(lc.stdout.String()), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(lc.stdout.String()), "\n") {
 		if !strings.Contains(line, `"proto":"UDP"`) {
 			t.Errorf("record %s", line)
 		}

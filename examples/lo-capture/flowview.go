@@ -97,8 +97,8 @@ func newFlowAccount(now time.Time) *flowAccount {
 // it.
 func (a *flowAccount) entry(f *flow.Flow) *flowEntry {
 	es := a.entries[f.Key]
-	for i := len(es) - 1; i >= 0; i-- {
-		if x := es[i]; x.first.Equal(f.Start) || (x.records && x.lastEnd.Equal(f.Start)) {
+	for _, e := range slices.Backward(es) {
+		if x := e; x.first.Equal(f.Start) || (x.records && x.lastEnd.Equal(f.Start)) {
 			return x
 		}
 	}

@@ -112,7 +112,7 @@ func flowAccountExact(t *testing.T, seed uint64) {
 	exported := map[flow.Key]uint64{}
 	for tick := 1; tick <= 60; tick++ {
 		// A tenth of a second at a time, packets of a few flows.
-		for step := 0; step < 10; step++ {
+		for range 10 {
 			now = now.Add(100 * time.Millisecond)
 			for range rng.IntN(4) {
 				// Flows 1 to 3 are steady, 4 to 6 come and go, 7

@@ -276,7 +276,7 @@ func TestCapture(t *testing.T) {
 		t.Fatalf("tcpdump -r: %v\n%s", err, out)
 	}
 	var lines int
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		if strings.Contains(l, " IP ") {
 			lines++
 		}

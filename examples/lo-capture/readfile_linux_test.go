@@ -31,7 +31,7 @@ func TestReadMatchesTcpdump(t *testing.T) {
 			continue // an expression tcpdump takes for other link types
 		}
 		var want []int
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 			sec, _, ok := strings.Cut(line, ".")
 			if n, err := strconv.Atoi(sec); ok && err == nil {
 				want = append(want, n-1)
@@ -46,7 +46,7 @@ func TestReadMatchesTcpdump(t *testing.T) {
 			continue
 		}
 		var got []int
-		for _, line := range strings.Split(strings.TrimSpace(string(ours)), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(string(ours)), "\n") {
 			if line == "" {
 				continue
 			}
@@ -153,7 +153,7 @@ func TestReadCookedMatchesTcpdump(t *testing.T) {
 				t.Fatalf("tcpdump %q: %v", expr, err)
 			}
 			var want []int
-			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 				if sec, _, ok := strings.Cut(line, "."); ok {
 					n, _ := strconv.Atoi(sec)
 					want = append(want, n-1)
@@ -164,7 +164,7 @@ func TestReadCookedMatchesTcpdump(t *testing.T) {
 				t.Fatalf("%v %q: status %d: %s", link, expr, code, stderr)
 			}
 			var got []int
-			for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			for line := range strings.SplitSeq(strings.TrimSpace(stdout), "\n") {
 				var r struct{ Time time.Time }
 				if line != "" && json.Unmarshal([]byte(line), &r) == nil {
 					got = append(got, int(r.Time.Unix())-1)

@@ -251,7 +251,7 @@ func (f TCPFlags) appendLetters(b []byte) []byte {
 	if f == 0 {
 		return append(b, "none"...)
 	}
-	for i := 0; i < len(tcpFlagChars); i++ {
+	for i := range len(tcpFlagChars) {
 		if f&(1<<i) != 0 {
 			b = append(b, tcpFlagChars[i])
 		}

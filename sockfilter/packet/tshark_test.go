@@ -214,7 +214,7 @@ func compareTshark(t *testing.T, r *packet.Record, row tsharkRow) {
 	// The protocols tshark found, after the link layer and the IPv6
 	// extension headers, name the Proto.
 	var layers []string
-	for _, p := range strings.Split(row.first("frame.protocols"), ":") {
+	for p := range strings.SplitSeq(row.first("frame.protocols"), ":") {
 		switch p {
 		case "eth", "sll", "ethertype", "vlan", "ieee8021ad", "raw", "ipv6.hopopts", "ipv6.dstopts", "ipv6.routing", "ipv6.fraghdr", "ah":
 		default:

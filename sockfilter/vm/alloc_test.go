@@ -127,9 +127,7 @@ func TestConcurrentRuns(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
 	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for n := range 300 {
 				i := (g*7 + n) % len(frames)
 				got, err := v.RunFrame(frames[i], packet.LinkEthernet)
@@ -138,7 +136,7 @@ func TestConcurrentRuns(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)

@@ -42,8 +42,7 @@ func FuzzMaps(f *testing.F) {
 		}
 		for range 2 {
 			if _, err := v.RunMemory(nil); err != nil {
-				var e *vm.Error
-				if !errors.As(err, &e) {
+				if _, ok := errors.AsType[*vm.Error](err); !ok {
 					t.Fatalf("error %v is not a *vm.Error", err)
 				}
 			}

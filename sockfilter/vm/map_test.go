@@ -504,16 +504,14 @@ func TestMapConcurrentRuns(t *testing.T) {
 	const goroutines, runs = 8, 500
 	var wg sync.WaitGroup
 	for range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range runs {
 				if _, err := v.RunMemory(nil); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if got, _ := m.Lookup(u32(0)); binary.LittleEndian.Uint64(got) != goroutines*runs {

@@ -203,7 +203,7 @@ func pad(b, text []byte, width int, left, zero bool) []byte {
 // memory, empty when it cannot be read, as the kernel copies it.
 func (e *Env) cstring(addr uint64) []byte {
 	var s []byte
-	for i := uint64(0); i < maxPrintk; i++ {
+	for i := range uint64(maxPrintk) {
 		p := e.load(addr+i, 1)
 		if p == nil || p[0] == 0 {
 			break

@@ -122,7 +122,7 @@ var goInitialisms = map[string]string{
 func GoName(name string) string {
 	var b strings.Builder
 	b.WriteString("Fn")
-	for _, w := range strings.Split(name, "_") {
+	for w := range strings.SplitSeq(name, "_") {
 		if s, ok := goInitialisms[w]; ok {
 			b.WriteString(s)
 		} else if w != "" {
