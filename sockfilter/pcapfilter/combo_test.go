@@ -1,0 +1,174 @@
+package pcapfilter_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/bpf"
+
+	"github.com/purebpf/purebpf/internal/testutil"
+	"github.com/purebpf/purebpf/sockfilter/packet"
+	"github.com/purebpf/purebpf/sockfilter/pcapfilter"
+	"github.com/purebpf/purebpf/sockfilter/vm"
+)
+
+// comboExprsEnv sets the number of random combinations TestCompileCombos
+// compiles (comboExprs by default), and comboSeedEnv its seed: for a
+// longer run, PUREBPF_COMBO_EXPRS=5000 go test -run Combos.
+const (
+	comboExprsEnv = "PUREBPF_COMBO_EXPRS"
+	comboSeedEnv  = "PUREBPF_COMBO_SEED"
+)
+
+// comboExprs is the number of random combinations of a default run.
+const comboExprs = 300
+
+// comboCuts are the lengths every frame of the corpus is also cut to
+// (those shorter than it): a classic load past the end of the frame
+// rejects it, so a program that drops, or adds, a load that libpcap's
+// keeps, or does not have, differs on frames this short.
+var comboCuts = []int{14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28, 30, 32, 33, 34, 36, 38, 40, 42, 46, 50, 54, 58, 60}
+
+// TestCompileCombos compiles random combinations (and, or, not,
+// parentheses) of the expressions of testdata/expressions.txt and
+// testdata/sample, with Compile and with libpcap, and checks that the two
+// programs give the same verdict, in the interpreter and in
+// golang.org/x/net/bpf's VM, on every frame of a corpus and on its short
+// truncations (comboCuts). Combinations are where the optimiser's
+// inferences across terms meet: a test decided by what an earlier term
+// knows makes the branches of other tests coincide, which removes them and
+// their loads, and a truncated frame tells whether libpcap's optimiser
+// removes the same loads. It needs no privileges.
+func TestCompileCombos(t *testing.T) {
+	testutil.RequireTool(t, "tcpdump")
+	n := comboExprs
+	if s := os.Getenv(comboExprsEnv); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("%s=%q: %v", comboExprsEnv, s, err)
+		}
+	}
+	seed := uint64(16)
+	if s := os.Getenv(comboSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", comboSeedEnv, s, err)
+		}
+	}
+	if testing.Short() {
+		n /= 10
+	}
+	prims := testutil.Expressions(t)
+	for _, e := range sampleExprs(t) {
+		if !e.refused {
+			prims = append(prims, e.expr)
+		}
+	}
+	frames := comboFrames(testutil.GenFrames(seed, 300), testutil.GenMoreFrames(seed, 600))
+	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
+	gen := &comboGen{r: rand.New(rand.NewPCG(seed, 17)), prims: prims}
+	failed := 0
+	for i := 0; i < n; i++ {
+		expr := gen.expr(3)
+		bad := comboCheck(t, lp, expr, frames)
+		if bad != "" {
+			if failed++; failed <= 10 {
+				t.Errorf("%s", bad)
+			}
+		}
+	}
+	t.Logf("%d random combinations (seed %d), %d disagree, on %d frames", n, seed, failed, len(frames))
+}
+
+// comboCheck compiles expr both ways and returns a description of the
+// first disagreement, or "".
+func comboCheck(t *testing.T, lp *testutil.Libpcap, expr string, frames [][]byte) string {
+	t.Helper()
+	classic, lerr := lp.Compile(expr)
+	if lerr != nil && strings.Contains(lerr.Error(), "expression rejects all packets") {
+		classic, lerr = []bpf.Instruction{bpf.RetConstant{Val: 0}}, nil
+	}
+	insns, err := pcapfilter.CompileWith(expr, packet.LinkEthernet, &pcapfilter.CompileOptions{Offline: true})
+	switch {
+	case lerr != nil && err != nil:
+		return ""
+	case lerr != nil:
+		return fmt.Sprintf("%q: libpcap refuses it (%v), Compile compiles it", expr, lerr)
+	case err != nil:
+		return fmt.Sprintf("%q: Compile refuses what libpcap compiles: %v", expr, err)
+	}
+	v, err := vm.New(insns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	libpcap := testutil.ClassicVM(t, classic)
+	bad := 0
+	var first string
+	for _, f := range frames {
+		got, err := v.RunFrame(f, packet.LinkEthernet)
+		if err != nil {
+			t.Fatalf("%q: % x: %v", expr, f, err)
+		}
+		if want := libpcap(f); (got != 0) != (want != 0) {
+			if bad++; bad == 1 {
+				first = fmt.Sprintf("frame (%d bytes) % x: Compile's program returns %#x, libpcap's %d", len(f), f, got, want)
+			}
+		}
+	}
+	if bad == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%q: %d of %d frames disagree; %s", expr, bad, len(frames), first)
+}
+
+// comboFrames returns the frames of sets, and each cut to the lengths of
+// comboCuts shorter than it, each distinct frame once.
+func comboFrames(sets ...[][]byte) [][]byte {
+	seen := make(map[string]bool)
+	var out [][]byte
+	add := func(f []byte) {
+		if !seen[string(f)] {
+			seen[string(f)] = true
+			out = append(out, f)
+		}
+	}
+	for _, s := range sets {
+		for _, f := range s {
+			add(f)
+			for _, n := range comboCuts {
+				if n < len(f) {
+					add(f[:n])
+				}
+			}
+		}
+	}
+	return out
+}
+
+// comboGen makes random combinations of prims.
+type comboGen struct {
+	r     *rand.Rand
+	prims []string
+}
+
+// expr returns a combination at most depth operators deep.
+func (g *comboGen) expr(depth int) string {
+	var e string
+	if depth == 0 || g.r.IntN(3) == 0 {
+		e = "(" + g.prims[g.r.IntN(len(g.prims))] + ")"
+	} else {
+		op := " and "
+		if g.r.IntN(2) == 0 {
+			op = " or "
+		}
+		e = "(" + g.expr(depth-1) + op + g.expr(depth-1) + ")"
+	}
+	if g.r.IntN(3) == 0 {
+		e = "not " + e
+	}
+	return e
+}
