@@ -33,6 +33,20 @@ const comboExprs = 300
 // keeps, or does not have, differs on frames this short.
 var comboCuts = []int{14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28, 30, 32, 33, 34, 36, 38, 40, 42, 46, 50, 54, 58, 60}
 
+// comboFixed are combinations TestCompileCombos always checks: each was
+// compiled to a program that accepts frames too short for a load that
+// libpcap's program keeps (and which rejects them), when the optimiser
+// decided order tests from equalities (a true `ether[12:2] == 0x6003`
+// decides `ether[12:2] > 1500`, which libpcap's does not), so that an
+// earlier test's two ways met and it was removed with its load.
+var comboFixed = []string{
+	"not (decnet host 1.2 and stp)",
+	"not (decnet dst 63.1023 or moprc and aarp)",
+	"not (ip host 10.0.0.1 and ether[12:2] < 0x600)",
+	"(proto 17) or ((not (llc ua) or not (ether proto 0xe0)) and (not (atalk or aarp) or (src net 0.0.0.0/0)))",
+	"not ((tcp src port 1024 or tcp dst port 80) and ((decnet[2] & 7 = 2) or ((not multicast) and (llc i))))",
+}
+
 // TestCompileCombos compiles random combinations (and, or, not,
 // parentheses) of the expressions of testdata/expressions.txt and
 // testdata/sample, with Compile and with libpcap, and checks that the two
@@ -72,8 +86,13 @@ func TestCompileCombos(t *testing.T) {
 	lp := testutil.NewLibpcap(t, testutil.LinkEthernet)
 	gen := &comboGen{r: rand.New(rand.NewPCG(seed, 17)), prims: prims}
 	failed := 0
-	for i := 0; i < n; i++ {
-		expr := gen.expr(3)
+	for i := 0; i < len(comboFixed)+n; i++ {
+		var expr string
+		if i < len(comboFixed) {
+			expr = comboFixed[i]
+		} else {
+			expr = gen.expr(3)
+		}
 		bad := comboCheck(t, lp, expr, frames)
 		if bad != "" {
 			if failed++; failed <= 10 {
@@ -81,7 +100,7 @@ func TestCompileCombos(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d random combinations (seed %d), %d disagree, on %d frames", n, seed, failed, len(frames))
+	t.Logf("%d fixed and %d random combinations (seed %d), %d disagree, on %d frames", len(comboFixed), n, seed, failed, len(frames))
 }
 
 // comboCheck compiles expr both ways and returns a description of the

@@ -99,6 +99,10 @@ type threader struct {
 	cbuf     []byte
 	sigs     map[string]int32 // what lists of facts say → an id (see signature)
 	sbuf     []int32
+
+	// libpcap limits decide to what libpcap's optimiser infers, so that
+	// the tests removed, and their loads, are libpcap's (see decide).
+	libpcap bool
 }
 
 // nodeKeys are the keys of the facts about a node's test (noKey for those
@@ -195,6 +199,22 @@ func (t *threader) add(f *fact, n *node, outcome bool) *fact {
 
 // decide returns the outcome of n's test if f determines it, and the
 // fact that does.
+//
+// With t.libpcap, it decides only what libpcap's optimiser decides
+// (optimize.c's fold_edge): a test passed before, and an equality of the
+// value with a constant, from its values' set, which a true equality
+// gives (fold_edge: a true `jeq #k` decides a `jeq` of the same value, no
+// other jump). It does not decide an order or `&` test from the values'
+// set (a true `ether[12:2] == 0x6003` decides `ether[12:2] > 1500` for
+// us, not for libpcap), nor a test of the load under a mask from the
+// load's values: libpcap's value numbers tell a masked value from the
+// load. Deciding more is right on every frame long enough for every load,
+// but a decided test can make another one's two ways the same, which
+// removes it and its load (thread skips it, merge makes its successors
+// one): where libpcap's program keeps that load, it rejects a frame too
+// short for it, which ours, without the load, would accept. jump
+// threading (optimize) decides as libpcap does; dropImplied, which
+// removes a test whose load the next test repeats, decides all it can.
 func (t *threader) decide(f *fact, n *node) (outcome, ok bool, by *fact) {
 	k := t.keys[n.id]
 	if c := f.find(k.test); c != nil {
@@ -218,13 +238,13 @@ func (t *threader) decide(f *fact, n *node) (outcome, ok bool, by *fact) {
 		return first, true, c
 	}
 	c := f.find(k.val)
-	if c != nil && c.hasSet {
+	if c != nil && c.hasSet && (tt.op == cmpEq || !t.libpcap) {
 		return all(c, 0xffffffff)
 	}
 	if tt.op == cmpEq && c != nil && slices.Contains(c.neq(), tt.k) {
 		return false, true, c
 	}
-	if n.lkey != nil {
+	if n.lkey != nil && !t.libpcap {
 		if c := f.find(k.load); c != nil && c.hasSet {
 			return all(c, n.mask)
 		}

@@ -7,11 +7,12 @@ import "slices"
 // (optimize, in rounds):
 //
 //   - jump threading (thread): an edge into a test whose outcome is known
-//     on that edge (the same test, or a test of a value known from an
-//     equality, was passed on every path to it) goes straight to the
-//     successor of that outcome. The skipped test's loads were all done
-//     before, so no load past the end of a frame is added or removed. The
-//     facts on each edge are persistent lists (facts.go).
+//     on that edge (the same test, or an equality of a value known from
+//     an equality, was passed on every path to it: only what libpcap
+//     decides, see threader.decide) goes straight to the successor of
+//     that outcome. The skipped test's loads were all done before, so no
+//     load past the end of a frame is added or removed. The facts on each
+//     edge are persistent lists (facts.go).
 //   - tests whose two successors are the same are removed, and equal
 //     tests with equal successors merged (merge).
 //   - when neither changes anything: libpcap's or_pullup and and_pullup
@@ -40,6 +41,7 @@ import "slices"
 // perhaps longer than it could be.
 func (g *graph) optimize() {
 	t := newThreader(g)
+	t.libpcap = true
 	budget := roundBudget(len(g.nodes))
 	for round := 0; round < maxRounds && budget > 0; round++ {
 		budget -= len(g.nodes)
