@@ -106,10 +106,16 @@ func relTest(l *val, op cmpOp, r *val) pred {
 	if l.kind == valConst && r.kind == valConst {
 		return predConst(op.eval(l.k, r.k))
 	}
+	rel := l.readsPacket() || r.readsPacket()
 	if r.kind == valConst {
-		return test(l, op, r.k)
+		return &predTest{v: l, op: op, k: r.k, rel: rel}
 	}
-	return &predTest{v: l, op: op, r: r}
+	return &predTest{v: l, op: op, r: r, rel: rel}
+}
+
+// readsPacket reports whether v loads from the packet.
+func (v *val) readsPacket() bool {
+	return v != nil && (v.kind == valLoad || v.idx.readsPacket() || v.a.readsPacket() || v.b.readsPacket())
 }
 
 // Binary operators by precedence level, lowest first, as in grammar.y:

@@ -31,6 +31,10 @@ type (
 		op cmpOp
 		k  uint32
 		r  *val
+		// rel marks the comparison of a relation that reads the packet
+		// (`ether[12:2] > 1500`): libpcap's jump threading tells its
+		// loads from those of the primitives (see newThreader).
+		rel bool
 	}
 )
 

@@ -114,13 +114,23 @@ type nodeKeys struct{ test, val, load, set int32 }
 // tests of more than one node read: a fact about what only one node reads
 // cannot decide another node, as no path passes a node twice.
 func newThreader(g *graph) *threader {
-	uses := make(map[testKey]int32)
-	vk := func(v *val) testKey { return testKey{v: v, op: cmpValue} }
+	// A relation's tests and values have keys of their own, as in
+	// libpcap's jump threading, whose value numbers tell a relation's
+	// indexed loads (`ld #12; tax; ldh [x + 0]`) from the primitives'.
+	type relKey struct {
+		testKey
+		rel bool
+	}
+	uses := make(map[relKey]int32)
+	var rel bool
+	tk := func(k testKey) relKey { return relKey{k, rel} }
+	vk := func(v *val) relKey { return relKey{testKey{v: v, op: cmpValue}, rel} }
 	for _, n := range g.nodes {
 		if n.t == nil {
 			continue
 		}
-		uses[n.key]++
+		rel = n.t.rel
+		uses[tk(n.key)]++
 		uses[vk(n.vkey)]++
 		if n.lkey != nil && n.lkey != n.vkey {
 			uses[vk(n.lkey)]++
@@ -130,8 +140,8 @@ func newThreader(g *graph) *threader {
 		}
 	}
 	t := &threader{keys: make([]nodeKeys, len(g.nodes)), contents: make(map[string]int32), sigs: make(map[string]int32)}
-	ids := make(map[testKey]int32)
-	id := func(k testKey, ok bool) int32 {
+	ids := make(map[relKey]int32)
+	id := func(k relKey, ok bool) int32 {
 		if !ok || uses[k] < 2 {
 			return noKey
 		}
@@ -147,8 +157,9 @@ func newThreader(g *graph) *threader {
 		if n.t == nil {
 			continue
 		}
+		rel = n.t.rel
 		t.keys[n.id] = nodeKeys{
-			test: id(n.key, true),
+			test: id(tk(n.key), true),
 			val:  id(vk(n.vkey), true),
 			load: id(vk(n.lkey), n.lkey != nil),
 			set:  id(vk(n.setKey), n.setKey != nil),

@@ -120,7 +120,7 @@ func (g *graph) newNode(t *predTest, jt, jf *node) *node {
 // setTest makes t, with its values made canonical, n's test, and sets the
 // keys the optimiser and the emitter look n up by.
 func (g *graph) setTest(n *node, t *predTest) {
-	c := &predTest{v: g.in.canon(t.v), op: t.op, k: t.k, r: g.in.canon(t.r)}
+	c := &predTest{v: g.in.canon(t.v), op: t.op, k: t.k, r: g.in.canon(t.r), rel: t.rel}
 	n.t = c
 	if c.v.kind == valChain {
 		g.noPullup = true
