@@ -213,9 +213,10 @@ func (t *threader) add(f *fact, n *node, outcome bool) *fact {
 //
 // With t.libpcap, it decides only what libpcap's optimiser decides
 // (optimize.c's fold_edge): a test passed before, and an equality of the
-// value with a constant, from its values' set, which a true equality
+// value with a constant, from its one value, which a true equality
 // gives (fold_edge: a true `jeq #k` decides a `jeq` of the same value, no
-// other jump). It does not decide an order or `&` test from the values'
+// other jump; a set of values, met at a join, decides nothing: libpcap
+// knows only what the edges that dominate one know). It does not decide an order or `&` test from the values'
 // set (a true `ether[12:2] == 0x6003` decides `ether[12:2] > 1500` for
 // us, not for libpcap), nor a test of the load under a mask from the
 // load's values: libpcap's value numbers tell a masked value from the
@@ -249,7 +250,7 @@ func (t *threader) decide(f *fact, n *node) (outcome, ok bool, by *fact) {
 		return first, true, c
 	}
 	c := f.find(k.val)
-	if c != nil && c.hasSet && (tt.op == cmpEq || !t.libpcap) {
+	if c != nil && c.hasSet && (tt.op == cmpEq && len(c.set()) == 1 || !t.libpcap) {
 		return all(c, 0xffffffff)
 	}
 	if tt.op == cmpEq && c != nil && slices.Contains(c.neq(), tt.k) {
