@@ -212,21 +212,22 @@ func (t *threader) add(f *fact, n *node, outcome bool) *fact {
 // fact that does.
 //
 // With t.libpcap, it decides only what libpcap's optimiser decides
-// (optimize.c's fold_edge): a test passed before, and an equality of the
-// value with a constant, from its one value, which a true equality
-// gives (fold_edge: a true `jeq #k` decides a `jeq` of the same value, no
-// other jump; a set of values, met at a join, decides nothing: libpcap
-// knows only what the edges that dominate one know). It does not decide an order or `&` test from the values'
-// set (a true `ether[12:2] == 0x6003` decides `ether[12:2] > 1500` for
-// us, not for libpcap), nor a test of the load under a mask from the
-// load's values: libpcap's value numbers tell a masked value from the
-// load. Deciding more is right on every frame long enough for every load,
-// but a decided test can make another one's two ways the same, which
-// removes it and its load (thread skips it, merge makes its successors
-// one): where libpcap's program keeps that load, it rejects a frame too
-// short for it, which ours, without the load, would accept. jump
-// threading (optimize) decides as libpcap does; dropImplied, which
-// removes a test whose load the next test repeats, decides all it can.
+// (optimize.c's fold_edge, in its jump threading): a test passed before,
+// and an equality of a value with a constant where a true equality gave
+// the value one value (a true `jeq #k` decides a `jeq` of the same value,
+// no other jump). A set of values, met at a join, decides nothing:
+// libpcap knows only what the edges that dominate an edge say. It does
+// not decide an order or `&` test from the value (a true `ether[12:2] ==
+// 0x6003` decides `ether[12:2] > 1500` for us, not for libpcap), nor a
+// test of the load under a mask from the load's value: libpcap's value
+// numbers tell a masked value from the load. Deciding more is right on
+// every frame long enough for every load, but a decided test can make
+// another one's two ways the same, which removes it and its load (thread
+// skips it, merge makes its successors one): where libpcap's program
+// keeps that load, it rejects a frame too short for it, which ours,
+// without the load, would accept. Jump threading (optimize) decides as
+// libpcap does; dropImplied, which removes a test whose load the next
+// test repeats, decides all it can.
 func (t *threader) decide(f *fact, n *node) (outcome, ok bool, by *fact) {
 	k := t.keys[n.id]
 	if c := f.find(k.test); c != nil {
