@@ -378,20 +378,8 @@ func (s *session) readLoop(ctx context.Context, conn *sockfilter.Conn, out *outp
 		// out.
 		n, err := conn.NextFrames(frames[:], infos[:])
 		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+			if end, err := idleRead(ctx, err, out, conn.SetReadDeadline); end {
 				return err
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err := out.Flush(); err != nil {
-				return stopped(err)
-			}
-			if err := conn.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
-				return err
-			}
-			if ctx.Err() != nil { // it ended after the check above: its wake-up was overwritten
-				return nil
 			}
 			continue
 		}
@@ -423,4 +411,27 @@ func stopped(err error) error {
 		return nil
 	}
 	return err
+}
+
+// idleRead handles the error err of a read: a read deadline that passed
+// (the capture is idle) is the time to flush out and set the next one,
+// flushEvery on; anything else, or ctx done, ends the capture, with the
+// error to return (nil for ctx), reported as end.
+func idleRead(ctx context.Context, err error, out interface{ Flush() error }, setDeadline func(time.Time) error) (end bool, _ error) {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return true, err
+	}
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	if err := out.Flush(); err != nil {
+		return true, stopped(err)
+	}
+	if err := setDeadline(time.Now().Add(flushEvery)); err != nil {
+		return true, err
+	}
+	if ctx.Err() != nil { // it ended after the check above: its wake-up was overwritten
+		return true, nil
+	}
+	return false, nil
 }

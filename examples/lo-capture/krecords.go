@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -117,20 +116,8 @@ func (s *session) recordLoop(ctx context.Context, rc *sockfilter.RecordConn, out
 	for count == 0 || n < count {
 		got, err := rc.NextRecords(recs[:], nil)
 		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+			if end, err := idleRead(ctx, err, out, rc.SetReadDeadline); end {
 				return err
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err := out.Flush(); err != nil {
-				return stopped(err)
-			}
-			if err := rc.SetReadDeadline(time.Now().Add(flushEvery)); err != nil {
-				return err
-			}
-			if ctx.Err() != nil { // it ended after the check above: its wake-up was overwritten
-				return nil
 			}
 			continue
 		}
