@@ -3,6 +3,7 @@ package pcapfilter
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -275,4 +276,41 @@ func TestSkbLayoutFromBTF(t *testing.T) {
 		t.Skipf("no kernel BTF: %v", err)
 	}
 	t.Logf("%+v", l)
+}
+
+// TestCompileSpliceOptions checks that CompileSplice compiles with
+// SpliceOptions.Compile: NoResolve refuses a host name that Compile's
+// defaults resolve, and a netmask lets `ip broadcast` compile, as
+// CompileWith does.
+func TestCompileSpliceOptions(t *testing.T) {
+	opts := SpliceOptions{Access: DirectAccess, PacketStart: asm.R2, PacketEnd: asm.R3}
+	if _, err := CompileSplice("host localhost", packet.LinkEthernet, &opts); err != nil {
+		t.Fatalf("CompileSplice(host localhost): %v", err)
+	}
+	opts.Compile = &CompileOptions{NoResolve: true}
+	_, err := CompileSplice("host localhost", packet.LinkEthernet, &opts)
+	_, werr := CompileWith("host localhost", packet.LinkEthernet, opts.Compile)
+	if err == nil || werr == nil || err.Error() != werr.Error() {
+		t.Errorf("CompileSplice(host localhost) with NoResolve: %v; want CompileWith's error %v", err, werr)
+	}
+	opts.Compile = nil
+	if _, err := CompileSplice("ip broadcast", packet.LinkEthernet, &opts); err == nil {
+		t.Error("CompileSplice(ip broadcast) with no netmask compiles; libpcap's live compile refuses it")
+	}
+	opts.Compile = &CompileOptions{Netmask: netip.MustParseAddr("255.255.255.0")}
+	got, err := CompileSplice("ip broadcast", packet.LinkEthernet, &opts)
+	if err != nil {
+		t.Fatalf("CompileSplice(ip broadcast) with a netmask: %v", err)
+	}
+	insns, err := CompileWith("ip broadcast", packet.LinkEthernet, opts.Compile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Splice(insns, packet.LinkEthernet, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Errorf("CompileSplice(ip broadcast):\n%v\nwant Splice of CompileWith's program:\n%v", got, want)
+	}
 }
