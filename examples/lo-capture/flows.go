@@ -66,12 +66,10 @@ func (s *session) captureFlows() (err error) {
 	if demo != nil {
 		defer demo.Close()
 	}
-	ifname := resolveInterface(opts.iface)
-	link, err := sockfilter.InterfaceLinkType(ifname)
+	ifname, link, warn, err := s.kernelInterface()
 	if err != nil {
 		return err
 	}
-	warn := func(msg string) { fmt.Fprintf(s.stderr, "lo-capture: warning: %s\n", msg) }
 	cfg, err := flowConfig(opts, ifname, warn)
 	if err != nil {
 		return err

@@ -49,12 +49,10 @@ func (s *session) captureRecords() (err error) {
 	if demo != nil {
 		defer demo.Close()
 	}
-	ifname := resolveInterface(opts.iface)
-	link, err := sockfilter.InterfaceLinkType(ifname)
+	ifname, link, warn, err := s.kernelInterface()
 	if err != nil {
 		return err
 	}
-	warn := func(msg string) { fmt.Fprintf(s.stderr, "lo-capture: warning: %s\n", msg) }
 	cfg, err := kernelConfig(opts, ifname, warn)
 	if err != nil {
 		return err
@@ -158,4 +156,16 @@ func (s *session) printRecordCounts(rc *sockfilter.RecordConn, records int, fina
 	}
 	fmt.Fprintf(s.stderr, "%d records, %d frames received by filter, %d dropped by kernel\n", records, received, st.Lost)
 	return nil
+}
+
+// kernelInterface returns the interface of a capture in the kernel (-k,
+// -flows, -ipfix), its link type, and the function that prints a warning.
+func (s *session) kernelInterface() (ifname string, link packet.LinkType, warn func(string), err error) {
+	ifname = resolveInterface(s.opts.iface)
+	link, err = sockfilter.InterfaceLinkType(ifname)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	warn = func(msg string) { fmt.Fprintf(s.stderr, "lo-capture: warning: %s\n", msg) }
+	return ifname, link, warn, nil
 }
