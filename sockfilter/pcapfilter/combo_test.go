@@ -85,6 +85,11 @@ var comboFixed = []string{
 	"not (ip host 10.0.0.1 and ether[12:2] < 0x600)",
 	"(proto 17) or ((not (llc ua) or not (ether proto 0xe0)) and (not (atalk or aarp) or (src net 0.0.0.0/0)))",
 	"not ((tcp src port 1024 or tcp dst port 80) and ((decnet[2] & 7 = 2) or ((not multicast) and (llc i))))",
+	// dropImplied left a test of ip dst 192.168.1.100 with its two ways
+	// the same, mergeTails found its value in r0, and the test, with no
+	// code, had no label for the jump into it (`goto n35`): the program
+	// did not assemble.
+	"(ip6 and tcp port 80) or not ((host 10.0.0.2 and (192.168.1.1 or 192.168.1.100)) or not (udp port syslog)) or not (tcp port 80 or 443)",
 }
 
 // TestCompileCombos compiles random combinations (and, or, not,
