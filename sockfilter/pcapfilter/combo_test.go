@@ -48,16 +48,27 @@ var comboUnsettled = []string{"geneve", "mpls", "pppoe", "protochain"}
 
 // comboTolerance is the share of random combinations that may disagree
 // with libpcap (each is logged): the optimiser decides what libpcap's
-// fold_edge decides, but its graph is not libpcap's, and about 0.15% of
-// the combinations still differ on some short frame (9 of 6,000, seeds
-// 100 to 105; see comboResidual). The optimiser that decided more than libpcap's did
+// fold_edge decides, but its graph is not libpcap's, and about 0.1% of
+// the combinations still differ on some frame (7 of 6,000, seeds 100 to
+// 105; see comboResidual). The optimiser that decided more than libpcap's did
 // differed on 5 to 8% of them.
 const comboTolerance = 0.01
 
 // comboResidual are combinations, as small as found, on which Compile's
 // program and libpcap's still differ on short frames, with why; the test
 // logs whether they still do (and, with comboStrictEnv, fails):
-var comboResidual = []string{}
+var comboResidual = []string{
+	// libpcap 1.10's optimiser is wrong here: its program rejects an
+	// IPv6 TCP frame from port 8080 to another port, which `tcpdump -O`
+	// (unoptimised) accepts, as Compile's program does.
+	"not (((tcp port (80 or 443)) or not ((port (80 or 443 or 8080)) or (src net loopback))) or (not (ip6 or vlan)))",
+	// libpcap does not decide `tcp[13] == 2` from a true `tcp[tcpflags]
+	// == tcp-syn|tcp-ack` (a constant computed by arithmetic), though it
+	// decides it from a true `tcp[13] == 0x12`; Compile's threading
+	// decides both, drops the test and its load, and accepts a 14-byte
+	// IPv4 frame libpcap's program rejects.
+	"((host 10.0.0.1 and tcp) or not (tcp[tcpflags] == tcp-syn|tcp-ack)) or not (tcp[13] == 0x02)",
+}
 
 // comboCuts are the lengths every frame of the corpus is also cut to
 // (those shorter than it): a classic load past the end of the frame
