@@ -48,9 +48,9 @@ var comboUnsettled = []string{"geneve", "mpls", "pppoe", "protochain"}
 
 // comboTolerance is the share of random combinations that may disagree
 // with libpcap (each is logged): the optimiser decides what libpcap's
-// fold_edge decides, but its graph is not libpcap's, and about 0.25% of
-// the combinations still differ on some short frame (14 of 6,000; see
-// comboResidual). The optimiser that decided more than libpcap's did
+// fold_edge decides, but its graph is not libpcap's, and about 0.1% of
+// the combinations still differ on some frame (7 of 6,000, seeds 100 to
+// 105; see comboResidual). The optimiser that decided more than libpcap's did
 // differed on 5 to 8% of them.
 const comboTolerance = 0.01
 
@@ -58,13 +58,16 @@ const comboTolerance = 0.01
 // program and libpcap's still differ on short frames, with why; the test
 // logs whether they still do (and, with comboStrictEnv, fails):
 var comboResidual = []string{
-	// merge makes equal tests one in every round, libpcap's
-	// intern_blocks only once its jump threading is done: the `not llc`
-	// test and the `llc sabme` one are the same test with the same
-	// successors, so the DECnet test before them has its two ways the
-	// same, and merge removes it and its load at [16]; libpcap keeps it,
-	// its ways being two blocks until the end.
-	"(((decnet dst 3.4) or not (llc sabme)) and (not llc))",
+	// libpcap 1.10's optimiser is wrong here: its program rejects an
+	// IPv6 TCP frame from port 8080 to another port, which `tcpdump -O`
+	// (unoptimised) accepts, as Compile's program does.
+	"not (((tcp port (80 or 443)) or not ((port (80 or 443 or 8080)) or (src net loopback))) or (not (ip6 or vlan)))",
+	// libpcap does not decide `tcp[13] == 2` from a true `tcp[tcpflags]
+	// == tcp-syn|tcp-ack` (a constant computed by arithmetic), though it
+	// decides it from a true `tcp[13] == 0x12`; Compile's threading
+	// decides both, drops the test and its load, and accepts a 14-byte
+	// IPv4 frame libpcap's program rejects.
+	"((host 10.0.0.1 and tcp) or not (tcp[tcpflags] == tcp-syn|tcp-ack)) or not (tcp[13] == 0x02)",
 }
 
 // comboCuts are the lengths every frame of the corpus is also cut to
@@ -85,6 +88,18 @@ var comboFixed = []string{
 	"not (ip host 10.0.0.1 and ether[12:2] < 0x600)",
 	"(proto 17) or ((not (llc ua) or not (ether proto 0xe0)) and (not (atalk or aarp) or (src net 0.0.0.0/0)))",
 	"not ((tcp src port 1024 or tcp dst port 80) and ((decnet[2] & 7 = 2) or ((not multicast) and (llc i))))",
+	// dropImplied left a test of ip dst 192.168.1.100 with its two ways
+	// the same, mergeTails found its value in r0, and the test, with no
+	// code, had no label for the jump into it (`goto n35`): the program
+	// did not assemble.
+	// merge made equal tests one in every round, libpcap's
+	// intern_blocks only once its jump threading is done: the `not llc`
+	// test and the `llc sabme` one are the same test with the same
+	// successors, so the DECnet test before them has its two ways the
+	// same, and the next round's threading removed it and its load at
+	// [16]; libpcap keeps it, its ways being two blocks until the end.
+	"(((decnet dst 3.4) or not (llc sabme)) and (not llc))",
+	"(ip6 and tcp port 80) or not ((host 10.0.0.2 and (192.168.1.1 or 192.168.1.100)) or not (udp port syslog)) or not (tcp port 80 or 443)",
 }
 
 // TestCompileCombos compiles random combinations (and, or, not,

@@ -238,7 +238,7 @@ func compile(expr string, link packet.LinkType, opts *CompileOptions) (asm.Instr
 
 // compilePred compiles the predicate tree x: it builds the graph of its
 // tests, runs the optimiser's passes in order (see opt.go), emits the
-// program and checks that the kernel can load it.
+// program and checks that it assembles and that the kernel can load it.
 func compilePred(x pred, form frameForm) (asm.Instructions, *Error) {
 	g, err := newGraph(x)
 	if err != nil {
@@ -257,6 +257,11 @@ func compilePred(x pred, form frameForm) (asm.Instructions, *Error) {
 	}
 	if i, d := farJump(insns); i >= 0 {
 		return nil, tooComplex(0, hintTests, "its program needs a jump across %d instructions once the kernel has expanded them, farther than the 32767 a jump reaches", d)
+	}
+	// A program that does not assemble (a jump to a label nothing
+	// defines) is a bug of the back end: say so rather than return it.
+	if _, err := insns.Assemble(); err != nil {
+		return nil, &Error{Msg: "internal error: the program does not assemble (" + err.Error() + "); please report the expression"}
 	}
 	return insns, nil
 }

@@ -26,9 +26,7 @@ func emitGraph(g *graph, form frameForm) (asm.Instructions, *Error) {
 		}
 	}
 	for i := range e.insns {
-		if t, ok := l.alias[e.insns[i].Target]; ok {
-			e.insns[i].Target = t
-		}
+		e.insns[i].Target = l.resolve(e.insns[i].Target)
 	}
 	l.terminals(e)
 	return finish(e.insns, e.usesR6), nil
@@ -115,11 +113,31 @@ func (l *layout) node(e *emitter, i int, n *node) *Error {
 			e.insns[tail] = e.insns[tail].WithLabel(tailLabel(n))
 		}
 	}
-	if len(e.insns) > start {
+	switch {
+	case len(e.insns) > start:
 		e.insns[start] = e.insns[start].WithLabel(label(n))
+	case n.t != nil && n.jt == n.jf:
+		// A test whose value is in r0 (mergeTails) and whose two
+		// edges go to the node laid out next (dropImplied can leave
+		// one) has no code: the ways into it go to next.
+		l.alias[label(n)] = label(next)
 	}
 	l.out(e, n)
 	return nil
+}
+
+// resolve returns the label that code jumps to for target: target's
+// alias, its alias's, and so on (a chain of tests with no code ends at a
+// node with some, or a terminal, laid out after them).
+func (l *layout) resolve(target string) string {
+	for range len(l.alias) + 1 {
+		t, ok := l.alias[target]
+		if !ok {
+			break
+		}
+		target = t
+	}
+	return target
 }
 
 // entry emits what comes before n's test, which starts at start: r7 for

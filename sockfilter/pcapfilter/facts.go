@@ -29,6 +29,12 @@ type fact struct {
 	hasSet bool
 	nset   uint8
 	vals   []uint32
+	// joined says the set is the union of sets met at a join (or what a
+	// false equality left of one): libpcap knows a value's value only
+	// from one true equality on an edge that dominates, so with
+	// threader.libpcap such a set decides nothing, not even once false
+	// equalities have left one value in it.
+	joined bool
 	// cid identifies what the fact says (threader.content), 0 until
 	// asked for.
 	cid int32
@@ -184,10 +190,10 @@ func (t *threader) add(f *fact, n *node, outcome bool) *fact {
 	case tt.op == cmpEq && outcome && k.val != noKey:
 		f = f.push(valueFact(k.val, true, []uint32{tt.k}, nil))
 	case tt.op == cmpEq && !outcome && k.val != noKey:
-		var hasSet bool
+		var hasSet, joined bool
 		var set, neq []uint32
 		if old := f.find(k.val); old != nil {
-			hasSet, set, neq = old.hasSet, old.set(), old.neq()
+			hasSet, set, neq, joined = old.hasSet, old.set(), old.neq(), old.joined
 		}
 		switch {
 		case hasSet:
@@ -197,7 +203,9 @@ func (t *threader) add(f *fact, n *node, outcome bool) *fact {
 		default:
 			neq = append(slices.Clip(neq), tt.k)
 		}
-		f = f.push(valueFact(k.val, hasSet, set, neq))
+		c := valueFact(k.val, hasSet, set, neq)
+		c.joined = joined
+		f = f.push(c)
 	case n.setKey != nil && !outcome && k.set != noKey:
 		var neq []uint32
 		if old := f.find(k.set); old != nil {
@@ -251,7 +259,7 @@ func (t *threader) decide(f *fact, n *node) (outcome, ok bool, by *fact) {
 		return first, true, c
 	}
 	c := f.find(k.val)
-	if c != nil && c.hasSet && (tt.op == cmpEq && len(c.set()) == 1 || !t.libpcap) {
+	if c != nil && c.hasSet && (tt.op == cmpEq && len(c.set()) == 1 && !c.joined || !t.libpcap) {
 		return all(c, 0xffffffff)
 	}
 	if tt.op == cmpEq && c != nil && slices.Contains(c.neq(), tt.k) {
@@ -318,6 +326,9 @@ func (t *threader) content(c *fact) int32 {
 	}
 	if c.hasSet {
 		b[1] |= 2
+	}
+	if c.joined {
+		b[1] |= 4
 	}
 	for _, v := range c.vals {
 		b = append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
@@ -425,7 +436,9 @@ func meetFact(k int32, x, y *fact) fact {
 	if !hasSet && len(neq) == 0 {
 		return c
 	}
-	return valueFact(k, hasSet, set, neq)
+	r := valueFact(k, hasSet, set, neq)
+	r.joined = hasSet && (x.joined || y.joined || len(set) > 1)
+	return r
 }
 
 // commonFacts returns the longest list a and b both end in, if it starts

@@ -62,6 +62,13 @@ type node struct {
 	setKey *val
 	mask   uint32
 	inR0   bool // the value is in r0 on every path in: merged by mergeTails
+	// pkey is the value as pullup tells values apart: vkey, or for a
+	// relation's test (predTest.rel) a key of its own, as libpcap's value
+	// numbers tell a relation's loads from the primitives' loads of the
+	// same bytes, so that its and_pullup and or_pullup do not move the
+	// one's tests ahead of the other's (`ip[9] = 47 and not (src
+	// 192.168.1.1 and tcp)` keeps the TCP test after the address's).
+	pkey *val
 
 	// v6 marks a node with no test that sets r7 to 40, the length of the
 	// fixed IPv6 header at nl6, and goes on to jt, tests of the IPv4
@@ -84,6 +91,7 @@ type graph struct {
 	nodes                []*node
 	in                   *interner
 	byKey                map[mergeKey]*node // merge's table, kept across rounds
+	relKeys              map[*val]*val      // the pullup keys of relations' values (node.pkey)
 	// noPullup is set by a protochain test: libpcap does not optimise
 	// an expression with protochain, and pullup is the pass that changes
 	// which truncated frames are accepted, as libpcap's optimiser does.
@@ -128,6 +136,18 @@ func (g *graph) setTest(n *node, t *predTest) {
 	g.slots = max(g.slots, c.v.slotsRead(), c.r.slotsRead())
 	n.key = testKey{v: c.v, op: c.op, k: c.k, r: c.r}
 	n.vkey, n.lkey, n.setKey, n.mask = c.v, nil, nil, 0xffffffff
+	n.pkey = c.v
+	if c.rel {
+		if g.relKeys == nil {
+			g.relKeys = make(map[*val]*val)
+		}
+		k, ok := g.relKeys[c.v]
+		if !ok {
+			k = &val{kind: c.v.kind} // a distinct pointer, never a value of a test
+			g.relKeys[c.v] = k
+		}
+		n.pkey = k
+	}
 	if l, m, ok := c.v.maskedLoad(); ok && c.r == nil {
 		n.lkey, n.mask = l, m
 		if c.op == cmpSet {

@@ -13,11 +13,15 @@ import "slices"
 //     that outcome. The skipped test's loads were all done before, so no
 //     load past the end of a frame is added or removed. The facts on each
 //     edge are persistent lists (facts.go).
-//   - tests whose two successors are the same are removed, and equal
-//     tests with equal successors merged (merge).
-//   - when neither changes anything: libpcap's or_pullup and and_pullup
+//   - tests whose two successors are the same are removed (thread skips
+//     them, as libpcap's opt_j).
+//   - when threading changes nothing: libpcap's or_pullup and and_pullup
 //     (pullup.go), which move the tests of the value already in r0 ahead
 //     in a chain.
+//   - when neither changes anything, once: equal tests with equal
+//     successors are merged (merge), as libpcap's intern_blocks runs once
+//     after opt_loop. A test whose two ways become the same node only
+//     then is kept, with its load, as libpcap keeps the block.
 //
 // Then, once each, passes that do what classic BPF cannot (compilePred
 // runs them in this order): dropImplied (a test the next test of the same
@@ -32,9 +36,9 @@ import "slices"
 // change touched, and the rounds of optimize have a budget (roundBudget)
 // that no expression of the test list comes near.
 
-// optimize threads jumps, removes useless tests and merges equal ones
-// until nothing changes, and then pulls tests up (pullup) and starts over,
-// until nothing changes. A round costs time linear in the size of the
+// optimize threads jumps and removes useless tests until nothing changes,
+// then pulls tests up (pullup) and starts over, until nothing changes;
+// then it merges equal tests. A round costs time linear in the size of the
 // graph; rounds stop after maxRounds, or once they have visited
 // roundBudget(n) nodes for a graph of n nodes, which keeps a huge graph's
 // optimisation linear in its size: its program is then correct, but
@@ -45,18 +49,23 @@ func (g *graph) optimize() {
 	budget := roundBudget(len(g.nodes))
 	for round := 0; round < maxRounds && budget > 0; round++ {
 		budget -= len(g.nodes)
-		// As libpcap's optimiser, which merges equal blocks only once
-		// it has threaded and pulled up all it can (intern_blocks after
-		// opt_loop), tests are merged only when threading and pullup
-		// have nothing left: a pullup can then still take one copy of
-		// a test into another chain (`tcp port 80 or port 443` tests
-		// TCP's source port 443 before it loads the destination port).
-		if g.thread(t) || (!g.noPullup && g.pullup()) {
-			continue
+		if !g.thread(t) && (g.noPullup || !g.pullup()) {
+			break
 		}
-		if !g.merge() {
-			return
-		}
+	}
+	// As libpcap's optimiser, which merges equal blocks only once it has
+	// threaded and pulled up all it can (intern_blocks after opt_loop),
+	// and threads no more: a pullup can still take one copy of a test
+	// into another chain before (`tcp port 80 or port 443` tests TCP's
+	// source port 443 before it loads the destination port), and a test
+	// whose two ways are the same only after merging keeps its load,
+	// which a frame too short for it fails (`((decnet dst 3.4) or not
+	// (llc sabme)) and not llc` reads [16] of a 14-byte frame, as
+	// libpcap's program does). merge's pass, from the last test to the
+	// first, makes its merges whole; it runs until it changes nothing, as
+	// intern_blocks (within the budget).
+	for budget > 0 && g.merge() {
+		budget -= len(g.nodes)
 	}
 }
 

@@ -43,19 +43,19 @@ func (g *graph) pullup() bool {
 // nodes this one changes are added to it.
 func (g *graph) pullupAt(b *node, in [][]*node, dom func(d, n *node) bool, sc *pullupScan, dirty map[*node]bool) bool {
 	preds := in[b.id]
-	val := preds[0].vkey
+	val := preds[0].pkey
 	for _, p := range preds[1:] {
-		if p.vkey != val {
+		if p.pkey != val {
 			return false
 		}
 	}
-	if sc.next[b] == nil && b.vkey == val {
+	if sc.next[b] == nil && b.pkey == val {
 		return false
 	}
 	// d is the first test of another value, s the first test of val
 	// after it.
 	d := b
-	if b.vkey == val {
+	if b.pkey == val {
 		d = sc.runEnd[b]
 	}
 	if d == nil {
@@ -124,12 +124,12 @@ func group(chain []*node, v *val, in [][]*node) []*node {
 	index := map[*val]int{v: 0}
 	groups := [][]*node{nil}
 	for _, c := range chain {
-		i, ok := index[c.vkey]
+		i, ok := index[c.pkey]
 		if !ok {
 			i = 1
 			if straight {
 				i = len(groups)
-				index[c.vkey] = i
+				index[c.pkey] = i
 			}
 		}
 		if i == len(groups) {
@@ -195,7 +195,7 @@ func newPullupScan(order []*node, preds [][]*node, isOr bool) *pullupScan {
 		n, ok := sc.next[c]
 		switch {
 		case !ok:
-		case n.vkey != c.vkey:
+		case n.pkey != c.pkey:
 			sc.runEnd[c] = n
 		default:
 			sc.runEnd[c] = sc.runEnd[n]
@@ -210,14 +210,14 @@ func newPullupScan(order []*node, preds [][]*node, isOr bool) *pullupScan {
 		if b.terminal() || b.v6 || len(ps) == 0 {
 			continue
 		}
-		v := ps[0].vkey
+		v := ps[0].pkey
 		for _, p := range ps[1:] {
-			if p.vkey != v {
+			if p.pkey != v {
 				v = nil
 			}
 		}
 		d := b
-		if b.vkey == v {
+		if b.pkey == v {
 			d = sc.runEnd[b]
 		}
 		if v != nil && d != nil {
@@ -250,7 +250,7 @@ func newPullupScan(order []*node, preds [][]*node, isOr bool) *pullupScan {
 			st := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			if st.exit {
-				onPath[st.n.vkey] = onPath[st.n.vkey][:len(onPath[st.n.vkey])-1]
+				onPath[st.n.pkey] = onPath[st.n.pkey][:len(onPath[st.n.pkey])-1]
 				continue
 			}
 			for _, v := range queries[st.n] {
@@ -258,7 +258,7 @@ func newPullupScan(order []*node, preds [][]*node, isOr bool) *pullupScan {
 					sc.first[pullupQuery{st.n, v}] = p[len(p)-1]
 				}
 			}
-			onPath[st.n.vkey] = append(onPath[st.n.vkey], st.n)
+			onPath[st.n.pkey] = append(onPath[st.n.pkey], st.n)
 			stack = append(stack, step{n: st.n, exit: true})
 			for _, c := range children[st.n] {
 				stack = append(stack, step{n: c})
